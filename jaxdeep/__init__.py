@@ -1,0 +1,22 @@
+"""jaxdeep: why deep networks were hard to train, and how the field fixed it — in JAX.
+
+Modules follow the lecture: :mod:`~jaxdeep.activations` (the table of f and f′),
+:mod:`~jaxdeep.nets` (models as init/apply pairs), :mod:`~jaxdeep.backprop` (the δ
+recursion by hand), :mod:`~jaxdeep.diagnostics` (gradient flow), :mod:`~jaxdeep.data`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import activations, backprop, data, diagnostics, losses, nets, plots
+from .activations import Activation
+from .nets import Model, mlp
+
+try:
+    __version__ = version("jaxdeep")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Activation", "Model", "activations", "backprop", "data", "diagnostics", "losses",
+    "mlp", "nets", "plots",
+]

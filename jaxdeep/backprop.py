@@ -1,0 +1,211 @@
+"""The lecture's backward pass, written out by hand, and a checker against ``jax.grad``.
+
+For an MLP with net⁽ˡ⁾ = x⁽ˡ⁻¹⁾ W⁽ˡ⁾ + b⁽ˡ⁾ and x⁽ˡ⁾ = f(net⁽ˡ⁾) (batch rows, W of shape
+(n_in, n_out)):
+
+1. **Output δ.** δ⁽ᴸ⁺¹⁾ = ∂E/∂net⁽ᴸ⁺¹⁾.
+   * softmax or sigmoid output with cross-entropy: δ = (y − t)/B — the f′ of the output
+     cancels against the derivative of the log, which is why this pairing trains well;
+   * squared error: δ = f_out′(net) ⊙ (y − t)/B (for softmax: the Jacobian-transpose
+     product (∂y/∂net)ᵀ (y − t)/B).
+2. **The δ recursion** (the heart of the lecture):
+
+       δⱼ⁽ˡ⁾ = f′(netⱼ⁽ˡ⁾) · Σₖ δₖ⁽ˡ⁺¹⁾ wⱼₖ⁽ˡ⁺¹⁾,    i.e.  δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ (δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾ᵀ).
+
+   Each layer multiplies the error by f′ and by Wᵀ: with |f′| ≤ 1/4 (sigmoid) and
+   moderate weights the product shrinks geometrically with depth (vanishing gradient);
+   with large weights it grows (exploding gradient).
+3. **Weight gradients.** ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀ δ⁽ˡ⁾ (the lecture's δ x⁽ˡ⁻¹⁾ᵀ in our (n_in, n_out)
+   layout), ∂E/∂b⁽ˡ⁾ = Σ_batch δ⁽ˡ⁾.
+
+Runs of identical layers are walked by one reversed ``lax.scan``, so this stays one small
+compiled program at any depth.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import activations, losses
+from .nets.mlp import Trace, layer_inputs, scan_layers, unstack_layers
+
+
+class Backward(NamedTuple):
+    """Result of a hand-written backward pass.
+
+    Attributes:
+      loss: E.
+      grads: ∂E/∂params, the same pytree structure as params.
+      deltas: δ⁽ˡ⁾ per layer — ``{"hidden": [(n, B, w) per segment], "output": (B, n_out)}``.
+      dx: ∂E/∂x, the error that reaches the input.
+      trace: the forward pass it was computed from.
+    """
+
+    loss: jax.Array
+    grads: Any
+    deltas: dict
+    dx: jax.Array
+    trace: Trace
+
+
+def output_delta(loss: str, output: str, net_out: jax.Array, target: jax.Array) -> jax.Array:
+    """δ⁽ᴸ⁺¹⁾ = ∂E/∂net_out for the batch-mean losses of :mod:`jaxdeep.losses`."""
+    batch = net_out.shape[0]
+    t = losses.as_targets(target, net_out.shape[-1], net_out.dtype)
+    out = activations.get(output)
+    y = out.f(net_out)
+    if loss == "cross_entropy":
+        return (y - t) / batch
+    return out.backward(net_out, (y - t) / batch)
+
+
+def hidden_backward(activation: str, params_hidden: list, trace: Trace, g: jax.Array):
+    """Run the δ recursion down through the hidden layers.
+
+    Args:
+      g: δ⁽ᴸ⁺¹⁾ W⁽ᴸ⁺¹⁾ᵀ, the error arriving at the last hidden layer's output.
+
+    Returns:
+      (grads, deltas, dx): per-segment ``{"W", "b"}`` gradients, per-segment stacked δ⁽ˡ⁾,
+      and ∂E/∂x.
+    """
+    act = activations.get(activation)
+
+    def layer(g, inputs):
+        W, net, x_in = inputs
+        delta = act.backward(net, g)          # δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ Σₖ δₖ⁽ˡ⁺¹⁾ wⱼₖ
+        dW = x_in.T @ delta                   # ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀ δ⁽ˡ⁾
+        db = jnp.sum(delta, axis=0)           # ∂E/∂b⁽ˡ⁾ = Σ_batch δ⁽ˡ⁾
+        return delta @ W.T, (delta, dW, db)   # pass δ⁽ˡ⁾ W⁽ˡ⁾ᵀ down to layer l − 1
+
+    inputs = layer_inputs(trace)
+    grads, deltas = [None] * len(params_hidden), [None] * len(params_hidden)
+    for s in reversed(range(len(params_hidden))):
+        g, (delta, dW, db) = scan_layers(
+            layer, g, (params_hidden[s]["W"], trace.nets[s], inputs[s]), reverse=True
+        )
+        grads[s], deltas[s] = {"W": dW, "b": db}, delta
+    return grads, deltas, g
+
+
+def _mlp_backward(model, params, x, target, loss):
+    config = model.config
+    trace = model.apply(params, x, trace=True)
+    delta_out = output_delta(loss, config.output, trace.net_out, target)
+    x_last = trace.acts[-1][-1] if trace.acts else trace.x
+    grads_out = {"W": x_last.T @ delta_out, "b": jnp.sum(delta_out, axis=0)}
+    g = delta_out @ params["output"]["W"].T
+    grads_hidden, deltas, dx = hidden_backward(config.activation, params["hidden"], trace, g)
+    value = losses.loss_from_logits(loss, config.output, trace.net_out, target)
+    return Backward(
+        value,
+        {"hidden": grads_hidden, "output": grads_out},
+        {"hidden": deltas, "output": delta_out},
+        dx,
+        trace,
+    )
+
+
+_mlp_backward_jit = jax.jit(_mlp_backward, static_argnums=(0, 4))
+
+
+def mlp_backward(model, params, x, target, *, loss: str = "cross_entropy") -> Backward:
+    """The MLP's gradients and every δ⁽ˡ⁾, by the lecture's recursion (jit-compiled).
+
+    Args:
+      model: from :func:`jaxdeep.nets.mlp`.
+      params: its parameters.
+      x: inputs (batch, n_in).
+      target: integer labels (batch,) or target rows (batch, n_out).
+      loss: ``cross_entropy`` or ``squared_error``.
+
+    Bad input (wrong feature size, labels out of range, NaN) raises ``ValueError`` here,
+    before anything is compiled.
+    """
+    losses.check_loss(loss, model.config.output)
+    check_batch(model, x, target)
+    return _mlp_backward_jit(model, params, x, target, loss)
+
+
+def check_batch(model, x, target) -> None:
+    """Host-side checks of a concrete batch; skipped for tracers (inside someone's jit)."""
+    from .data.validate import check_features, check_finite, check_labels
+
+    if isinstance(x, jax.core.Tracer) or isinstance(target, jax.core.Tracer):
+        return
+    n_in, n_out = model.config.widths[0], model.config.widths[-1]
+    check_features("x", x, n_in)
+    check_finite("x", x)
+    t = np.asarray(target)
+    if np.issubdtype(t.dtype, np.integer):
+        check_labels("labels", t, n_out)
+    else:
+        check_finite("target", t)
+        if t.shape != (np.shape(x)[0], n_out):
+            raise ValueError(
+                f"target rows must have shape ({np.shape(x)[0]}, {n_out}) to match the batch and "
+                f"the output layer, got {t.shape}; or pass integer class labels of shape (batch,)"
+            )
+    if t.shape[0] != np.shape(x)[0]:
+        raise ValueError(f"x has {np.shape(x)[0]} examples but target has {t.shape[0]}")
+
+
+# --- checking a hand-written gradient against autodiff -----------------------------------
+
+
+class GradCheck(NamedTuple):
+    """Per-parameter agreement of a hand-written gradient with ``jax.grad``.
+
+    ``max_abs[path]`` = max |g_hand − g_auto|; ``max_rel[path]`` = max_abs / max(max |g_auto|,
+    tiny): the error relative to the gradient's own scale, so entries that are
+    legitimately ~0 do not blow the ratio up.
+    """
+
+    max_abs: dict[str, float]
+    max_rel: dict[str, float]
+
+    @property
+    def worst_rel(self) -> float:
+        return max(self.max_rel.values(), default=0.0)
+
+    @property
+    def worst_abs(self) -> float:
+        return max(self.max_abs.values(), default=0.0)
+
+
+def gradcheck(hand_grads, auto_grads) -> GradCheck:
+    """Compare two gradient pytrees of identical structure, leaf by leaf."""
+    flat_hand = jax.tree_util.tree_flatten_with_path(hand_grads)[0]
+    flat_auto, _ = jax.tree_util.tree_flatten(auto_grads)
+    if len(flat_hand) != len(flat_auto):
+        raise ValueError("hand-written and autodiff gradients have different structures")
+    max_abs, max_rel = {}, {}
+    for (path, h), a in zip(flat_hand, flat_auto):
+        h, a = np.asarray(h, np.float64), np.asarray(a, np.float64)
+        if h.shape != a.shape:
+            raise ValueError(f"gradient {jax.tree_util.keystr(path)}: shape {h.shape} vs {a.shape}")
+        err = float(np.max(np.abs(h - a))) if h.size else 0.0
+        scale = float(np.max(np.abs(a))) if a.size else 0.0
+        key = jax.tree_util.keystr(path)
+        max_abs[key] = err
+        max_rel[key] = err / max(scale, np.finfo(np.float64).tiny)
+    return GradCheck(max_abs, max_rel)
+
+
+def check_mlp(model, params, x, target, *, loss: str = "cross_entropy") -> GradCheck:
+    """Hand-written MLP backprop vs ``jax.grad`` of the same loss on the same batch.
+
+    Keys of the result are per layer: ``[0]['W']`` is W⁽¹⁾, the last is the output layer.
+    """
+    hand = mlp_backward(model, params, x, target, loss=loss).grads
+    auto = _autodiff_grads(model, params, x, target, loss)
+    # layer by layer, so a layer whose gradient has vanished is judged on its own scale
+    return gradcheck(unstack_layers(hand), unstack_layers(auto))
+
+
+# jax.grad of the same E: the independent reference the hand-written pass is checked against
+_autodiff_grads = jax.jit(jax.grad(losses.model_loss, argnums=1), static_argnums=(0, 4))

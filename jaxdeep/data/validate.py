@@ -1,0 +1,211 @@
+"""Input checks that run on the host *before* anything is compiled.
+
+Every trainer, layer and loader in jaxdeep calls these on user input, so that a bad
+array fails at once with a message saying what is wrong and how to fix it, instead of
+as a shape error deep inside a traced ``lax.scan`` or, worse, as a silent NaN loss.
+
+All helpers accept NumPy arrays or *concrete* JAX arrays (they convert with
+``np.asarray``) and return their input unchanged on success, so they can be used
+inline: ``x = check_finite("x", x)``. Inside ``jax.jit`` values are abstract tracers
+that cannot be inspected; the helpers then raise a ``TypeError`` saying to validate
+outside the jitted function.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "check_binary",
+    "check_features",
+    "check_finite",
+    "check_labels",
+    "check_positive_int",
+]
+
+
+def _host(name: str, array: Any) -> np.ndarray:
+    """``np.asarray(array)``, with a clear error for tracers (values unknown under jit)."""
+    try:
+        return np.asarray(array)
+    except jax.errors.TracerArrayConversionError:
+        raise TypeError(
+            f"{name} is a traced JAX value inside jit/vmap/grad, so its contents cannot "
+            "be checked; validate concrete arrays before calling the jitted function"
+        ) from None
+
+
+def _index(flat_position: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Multi-index (as plain ints, so it prints as ``(5, 2)``) of a flat position."""
+    return tuple(int(i) for i in np.unravel_index(flat_position, shape))
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Check that ``value`` is an integer ≥ 1 (Python or NumPy int, not bool).
+
+    Args:
+      name: what the value is called in the caller's API, used in the message.
+      value: the value to check.
+
+    Returns:
+      ``value`` unchanged.
+
+    Raises:
+      ValueError: if ``value`` is not an integer (floats such as ``32.0`` are refused
+        too, because shapes must be exact) or is < 1.
+    """
+    # bool is a subclass of int; `batch_size=True` is always a mistake.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"{name} must be a positive integer; got {value!r} of type "
+            f"{type(value).__name__}"
+        )
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (≥ 1); got {value}")
+    return value
+
+
+def check_finite(name: str, array: Any) -> Any:
+    """Check that an array holds no NaN or infinite values.
+
+    Integer and boolean arrays are always finite and pass without a scan.
+
+    Args:
+      name: the array's name in the caller's API, used in the message.
+      array: any array-like of any shape.
+
+    Returns:
+      ``array`` unchanged.
+
+    Raises:
+      ValueError: if any entry is NaN or ±inf, giving how many there are and the index
+        of the first one, e.g. ``"x contains 3 NaN values (first at index (5, 2));
+        clean or impute the data before training"``.
+    """
+    a = _host(name, array)
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.complexfloating)):
+        return array
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return array
+    n_nan = int(np.isnan(a).sum())
+    n_inf = int(bad.sum()) - n_nan
+    parts = []
+    if n_nan:
+        parts.append(f"{n_nan} NaN value{'s' if n_nan != 1 else ''}")
+    if n_inf:
+        parts.append(f"{n_inf} infinite value{'s' if n_inf != 1 else ''}")
+    first = _index(int(np.flatnonzero(bad.ravel())[0]), a.shape)
+    raise ValueError(
+        f"{name} contains {' and '.join(parts)} (first at index {first}); "
+        "clean or impute the data before training"
+    )
+
+
+def check_features(name: str, array: Any, expected: int) -> Any:
+    """Check that an array is a 2-D ``(batch, features)`` matrix with ``expected`` features.
+
+    Args:
+      name: the array's name in the caller's API, used in the message.
+      array: array-like expected to have shape ``(batch, expected)``.
+      expected: the number of input features the model was built for.
+
+    Returns:
+      ``array`` unchanged.
+
+    Raises:
+      ValueError: if the array is not 2-D (e.g. unflattened images) or its second
+        dimension differs from ``expected``; the message names both sizes.
+    """
+    check_positive_int("expected", expected)
+    shape = np.shape(array) if not hasattr(array, "shape") else tuple(array.shape)
+    if len(shape) != 2:
+        hint = ""
+        if len(shape) > 2:
+            hint = f"; flatten each example first, e.g. {name}.reshape(len({name}), -1)"
+        elif len(shape) == 1:
+            hint = f"; for a single example use {name}[None, :]"
+        raise ValueError(
+            f"{name} must be 2-D with shape (batch, features); got shape {shape}{hint}"
+        )
+    if shape[1] != expected:
+        raise ValueError(
+            f"{name} has {shape[1]} features per example (shape {shape}) but the model "
+            f"expects {expected}; build the model with {shape[1]} inputs or pass data "
+            f"with {expected} features"
+        )
+    return array
+
+
+def check_labels(name: str, labels: Any, n_classes: int) -> Any:
+    """Check class labels: 1-D, integer dtype, every value in ``[0, n_classes)``.
+
+    Args:
+      name: the labels' name in the caller's API, used in the message.
+      labels: array-like of shape ``(batch,)``.
+      n_classes: number of classes of the model's output layer.
+
+    Returns:
+      ``labels`` unchanged.
+
+    Raises:
+      ValueError: if the labels are not 1-D (e.g. one-hot), not an integer dtype
+        (floats or bools), or a value is outside ``[0, n_classes)``; the message names
+        the first offending value and its index.
+    """
+    check_positive_int("n_classes", n_classes)
+    a = _host(name, labels)
+    if a.ndim != 1:
+        hint = ""
+        if a.ndim == 2:
+            hint = f"; if they are one-hot, pass {name}.argmax(axis=1)"
+        raise ValueError(
+            f"{name} must be a 1-D array of integer class labels; got shape {a.shape}{hint}"
+        )
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(
+            f"{name} must have an integer dtype (class indices 0..{n_classes - 1}); got "
+            f"dtype {a.dtype}; convert with {name}.astype(np.int32)"
+        )
+    out = (a < 0) | (a >= n_classes)
+    if out.any():
+        i = int(np.flatnonzero(out)[0])
+        raise ValueError(
+            f"{name} has value {int(a[i])} at index {i}, outside the valid range "
+            f"[0, {n_classes}) for n_classes={n_classes} ({int(out.sum())} labels out of "
+            "range); relabel the classes as 0..n_classes-1 or raise n_classes"
+        )
+    return labels
+
+
+def check_binary(name: str, array: Any) -> Any:
+    """Check that every value is exactly 0 or 1 (data for a Bernoulli visible layer).
+
+    Args:
+      name: the array's name in the caller's API, used in the message.
+      array: array-like of any shape and any numeric or bool dtype.
+
+    Returns:
+      ``array`` unchanged.
+
+    Raises:
+      ValueError: if some value is neither 0 nor 1 (including NaN); the message names
+        the first offending value and its index and suggests binarizing.
+    """
+    a = _host(name, array)
+    if a.dtype == np.bool_:
+        return array
+    bad = (a != 0) & (a != 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        value = a.ravel()[i].item()  # a Python scalar prints as 0.5, not np.float32(0.5)
+        raise ValueError(
+            f"{name} must be binary (every value 0 or 1) for a Bernoulli layer; found "
+            f"{value!r} at index {_index(i, a.shape)} ({int(bad.sum())} non-binary "
+            f"values); binarize first, e.g. ({name} > 0.5).astype(np.float32)"
+        )
+    return array

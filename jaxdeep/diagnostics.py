@@ -1,0 +1,122 @@
+"""Gradient-flow diagnostics: make vanishing and exploding gradients measurable.
+
+For every layer l of an MLP, on one batch (Glorot & Bengio 2010 style):
+
+* ‖δ⁽ˡ⁾‖ — the size of the error signal the δ recursion delivers to layer l;
+* ‖∂E/∂W⁽ˡ⁾‖ = ‖x⁽ˡ⁻¹⁾ᵀ δ⁽ˡ⁾‖ — how hard gradient descent can move that layer;
+* mean and standard deviation of the activations x⁽ˡ⁾;
+* the saturation fraction: units whose slope |f′(net)| is below 1 % of the activation's
+  peak slope, i.e. units that pass (almost) no gradient — a sigmoid/tanh pinned at its
+  asymptotes, or a ReLU on its flat side.
+
+The headline number is the ratio ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ between the first and the last
+hidden layer: ≪ 1 means the error vanishes on its way to the input, ≫ 1 that it explodes.
+Non-finite numbers are kept as they are (inf/NaN) and reported as "exploded": a diverging
+configuration is a result, not a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import activations
+from .backprop import _mlp_backward, check_batch
+from .losses import check_loss
+from .nets.mlp import layerwise
+
+SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
+
+
+class GradientFlow(NamedTuple):
+    """Per-layer gradient-flow measurements (NumPy, host side).
+
+    Arrays indexed by layer: ``delta_norm`` and ``grad_norm`` have L + 1 entries (the
+    last is the output layer); ``act_mean``, ``act_std`` and ``saturation`` have L
+    (hidden layers only).
+    """
+
+    delta_norm: np.ndarray
+    grad_norm: np.ndarray
+    act_mean: np.ndarray
+    act_std: np.ndarray
+    saturation: np.ndarray
+    global_norm: float
+    loss: float
+
+    @property
+    def depth(self) -> int:
+        return len(self.act_mean)
+
+    @property
+    def ratio(self) -> float:
+        """‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖, first over last hidden layer (nan without 2 hidden layers)."""
+        if self.depth < 2:
+            return math.nan
+        with np.errstate(all="ignore"):
+            return float(self.grad_norm[0] / self.grad_norm[self.depth - 1])
+
+    @property
+    def verdict(self) -> str:
+        """``exploded`` (non-finite), ``vanishing`` (ratio < 1e-3), ``exploding`` (ratio > 1e3
+        or global norm > 1e6) or ``healthy``."""
+        if not (math.isfinite(self.global_norm) and np.all(np.isfinite(self.grad_norm))):
+            return "exploded"
+        if self.ratio < 1e-3:
+            return "vanishing"
+        if self.ratio > 1e3 or self.global_norm > 1e6:
+            return "exploding"
+        return "healthy"
+
+
+def _flow(model, params, x, target, loss):
+    back = _mlp_backward(model, params, x, target, loss)
+    act = activations.get(model.config.activation)
+    fro = lambda a: jnp.sqrt(jnp.sum(a * a))  # noqa: E731 — Frobenius norm, one layer
+
+    delta_norm = jnp.concatenate([layerwise(fro, back.deltas["hidden"]),
+                                  fro(back.deltas["output"])[None]])
+    grad_norm = jnp.concatenate([layerwise(fro, [g["W"] for g in back.grads["hidden"]]),
+                                 fro(back.grads["output"]["W"])[None]])
+    slope = layerwise(lambda net: jnp.abs(act.df(net)), back.trace.nets) if back.trace.nets else None
+    saturation = (jnp.mean(slope < SATURATION_THRESHOLD * act.peak_slope, axis=(1, 2))
+                  if slope is not None else jnp.zeros((0,)))
+    leaves = jax.tree_util.tree_leaves(back.grads)
+    global_norm = jnp.sqrt(sum(jnp.sum(g * g) for g in leaves))
+    return (delta_norm, grad_norm,
+            layerwise(jnp.mean, back.trace.acts), layerwise(jnp.std, back.trace.acts),
+            saturation, global_norm, back.loss)
+
+
+_flow_jit = jax.jit(_flow, static_argnums=(0, 4))
+_trace_jit = jax.jit(lambda model, params, x: model.apply(params, x, trace=True), static_argnums=0)
+
+
+def gradient_flow(model, params, x, target, *, loss: str = "cross_entropy") -> GradientFlow:
+    """Measure gradient flow through an MLP on one batch (hand-written backprop, jit-compiled).
+
+    Args:
+      model, params: an MLP from :func:`jaxdeep.nets.mlp` and its parameters.
+      x: a batch (batch, n_in); target: labels (batch,) or rows (batch, n_out).
+      loss: ``cross_entropy`` or ``squared_error``.
+    """
+    check_loss(loss, model.config.output)
+    check_batch(model, x, target)
+    out = jax.device_get(_flow_jit(model, params, x, target, loss))
+    arrays = [np.asarray(a, np.float64) for a in out[:5]]
+    return GradientFlow(*arrays, float(out[5]), float(out[6]))
+
+
+def layer_activations(model, params, x) -> list[np.ndarray]:
+    """Every hidden layer's activations x⁽ˡ⁾ on a batch, flattened per layer (for histograms)."""
+    trace = _trace_jit(model, params, x)
+    return [np.asarray(a).reshape(-1) for seg in trace.acts for a in seg]
+
+
+def format_norm(value: float) -> str:
+    """A norm for tables: 3 significant digits, ``exploded`` when not finite."""
+    return f"{value:.3g}" if math.isfinite(value) else "exploded"

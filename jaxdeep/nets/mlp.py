@@ -1,0 +1,195 @@
+"""Deep multi-layer perceptrons: the networks whose depth the lecture is about.
+
+Layer l computes
+
+    net⁽ˡ⁾ = x⁽ˡ⁻¹⁾ W⁽ˡ⁾ + b⁽ˡ⁾,    x⁽ˡ⁾ = f(net⁽ˡ⁾),
+
+for l = 1 … L hidden layers, then an output layer y = f_out(x⁽ᴸ⁾ W⁽ᴸ⁺¹⁾ + b⁽ᴸ⁺¹⁾). A batch
+is a matrix of shape (batch, features), so W⁽ˡ⁾ has shape (n_in, n_out).
+
+Consecutive hidden layers of the same shape are stored stacked — W of shape
+(n_layers, n_in, n_out) — and run by one ``jax.lax.scan``. A 100-layer net therefore
+compiles one layer body, not 100, and costs about as much to compile as a 10-layer one.
+
+Params::
+
+    {"hidden": [{"W": (n, a, b), "b": (n, b)}, ...],   # runs of identical layers
+     "output": {"W": (h, n_out), "b": (n_out,)}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .. import activations as act_table
+from .initializers import check_init, init_weights
+from .model import Model
+
+OUTPUTS = ("identity", "sigmoid", "softmax")
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPConfig:
+    """What :func:`mlp` was asked for (hashable, so a model can be a static jit argument)."""
+
+    widths: tuple[int, ...]
+    activation: str
+    output: str
+    init: str
+    init_scale: float
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return len(self.widths) - 2
+
+    @property
+    def segments(self) -> tuple[tuple[int, int, int], ...]:
+        """Runs of identical hidden layers as (n_layers, n_in, n_out)."""
+        runs: list[list[int]] = []
+        for n_in, n_out in zip(self.widths[:-2], self.widths[1:-1]):
+            if runs and runs[-1][1:] == [n_in, n_out]:
+                runs[-1][0] += 1
+            else:
+                runs.append([1, n_in, n_out])
+        return tuple(tuple(r) for r in runs)
+
+
+class Trace(NamedTuple):
+    """Everything the forward pass computed, as backprop and the diagnostics need it.
+
+    ``nets[s]`` and ``acts[s]`` hold segment s's pre-activations net⁽ˡ⁾ and activations
+    x⁽ˡ⁾ stacked over its layers, shape (n_layers, batch, width).
+    """
+
+    x: jax.Array
+    nets: list[jax.Array]
+    acts: list[jax.Array]
+    net_out: jax.Array
+    y: jax.Array
+
+
+def check_widths(widths) -> tuple[int, ...]:
+    """Layer widths must be a sequence of ≥ 2 positive ints (input, hidden…, output)."""
+    try:
+        widths = tuple(widths)
+    except TypeError:
+        raise ValueError(f"widths must be a sequence of positive ints, got {widths!r}") from None
+    bad = [w for w in widths if isinstance(w, bool) or not isinstance(w, int) or w <= 0]
+    if bad or len(widths) < 2:
+        raise ValueError(
+            f"widths must be ≥ 2 positive ints [n_in, hidden..., n_out], got {list(widths)!r}"
+            + (f" (bad entries: {bad})" if bad else "")
+        )
+    return widths
+
+
+def check_input(config, x) -> None:
+    """Shape check done while tracing, i.e. before anything is compiled."""
+    n_in = config.widths[0]
+    if getattr(x, "ndim", None) != 2 or x.shape[-1] != n_in:
+        raise ValueError(
+            f"x must have shape (batch, {n_in}) to match the first layer, got "
+            f"{getattr(x, 'shape', type(x).__name__)}; flatten images to vectors first"
+        )
+
+
+def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
+        init: str = "glorot", init_scale: float = 1.0) -> Model:
+    """A deep MLP as a :class:`~jaxdeep.nets.Model`.
+
+    Args:
+      widths: [n_in, h₁, …, h_L, n_out]; ``[64] + [128] * 20 + [10]`` is 20 hidden layers.
+      activation: hidden activation, any name from :mod:`jaxdeep.activations`.
+      output: ``identity`` (regression / logits), ``sigmoid`` or ``softmax``.
+      init: weight initialisation (see :mod:`jaxdeep.nets.initializers`); biases start at 0.
+      init_scale: σ for ``normal``, gain for ``orthogonal``.
+
+    ``apply(params, x, trace=False)`` returns y of shape (batch, n_out), or with
+    ``trace=True`` a :class:`Trace` of every layer's net⁽ˡ⁾ and x⁽ˡ⁾.
+    """
+    act_table.get(activation)
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output layer {output!r}; choose one of: {', '.join(OUTPUTS)}")
+    config = MLPConfig(check_widths(widths), activation, output, check_init(init), float(init_scale))
+    return _build(config)
+
+
+@functools.lru_cache(maxsize=256)
+def _build(config: MLPConfig) -> Model:
+    # Cached so the same configuration gives the same Model object: jit caches on it.
+    f = act_table.get(config.activation).f
+    f_out = act_table.get(config.output).f
+
+    def init(key: jax.Array) -> dict:
+        keys = jax.random.split(key, len(config.segments) + 1)
+        hidden = [
+            {"W": init_weights(config.init, k, (n, a, b), scale=config.init_scale),
+             "b": jnp.zeros((n, b), jnp.float32)}
+            for k, (n, a, b) in zip(keys[:-1], config.segments)
+        ]
+        h, n_out = config.widths[-2], config.widths[-1]
+        output = {"W": init_weights(config.init, keys[-1], (h, n_out), scale=config.init_scale),
+                  "b": jnp.zeros((n_out,), jnp.float32)}
+        return {"hidden": hidden, "output": output}
+
+    def apply(params: dict, x: jax.Array, *, trace: bool = False):
+        check_input(config, x)
+        h = x
+        nets, acts = [], []
+        for segment in params["hidden"]:
+            def layer(h, wb):
+                net = h @ wb[0] + wb[1]
+                a = f(net)
+                return a, ((net, a) if trace else None)
+
+            h, stacked = scan_layers(layer, h, (segment["W"], segment["b"]))
+            if trace:
+                nets.append(stacked[0])
+                acts.append(stacked[1])
+        net_out = h @ params["output"]["W"] + params["output"]["b"]
+        y = f_out(net_out)
+        return Trace(x, nets, acts, net_out, y) if trace else y
+
+    return Model(init, apply, config)
+
+
+def layerwise(fn, stacked: list[jax.Array]) -> jax.Array:
+    """Apply ``fn`` to every layer of a list of stacked segments; result has one entry per layer."""
+    return jnp.concatenate([jax.vmap(fn)(s) for s in stacked]) if stacked else jnp.zeros((0,))
+
+
+def layer_inputs(trace: Trace) -> list[jax.Array]:
+    """x⁽ˡ⁻¹⁾ for every hidden layer, stacked like ``trace.acts`` (what ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀδ⁽ˡ⁾ needs)."""
+    inputs, prev = [], trace.x
+    for a in trace.acts:
+        # a run whose width changes holds one layer, whose input is just ``prev``
+        inputs.append(jnp.concatenate([prev[None], a[:-1]]) if a.shape[0] > 1 else prev[None])
+        prev = a[-1]
+    return inputs
+
+
+def scan_layers(layer, carry, stacked, *, reverse: bool = False):
+    """``lax.scan`` of ``layer`` over a stack of identical layers.
+
+    A layer that changes the width (n_in ≠ n_out) cannot be a scan step — a scan's carry
+    keeps its shape — but such a run always holds exactly one layer, so it is applied
+    directly and its outputs are given the same leading layer axis a scan would give.
+    """
+    carry_out = jax.eval_shape(layer, carry, jax.tree_util.tree_map(lambda a: a[0], stacked))[0]
+    if carry_out.shape == carry.shape:
+        return jax.lax.scan(layer, carry, stacked, reverse=reverse)
+    carry, out = layer(carry, jax.tree_util.tree_map(lambda a: a[0], stacked))
+    return carry, jax.tree_util.tree_map(lambda a: a[None], out)
+
+
+def unstack_layers(params: dict) -> list[dict]:
+    """Params (or gradients) as a list of per-layer ``{"W", "b"}``, layer 1 first, output last."""
+    layers = [jax.tree_util.tree_map(lambda a, i=i: a[i], seg)
+              for seg in params["hidden"] for i in range(seg["W"].shape[0])]
+    return layers + [params["output"]]

@@ -1,0 +1,75 @@
+"""Figures for the lecture's measurements (matplotlib, written to PNG; no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: works on servers, in CI and in notebooks alike
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _finite_positive(values) -> np.ndarray:
+    """Log axes cannot show 0, inf or NaN: blank them (the tables report them as numbers)."""
+    v = np.asarray(values, np.float64)
+    return np.where(np.isfinite(v) & (v > 0), v, np.nan)
+
+
+def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initialisation"):
+    """‖∂E/∂W⁽ˡ⁾‖ against layer l, log scale, one line per configuration.
+
+    Args:
+      flows: label → :class:`~jaxdeep.diagnostics.GradientFlow`.
+      path: PNG file to write. Returns the path.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for label, flow in flows.items():
+        layers = np.arange(1, len(flow.grad_norm) + 1)
+        line, = ax.plot(layers, _finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
+        if not np.all(np.isfinite(flow.grad_norm)):
+            line.set_label(f"{label} (exploded: non-finite)")
+    ax.set_yscale("log")
+    ax.set_xlabel("layer l (1 = next to the input; last = output layer)")
+    ax.set_ylabel("‖∂E/∂W⁽ˡ⁾‖ (Frobenius)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int = 50):
+    """Histogram of the activations x⁽ˡ⁾ per layer: one row per configuration.
+
+    Args:
+      acts: label → list of per-layer 1-D arrays (see
+        :func:`~jaxdeep.diagnostics.layer_activations`). At most ``max_layers`` layers,
+        evenly spread from first to last, are drawn per row.
+      path: PNG file to write. Returns the path.
+    """
+    rows = len(acts)
+    n_cols = min(max_layers, max(len(v) for v in acts.values()))
+    fig, axes = plt.subplots(rows, n_cols, figsize=(1.7 * n_cols, 1.6 * rows + 0.6),
+                             squeeze=False, layout="constrained")
+    for r, (label, layers) in enumerate(acts.items()):
+        picks = np.unique(np.linspace(0, len(layers) - 1, min(n_cols, len(layers))).round().astype(int))
+        for c in range(n_cols):
+            ax = axes[r, c]
+            if c >= len(picks):
+                ax.axis("off")
+                continue
+            values = np.asarray(layers[picks[c]])
+            values = values[np.isfinite(values)]
+            ax.hist(values, bins=bins, color=f"C{r}")
+            ax.set_yticks([])
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"layer {picks[c] + 1}", fontsize=7)
+        axes[r, 0].set_ylabel(label, fontsize=7)
+    fig.suptitle("Activations x⁽ˡ⁾ per layer")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
