@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: works on servers, in CI and in notebooks alike
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -31,6 +32,7 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
         if not np.all(np.isfinite(flow.grad_norm)):
             line.set_label(f"{label} (exploded: non-finite)")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer l (1 = next to the input; last = output layer)")
     ax.set_ylabel("‖∂E/∂W⁽ˡ⁾‖ (Frobenius)")
     ax.set_title(title)

@@ -95,9 +95,12 @@ def check_backprop(activation: str, loss: str, depth: int, key: jax.Array, *,
                     result.worst_rel, result.worst_abs, BACKPROP_TOLERANCE)
 
 
-def run_all(*, seed: int = 0, depths=(1, 5, 30)) -> list[CheckRow]:
-    """Every check, in float64 (scoped: the global precision is left as it was)."""
-    rows = []
+def run_all(*, seed: int = 0, depths=(1, 5, 30), on_row=None) -> list[CheckRow]:
+    """Every check, in float64 (scoped: the global precision is left as it was).
+
+    ``on_row(row)`` is called after each check (for progress displays).
+    """
+    rows = _Rows(on_row)
     with jax.enable_x64(True):
         key = jax.random.key(seed)
         for name in activations.names():
@@ -110,4 +113,17 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30)) -> list[CheckRow]:
                 for name in activations.names():
                     key, sub = jax.random.split(key)
                     rows.append(check_backprop(name, loss, depth, sub))
-    return rows
+    return list(rows)
+
+
+class _Rows(list):
+    """A list that reports each appended row to a callback."""
+
+    def __init__(self, on_row):
+        super().__init__()
+        self.on_row = on_row
+
+    def append(self, row):
+        super().append(row)
+        if self.on_row is not None:
+            self.on_row(row)

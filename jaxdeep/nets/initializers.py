@@ -70,3 +70,12 @@ def init_weights(name: str, key: jax.Array, shape: tuple[int, ...], *, scale: fl
         return init(key, shape, dtype)
     keys = jax.random.split(key, shape[0])
     return jax.vmap(lambda k: init_weights(name, k, shape[1:], scale=scale, dtype=dtype))(keys)
+
+
+_RECTIFIERS = ("relu", "leaky_relu", "elu", "gelu", "silu")
+
+
+def recommended_init(activation: str) -> str:
+    """The initialisation the literature pairs with an activation: He for the rectifier
+    family (half the inputs are cut off), Glorot for the symmetric squashing functions."""
+    return "he" if activation in _RECTIFIERS else "glorot"

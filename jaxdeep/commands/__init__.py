@@ -1,0 +1,5 @@
+"""Sub-commands of the ``jaxdeep`` CLI; each module has NAME, HELP, add_arguments and run."""
+
+from . import gradcheck, gradflow
+
+COMMANDS = (gradflow, gradcheck)

@@ -1,0 +1,149 @@
+"""Measure gradient flow through deep MLPs at initialisation, on real data.
+
+For each (activation, initialisation) pair: a per-layer table of ‖δ⁽ˡ⁾‖, ‖∂E/∂W⁽ˡ⁾‖,
+activation statistics and saturation, a summary (first/last-layer gradient ratio, global
+gradient norm, verdict), and two PNGs — gradient norm against layer (log scale) and
+activation histograms per layer.
+
+Example: jaxdeep gradflow --depth 20 --activation sigmoid,relu --init glorot,he
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from rich.table import Table
+
+from .. import activations, data, diagnostics, plots
+from ..diagnostics import format_norm
+from ..losses import LOSSES
+from ..nets import INIT_NAMES, mlp
+from ..nets.initializers import check_init, recommended_init
+from .common import name_list, positive_int
+
+NAME = "gradflow"
+HELP = "gradient norms per layer at initialisation (vanishing / exploding), table + PNG"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--depth", type=positive_int, default=20, help="number of hidden layers L")
+    p.add_argument("--width", type=positive_int, default=128, help="units per hidden layer")
+    p.add_argument("--activation", type=name_list, default=["sigmoid", "tanh", "relu", "tanh"],
+                   help=f"comma-separated hidden activations ({', '.join(activations.names())})")
+    p.add_argument("--init", type=name_list, default=None,
+                   help=f"initialisation per activation, one for all or one each "
+                        f"({', '.join(INIT_NAMES)}, or auto: He for rectifiers, else Glorot); "
+                        "default: auto, and for the default activations auto,auto,auto,normal "
+                        "(vanishing, healthy, healthy, exploding)")
+    p.add_argument("--init-scale", type=float, default=1.0,
+                   help="σ of the 'normal' init (the naive N(0, σ²)); gain of 'orthogonal'")
+    p.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
+    p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
+    p.add_argument("--batch", type=positive_int, default=256, help="examples in the batch")
+    p.add_argument("--loss", choices=LOSSES, default="cross_entropy")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed for the initial weights")
+    p.add_argument("--out", type=Path, default=Path("gradflow.png"),
+                   help="PNG of gradient norms; histograms go beside it (*-activations.png)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON instead")
+
+
+def configurations(args) -> list[tuple[str, str]]:
+    """Pair activations with inits; every name checked before anything is computed."""
+    acts = [activations.get(a).name for a in args.activation]
+    if args.init is None:
+        default_story = acts == ["sigmoid", "tanh", "relu", "tanh"]
+        args.init = ["auto", "auto", "auto", "normal"] if default_story else ["auto"]
+    inits = args.init * len(acts) if len(args.init) == 1 else args.init
+    if len(inits) != len(acts):
+        raise ValueError(f"--init has {len(args.init)} entries for {len(acts)} activations; "
+                         "give one for all or one per activation")
+    return [(a, recommended_init(a) if i == "auto" else check_init(i)) for a, i in zip(acts, inits)]
+
+
+def run(args, console) -> int:
+    configs = configurations(args)
+    if args.data_dir is not None and args.dataset != "mnist":
+        raise ValueError("--data-dir is only used with --dataset mnist")
+    if args.out.suffix.lower() != ".png":
+        raise ValueError(f"--out must name a .png file, got {args.out}")
+    ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
+    n = min(args.batch, len(ds.x_train))
+    x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
+
+    flows, acts = {}, {}
+    for activation, init in configs:
+        label = f"{activation} / {init}" + (f"(σ={args.init_scale:g})" if init == "normal" else "")
+        model = mlp([x.shape[1]] + [args.width] * args.depth + [ds.n_classes],
+                    activation=activation, init=init, init_scale=args.init_scale)
+        params = model.init(jax.random.key(args.seed))
+        flows[label] = diagnostics.gradient_flow(model, params, x, y, loss=args.loss)
+        acts[label] = diagnostics.layer_activations(model, params, x)
+
+    if args.json:
+        print(json.dumps({label: _as_dict(f) for label, f in flows.items()}, indent=1))
+    else:
+        console.print(layer_table(flows, args))
+        console.print(summary_table(flows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plots.gradient_norms(flows, args.out, title=f"Gradient flow at initialisation — depth "
+                         f"{args.depth}, width {args.width}, {ds.name}")
+    hist = args.out.with_name(args.out.stem + "-activations.png")
+    plots.activation_histograms(acts, hist)
+    if not args.json:
+        console.print(f"wrote [bold]{args.out}[/] and [bold]{hist}[/]")
+    return 0
+
+
+def layer_table(flows: dict, args) -> Table:
+    single = len(flows) == 1
+    table = Table(title=f"Per-layer gradient flow at initialisation ({args.dataset}, batch "
+                        f"{args.batch}, loss {args.loss}); layer {args.depth + 1} is the output")
+    table.add_column("layer", justify="right")
+    for label in flows:
+        prefix = "" if single else f"{label}\n"
+        if single:
+            table.add_column("‖δ⁽ˡ⁾‖", justify="right")
+        table.add_column(f"{prefix}‖∂E/∂W⁽ˡ⁾‖", justify="right")
+        if single:
+            table.add_column("mean x⁽ˡ⁾", justify="right")
+            table.add_column("std x⁽ˡ⁾", justify="right")
+        table.add_column(f"{prefix}saturated", justify="right")
+    depth = next(iter(flows.values())).depth
+    for layer in range(depth + 1):
+        row = [str(layer + 1)]
+        for f in flows.values():
+            hidden = layer < depth
+            if single:
+                row.append(format_norm(f.delta_norm[layer]))
+            row.append(format_norm(f.grad_norm[layer]))
+            if single:
+                row += [f"{f.act_mean[layer]:.3f}" if hidden else "",
+                        f"{f.act_std[layer]:.3f}" if hidden else ""]
+            row.append(f"{f.saturation[layer]:.0%}" if hidden else "")
+        table.add_row(*row)
+    return table
+
+
+def summary_table(flows: dict) -> Table:
+    table = Table(title="Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)")
+    for col in ("configuration", "ratio", "global ‖∇E‖", "loss", "verdict"):
+        table.add_column(col, justify="left" if col in ("configuration", "verdict") else "right")
+    colour = {"vanishing": "yellow", "exploding": "red", "exploded": "bold red", "healthy": "green"}
+    for label, f in flows.items():
+        table.add_row(label, format_norm(f.ratio), format_norm(f.global_norm),
+                      format_norm(f.loss), f"[{colour[f.verdict]}]{f.verdict}[/]")
+    return table
+
+
+def _as_dict(flow) -> dict:
+    def clean(v):  # JSON has no inf/NaN: non-finite numbers become null (= exploded)
+        return float(v) if math.isfinite(v) else None
+
+    return {"ratio": clean(flow.ratio), "global_norm": clean(flow.global_norm),
+            "loss": clean(flow.loss), "verdict": flow.verdict,
+            **{k: [clean(v) for v in getattr(flow, k)]
+               for k in ("delta_norm", "grad_norm", "act_mean", "act_std", "saturation")}}
