@@ -110,8 +110,9 @@ def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
       init: weight initialisation (see :mod:`jaxdeep.nets.initializers`); biases start at 0.
       init_scale: σ for ``normal``, gain for ``orthogonal``.
 
-    ``apply(params, x, trace=False)`` returns y of shape (batch, n_out), or with
-    ``trace=True`` a :class:`Trace` of every layer's net⁽ˡ⁾ and x⁽ˡ⁾.
+    ``apply(params, x, trace=False, logits=False)`` returns y of shape (batch, n_out); with
+    ``logits=True`` the output layer's pre-activation net⁽ᴸ⁺¹⁾ instead (what losses and
+    trainers take), and with ``trace=True`` a :class:`Trace` of every layer's net⁽ˡ⁾ and x⁽ˡ⁾.
     """
     act_table.get(activation)
     if output not in OUTPUTS:
@@ -138,7 +139,7 @@ def _build(config: MLPConfig) -> Model:
                   "b": jnp.zeros((n_out,), jnp.float32)}
         return {"hidden": hidden, "output": output}
 
-    def apply(params: dict, x: jax.Array, *, trace: bool = False):
+    def apply(params: dict, x: jax.Array, *, trace: bool = False, logits: bool = False):
         check_input(config, x)
         h = x
         nets, acts = [], []
@@ -153,6 +154,8 @@ def _build(config: MLPConfig) -> Model:
                 nets.append(stacked[0])
                 acts.append(stacked[1])
         net_out = h @ params["output"]["W"] + params["output"]["b"]
+        if logits and not trace:
+            return net_out
         y = f_out(net_out)
         return Trace(x, nets, acts, net_out, y) if trace else y
 

@@ -20,10 +20,16 @@ class Model(NamedTuple):
 
     Attributes:
       init: ``init(key) -> params``; params is a pytree of arrays.
-      apply: ``apply(params, x, **options) -> y``.
-      config: the factory's arguments, for reports and for building a twin.
+      apply: ``apply(params, x, *, logits=False, **options) -> y``; with ``logits=True``
+        the output layer's pre-activation (what losses take).
+      config: the factory's arguments (a frozen, hashable dataclass, so a model can be a
+        static argument of ``jax.jit``), for reports and for building a twin.
+      init_state: only for models with running statistics (batch norm):
+        ``init_state(key) -> state``, and then ``apply(params, x, *, state, train,
+        logits=False) -> (y, new_state)``; statistics change only when ``train=True``.
     """
 
     init: Callable[..., Any]
     apply: Callable[..., Any]
-    config: dict
+    config: Any
+    init_state: Callable[..., Any] | None = None

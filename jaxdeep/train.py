@@ -1,0 +1,321 @@
+"""One training loop for every supervised model: classification and segmentation.
+
+``fit`` trains any :class:`~jaxdeep.nets.Model` with any optax optimiser. A block of
+``eval_every`` steps is one ``lax.scan`` inside one ``jax.jit`` — the host only steps in
+between blocks to evaluate, show progress and check for divergence. Every example is
+seen once per epoch: the last, short batch of an epoch is padded and masked, never
+dropped (see :func:`jaxdeep.data.epoch_indices`).
+
+A model with running statistics (batch norm) has ``model.init_state`` and an ``apply``
+that takes and returns that state; ``fit`` threads it through training and uses the
+final statistics for evaluation.
+
+A run whose loss becomes non-finite (exploding gradients) is a *result*: training stops,
+``History.diverged`` is set with the step, and nothing is raised.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .data import epoch_indices
+from .data.validate import check_finite, check_labels, check_positive_int
+from .losses import log_softmax
+
+# --- tasks: what "loss" and "metrics" mean for a kind of output ---------------------------
+
+
+class Task(NamedTuple):
+    """A supervised task: how to score a model's logits against targets.
+
+    ``loss(logits, y, mask)`` is the mask-weighted mean loss. ``counts(logits, y, mask)``
+    returns additive sums (so they can be accumulated over batches) and
+    ``summarise(totals)`` turns the totals into the reported metrics.
+    """
+
+    name: str
+    loss: Callable
+    counts: Callable
+    summarise: Callable
+
+
+def _masked_mean(per_example, mask):
+    return jnp.sum(per_example * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def classification() -> Task:
+    """Softmax cross-entropy on integer labels; metric: accuracy."""
+
+    def loss(logits, y, mask):
+        ce = -jnp.take_along_axis(log_softmax(logits), y[:, None], axis=-1)[:, 0]
+        return _masked_mean(ce, mask)
+
+    def counts(logits, y, mask):
+        right = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
+        return {"correct": jnp.sum(right * mask), "n": jnp.sum(mask),
+                "loss_sum": loss(logits, y, mask) * jnp.sum(mask)}
+
+    def summarise(t):
+        return {"loss": t["loss_sum"] / t["n"], "accuracy": t["correct"] / t["n"]}
+
+    return Task("classification", loss, counts, summarise)
+
+
+def segmentation() -> Task:
+    """Per-pixel binary segmentation: logits and masks of shape (batch, H, W).
+
+    Loss: mean per-pixel sigmoid cross-entropy, softplus(λ) − tλ. Metrics from summed
+    counts over all evaluated pixels: pixel accuracy, IoU = TP/(TP+FP+FN) and
+    Dice = 2TP/(2TP+FP+FN) of the foreground.
+    """
+
+    def loss(logits, y, mask):
+        per_pixel = jnp.logaddexp(logits, 0.0) - y * logits
+        return _masked_mean(jnp.mean(per_pixel, axis=tuple(range(1, logits.ndim))), mask)
+
+    def counts(logits, y, mask):
+        m = mask.reshape((-1,) + (1,) * (logits.ndim - 1))
+        pred, truth = (logits > 0).astype(jnp.float32), y.astype(jnp.float32)
+        return {"tp": jnp.sum(pred * truth * m), "fp": jnp.sum(pred * (1 - truth) * m),
+                "fn": jnp.sum((1 - pred) * truth * m), "pixels": jnp.sum(jnp.ones_like(pred) * m),
+                "right": jnp.sum((pred == truth) * m), "n": jnp.sum(mask),
+                "loss_sum": loss(logits, y, mask) * jnp.sum(mask)}
+
+    def summarise(t):
+        return {"loss": t["loss_sum"] / t["n"], "pixel_accuracy": t["right"] / t["pixels"],
+                "iou": t["tp"] / jnp.maximum(t["tp"] + t["fp"] + t["fn"], 1.0),
+                "dice": 2 * t["tp"] / jnp.maximum(2 * t["tp"] + t["fp"] + t["fn"], 1.0)}
+
+    return Task("segmentation", loss, counts, summarise)
+
+
+TASKS = {"classification": classification, "segmentation": segmentation}
+
+
+def get_task(task: str | Task) -> Task:
+    if isinstance(task, Task):
+        return task
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[task]()
+
+
+# --- forward pass of any model -------------------------------------------------------------
+
+
+def forward(model, params, state, x, *, train: bool):
+    """Logits and the updated model state (``None`` for models without state)."""
+    if getattr(model, "init_state", None) is None:
+        return model.apply(params, x, logits=True), state
+    return model.apply(params, x, state=state, train=train, logits=True)
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+
+class TrainState(NamedTuple):
+    """Everything a run needs to continue: a pure pytree (checkpointable as is)."""
+
+    params: Any
+    opt_state: Any
+    model_state: Any
+    step: jax.Array
+
+
+class History(NamedTuple):
+    """What happened during :func:`fit`: one entry per evaluation point.
+
+    ``train_loss`` is the mean training loss over the block of steps before each point;
+    ``eval`` maps metric names to lists (empty when no evaluation data was given).
+    ``diverged`` is the first step whose loss was non-finite, or ``None``.
+    """
+
+    step: list[int]
+    train_loss: list[float]
+    eval: dict[str, list[float]]
+    seconds: list[float]
+    diverged: int | None
+
+
+class FitResult(NamedTuple):
+    params: Any
+    model_state: Any
+    history: History
+
+
+def _train_block(model, task, optimizer, ts: TrainState, x, y, idx, mask):
+    """Run one block of steps: scan over (batch indices, mask) rows."""
+
+    def step(ts, batch):
+        i, m = batch
+
+        def loss_fn(params):
+            logits, new_state = forward(model, params, ts.model_state, x[i], train=True)
+            return task.loss(logits, y[i], m), new_state
+
+        (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params)
+        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+        params = optax.apply_updates(ts.params, updates)
+        return TrainState(params, opt_state, new_state, ts.step + 1), loss
+
+    return jax.lax.scan(step, ts, (idx, mask))
+
+
+_train_block_jit = jax.jit(_train_block, static_argnums=(0, 1, 2), donate_argnums=(3,))
+
+
+def _eval_counts(model, task, params, state, x, y, idx, mask):
+    def batch(_, inputs):
+        i, m = inputs
+        logits, _ = forward(model, params, state, x[i], train=False)
+        return None, task.counts(logits, y[i], m)
+
+    _, counts = jax.lax.scan(batch, None, (idx, mask))
+    return jax.tree_util.tree_map(lambda c: jnp.sum(c, axis=0), counts)
+
+
+_eval_counts_jit = jax.jit(_eval_counts, static_argnums=(0, 1))
+
+
+def evaluate(model, params, x, y, *, task="classification", model_state=None,
+             batch_size: int = 500) -> dict[str, float]:
+    """Metrics of ``task`` on all of (x, y), in fixed-shape masked batches (one compile)."""
+    task = get_task(task)
+    idx, mask = epoch_indices(None, len(x), min(batch_size, len(x)), shuffle=False)
+    counts = _eval_counts_jit(model, task, params, model_state, jnp.asarray(x), jnp.asarray(y),
+                              idx, mask)
+    return {k: float(v) for k, v in task.summarise(counts).items()}
+
+
+def _check_data(name, x, y, task, n_classes):
+    check_finite(f"{name} x", x)
+    if len(x) != len(y):
+        raise ValueError(f"{name} x has {len(x)} examples but y has {len(y)}")
+    if task.name == "classification":
+        check_labels(f"{name} labels", np.asarray(y), n_classes)
+    elif not np.all((np.asarray(y) == 0) | (np.asarray(y) == 1)):
+        raise ValueError(f"{name} masks must be binary (0 or 1) for segmentation")
+
+
+def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000,
+        batch_size: int = 128, optimizer: optax.GradientTransformation | None = None,
+        params=None, model_state=None, eval_data=None, eval_every: int | None = None,
+        progress: bool = True, description: str = "training") -> FitResult:
+    """Train ``model`` on ``data = (x, y)`` for ``steps`` optimiser steps.
+
+    Args:
+      model: a :class:`~jaxdeep.nets.Model` whose ``apply(..., logits=True)`` gives logits.
+      data: host arrays (x, y); x of the shape the model takes, y integer labels
+        (classification) or binary masks (segmentation).
+      key: PRNG key; split for init (when ``params`` is None) and for the batch order.
+      task: ``classification``, ``segmentation`` or a :class:`Task`.
+      steps: optimiser steps; epochs follow one another, each a fresh shuffle.
+      batch_size: examples per step (the last batch of an epoch is padded and masked).
+      optimizer: any optax transformation; default Adam with learning rate 1e-3.
+      params, model_state: start here instead of a fresh ``model.init`` (fine-tuning).
+      eval_data: optional held-out (x, y), evaluated every ``eval_every`` steps.
+      eval_every: steps per jit'd block (default: ``steps // 10``, at least 1).
+      progress: show a progress bar (rich).
+
+    Returns:
+      :class:`FitResult` with the final params, model state and :class:`History`.
+    """
+    task = get_task(task)
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    eval_every = eval_every or max(1, steps // 10)
+    check_positive_int("eval_every", eval_every)
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    optimizer = optimizer or optax.adam(1e-3)
+
+    key_init, key_order = jax.random.split(key)
+    if params is None:
+        params = model.init(key_init)
+    if model_state is None and getattr(model, "init_state", None) is not None:
+        model_state = model.init_state(key_init)
+    # Tracing the forward pass on one example checks x's shape against the model (a
+    # clear ValueError from the model) and tells the number of classes — nothing compiles.
+    out = jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=False)[0],
+                         params, model_state, x[:1])
+    _check_data("training", x, y, task, out.shape[-1])
+    if eval_data is not None:
+        _check_data("evaluation", *eval_data, task, out.shape[-1])
+    ts = TrainState(params, optimizer.init(params), model_state, jnp.zeros((), jnp.int32))
+    x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
+    order = _batch_order(key_order, len(x), batch_size, steps)
+
+    history = History([], [], {}, [], None)
+    start = time.perf_counter()
+    with _progress(progress, description, steps) as (bar, task_id):
+        for first in range(0, steps, eval_every):
+            n = min(eval_every, steps - first)
+            idx, mask = order[0][first:first + n], order[1][first:first + n]
+            ts, losses = _train_block_jit(model, task, optimizer, ts, x_dev, y_dev, idx, mask)
+            losses = np.asarray(losses)
+            history.step.append(first + n)
+            history.train_loss.append(float(np.mean(losses)))
+            if not np.all(np.isfinite(losses)):
+                history = history._replace(diverged=first + int(np.argmin(np.isfinite(losses))) + 1)
+            elif eval_data is not None:
+                metrics = evaluate(model, ts.params, *eval_data, task=task,
+                                   model_state=ts.model_state)
+                for k, v in metrics.items():
+                    history.eval.setdefault(k, []).append(v)
+            history.seconds.append(time.perf_counter() - start)
+            if bar is not None:
+                bar.update(task_id, advance=n, status=_status(history))
+            if history.diverged is not None:
+                break
+    return FitResult(ts.params, ts.model_state, history)
+
+
+def _batch_order(key, n, batch_size, steps):
+    """(steps, batch) indices and masks: consecutive shuffled epochs, cut to ``steps``."""
+    per_epoch = -(-n // batch_size)
+    keys = jax.random.split(key, -(-steps // per_epoch))
+    idx, mask = jax.vmap(lambda k: epoch_indices(k, n, batch_size))(keys)
+    return idx.reshape(-1, batch_size)[:steps], mask.reshape(-1, batch_size)[:steps]
+
+
+def _status(h: History) -> str:
+    if h.diverged is not None:
+        return f"[red]diverged at step {h.diverged}[/]"
+    text = f"loss {h.train_loss[-1]:.4f}"
+    for k, v in h.eval.items():
+        if k != "loss":
+            text += f"  {k} {v[-1]:.4f}"
+    return text
+
+
+class _progress:
+    """A rich progress bar, or nothing (yields (None, None)) when disabled."""
+
+    def __init__(self, enabled, description, total):
+        self.enabled, self.description, self.total = enabled, description, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return None, None
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("{task.fields[status]}"))
+        self.bar.__enter__()
+        return self.bar, self.bar.add_task(self.description, total=self.total, status="compiling…")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def final_metric(history: History, name: str) -> float:
+    """The last evaluated value of a metric (nan if never evaluated or diverged)."""
+    values = history.eval.get(name, [])
+    return values[-1] if values and history.diverged is None else math.nan
