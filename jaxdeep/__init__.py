@@ -7,9 +7,9 @@ recursion by hand), :mod:`~jaxdeep.diagnostics` (gradient flow), :mod:`~jaxdeep.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import activations, backprop, data, diagnostics, losses, nets, plots
+from . import activations, backprop, data, diagnostics, losses, nets, plots, skip_backprop, train
 from .activations import Activation
-from .nets import Model, mlp
+from .nets import Model, mlp, residual_mlp, unet_mlp
 
 try:
     __version__ = version("jaxdeep")
@@ -18,5 +18,5 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "Activation", "Model", "activations", "backprop", "data", "diagnostics", "losses",
-    "mlp", "nets", "plots",
+    "mlp", "nets", "plots", "residual_mlp", "skip_backprop", "train", "unet_mlp",
 ]

@@ -177,8 +177,13 @@ class GradCheck(NamedTuple):
         return max(self.max_abs.values(), default=0.0)
 
 
-def gradcheck(hand_grads, auto_grads) -> GradCheck:
-    """Compare two gradient pytrees of identical structure, leaf by leaf."""
+def gradcheck(hand_grads, auto_grads, *, stacked: tuple[str, ...] = ()) -> GradCheck:
+    """Compare two gradient pytrees of identical structure, leaf by leaf.
+
+    Leaves under a dict key named in ``stacked`` hold one layer per index of their leading
+    axis; each layer is then compared on its own scale (key suffix ``[i]``), so a layer
+    whose gradient has vanished is not judged against a much larger neighbour's.
+    """
     flat_hand = jax.tree_util.tree_flatten_with_path(hand_grads)[0]
     flat_auto, _ = jax.tree_util.tree_flatten(auto_grads)
     if len(flat_hand) != len(flat_auto):
@@ -186,13 +191,17 @@ def gradcheck(hand_grads, auto_grads) -> GradCheck:
     max_abs, max_rel = {}, {}
     for (path, h), a in zip(flat_hand, flat_auto):
         h, a = np.asarray(h, np.float64), np.asarray(a, np.float64)
-        if h.shape != a.shape:
-            raise ValueError(f"gradient {jax.tree_util.keystr(path)}: shape {h.shape} vs {a.shape}")
-        err = float(np.max(np.abs(h - a))) if h.size else 0.0
-        scale = float(np.max(np.abs(a))) if a.size else 0.0
         key = jax.tree_util.keystr(path)
-        max_abs[key] = err
-        max_rel[key] = err / max(scale, np.finfo(np.float64).tiny)
+        if h.shape != a.shape:
+            raise ValueError(f"gradient {key}: shape {h.shape} vs {a.shape}")
+        names = {getattr(k, "key", None) for k in path}
+        pairs = ([(f"{key}[{i}]", h[i], a[i]) for i in range(h.shape[0])]
+                 if names & set(stacked) else [(key, h, a)])
+        for name, hi, ai in pairs:
+            err = float(np.max(np.abs(hi - ai))) if hi.size else 0.0
+            scale = float(np.max(np.abs(ai))) if ai.size else 0.0
+            max_abs[name] = err
+            max_rel[name] = err / max(scale, np.finfo(np.float64).tiny)
     return GradCheck(max_abs, max_rel)
 
 

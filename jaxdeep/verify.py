@@ -5,8 +5,9 @@
 * each activation's analytic f′ against ``jax.vmap(jax.grad(f))`` at random points
   (kinks avoided: a derivative does not exist there);
 * the softmax Jacobian diag(o) − o oᵀ against ``jax.jacfwd``;
-* the MLP's hand-written backward pass (the δ recursion) against ``jax.grad`` of the
-  loss, for every activation, both losses and several depths.
+* the hand-written backward passes against ``jax.grad`` of the loss — the MLP (the δ
+  recursion), the residual MLP (add-skips) and the dense U-Net (concat-skips) — for every
+  activation, both losses and several depths.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import activations, backprop
-from .nets import mlp
+from . import activations, backprop, skip_backprop
+from .nets import mlp, residual_mlp, unet_mlp
 
 # Relative-error limits the issue asks for; float64 lands many orders of magnitude inside.
 ACTIVATION_TOLERANCE = 1e-12
@@ -80,22 +81,48 @@ def check_softmax_jacobian(key: jax.Array) -> CheckRow:
     return CheckRow("Jacobian vs jax.jacfwd", "softmax", err / scale, err, ACTIVATION_TOLERANCE)
 
 
+NETWORKS = ("mlp", "residual", "unet_mlp")
+
+
 def check_backprop(activation: str, loss: str, depth: int, key: jax.Array, *,
-                   width: int = 16, n_in: int = 12, n_out: int = 5, batch: int = 8) -> CheckRow:
-    """Hand-written MLP backward pass vs ``jax.grad`` (float64, random data and weights)."""
-    k_init, k_x, k_t = jax.random.split(key, 3)
+                   network: str = "mlp", width: int = 16, n_in: int = 12, n_out: int = 5,
+                   batch: int = 8) -> CheckRow:
+    """A hand-written backward pass vs ``jax.grad`` (float64, random data and weights).
+
+    ``network``: ``mlp`` (the δ recursion, ``depth`` hidden layers), ``residual`` (add-skips,
+    ``depth`` pre-activation blocks) or ``unet_mlp`` (concat-skips, ``depth`` levels).
+    Parameters are perturbed away from their initial values so that no block starts at
+    exactly zero (the residual net's default zero-init would make half its gradients
+    trivially 0).
+    """
+    k_init, k_noise, k_x, k_t = jax.random.split(key, 4)
     output = "softmax" if loss == "cross_entropy" else "sigmoid"
-    model = mlp([n_in] + [width] * depth + [n_out], activation=activation, output=output,
-                init="lecun")
+    common = dict(activation=activation, output=output, init="lecun")
+    if network == "mlp":
+        model = mlp([n_in] + [width] * depth + [n_out], **common)
+        check = backprop.check_mlp
+    elif network == "residual":
+        model = residual_mlp(n_in, n_out, width=width, blocks=depth, **common)
+        check = skip_backprop.check_residual
+    elif network == "unet_mlp":
+        model = unet_mlp(n_in, n_out, width=width, levels=depth, **common)
+        check = skip_backprop.check_unet_mlp
+    else:
+        raise ValueError(f"unknown network {network!r}; choose one of: {', '.join(NETWORKS)}")
     params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), model.init(k_init))
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    noise = jax.random.split(k_noise, len(leaves))
+    params = jax.tree_util.tree_unflatten(tree, [
+        a + 0.05 * jax.random.normal(k, a.shape, a.dtype) for a, k in zip(leaves, noise)])
     x = jax.random.normal(k_x, (batch, n_in), jnp.float64)
     target = jax.random.randint(k_t, (batch,), 0, n_out)
-    result = backprop.check_mlp(model, params, x, target, loss=loss)
-    return CheckRow(f"backprop vs jax.grad ({loss}, depth {depth})", activation,
+    result = check(model, params, x, target, loss=loss)
+    return CheckRow(f"{network} backprop vs jax.grad, {loss}, depth {depth}", activation,
                     result.worst_rel, result.worst_abs, BACKPROP_TOLERANCE)
 
 
-def run_all(*, seed: int = 0, depths=(1, 5, 30), on_row=None) -> list[CheckRow]:
+def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS,
+            on_row=None) -> list[CheckRow]:
     """Every check, in float64 (scoped: the global precision is left as it was).
 
     ``on_row(row)`` is called after each check (for progress displays).
@@ -108,11 +135,12 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30), on_row=None) -> list[CheckRow]:
             rows.append(check_activation(name, sub))
         key, sub = jax.random.split(key)
         rows.append(check_softmax_jacobian(sub))
-        for loss in ("cross_entropy", "squared_error"):
-            for depth in depths:
-                for name in activations.names():
-                    key, sub = jax.random.split(key)
-                    rows.append(check_backprop(name, loss, depth, sub))
+        for network in networks:
+            for loss in ("cross_entropy", "squared_error"):
+                for depth in depths:
+                    for name in activations.names():
+                        key, sub = jax.random.split(key)
+                        rows.append(check_backprop(name, loss, depth, sub, network=network))
     return list(rows)
 
 

@@ -1,7 +1,12 @@
 """Networks as pure ``(init, apply)`` pairs (see :class:`Model`)."""
 
-from .initializers import INIT_NAMES, init_weights
+from .initializers import INIT_NAMES, init_weights, recommended_init
 from .mlp import MLPConfig, Trace, mlp
 from .model import Model
+from .residual import ResidualConfig, residual_mlp
+from .unet_mlp import UNetMLPConfig, unet_mlp
 
-__all__ = ["INIT_NAMES", "MLPConfig", "Model", "Trace", "init_weights", "mlp"]
+__all__ = [
+    "INIT_NAMES", "MLPConfig", "Model", "ResidualConfig", "Trace", "UNetMLPConfig",
+    "init_weights", "mlp", "recommended_init", "residual_mlp", "unet_mlp",
+]

@@ -1,0 +1,291 @@
+"""U-Net (Ronneberger, Fischer & Brox 2015): an encoder–decoder joined by concatenation skips.
+
+Structure for ``levels = L`` and widths wₗ = base_width · 2ˡ (l = 0 … L)::
+
+    encoder, level l = 0 … L−1 (resolution H/2ˡ × W/2ˡ):
+        eₗ = relu(conv₃ₓ₃(relu(conv₃ₓ₃(hₗ))))          wₗ channels     ← skip tensor
+        hₗ₊₁ = maxpool₂ₓ₂(eₗ)                             halves H and W
+    bottleneck (H/2ᴸ × W/2ᴸ):
+        d_L = relu(conv₃ₓ₃(relu(conv₃ₓ₃(h_L))))          w_L channels
+    decoder, level l = L−1 … 0:
+        uₗ = upconv₂ₓ₂(dₗ₊₁)                              doubles H and W, wₗ channels
+        dₗ = relu(conv₃ₓ₃(relu(conv₃ₓ₃([uₗ ‖ eₗ]))))     [· ‖ ·]: channel concatenation
+    head: logits = conv₁ₓ₁(d₀)                            out_channels
+
+All 3×3 convolutions use SAME padding, so (unlike the paper's valid convolutions) no
+cropping is needed and the output has the input's H × W; H and W must be divisible by
+2ᴸ so that every pooling step halves them exactly.
+
+**Why the skip matters.** Max-pooling keeps one value of every 2×2 block, so after L
+pools the bottleneck has lost the exact position of edges. The concatenation hands the
+decoder eₗ at full resolution of its level; backpropagation through it is a *split*:
+for conv₃ₓ₃ applied to [uₗ ‖ eₗ] with weights [W_u ; W_e] (stacked along input channels),
+
+    ∂E/∂uₗ = convᵀ(δ, W_u),   ∂E/∂eₗ = convᵀ(δ, W_e) + (gradient arriving through the pool),
+
+so every pixel of eₗ receives error directly, not only the pool's arg-max pixels.
+``skips=False`` is the ablation: the same layers, with eₗ in the concatenation replaced
+by zeros of the same shape — parameter shapes are identical (a true twin), but W_e then
+never sees a non-zero input and never gets a gradient.
+
+The 2×2, stride-2 transposed convolution has non-overlapping windows, so it is exactly
+
+    uₗ[2i + a, 2j + b, o] = Σ_c dₗ₊₁[i, j, c] · W[a, b, c, o] + β[o],   a, b ∈ {0, 1},
+
+one matrix product and a reshape.
+
+**Implementation choice.** The layers are written directly with
+``jax.lax.conv_general_dilated`` (NHWC / HWIO layout) and ``jax.nn.initializers``
+rather than Flax NNX modules behind ``nnx.split``/``nnx.merge``. A U-Net has only three
+kinds of layer, so a few lines each suffice; params are plain nested dicts from the
+start (no conversion of ``nnx.State``), their layout is spelled out below so that
+analytic backprop can address W_u and W_e by slicing, and nothing from Flax can leak
+across the init/apply boundary.
+
+Params::
+
+    {"encoder":    [{"conv1": {"w": (3, 3, c_in, wₗ), "b": (wₗ,)}, "conv2": {…}}] * L,
+     "bottleneck": {"conv1": {"w": (3, 3, w_{L−1}, w_L), …}, "conv2": {…}},
+     "decoder":    [{"up":    {"w": (2, 2, wₗ₊₁, wₗ), "b": (wₗ,)},
+                     "conv1": {"w": (3, 3, 2wₗ, wₗ), …},   # input channels: [uₗ ‖ eₗ]
+                     "conv2": {"w": (3, 3, wₗ, wₗ), …}}] * L,   # decoder[l] is level l
+     "head":       {"w": (w₀, out_channels), "b": (out_channels,)}}
+
+Convolution weights are He-normal (Var = 2/fan_in, fan_in = 9·c_in for a 3×3 conv and
+c_in for the up-convolution, whose output pixels each see one input pixel); the head is
+LeCun-normal (Var = 1/fan_in: it feeds no ReLU); biases start at 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numbers
+
+import jax
+import jax.numpy as jnp
+from jax.nn import initializers as jinit
+
+from .. import activations as act_table
+from .model import Model
+
+OUTPUTS = ("sigmoid", "softmax", "identity")
+
+_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+_he_conv = jinit.he_normal(in_axis=-2, out_axis=-1)  # fan_in = kh · kw · c_in
+# Non-overlapping up-convolution: each output pixel sees c_in inputs, so the kernel's
+# spatial axes are *not* part of the fan-in (counted as output axes instead).
+_he_up = jinit.he_normal(in_axis=-2, out_axis=(-4, -3, -1))
+_lecun = jinit.lecun_normal()
+
+
+@dataclasses.dataclass(frozen=True)
+class UNetConfig:
+    """What :func:`unet` was asked for (hashable, so a model can be a static jit argument)."""
+
+    in_channels: int
+    levels: int
+    base_width: int
+    out_channels: int
+    skips: bool
+    output: str
+
+    def width(self, level: int) -> int:
+        """Channels wₗ = base_width · 2ˡ at level l (level ``levels`` is the bottleneck)."""
+        return self.base_width * 2**level
+
+    @property
+    def factor(self) -> int:
+        """2^levels: H and W must be multiples of it."""
+        return 2**self.levels
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
+    return int(value)
+
+
+def unet(*, in_channels: int = 1, levels: int = 3, base_width: int = 16,
+         out_channels: int = 1, skips: bool = True, output: str = "sigmoid") -> Model:
+    """A U-Net as a :class:`~jaxdeep.nets.Model` (structure in the module docstring).
+
+    Args:
+      in_channels: channels of the input images (1 for grey-scale).
+      levels: number of 2×2 poolings L; inputs need H and W divisible by 2ᴸ.
+      base_width: channels w₀ of the first level; level l has base_width · 2ˡ.
+      out_channels: channels of the output map (1 for binary segmentation).
+      skips: ``True`` concatenates each encoder map eₗ into the decoder; ``False`` is the
+        ablation with zeros in its place (identical parameter shapes).
+      output: activation applied by ``apply`` unless ``logits=True``: ``sigmoid``
+        (per pixel and channel), ``softmax`` (over channels; needs out_channels ≥ 2) or
+        ``identity``.
+
+    ``apply(params, x, *, logits=False)`` takes x of shape (batch, H, W) (one channel) or
+    (batch, H, W, in_channels) and returns (batch, H, W) when out_channels == 1, else
+    (batch, H, W, out_channels): the output activation of the logits, or with
+    ``logits=True`` the logits themselves (what :func:`jaxdeep.train.fit` takes).
+
+    Raises:
+      ValueError: an argument out of range, an unknown output, or softmax with one
+        output channel.
+    """
+    config = UNetConfig(
+        in_channels=_check_int("in_channels", in_channels, 1),
+        levels=_check_int("levels", levels, 1),
+        base_width=_check_int("base_width", base_width, 1),
+        out_channels=_check_int("out_channels", out_channels, 1),
+        skips=skips,
+        output=output,
+    )
+    if not isinstance(skips, bool):
+        raise ValueError(f"skips must be True or False; got {skips!r}")
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output layer {output!r}; choose one of: {', '.join(OUTPUTS)}")
+    if output == "softmax" and config.out_channels < 2:
+        raise ValueError(
+            "output='softmax' needs out_channels ≥ 2 (a softmax over one channel is always 1); "
+            "use output='sigmoid' for binary segmentation")
+    return _build(config)
+
+
+@functools.lru_cache(maxsize=256)
+def _build(config: UNetConfig) -> Model:
+    # Cached so the same configuration gives the same Model object: jit caches on it.
+    f_out = act_table.get(config.output).f
+
+    def init(key: jax.Array) -> dict:
+        return init_params(config, key)
+
+    def apply(params: dict, x: jax.Array, *, logits: bool = False) -> jax.Array:
+        skip_maps, bottom = encode(config, params, x)
+        out = decode(config, params, skip_maps, bottom)
+        if config.out_channels == 1:
+            out = out[..., 0]  # (batch, H, W): the shape the segmentation task scores
+        return out if logits else f_out(out)
+
+    return Model(init, apply, config)
+
+
+def init_params(config: UNetConfig, key: jax.Array) -> dict:
+    """Fresh params (layout in the module docstring); the same key gives the same params."""
+    L = config.levels
+    k_enc, k_mid, k_dec, k_head = jax.random.split(key, 4)
+
+    def conv(k, c_in, c_out):
+        return {"w": _he_conv(k, (3, 3, c_in, c_out), jnp.float32),
+                "b": jnp.zeros((c_out,), jnp.float32)}
+
+    def double(k, c_in, c_out):
+        k1, k2 = jax.random.split(k)
+        return {"conv1": conv(k1, c_in, c_out), "conv2": conv(k2, c_out, c_out)}
+
+    enc_keys, dec_keys = jax.random.split(k_enc, L), jax.random.split(k_dec, L)
+    encoder = [double(enc_keys[l], config.in_channels if l == 0 else config.width(l - 1),
+                      config.width(l)) for l in range(L)]
+    bottleneck = double(k_mid, config.width(L - 1), config.width(L))
+    decoder = []
+    for l in range(L):
+        k_up, k_convs = jax.random.split(dec_keys[l])
+        w_below, w = config.width(l + 1), config.width(l)
+        block = double(k_convs, 2 * w, w)  # input: [uₗ ‖ eₗ], 2wₗ channels
+        decoder.append({"up": {"w": _he_up(k_up, (2, 2, w_below, w), jnp.float32),
+                               "b": jnp.zeros((w,), jnp.float32)}, **block})
+    head = {"w": _lecun(k_head, (config.width(0), config.out_channels), jnp.float32),
+            "b": jnp.zeros((config.out_channels,), jnp.float32)}
+    return {"encoder": encoder, "bottleneck": bottleneck, "decoder": decoder, "head": head}
+
+
+def check_input(config: UNetConfig, x) -> jax.Array:
+    """x as a float (batch, H, W, in_channels) array, or a ValueError saying what to fix.
+
+    Runs on shapes only (static under ``jit``), so it fails before anything compiles.
+    """
+    shape = tuple(getattr(x, "shape", ()))
+    c = config.in_channels
+    if len(shape) == 3:
+        if c != 1:
+            raise ValueError(
+                f"x has shape {shape}, without a channel axis, but the U-Net was built with "
+                f"in_channels={c}; pass x of shape (batch, H, W, {c}) (channels last)")
+    elif len(shape) == 4:
+        if shape[-1] != c:
+            raise ValueError(
+                f"x has {shape[-1]} channels (shape {shape}, channels last) but the U-Net was "
+                f"built with in_channels={c}; pass (batch, H, W, {c}) or build "
+                f"unet(in_channels={shape[-1]}, ...)")
+    else:
+        raise ValueError(
+            f"x must have shape (batch, H, W, {c}) (channels last)"
+            + (" or (batch, H, W)" if c == 1 else "") + f"; got {shape or type(x).__name__}")
+    h, w = shape[1], shape[2]
+    k = config.factor
+    if h == 0 or w == 0 or h % k or w % k:
+        fix_h, fix_w = max(k, -(-h // k) * k), max(k, -(-w // k) * k)
+        raise ValueError(
+            f"image size {h}×{w} is not divisible by 2**levels = {k}: the U-Net halves H and "
+            f"W {config.levels} times; pad or resize the images to {fix_h}×{fix_w}, "
+            f"or build the U-Net with fewer levels")
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32)
+    return x if len(shape) == 4 else x[..., None]
+
+
+def encode(config: UNetConfig, params: dict, x) -> tuple[list[jax.Array], jax.Array]:
+    """The contracting path: the skip tensors [e₀, …, e_{L−1}] and the bottleneck d_L.
+
+    eₗ has shape (batch, H/2ˡ, W/2ˡ, wₗ); d_L has shape (batch, H/2ᴸ, W/2ᴸ, w_L).
+    """
+    h = check_input(config, x)
+    h = h.astype(params["encoder"][0]["conv1"]["w"].dtype)  # float64 params → float64 pass
+    skip_maps = []
+    for block in params["encoder"]:
+        e = _double_conv(block, h)
+        skip_maps.append(e)
+        h = max_pool(e)
+    return skip_maps, _double_conv(params["bottleneck"], h)
+
+
+def decode(config: UNetConfig, params: dict, skip_maps, bottom: jax.Array) -> jax.Array:
+    """The expanding path: logits (batch, H, W, out_channels) from skips and the bottleneck.
+
+    With ``config.skips`` False, each eₗ is replaced by zeros of its shape — the output
+    then does not depend on ``skip_maps`` at all.
+    """
+    d = bottom
+    for level in reversed(range(config.levels)):
+        block, e = params["decoder"][level], skip_maps[level]
+        u = up_conv(block["up"], d)
+        # The ablation keeps the concatenation (and so W_e's shape) but feeds it nothing.
+        d = _double_conv(block, jnp.concatenate([u, e if config.skips else jnp.zeros_like(e)],
+                                                axis=-1))
+    head = params["head"]
+    return jnp.einsum("nhwc,co->nhwo", d, head["w"]) + head["b"].reshape(1, 1, 1, -1)
+
+
+def conv3x3(layer: dict, x: jax.Array) -> jax.Array:
+    """3×3 convolution with SAME (zero) padding: y[i, j, o] = Σ_{a,b,c} x[i+a−1, j+b−1, c] W[a, b, c, o] + β[o]."""
+    y = jax.lax.conv_general_dilated(x, layer["w"], (1, 1), "SAME", dimension_numbers=_DIMENSIONS)
+    return y + layer["b"].reshape(1, 1, 1, -1)
+
+
+def up_conv(layer: dict, x: jax.Array) -> jax.Array:
+    """2×2 transposed convolution, stride 2: (batch, h, w, c) → (batch, 2h, 2w, o).
+
+    Windows do not overlap, so y[2i+a, 2j+b, o] = Σ_c x[i, j, c] W[a, b, c, o] + β[o].
+    """
+    n, h, w, _ = x.shape
+    o = layer["w"].shape[-1]
+    y = jnp.einsum("nhwc,abco->nhawbo", x, layer["w"]).reshape(n, 2 * h, 2 * w, o)
+    return y + layer["b"].reshape(1, 1, 1, -1)
+
+
+def max_pool(x: jax.Array) -> jax.Array:
+    """2×2 max-pooling, stride 2: y[i, j, c] = max_{a,b ∈ {0,1}} x[2i+a, 2j+b, c]."""
+    n, h, w, c = x.shape
+    return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
+
+
+def _double_conv(block: dict, x: jax.Array) -> jax.Array:
+    return jax.nn.relu(conv3x3(block["conv2"], jax.nn.relu(conv3x3(block["conv1"], x))))
