@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import activations, losses
-from .nets.mlp import Trace, layer_inputs, scan_layers, unstack_layers
+from .nets.mlp import Trace, layer_inputs, scan_layers
 
 
 class Backward(NamedTuple):
@@ -205,16 +205,34 @@ def gradcheck(hand_grads, auto_grads, *, stacked: tuple[str, ...] = ()) -> GradC
     return GradCheck(max_abs, max_rel)
 
 
+def _hand_and_autodiff(backward, model, params, x, target, loss):
+    """A hand-written pass's gradients and ``jax.grad`` of the same E, in one compiled program."""
+    hand = backward(model, params, x, target, loss).grads
+    auto = jax.grad(lambda p: losses.loss_from_logits(
+        loss, model.config.output, model.apply(p, x, logits=True), target))(params)
+    return hand, auto
+
+
+_hand_and_autodiff_jit = jax.jit(_hand_and_autodiff, static_argnums=(0, 1, 5))
+
+
+def compare_with_autodiff(backward, model, params, x, target, *, loss: str = "cross_entropy",
+                          stacked: tuple[str, ...] = ()) -> GradCheck:
+    """Run a hand-written backward function and ``jax.grad`` on the same batch and compare.
+
+    ``backward(model, params, x, target, loss) -> Backward`` must be a module-level function
+    (it is a static argument of the compiled comparison).
+    """
+    losses.check_loss(loss, model.config.output)
+    check_batch(model, x, target)
+    hand, auto = _hand_and_autodiff_jit(backward, model, params, x, target, loss)
+    return gradcheck(hand, auto, stacked=stacked)
+
+
 def check_mlp(model, params, x, target, *, loss: str = "cross_entropy") -> GradCheck:
     """Hand-written MLP backprop vs ``jax.grad`` of the same loss on the same batch.
 
-    Keys of the result are per layer: ``[0]['W']`` is W⁽¹⁾, the last is the output layer.
+    Keys of the result are per layer: ``['hidden'][s]['W'][i]`` is layer i of run s.
     """
-    hand = mlp_backward(model, params, x, target, loss=loss).grads
-    auto = _autodiff_grads(model, params, x, target, loss)
-    # layer by layer, so a layer whose gradient has vanished is judged on its own scale
-    return gradcheck(unstack_layers(hand), unstack_layers(auto))
-
-
-# jax.grad of the same E: the independent reference the hand-written pass is checked against
-_autodiff_grads = jax.jit(jax.grad(losses.model_loss, argnums=1), static_argnums=(0, 4))
+    return compare_with_autodiff(_mlp_backward, model, params, x, target, loss=loss,
+                                 stacked=("hidden",))

@@ -120,3 +120,44 @@ def layer_activations(model, params, x) -> list[np.ndarray]:
 def format_norm(value: float) -> str:
     """A norm for tables: 3 significant digits, ``exploded`` when not finite."""
     return f"{value:.3g}" if math.isfinite(value) else "exploded"
+
+
+class BlockFlow(NamedTuple):
+    """Per-block gradient flow of a residual MLP (NumPy).
+
+    ``grad_norm[l]`` = √(‖∂E/∂W₁⁽ˡ⁾‖² + ‖∂E/∂W₂⁽ˡ⁾‖²), the whole block's weight gradient;
+    ``delta_norm[l]`` = ‖δ‖ at block l's output h⁽ˡ⁾ (the error the bypass carries).
+    """
+
+    grad_norm: np.ndarray
+    delta_norm: np.ndarray
+    global_norm: float
+    loss: float
+
+    @property
+    def ratio(self) -> float:
+        """First block over last block (the residual analogue of :attr:`GradientFlow.ratio`)."""
+        with np.errstate(all="ignore"):
+            return float(self.grad_norm[0] / self.grad_norm[-1])
+
+
+def _block_flow(model, params, x, target, loss):
+    from .skip_backprop import _residual_backward
+
+    back = _residual_backward(model, params, x, target, loss)
+    g = back.grads["blocks"]
+    grad_norm = jnp.sqrt(jnp.sum(g["W1"] ** 2, axis=(1, 2)) + jnp.sum(g["W2"] ** 2, axis=(1, 2)))
+    delta_norm = jnp.sqrt(jnp.sum(back.deltas["block_out"] ** 2, axis=(1, 2)))
+    global_norm = jnp.sqrt(sum(jnp.sum(a * a) for a in jax.tree_util.tree_leaves(back.grads)))
+    return grad_norm, delta_norm, global_norm, back.loss
+
+
+_block_flow_jit = jax.jit(_block_flow, static_argnums=(0, 4))
+
+
+def residual_flow(model, params, x, target, *, loss: str = "cross_entropy") -> BlockFlow:
+    """Per-block gradient flow of a :func:`~jaxdeep.nets.residual_mlp` on one batch (by hand)."""
+    check_loss(loss, model.config.output)
+    check_batch(model, x, target)
+    g, d, total, value = jax.device_get(_block_flow_jit(model, params, x, target, loss))
+    return BlockFlow(np.asarray(g, np.float64), np.asarray(d, np.float64), float(total), float(value))

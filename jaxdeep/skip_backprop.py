@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from . import activations, losses
-from .backprop import Backward, GradCheck, check_batch, gradcheck, output_delta
+from .backprop import Backward, GradCheck, check_batch, compare_with_autodiff, output_delta
 
 
 def _dense_grads(x_in, delta):
@@ -146,22 +146,13 @@ def unet_mlp_backward(model, params, x, target, *, loss: str = "cross_entropy") 
     return _unet_mlp_backward_jit(model, params, x, target, loss)
 
 
-def _autodiff(model, params, x, target, loss):
-    return jax.grad(lambda p: losses.loss_from_logits(
-        loss, model.config.output, model.apply(p, x, logits=True), target))(params)
-
-
-_autodiff_jit = jax.jit(_autodiff, static_argnums=(0, 4))
-
-
 def check_residual(model, params, x, target, *, loss: str = "cross_entropy") -> GradCheck:
     """Hand-written residual backprop vs ``jax.grad``, block by block."""
-    hand = residual_backward(model, params, x, target, loss=loss).grads
-    return gradcheck(hand, _autodiff_jit(model, params, x, target, loss), stacked=("blocks",))
+    return compare_with_autodiff(_residual_backward, model, params, x, target, loss=loss,
+                                 stacked=("blocks",))
 
 
 def check_unet_mlp(model, params, x, target, *, loss: str = "cross_entropy") -> GradCheck:
     """Hand-written concat-skip backprop vs ``jax.grad``, level by level."""
-    hand = unet_mlp_backward(model, params, x, target, loss=loss).grads
-    return gradcheck(hand, _autodiff_jit(model, params, x, target, loss),
-                     stacked=("encoder", "decoder"))
+    return compare_with_autodiff(_unet_mlp_backward, model, params, x, target, loss=loss,
+                                 stacked=("encoder", "decoder"))
