@@ -144,8 +144,9 @@ def d_softplus(x: Array) -> Array:
 
 def relu(x: Array) -> Array:
     """f(λ) = max(0, λ). A ``where`` rather than ``maximum`` so autodiff also takes f′(0) = 0
-    (``maximum`` splits a tie and would report ½)."""
-    return jnp.where(x > 0, x, 0.0)
+    (``maximum`` splits a tie and would report ½); tested as x ≤ 0 so that NaN passes
+    through (a diverged net must not look finite)."""
+    return jnp.where(x <= 0, 0.0, x)
 
 
 def d_relu(x: Array) -> Array:

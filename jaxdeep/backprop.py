@@ -184,10 +184,11 @@ def gradcheck(hand_grads, auto_grads, *, stacked: tuple[str, ...] = ()) -> GradC
     axis; each layer is then compared on its own scale (key suffix ``[i]``), so a layer
     whose gradient has vanished is not judged against a much larger neighbour's.
     """
-    flat_hand = jax.tree_util.tree_flatten_with_path(hand_grads)[0]
-    flat_auto, _ = jax.tree_util.tree_flatten(auto_grads)
-    if len(flat_hand) != len(flat_auto):
-        raise ValueError("hand-written and autodiff gradients have different structures")
+    flat_hand, tree_hand = jax.tree_util.tree_flatten_with_path(hand_grads)
+    flat_auto, tree_auto = jax.tree_util.tree_flatten(auto_grads)
+    if tree_hand != tree_auto:
+        raise ValueError("hand-written and autodiff gradients have different structures: "
+                         f"{tree_hand} vs {tree_auto}")
     max_abs, max_rel = {}, {}
     for (path, h), a in zip(flat_hand, flat_auto):
         h, a = np.asarray(h, np.float64), np.asarray(a, np.float64)

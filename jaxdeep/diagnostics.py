@@ -73,10 +73,17 @@ class GradientFlow(NamedTuple):
         return "healthy"
 
 
+def fro(a: jax.Array) -> jax.Array:
+    """Frobenius norm ‖a‖ = m·√Σ(a/m)², m = max|a|: finite whenever every entry is (the plain
+    √Σa² overflows float32 once ‖a‖ passes ~1.8e19); NaN/inf entries still give NaN/inf."""
+    m = jnp.max(jnp.abs(a))
+    safe = jnp.where(m > 0, m, 1.0)
+    return jnp.where(jnp.isfinite(m), safe * jnp.sqrt(jnp.sum((a / safe) ** 2)), m + jnp.sum(a))
+
+
 def _flow(model, params, x, target, loss):
     back = _mlp_backward(model, params, x, target, loss)
     act = activations.get(model.config.activation)
-    fro = lambda a: jnp.sqrt(jnp.sum(a * a))  # noqa: E731 — Frobenius norm, one layer
 
     delta_norm = jnp.concatenate([layerwise(fro, back.deltas["hidden"]),
                                   fro(back.deltas["output"])[None]])
@@ -85,11 +92,15 @@ def _flow(model, params, x, target, loss):
     slope = layerwise(lambda net: jnp.abs(act.df(net)), back.trace.nets) if back.trace.nets else None
     saturation = (jnp.mean(slope < SATURATION_THRESHOLD * act.peak_slope, axis=(1, 2))
                   if slope is not None else jnp.zeros((0,)))
-    leaves = jax.tree_util.tree_leaves(back.grads)
-    global_norm = jnp.sqrt(sum(jnp.sum(g * g) for g in leaves))
+    global_norm = global_grad_norm(back.grads)
     return (delta_norm, grad_norm,
             layerwise(jnp.mean, back.trace.acts), layerwise(jnp.std, back.trace.acts),
             saturation, global_norm, back.loss)
+
+
+def global_grad_norm(grads) -> jax.Array:
+    """‖∇E‖ over every parameter: the norm of the per-leaf norms (overflow-safe like :func:`fro`)."""
+    return fro(jnp.stack([fro(g) for g in jax.tree_util.tree_leaves(grads)]))
 
 
 _flow_jit = jax.jit(_flow, static_argnums=(0, 4))
@@ -146,9 +157,10 @@ def _block_flow(model, params, x, target, loss):
 
     back = _residual_backward(model, params, x, target, loss)
     g = back.grads["blocks"]
-    grad_norm = jnp.sqrt(jnp.sum(g["W1"] ** 2, axis=(1, 2)) + jnp.sum(g["W2"] ** 2, axis=(1, 2)))
-    delta_norm = jnp.sqrt(jnp.sum(back.deltas["block_out"] ** 2, axis=(1, 2)))
-    global_norm = jnp.sqrt(sum(jnp.sum(a * a) for a in jax.tree_util.tree_leaves(back.grads)))
+    grad_norm = jax.vmap(lambda w1, w2: fro(jnp.concatenate([w1.ravel(), w2.ravel()])))(
+        g["W1"], g["W2"])
+    delta_norm = jax.vmap(fro)(back.deltas["block_out"])
+    global_norm = global_grad_norm(back.grads)
     return grad_norm, delta_norm, global_norm, back.loss
 
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import activations as act_table
 from .initializers import check_init, init_weights
@@ -80,13 +82,14 @@ def check_widths(widths) -> tuple[int, ...]:
         widths = tuple(widths)
     except TypeError:
         raise ValueError(f"widths must be a sequence of positive ints, got {widths!r}") from None
-    bad = [w for w in widths if isinstance(w, bool) or not isinstance(w, int) or w <= 0]
+    bad = [w for w in widths
+           if isinstance(w, (bool, np.bool_)) or not isinstance(w, numbers.Integral) or w <= 0]
     if bad or len(widths) < 2:
         raise ValueError(
             f"widths must be ≥ 2 positive ints [n_in, hidden..., n_out], got {list(widths)!r}"
             + (f" (bad entries: {bad})" if bad else "")
         )
-    return widths
+    return tuple(int(w) for w in widths)  # NumPy ints become plain ints: hashable, printable
 
 
 def check_input(config, x) -> None:

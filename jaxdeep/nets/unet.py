@@ -40,7 +40,9 @@ rather than Flax NNX modules behind ``nnx.split``/``nnx.merge``. A U-Net has onl
 kinds of layer, so a few lines each suffice; params are plain nested dicts from the
 start (no conversion of ``nnx.State``), their layout is spelled out below so that
 analytic backprop can address W_u and W_e by slicing, and nothing from Flax can leak
-across the init/apply boundary.
+across the init/apply boundary. Owning the convolution also lets its backward pass be
+written out (see :func:`conv3x3`): the convolutions autodiff derives run 5–20× slower
+inside ``lax.scan`` on XLA:CPU, which is where :func:`jaxdeep.train.fit` runs them.
 
 Params::
 
@@ -241,10 +243,10 @@ def encode(config: UNetConfig, params: dict, x) -> tuple[list[jax.Array], jax.Ar
     h = h.astype(params["encoder"][0]["conv1"]["w"].dtype)  # float64 params → float64 pass
     skip_maps = []
     for block in params["encoder"]:
-        e = _double_conv(block, h)
+        e = double_conv(block, h)
         skip_maps.append(e)
         h = max_pool(e)
-    return skip_maps, _double_conv(params["bottleneck"], h)
+    return skip_maps, double_conv(params["bottleneck"], h)
 
 
 def decode(config: UNetConfig, params: dict, skip_maps, bottom: jax.Array) -> jax.Array:
@@ -258,16 +260,54 @@ def decode(config: UNetConfig, params: dict, skip_maps, bottom: jax.Array) -> ja
         block, e = params["decoder"][level], skip_maps[level]
         u = up_conv(block["up"], d)
         # The ablation keeps the concatenation (and so W_e's shape) but feeds it nothing.
-        d = _double_conv(block, jnp.concatenate([u, e if config.skips else jnp.zeros_like(e)],
+        d = double_conv(block, jnp.concatenate([u, e if config.skips else jnp.zeros_like(e)],
                                                 axis=-1))
     head = params["head"]
     return jnp.einsum("nhwc,co->nhwo", d, head["w"]) + head["b"].reshape(1, 1, 1, -1)
 
 
 def conv3x3(layer: dict, x: jax.Array) -> jax.Array:
-    """3×3 convolution with SAME (zero) padding: y[i, j, o] = Σ_{a,b,c} x[i+a−1, j+b−1, c] W[a, b, c, o] + β[o]."""
-    y = jax.lax.conv_general_dilated(x, layer["w"], (1, 1), "SAME", dimension_numbers=_DIMENSIONS)
-    return y + layer["b"].reshape(1, 1, 1, -1)
+    """3×3 convolution with SAME (zero) padding, NHWC × HWIO:
+
+        y[n, i, j, o] = Σ_{a,b ∈ {0,1,2}} Σ_c x[n, i+a−1, j+b−1, c] · W[a, b, c, o] + β[o].
+    """
+    return _conv3x3(x, layer["w"]) + layer["b"].reshape(1, 1, 1, -1)
+
+
+@jax.custom_vjp
+def _conv3x3(x: jax.Array, w: jax.Array) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_DIMENSIONS)
+
+
+def _conv3x3_fwd(x, w):
+    return _conv3x3(x, w), (x, w)
+
+
+def _conv3x3_bwd(residuals, delta):
+    """Backprop through a 3×3 SAME convolution, written out (δ = ∂E/∂y):
+
+        ∂E/∂x = conv₃ₓ₃(δ, W̃),  W̃[a, b, o, c] = W[2−a, 2−b, c, o]   (flipped, in/out swapped)
+        ∂E/∂W[a, b, c, o] = Σ_{n,i,j} x[n, i+a−1, j+b−1, c] · δ[n, i, j, o] = patches(x)ᵀ δ
+
+    Why by hand: XLA:CPU runs the convolutions that autodiff derives for these two
+    products 5–20× slower inside a loop body (jax-ml/jax#12868), and every trainer in
+    jaxdeep runs its steps in a ``lax.scan``. Written as one forward-layout convolution
+    and one matrix product they stay fast there. The price: no forward-mode autodiff
+    (``jax.jvp``/``jacfwd``) through the U-Net; ``jax.grad`` (any order) works.
+    """
+    x, w = residuals
+    dx = jax.lax.conv_general_dilated(delta, jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2), (1, 1),
+                                      "SAME", dimension_numbers=_DIMENSIONS)
+    n, h, wd, c = x.shape
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    # patches[n, i, j, (a, b, c)] = x[n, i+a−1, j+b−1, c], in W's (a, b, c) order
+    patches = jnp.concatenate([xp[:, a:a + h, b:b + wd, :] for a in range(3) for b in range(3)],
+                              axis=-1)
+    dw = jnp.einsum("nhwk,nhwo->ko", patches, delta).reshape(w.shape)
+    return dx, dw
+
+
+_conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 
 def up_conv(layer: dict, x: jax.Array) -> jax.Array:
@@ -287,5 +327,6 @@ def max_pool(x: jax.Array) -> jax.Array:
     return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
 
 
-def _double_conv(block: dict, x: jax.Array) -> jax.Array:
+def double_conv(block: dict, x: jax.Array) -> jax.Array:
+    """relu(conv₃ₓ₃(relu(conv₃ₓ₃(x)))) with ``block["conv1"]`` then ``block["conv2"]``."""
     return jax.nn.relu(conv3x3(block["conv2"], jax.nn.relu(conv3x3(block["conv1"], x))))
