@@ -75,3 +75,35 @@ def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int =
     plt.close(fig)
     return Path(path)
 
+
+
+def training_curves(histories: dict, path, *, metric: str = "accuracy",
+                    title: str = "Training"):
+    """Training loss (log scale) and a held-out metric against step, one line per run.
+
+    Args:
+      histories: label → :class:`~jaxdeep.train.History`.
+      metric: the evaluation metric drawn in the right panel (skipped if never evaluated).
+      path: PNG file to write. Returns the path.
+    """
+    with_eval = any(h.eval.get(metric) for h in histories.values())
+    fig, axes = plt.subplots(1, 2 if with_eval else 1, figsize=(11 if with_eval else 6, 4),
+                             squeeze=False, layout="constrained")
+    for label, h in histories.items():
+        name = label + (f" (diverged at step {h.diverged})" if h.diverged is not None else "")
+        axes[0, 0].plot(h.step, _finite_positive(h.train_loss), label=name)
+        if with_eval and h.eval.get(metric):
+            axes[0, 1].plot(h.step[:len(h.eval[metric])], h.eval[metric], label=label)
+    axes[0, 0].set_yscale("log")
+    axes[0, 0].set_xlabel("step")
+    axes[0, 0].set_ylabel("training loss")
+    axes[0, 0].legend(fontsize=8)
+    if with_eval:
+        axes[0, 1].set_xlabel("step")
+        axes[0, 1].set_ylabel(f"held-out {metric}")
+    for ax in axes.ravel():
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,5 +1,5 @@
 """Sub-commands of the ``jaxdeep`` CLI; each module has NAME, HELP, add_arguments and run."""
 
-from . import gradcheck, gradflow
+from . import gradcheck, gradflow, train
 
-COMMANDS = (gradflow, gradcheck)
+COMMANDS = (gradflow, gradcheck, train)

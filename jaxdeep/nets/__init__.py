@@ -4,9 +4,11 @@ from .initializers import INIT_NAMES, init_weights, recommended_init
 from .mlp import MLPConfig, Trace, mlp
 from .model import Model
 from .residual import ResidualConfig, residual_mlp
+from .resnet import ResNetConfig, resnet
 from .unet_mlp import UNetMLPConfig, unet_mlp
 
 __all__ = [
-    "INIT_NAMES", "MLPConfig", "Model", "ResidualConfig", "Trace", "UNetMLPConfig",
-    "init_weights", "mlp", "recommended_init", "residual_mlp", "unet_mlp",
+    "INIT_NAMES", "MLPConfig", "Model", "ResNetConfig", "ResidualConfig", "Trace",
+    "UNetMLPConfig", "init_weights", "mlp", "recommended_init", "residual_mlp", "resnet",
+    "unet_mlp",
 ]

@@ -156,9 +156,15 @@ def _build(config: UNetConfig) -> Model:
     # Cached so the same configuration gives the same Model object: jit caches on it.
     f_out = act_table.get(config.output).f
 
+    # Both are jit-compiled here: a U-Net is dozens of ops, and run eagerly each op
+    # would be compiled on its own (seconds of start-up for one forward pass). Inside
+    # another jit (a trainer) they are simply inlined. Input checks run while tracing,
+    # so a bad x still raises before anything is compiled.
+    @jax.jit
     def init(key: jax.Array) -> dict:
         return init_params(config, key)
 
+    @functools.partial(jax.jit, static_argnames="logits")
     def apply(params: dict, x: jax.Array, *, logits: bool = False) -> jax.Array:
         skip_maps, bottom = encode(config, params, x)
         out = decode(config, params, skip_maps, bottom)

@@ -1,0 +1,111 @@
+"""Train a classifier — plain MLP, residual MLP or ResNet — on digits or MNIST.
+
+Shows live progress, prints the final held-out metrics, and writes the training curves
+(PNG) and the history (JSON) into --out. --plain trains the twin without skip
+connections; --compare trains both, same budget, same seed, one plot.
+
+Examples:
+  jaxdeep train --model residual --depth 50 --activation sigmoid --compare
+  jaxdeep train --model resnet --depth 20 --dataset mnist --data-dir DIR --train-size 10000
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import optax
+from rich.table import Table
+
+from .. import activations, data, plots, train
+from ..nets import INIT_NAMES, mlp, residual_mlp, resnet
+from ..nets.initializers import check_init, recommended_init
+from .common import positive_int
+
+NAME = "train"
+HELP = "train an MLP, residual MLP or ResNet (and its plain twin) on digits or MNIST"
+MODELS = ("mlp", "residual", "resnet")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", choices=MODELS, default="residual")
+    p.add_argument("--depth", type=positive_int, default=None,
+                   help="mlp: hidden layers (default 10); residual: blocks (default 50); "
+                        "resnet: 6n+2 layers (default 20)")
+    p.add_argument("--width", type=positive_int, default=128, help="units (mlp, residual)")
+    p.add_argument("--activation", default="relu",
+                   help=f"hidden activation for mlp/residual ({', '.join(activations.names())})")
+    p.add_argument("--init", default="auto", help=f"mlp/residual init ({', '.join(INIT_NAMES)}, auto)")
+    p.add_argument("--shortcut", choices=("A", "B"), default="A", help="resnet shortcut option")
+    twin = p.add_mutually_exclusive_group()
+    twin.add_argument("--plain", action="store_true", help="train the twin without skips")
+    twin.add_argument("--compare", action="store_true", help="train model and plain twin")
+    p.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
+    p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
+    p.add_argument("--train-size", type=positive_int, default=None,
+                   help="use only the first N training examples")
+    p.add_argument("--steps", type=positive_int, default=1000)
+    p.add_argument("--batch", type=positive_int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--eval-every", type=positive_int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("train-out"),
+                   help="folder for curves.png and history.json")
+
+
+def build(args, ds, residual: bool):
+    """The model the flags describe (``residual=False`` → the plain twin)."""
+    if args.model == "resnet":
+        return resnet(args.depth or 20, image_shape=ds.image_shape, n_classes=ds.n_classes,
+                      shortcut=args.shortcut, residual=residual)
+    init = recommended_init(args.activation) if args.init == "auto" else check_init(args.init)
+    n_in = ds.x_train.shape[1]
+    if args.model == "residual":
+        return residual_mlp(n_in, ds.n_classes, width=args.width, blocks=args.depth or 50,
+                            activation=args.activation, init=init, residual=residual)
+    if not residual:
+        raise ValueError("--plain/--compare need a model with skips (residual or resnet)")
+    return mlp([n_in] + [args.width] * (args.depth or 10) + [ds.n_classes],
+               activation=args.activation, init=init)
+
+
+def run(args, console) -> int:
+    activations.get(args.activation)
+    if not args.lr > 0:
+        raise ValueError(f"--lr must be positive, got {args.lr}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder")
+    ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
+    x, y = ds.x_train[:args.train_size], ds.y_train[:args.train_size]
+    variants = {"plain": False} if args.plain else {"with skips": True}
+    if args.compare:
+        variants["plain twin"] = False
+    models = {label: build(args, ds, residual) for label, residual in variants.items()}
+
+    results = {}
+    for label, model in models.items():
+        results[label] = train.fit(
+            model, (x, y), key=jax.random.key(args.seed), steps=args.steps,
+            batch_size=args.batch, optimizer=optax.adam(args.lr),
+            eval_data=(ds.x_test, ds.y_test), eval_every=args.eval_every,
+            description=f"{args.model} {label}")
+
+    table = Table(title=f"{args.model}, {args.dataset}, {args.steps} Adam steps (lr {args.lr:g})")
+    for col in ("model", "test accuracy", "train loss", "seconds", "status"):
+        table.add_column(col, justify="left" if col in ("model", "status") else "right")
+    for label, r in results.items():
+        h = r.history
+        table.add_row(label, f"{train.final_metric(h, 'accuracy'):.4f}", f"{h.train_loss[-1]:.4g}",
+                      f"{h.seconds[-1]:.1f}",
+                      f"diverged at step {h.diverged}" if h.diverged is not None else "ok")
+    console.print(table)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    plots.training_curves({k: r.history for k, r in results.items()}, args.out / "curves.png",
+                          title=f"{args.model} on {args.dataset}")
+    (args.out / "history.json").write_text(json.dumps(
+        {"args": {k: str(v) for k, v in vars(args).items() if k != "run"},
+         "runs": {k: r.history._asdict() for k, r in results.items()}}, indent=1))
+    console.print(f"wrote [bold]{args.out / 'curves.png'}[/] and [bold]{args.out / 'history.json'}[/]")
+    return 0
