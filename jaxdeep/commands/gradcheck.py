@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
                         "activation, loss and depth compiles once: ~1–2 s a row)")
     p.add_argument("--networks", type=name_list, default=list(verify.NETWORKS),
                    help=f"comma-separated networks to check ({', '.join(verify.NETWORKS)})")
+    p.add_argument("--activations", type=name_list, default=None,
+                   help="comma-separated activations to check (default: the whole table)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead")
 
@@ -38,7 +40,7 @@ def run(args, console) -> int:
             raise ValueError(f"unknown network(s) {', '.join(unknown)}; choose from: "
                              f"{', '.join(verify.NETWORKS)}")
         rows = verify.run_all(seed=args.seed, depths=tuple(args.depths),
-                              networks=tuple(args.networks),
+                              networks=tuple(args.networks), names=args.activations,
                               on_row=lambda row: progress.advance(task))
     failed = [r for r in rows if not r.ok]
     if args.json:

@@ -35,7 +35,7 @@ The 2×2, stride-2 transposed convolution has non-overlapping windows, so it is 
 one matrix product and a reshape.
 
 **Implementation choice.** The layers are written directly with
-``jax.lax.conv_general_dilated`` (NHWC / HWIO layout) and ``jax.nn.initializers``
+``jax.lax.conv_general_dilated`` (NHWC / HWIO layout) and He / LeCun initialisation
 rather than Flax NNX modules behind ``nnx.split``/``nnx.merge``. A U-Net has only three
 kinds of layer, so a few lines each suffice; params are plain nested dicts from the
 start (no conversion of ``nnx.State``), their layout is spelled out below so that
@@ -62,11 +62,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import numbers
 
 import jax
 import jax.numpy as jnp
-from jax.nn import initializers as jinit
 
 from .. import activations as act_table
 from .model import Model
@@ -74,11 +74,6 @@ from .model import Model
 OUTPUTS = ("sigmoid", "softmax", "identity")
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
-_he_conv = jinit.he_normal(in_axis=-2, out_axis=-1)  # fan_in = kh · kw · c_in
-# Non-overlapping up-convolution: each output pixel sees c_in inputs, so the kernel's
-# spatial axes are *not* part of the fan-in (counted as output axes instead).
-_he_up = jinit.he_normal(in_axis=-2, out_axis=(-4, -3, -1))
-_lecun = jinit.lecun_normal()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,33 +170,62 @@ def _build(config: UNetConfig) -> Model:
     return Model(init, apply, config)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Leaf:
+    """A parameter to draw: its shape and the std of its (truncated-normal) init; 0 → zeros."""
+
+    shape: tuple[int, ...]
+    std: float
+
+
+# std of N(0, 1) truncated to [−2, 2]: dividing by it gives the draw the intended variance
+_TRUNCATED_STD = 0.87962566103423978
+
+
+def _layout(config: UNetConfig) -> dict:
+    """The params pytree with a :class:`_Leaf` per array (layout in the module docstring)."""
+
+    def weights(shape, fan_in, gain):
+        return _Leaf(shape, math.sqrt(gain / fan_in) / _TRUNCATED_STD)
+
+    def conv(c_in, c_out):  # He: gain 2 for the ReLU that follows
+        return {"w": weights((3, 3, c_in, c_out), 9 * c_in, 2.0), "b": _Leaf((c_out,), 0.0)}
+
+    def double(c_in, c_out):
+        return {"conv1": conv(c_in, c_out), "conv2": conv(c_out, c_out)}
+
+    L, width = config.levels, config.width
+    encoder = [double(config.in_channels if l == 0 else width(l - 1), width(l)) for l in range(L)]
+    # up-convolution: windows do not overlap, so each output pixel sees c_in inputs
+    decoder = [{"up": {"w": weights((2, 2, width(l + 1), width(l)), width(l + 1), 2.0),
+                       "b": _Leaf((width(l),), 0.0)},
+                **double(2 * width(l), width(l))}  # conv1 reads [uₗ ‖ eₗ], 2wₗ channels
+               for l in range(L)]
+    head = {"w": weights((width(0), config.out_channels), width(0), 1.0),  # LeCun: no ReLU
+            "b": _Leaf((config.out_channels,), 0.0)}
+    return {"encoder": encoder, "bottleneck": double(width(L - 1), width(L)),
+            "decoder": decoder, "head": head}
+
+
 def init_params(config: UNetConfig, key: jax.Array) -> dict:
-    """Fresh params (layout in the module docstring); the same key gives the same params."""
-    L = config.levels
-    k_enc, k_mid, k_dec, k_head = jax.random.split(key, 4)
+    """Fresh params (layout in the module docstring); the same key gives the same params.
 
-    def conv(k, c_in, c_out):
-        return {"w": _he_conv(k, (3, 3, c_in, c_out), jnp.float32),
-                "b": jnp.zeros((c_out,), jnp.float32)}
-
-    def double(k, c_in, c_out):
-        k1, k2 = jax.random.split(k)
-        return {"conv1": conv(k1, c_in, c_out), "conv2": conv(k2, c_out, c_out)}
-
-    enc_keys, dec_keys = jax.random.split(k_enc, L), jax.random.split(k_dec, L)
-    encoder = [double(enc_keys[l], config.in_channels if l == 0 else config.width(l - 1),
-                      config.width(l)) for l in range(L)]
-    bottleneck = double(k_mid, config.width(L - 1), config.width(L))
-    decoder = []
-    for l in range(L):
-        k_up, k_convs = jax.random.split(dec_keys[l])
-        w_below, w = config.width(l + 1), config.width(l)
-        block = double(k_convs, 2 * w, w)  # input: [uₗ ‖ eₗ], 2wₗ channels
-        decoder.append({"up": {"w": _he_up(k_up, (2, 2, w_below, w), jnp.float32),
-                               "b": jnp.zeros((w,), jnp.float32)}, **block})
-    head = {"w": _lecun(k_head, (config.width(0), config.out_channels), jnp.float32),
-            "b": jnp.zeros((config.out_channels,), jnp.float32)}
-    return {"encoder": encoder, "bottleneck": bottleneck, "decoder": decoder, "head": head}
+    Weights are drawn like ``jax.nn.initializers.he_normal`` / ``lecun_normal`` do it —
+    N(0, 1) truncated to ±2, scaled to Var = gain / fan_in — but all in *one* draw cut
+    into pieces: every ``jax.random`` call is a separate threefry hash for XLA to compile
+    (about 2 s each on a small CPU), and a U-Net has two dozen weight arrays.
+    """
+    leaves, treedef = jax.tree.flatten(_layout(config))
+    sizes = [math.prod(leaf.shape) for leaf in leaves]
+    z = jax.random.truncated_normal(key, -2.0, 2.0, (sum(sizes),), jnp.float32)
+    arrays, offset = [], 0
+    for leaf, size in zip(leaves, sizes):
+        if leaf.std == 0.0:
+            arrays.append(jnp.zeros(leaf.shape, jnp.float32))
+        else:
+            arrays.append(z[offset:offset + size].reshape(leaf.shape) * jnp.float32(leaf.std))
+        offset += size
+    return jax.tree.unflatten(treedef, arrays)
 
 
 def check_input(config: UNetConfig, x) -> jax.Array:

@@ -1,0 +1,87 @@
+"""The ``jaxdeep`` command line: the README's main job, the checks, and clear errors.
+
+Commands run in-process through ``jaxdeep.cli.main`` (same code path as the console
+script, without paying for a new interpreter and fresh compilation per test)."""
+
+import json
+
+import pytest
+
+from jaxdeep.cli import build_parser, main
+
+
+def test_gradflow_sigmoid_prints_table_and_writes_png(tmp_path, capsys):
+    """The issue's acceptance command: per-layer table on the terminal and the PNG."""
+    out = tmp_path / "gf.png"
+    assert main(["gradflow", "--depth", "20", "--activation", "sigmoid", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "‖∂E/∂W⁽ˡ⁾‖" in text and "vanishing" in text
+    assert "│    21 │" in text  # 20 hidden layers + the output layer, one row each
+    for png in (out, tmp_path / "gf-activations.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gradflow_json_reports_explosion_as_numbers(tmp_path, capsys):
+    args = ["gradflow", "--depth", "20", "--activation", "relu", "--init", "normal", "--json",
+            "--out", str(tmp_path / "g.png")]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    (flow,) = report.values()
+    assert flow["global_norm"] is None or flow["global_norm"] > 1e10
+    assert flow["verdict"] in ("exploding", "exploded")
+    assert len(flow["grad_norm"]) == 21
+
+
+def test_gradcheck_json_subset(capsys):
+    assert main(["gradcheck", "--depths", "2", "--networks", "unet_mlp", "--activations",
+                 "sigmoid,softmax", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(r["ok"] for r in rows)
+    assert {r["subject"] for r in rows} == {"sigmoid", "softmax"}
+    assert sum("unet_mlp" in r["check"] for r in rows) == 4  # 2 activations × 2 losses
+    assert any("Jacobian" in r["check"] for r in rows)
+
+
+def test_train_compare_writes_curves_and_history(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "residual", "--depth", "2", "--width", "16", "--steps", "20",
+                 "--compare", "--out", str(out)]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert set(history["runs"]) == {"with skips", "plain twin"}
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["gradflow", "--activation", "nope"], "unknown activation"),
+    (["gradflow", "--init", "zeros"], "unknown weight initialisation"),
+    (["gradflow", "--activation", "relu,tanh", "--init", "he,glorot,lecun"], "--init has 3"),
+    (["gradflow", "--out", "plot.jpg"], ".png"),
+    (["gradflow", "--data-dir", "somewhere"], "only used with --dataset mnist"),
+    (["gradflow", "--dataset", "mnist", "--data-dir", "/nonexistent-folder"], "does not exist"),
+    (["gradcheck", "--networks", "lstm"], "unknown network"),
+    (["gradcheck", "--activations", "swish2"], "unknown activation"),
+    (["train", "--model", "mlp", "--compare"], "need a model with skips"),
+    (["train", "--lr", "-1"], "--lr must be positive"),
+])
+def test_bad_input_is_one_clear_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().out
+    assert "error:" in err and message.lower() in err.lower().replace("\n", " ")
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("argv", [["gradflow", "--depth", "0"], ["gradflow", "--width", "-3"],
+                                  ["gradcheck", "--depths", "1,x"], ["train", "--model", "vgg"]])
+def test_argument_errors_exit_2(argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+def test_every_command_has_help():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in subparsers.choices.items():
+        assert sub.format_help().strip(), name
+        assert sub.description, name
