@@ -92,6 +92,20 @@ def check_widths(widths) -> tuple[int, ...]:
     return tuple(int(w) for w in widths)  # NumPy ints become plain ints: hashable, printable
 
 
+def check_output(output: str) -> str:
+    """The output layer must be one of :data:`OUTPUTS`."""
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output layer {output!r}; choose one of: {', '.join(OUTPUTS)}")
+    return output
+
+
+def check_count(name: str, value) -> int:
+    """A number of layers/blocks/levels: a positive int (bools refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def check_input(config, x) -> None:
     """Shape check done while tracing, i.e. before anything is compiled."""
     n_in = config.widths[0]
@@ -118,9 +132,8 @@ def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
     trainers take), and with ``trace=True`` a :class:`Trace` of every layer's net⁽ˡ⁾ and x⁽ˡ⁾.
     """
     act_table.get(activation)
-    if output not in OUTPUTS:
-        raise ValueError(f"unknown output layer {output!r}; choose one of: {', '.join(OUTPUTS)}")
-    config = MLPConfig(check_widths(widths), activation, output, check_init(init), float(init_scale))
+    config = MLPConfig(check_widths(widths), activation, check_output(output), check_init(init),
+                       float(init_scale))
     return _build(config)
 
 

@@ -55,7 +55,7 @@ import jax.numpy as jnp
 
 from .. import activations as act_table
 from .initializers import check_init, init_weights, recommended_init
-from .mlp import OUTPUTS, check_input
+from .mlp import check_count, check_input, check_output, check_widths
 from .model import Model
 
 BLOCKS = ("pre", "post")
@@ -116,13 +116,8 @@ def residual_mlp(n_in: int, n_out: int, *, width: int = 128, blocks: int = 10,
     ``apply(params, x, *, trace=False, logits=False)``, as for :func:`~jaxdeep.nets.mlp`.
     """
     act_table.get(activation)
-    from .mlp import check_widths
-
     n_in, width, n_out = check_widths([n_in, width, n_out])
-    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
-        raise ValueError(f"blocks must be a positive int, got {blocks!r}")
-    if output not in OUTPUTS:
-        raise ValueError(f"unknown output layer {output!r}; choose one of: {', '.join(OUTPUTS)}")
+    blocks, output = check_count("blocks", blocks), check_output(output)
     if block not in BLOCKS:
         raise ValueError(f"unknown block design {block!r}; choose one of: {', '.join(BLOCKS)}")
     if block_scale is None:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from .. import activations as act_table
 from .initializers import check_init, init_weights, recommended_init
-from .mlp import OUTPUTS, check_input, check_widths
+from .mlp import check_count, check_input, check_output, check_widths
 from .model import Model
 
 
@@ -69,10 +69,7 @@ def unet_mlp(n_in: int, n_out: int, *, width: int = 32, levels: int = 3,
     """A dense U-Net with ``levels`` encoder and decoder layers (see the module docstring)."""
     act_table.get(activation)
     n_in, width, n_out = check_widths([n_in, width, n_out])
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ValueError(f"levels must be a positive int, got {levels!r}")
-    if output not in OUTPUTS:
-        raise ValueError(f"unknown output layer {output!r}; choose one of: {', '.join(OUTPUTS)}")
+    levels, output = check_count("levels", levels), check_output(output)
     init = check_init(init or recommended_init(activation))
     return _build(UNetMLPConfig((n_in, width, n_out), levels, activation, output, init,
                                 bool(skips)))
