@@ -16,6 +16,7 @@ A run whose loss becomes non-finite (exploding gradients) is a *result*: trainin
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any, Callable, NamedTuple
@@ -51,6 +52,7 @@ def _masked_mean(per_example, mask):
     return jnp.sum(per_example * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+@functools.cache  # one Task object per kind: it is a static jit argument, so fit compiles once
 def classification() -> Task:
     """Softmax cross-entropy on integer labels; metric: accuracy."""
 
@@ -69,6 +71,7 @@ def classification() -> Task:
     return Task("classification", loss, counts, summarise)
 
 
+@functools.cache
 def segmentation() -> Task:
     """Per-pixel binary segmentation: logits and masks of shape (batch, H, W).
 
@@ -234,11 +237,13 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     eval_every = eval_every or max(1, steps // 10)
     check_positive_int("eval_every", eval_every)
     x, y = np.asarray(data[0]), np.asarray(data[1])
-    optimizer = optimizer or optax.adam(1e-3)
+    optimizer = optimizer or default_optimizer()
 
     key_init, key_order = jax.random.split(key)
     if params is None:
         params = model.init(key_init)
+    else:  # the training block donates its state: work on a copy, leave the caller's intact
+        params = jax.tree_util.tree_map(jnp.copy, params)
     if model_state is None and getattr(model, "init_state", None) is not None:
         model_state = model.init_state(key_init)
     # Tracing the forward pass on one example checks x's shape against the model (a
@@ -275,6 +280,12 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
             if history.diverged is not None:
                 break
     return FitResult(ts.params, ts.model_state, history)
+
+
+@functools.cache
+def default_optimizer() -> optax.GradientTransformation:
+    """Adam, learning rate 1e-3 — one shared object, so repeated fits reuse the compilation."""
+    return optax.adam(1e-3)
 
 
 def _batch_order(key, n, batch_size, steps):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxdeep import train
-from jaxdeep.nets import resnet as resnet_module
+from jaxdeep.nets.resnet import conv
 from jaxdeep.nets.resnet import resnet, shortcut_a
 
 
@@ -84,7 +84,7 @@ def test_batch_norm_train_updates_running_statistics_eval_does_not(r8):
                                    after_train, state)
     assert all(jax.tree_util.tree_leaves(moved))  # every BN layer's mean and var moved
     # running mean = 0.9·old + 0.1·batch mean, for the stem BN: check against a hand computation
-    h = resnet_module.conv(x.reshape(16, 8, 8, 1), params["stem"]["conv"])
+    h = conv(x.reshape(16, 8, 8, 1), params["stem"]["conv"])
     np.testing.assert_allclose(after_train["stem"]["mean"], 0.1 * jnp.mean(h, axis=(0, 1, 2)),
                                rtol=1e-5, atol=1e-6)
 

@@ -118,9 +118,9 @@ def one_shape():
     """_one_shape on a 20×20 grid, jit-compiled once: uniforms → (inside, contrast)."""
     px, py = (jnp.asarray(a, jnp.float32) for a in _pixel_centres(20))
     one = jax.jit(lambda u: shapes_module._one_shape(u, px, py, jnp.float32(0.1), 20))
-    dtypes, ranks = strict()
 
     def run(u):
+        dtypes, ranks = strict()
         with dtypes, ranks:
             return one(u)
 

@@ -49,6 +49,7 @@ class Dataset(NamedTuple):
 from jaxdeep.data.bars import all_bars_and_stripes, bars_and_stripes  # noqa: E402
 from jaxdeep.data.batching import epoch_indices, iterate_batches, num_batches  # noqa: E402
 from jaxdeep.data.digits import load_digits  # noqa: E402
+from jaxdeep.data.shapes import SHAPE_KINDS, shapes  # noqa: E402
 from jaxdeep.data.mnist import (  # noqa: E402
     MNIST_FILES,
     MNIST_MD5,
@@ -159,6 +160,7 @@ __all__ = [
     "MNIST_FILES",
     "MNIST_MD5",
     "MNIST_MIRRORS",
+    "SHAPE_KINDS",
     "all_bars_and_stripes",
     "bars_and_stripes",
     "check_binary",
@@ -176,4 +178,5 @@ __all__ = [
     "load_mnist",
     "num_batches",
     "read_idx",
+    "shapes",
 ]

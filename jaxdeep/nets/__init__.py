@@ -5,10 +5,11 @@ from .mlp import MLPConfig, Trace, mlp
 from .model import Model
 from .residual import ResidualConfig, residual_mlp
 from .resnet import ResNetConfig, resnet
+from .unet import UNetConfig, unet
 from .unet_mlp import UNetMLPConfig, unet_mlp
 
 __all__ = [
     "INIT_NAMES", "MLPConfig", "Model", "ResNetConfig", "ResidualConfig", "Trace",
-    "UNetMLPConfig", "init_weights", "mlp", "recommended_init", "residual_mlp", "resnet",
-    "unet_mlp",
+    "UNetConfig", "UNetMLPConfig", "init_weights", "mlp", "recommended_init", "residual_mlp", "resnet",
+    "unet", "unet_mlp",
 ]

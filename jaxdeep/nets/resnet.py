@@ -27,8 +27,9 @@ running means and variances, and ``apply(params, x, state=..., train=...)`` retu
 updates the running ones (momentum 0.9); with ``train=False`` it uses the running
 statistics and returns the state unchanged, so evaluation is deterministic.
 
-Convolutions are written with ``jax.lax.conv_general_dilated`` (NHWC), and initialised
-He-normal (fan-in 3·3·c_in), so the parameters are a plain pytree of arrays.
+Convolutions are :func:`jaxdeep.nets.conv.conv3x3_same` (NHWC, a hand-written backward
+pass that stays fast inside the training loop's scan on CPUs), initialised He-normal
+(fan-in 3·3·c_in); the parameters are a plain pytree of arrays.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import jax
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
+from .conv import conv3x3_same
 from .model import Model
 
 SHORTCUTS = ("A", "B")
@@ -98,9 +100,16 @@ def resnet(depth: int = 20, *, image_shape=(32, 32, 3), n_classes: int = 10,
 
 
 def conv(x, w, stride=1):
-    """3×3 (or 1×1) convolution, SAME padding, NHWC × HWIO → NHWC."""
-    return jax.lax.conv_general_dilated(x, w, (stride, stride), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    """3×3 convolution with padding 1 (or a 1×1 one), NHWC × HWIO → NHWC, then stride.
+
+    A stride-2 convolution is the stride-1 one read at every other pixel — the same
+    function as PyTorch's ``Conv2d(…, padding=1, stride=2)`` — so every 3×3 convolution
+    goes through :func:`~jaxdeep.nets.conv.conv3x3_same` and its fast hand-written
+    backward pass (the two strided convolutions cost 4× their minimum; all others are
+    stride 1).
+    """
+    y = conv3x3_same(x, w) if w.shape[0] == 3 else jnp.einsum("nhwc,co->nhwo", x, w[0, 0])
+    return y[:, ::stride, ::stride, :] if stride > 1 else y
 
 
 def batch_norm(x, p, s, train):

@@ -41,7 +41,7 @@ kinds of layer, so a few lines each suffice; params are plain nested dicts from 
 start (no conversion of ``nnx.State``), their layout is spelled out below so that
 analytic backprop can address W_u and W_e by slicing, and nothing from Flax can leak
 across the init/apply boundary. Owning the convolution also lets its backward pass be
-written out (see :func:`conv3x3`): the convolutions autodiff derives run 5–20× slower
+written out (see :func:`conv3x3`): the convolutions autodiff derives run 10–20× slower
 inside ``lax.scan`` on XLA:CPU, which is where :func:`jaxdeep.train.fit` runs them.
 
 Params::
@@ -69,11 +69,11 @@ import jax
 import jax.numpy as jnp
 
 from .. import activations as act_table
+from .conv import conv3x3_same
 from .model import Model
 
 OUTPUTS = ("sigmoid", "softmax", "identity")
 
-_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +137,7 @@ def unet(*, in_channels: int = 1, levels: int = 3, base_width: int = 16,
     )
     if not isinstance(skips, bool):
         raise ValueError(f"skips must be True or False; got {skips!r}")
-    if output not in OUTPUTS:
+    if not isinstance(output, str) or output not in OUTPUTS:
         raise ValueError(f"unknown output layer {output!r}; choose one of: {', '.join(OUTPUTS)}")
     if output == "softmax" and config.out_channels < 2:
         raise ValueError(
@@ -229,7 +229,7 @@ def init_params(config: UNetConfig, key: jax.Array) -> dict:
 
 
 def check_input(config: UNetConfig, x) -> jax.Array:
-    """x as a float (batch, H, W, in_channels) array, or a ValueError saying what to fix.
+    """x as a (batch, H, W, in_channels) array, or a ValueError saying what to fix.
 
     Runs on shapes only (static under ``jit``), so it fails before anything compiles.
     """
@@ -259,8 +259,6 @@ def check_input(config: UNetConfig, x) -> jax.Array:
             f"W {config.levels} times; pad or resize the images to {fix_h}×{fix_w}, "
             f"or build the U-Net with fewer levels")
     x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.float32)
     return x if len(shape) == 4 else x[..., None]
 
 
@@ -269,8 +267,8 @@ def encode(config: UNetConfig, params: dict, x) -> tuple[list[jax.Array], jax.Ar
 
     eₗ has shape (batch, H/2ˡ, W/2ˡ, wₗ); d_L has shape (batch, H/2ᴸ, W/2ᴸ, w_L).
     """
-    h = check_input(config, x)
-    h = h.astype(params["encoder"][0]["conv1"]["w"].dtype)  # float64 params → float64 pass
+    # the params' float type (float64 params → a float64 pass), also for integer images
+    h = check_input(config, x).astype(params["encoder"][0]["conv1"]["w"].dtype)
     skip_maps = []
     for block in params["encoder"]:
         e = double_conv(block, h)
@@ -301,43 +299,9 @@ def conv3x3(layer: dict, x: jax.Array) -> jax.Array:
 
         y[n, i, j, o] = Σ_{a,b ∈ {0,1,2}} Σ_c x[n, i+a−1, j+b−1, c] · W[a, b, c, o] + β[o].
     """
-    return _conv3x3(x, layer["w"]) + layer["b"].reshape(1, 1, 1, -1)
+    return conv3x3_same(x, layer["w"]) + layer["b"].reshape(1, 1, 1, -1)
 
 
-@jax.custom_vjp
-def _conv3x3(x: jax.Array, w: jax.Array) -> jax.Array:
-    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_DIMENSIONS)
-
-
-def _conv3x3_fwd(x, w):
-    return _conv3x3(x, w), (x, w)
-
-
-def _conv3x3_bwd(residuals, delta):
-    """Backprop through a 3×3 SAME convolution, written out (δ = ∂E/∂y):
-
-        ∂E/∂x = conv₃ₓ₃(δ, W̃),  W̃[a, b, o, c] = W[2−a, 2−b, c, o]   (flipped, in/out swapped)
-        ∂E/∂W[a, b, c, o] = Σ_{n,i,j} x[n, i+a−1, j+b−1, c] · δ[n, i, j, o] = patches(x)ᵀ δ
-
-    Why by hand: XLA:CPU runs the convolutions that autodiff derives for these two
-    products 5–20× slower inside a loop body (jax-ml/jax#12868), and every trainer in
-    jaxdeep runs its steps in a ``lax.scan``. Written as one forward-layout convolution
-    and one matrix product they stay fast there. The price: no forward-mode autodiff
-    (``jax.jvp``/``jacfwd``) through the U-Net; ``jax.grad`` (any order) works.
-    """
-    x, w = residuals
-    dx = jax.lax.conv_general_dilated(delta, jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2), (1, 1),
-                                      "SAME", dimension_numbers=_DIMENSIONS)
-    n, h, wd, c = x.shape
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    # patches[n, i, j, (a, b, c)] = x[n, i+a−1, j+b−1, c], in W's (a, b, c) order
-    patches = jnp.concatenate([xp[:, a:a + h, b:b + wd, :] for a in range(3) for b in range(3)],
-                              axis=-1)
-    dw = jnp.einsum("nhwk,nhwo->ko", patches, delta).reshape(w.shape)
-    return dx, dw
-
-
-_conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 
 def up_conv(layer: dict, x: jax.Array) -> jax.Array:
