@@ -107,3 +107,27 @@ def training_curves(histories: dict, path, *, metric: str = "accuracy",
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def segmentation_grid(path, images, masks, predictions: dict):
+    """One row per example: image, true mask, then each model's predicted mask.
+
+    Args:
+      images, masks: (n, H, W) arrays.
+      predictions: label → (n, H, W) binary masks. Returns the path.
+    """
+    columns = ["image", "true mask"] + list(predictions)
+    fig, axes = plt.subplots(len(images), len(columns),
+                             figsize=(2.2 * len(columns), 2.2 * len(images)),
+                             layout="constrained", squeeze=False)
+    for row in range(len(images)):
+        panels = [images[row], masks[row]] + [p[row] for p in predictions.values()]
+        for col, (ax, panel) in enumerate(zip(axes[row], panels)):
+            ax.imshow(panel, cmap="gray", vmin=0 if col else None, vmax=1 if col else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(columns[col], fontsize=9)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -51,6 +51,17 @@ def test_train_compare_writes_curves_and_history(tmp_path, capsys):
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_unet_writes_figure_and_metrics(tmp_path, capsys):
+    out = tmp_path / "u"
+    assert main(["unet", "--size", "16", "--levels", "2", "--width", "4", "--steps", "4",
+                 "--batch", "4", "--train-size", "16", "--test-size", "8", "--no-ablation",
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert set(metrics) == {"with skips"}
+    assert all(0.0 <= m["iou"] <= 1.0 for m in metrics.values())
+    assert (out / "segmentation.png").read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["gradflow", "--activation", "nope"], "unknown activation"),
     (["gradflow", "--init", "zeros"], "unknown weight initialisation"),
@@ -62,6 +73,7 @@ def test_train_compare_writes_curves_and_history(tmp_path, capsys):
     (["gradcheck", "--activations", "swish2"], "unknown activation"),
     (["train", "--model", "mlp", "--compare"], "need a model with skips"),
     (["train", "--lr", "-1"], "--lr must be positive"),
+    (["unet", "--size", "20", "--levels", "3"], "multiple of 2^levels"),
 ])
 def test_bad_input_is_one_clear_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
