@@ -6,35 +6,28 @@ is compiled once for the whole file (noise is a traced argument, not a static on
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import strict_promotion
 
-from jaxdeep.data import shapes as shapes_module
 from jaxdeep.data.shapes import SHAPE_KINDS, shapes
+
+shapes_module = importlib.import_module("jaxdeep.data.shapes")  # the module, not the function
 
 N, SIZE = 64, 32  # also the training set of tests/test_unet.py: one compile for both files
 
 
-def strict():
-    # The generator must not rely on implicit dtype or rank promotion. (The promotion
-    # settings are part of jit's cache key, so module fixtures use them too: one compile.)
-    return jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion("raise")
-
-
-@pytest.fixture(autouse=True)
-def _strict_jax():
-    dtypes, ranks = strict()
-    with dtypes, ranks:
-        yield
+pytestmark = pytest.mark.usefixtures("strict_jax")
 
 
 @pytest.fixture(scope="module")
 def batch():
-    dtypes, ranks = strict()
+    dtypes, ranks = strict_promotion()
     with dtypes, ranks:
         images, masks = shapes(jax.random.key(0), N, SIZE)
     return np.asarray(images), np.asarray(masks)
@@ -120,7 +113,7 @@ def one_shape():
     one = jax.jit(lambda u: shapes_module._one_shape(u, px, py, jnp.float32(0.1), 20))
 
     def run(u):
-        dtypes, ranks = strict()
+        dtypes, ranks = strict_promotion()
         with dtypes, ranks:
             return one(u)
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import strict_promotion
 
 from jaxdeep.data.shapes import shapes
 from jaxdeep.nets.unet import UNetConfig, unet
@@ -26,17 +27,7 @@ BATCH, SIDE = 2, 16
 RNG = np.random.default_rng(0)
 
 
-def strict():
-    # No implicit dtype or rank promotion in the model. The settings are part of jit's
-    # cache key, so fixtures that compile use them too (one compile per program).
-    return jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion("raise")
-
-
-@pytest.fixture(autouse=True)
-def _strict_jax():
-    dtypes, ranks = strict()
-    with dtypes, ranks:
-        yield
+pytestmark = pytest.mark.usefixtures("strict_jax")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +42,7 @@ def twin():
 
 @pytest.fixture(scope="module")
 def params(model):
-    dtypes, ranks = strict()
+    dtypes, ranks = strict_promotion()
     with dtypes, ranks:
         return model.init(jax.random.key(0))
 
