@@ -259,7 +259,10 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
 
     history = History([], [], {}, [], None)
     start = time.perf_counter()
-    with _progress(progress, description, steps) as (bar, task_id):
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                  disable=not progress) as bar:
+        task_id = bar.add_task(description, total=steps, status="compiling…")
         for first in range(0, steps, eval_every):
             n = min(eval_every, steps - first)
             idx, mask = order[0][first:first + n], order[1][first:first + n]
@@ -275,8 +278,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
                 for k, v in metrics.items():
                     history.eval.setdefault(k, []).append(v)
             history.seconds.append(time.perf_counter() - start)
-            if bar is not None:
-                bar.update(task_id, advance=n, status=_status(history))
+            bar.update(task_id, advance=n, status=_status(history))
             if history.diverged is not None:
                 break
     return FitResult(ts.params, ts.model_state, history)
@@ -304,26 +306,6 @@ def _status(h: History) -> str:
         if k != "loss":
             text += f"  {k} {v[-1]:.4f}"
     return text
-
-
-class _progress:
-    """A rich progress bar, or nothing (yields (None, None)) when disabled."""
-
-    def __init__(self, enabled, description, total):
-        self.enabled, self.description, self.total = enabled, description, total
-
-    def __enter__(self):
-        if not self.enabled:
-            return None, None
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TextColumn("{task.fields[status]}"))
-        self.bar.__enter__()
-        return self.bar, self.bar.add_task(self.description, total=self.total, status="compiling…")
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.__exit__(*exc)
-        return False
 
 
 def final_metric(history: History, name: str) -> float:

@@ -131,32 +131,26 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
     names = list(names or activations.names())
     for name in names:
         activations.get(name)  # unknown names fail here, before any work
-    rows = _Rows(on_row)
+    rows = []
+
+    def add(row):
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+
     with jax.enable_x64(True):
         key = jax.random.key(seed)
         for name in names:
             key, sub = jax.random.split(key)
-            rows.append(check_activation(name, sub))
+            add(check_activation(name, sub))
         key, sub = jax.random.split(key)
         if "softmax" in names:
-            rows.append(check_softmax_jacobian(sub))
+            add(check_softmax_jacobian(sub))
         for network in networks:
             for loss in ("cross_entropy", "squared_error"):
                 for depth in depths:
                     for name in names:
                         key, sub = jax.random.split(key)
-                        rows.append(check_backprop(name, loss, depth, sub, network=network))
-    return list(rows)
+                        add(check_backprop(name, loss, depth, sub, network=network))
+    return rows
 
-
-class _Rows(list):
-    """A list that reports each appended row to a callback."""
-
-    def __init__(self, on_row):
-        super().__init__()
-        self.on_row = on_row
-
-    def append(self, row):
-        super().append(row)
-        if self.on_row is not None:
-            self.on_row(row)
