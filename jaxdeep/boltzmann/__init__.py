@@ -1,0 +1,49 @@
+"""Boltzmann machines: the RBM engine, its sampling, learning and likelihoods.
+
+* :mod:`~jaxdeep.boltzmann.rbm` — the model: energy, free energy, conditionals, samplers.
+* :mod:`~jaxdeep.boltzmann.gibbs` — block Gibbs chains and parallel tempering.
+* :mod:`~jaxdeep.boltzmann.learning` — CD-k, PCD-k and tempering gradients; ``train_rbm``.
+* :mod:`~jaxdeep.boltzmann.partition` — exact ``log Z`` and likelihood, AIS, reverse AIS.
+* :mod:`~jaxdeep.boltzmann.metrics` — pseudo-log-likelihood, reconstruction error.
+"""
+
+from jaxdeep.boltzmann.gibbs import (
+    GibbsResult,
+    TemperingResult,
+    check_betas,
+    gibbs_chain,
+    gibbs_step,
+    parallel_tempering,
+)
+from jaxdeep.boltzmann.learning import (
+    METHODS,
+    Learning,
+    RBMFit,
+    RBMHistory,
+    RBMTrainState,
+    center_gradient,
+    gradient_estimate,
+    learning,
+    train_rbm,
+)
+from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
+from jaxdeep.boltzmann.partition import (
+    AISResult,
+    ais,
+    ais_betas,
+    exact_gradient,
+    exact_log_likelihood,
+    exact_samples,
+    log_partition,
+    reverse_ais,
+)
+from jaxdeep.boltzmann.rbm import RBM, base_rate, rbm
+
+__all__ = [
+    "AISResult", "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory",
+    "RBMTrainState", "TemperingResult", "ais", "ais_betas", "base_rate", "center_gradient",
+    "check_betas", "exact_gradient", "exact_log_likelihood", "exact_samples",
+    "gibbs_chain", "gibbs_step", "gradient_estimate", "learning", "log_partition",
+    "parallel_tempering", "pseudo_log_likelihood", "rbm", "reconstruction_error",
+    "reverse_ais", "train_rbm",
+]

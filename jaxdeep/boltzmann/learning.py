@@ -1,0 +1,459 @@
+"""Learning an RBM: the log-likelihood gradient, estimated by CD-k, PCD-k or tempering.
+
+The gradient of the mean log-likelihood is a difference of two expectations of the
+same statistics ``s(v) = −∂F(v)/∂θ`` (:meth:`RBM.statistics`)::
+
+      ∂⟨log p(v)⟩_data / ∂θ = ⟨s(v)⟩_data − ⟨s(v)⟩_model
+
+The data term is exact. The model term needs samples of the model, and the methods
+differ only in where the sampling chains start:
+
+* **CD-k** (Hinton 2002): k Gibbs steps from the data batch itself — cheap, biased.
+* **PCD-k** (Tieleman 2008): k Gibbs steps from where the *persistent* chains stopped
+  at the previous update; they live in the training state across batches and epochs.
+* **PT** (parallel tempering; Desjardins et al. 2010): persistent replicas at a ladder
+  of inverse temperatures with replica swaps; the β = 1 replica gives the samples.
+
+The estimate goes to any optax optimiser as ``−gradient`` (optax minimises), so
+momentum, weight decay and schedules come from optax. Options:
+
+* **centering** (Melchior, Fischer & Wiskott 2016): subtract offsets ``μ`` (the data
+  mean) and ``λ`` (a running mean of ``p(h|v)`` on the data) inside the statistics. With
+  the parameters stored uncentered this is a transformation of the gradient::
+
+      ∇W_c = ∇W − μ ∇cᵀ − ∇b λᵀ,   ∇b_c = ∇b − ∇W_c λ,   ∇c_c = ∇c − ∇W_cᵀ μ
+
+* **sparsity** (Lee, Ekanadham & Ng 2008): add ``cost · (target − ⟨p(h|v)⟩_data)`` to the
+  hidden biases' gradient.
+
+One epoch is one jit'd ``lax.scan`` over its batches, and :func:`train_rbm` runs
+``eval_every`` epochs per compiled call. A short last batch is padded and masked (see
+:func:`jaxdeep.data.epoch_indices`), never dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step, tempering_step
+from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
+from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
+from jaxdeep.boltzmann.rbm import RBM
+from jaxdeep.data.batching import epoch_indices, num_batches
+from jaxdeep.data.validate import check_positive_int
+
+__all__ = [
+    "METHODS", "MONITORS", "Learning", "RBMFit", "RBMHistory", "RBMTrainState",
+    "center_gradient", "default_optimizer", "gradient_estimate", "init_state", "learning",
+    "train_rbm",
+]
+
+#: Gradient estimators :func:`train_rbm` accepts.
+METHODS: tuple[str, ...] = ("cd", "pcd", "pt")
+#: Held-out measures :func:`train_rbm` can log per evaluation.
+MONITORS: tuple[str, ...] = ("auto", "exact", "pseudo", "none")
+#: Training rows monitored when no ``eval_data`` is given.
+MONITOR_EXAMPLES = 1000
+#: Largest enumerated layer for which ``monitor="auto"`` picks the exact likelihood.
+AUTO_EXACT = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Learning:
+    """Static settings of the gradient estimator (hashable: part of the compiled epoch).
+
+    Build with :func:`learning`, which validates them. ``betas`` is the PT ladder as a
+    tuple, coldest (1.0) last.
+    """
+
+    method: str = "pcd"
+    k: int = 1
+    n_chains: int = 100
+    betas: tuple[float, ...] | None = None
+    centering: bool = False
+    offset_rate: float = 0.01
+    sparsity_target: float | None = None
+    sparsity_cost: float = 0.0
+
+
+def learning(machine: RBM, *, method: str = "pcd", k: int = 1, n_chains: int = 100,
+             betas=None, centering: bool = False, offset_rate: float = 0.01,
+             sparsity_target: float | None = None, sparsity_cost: float = 0.1) -> Learning:
+    """Validated :class:`Learning` settings for ``machine``.
+
+    Args:
+      method: ``"cd"``, ``"pcd"`` or ``"pt"``.
+      k: Gibbs (or tempering) steps per update, ≥ 1.
+      n_chains: persistent chains (PCD, and per temperature for PT). CD uses the batch.
+      betas: PT ladder, strictly increasing to 1 (default ``linspace(0, 1, 10)``).
+      centering: Melchior et al.'s centered gradient (Bernoulli visibles).
+      offset_rate: step of the running mean that tracks the hidden offset ``λ``.
+      sparsity_target: desired mean hidden activation in (0, 1), or None.
+      sparsity_cost: weight of the sparsity term.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (Gibbs steps per update) must be an integer ≥ 1; got {k!r}")
+    check_positive_int("n_chains", n_chains)
+    if method == "pt":
+        betas = tuple(float(b) for b in check_betas(np.linspace(0, 1, 10) if betas is None
+                                                     else betas))
+    elif betas is not None:
+        raise ValueError(f"betas is a parallel-tempering ladder; method {method!r} does not "
+                         "use it (pass method='pt', or drop betas)")
+    if centering and machine.gaussian:
+        raise ValueError("centering is implemented for Bernoulli visibles; use "
+                         "visible='bernoulli' or centering=False")
+    if not 0 < offset_rate <= 1:
+        raise ValueError(f"offset_rate must be in (0, 1]; got {offset_rate}")
+    if sparsity_target is not None and not 0 < sparsity_target < 1:
+        raise ValueError(f"sparsity_target must be in (0, 1); got {sparsity_target}")
+    return Learning(method, k, n_chains, betas, bool(centering), float(offset_rate),
+                    None if sparsity_target is None else float(sparsity_target),
+                    float(sparsity_cost))
+
+
+class RBMTrainState(NamedTuple):
+    """Everything a run needs to continue exactly where it stopped.
+
+    Attributes:
+      params: the RBM's parameters.
+      opt_state: the optax state.
+      chains: persistent visible states — ``(n_chains, n_visible)`` for PCD,
+        ``(T, n_chains, n_visible)`` for PT, ``None`` for CD.
+      offsets: ``(μ, λ)`` for centering, else ``None``.
+      key: the PRNG key of the next epoch.
+      step: gradient updates done so far (int32).
+    """
+
+    params: dict
+    opt_state: optax.OptState
+    chains: jax.Array | None
+    offsets: tuple[jax.Array, jax.Array] | None
+    key: jax.Array
+    step: jax.Array
+
+
+def default_optimizer() -> optax.GradientTransformation:
+    """SGD with learning rate 0.05 and momentum 0.5 — Hinton's (2010) practical guide's
+    starting point for binary RBMs."""
+    return _default_optimizer()
+
+
+@functools.cache
+def _default_optimizer():
+    return optax.sgd(0.05, momentum=0.5)
+
+
+def init_state(machine: RBM, settings: Learning, optimizer, params, x, key) -> RBMTrainState:
+    """The state before the first update: persistent chains start at random training
+    examples (a common choice; they leave them within a few updates), offsets at the
+    data mean and 0.5."""
+    key_chains, key_next = jax.random.split(key)
+    chains = None
+    if settings.method in ("pcd", "pt"):
+        pick = jax.random.randint(key_chains, (settings.n_chains,), 0, x.shape[0])
+        chains = jnp.asarray(x, params["W"].dtype)[pick]
+        if settings.method == "pt":
+            chains = jnp.broadcast_to(chains, (len(settings.betas),) + chains.shape)
+    offsets = None
+    if settings.centering:
+        mu = jnp.asarray(np.asarray(x, np.float64).mean(0), params["W"].dtype)
+        offsets = (mu, jnp.full(machine.n_hidden, 0.5, params["W"].dtype))
+    return RBMTrainState(params, optimizer.init(params), chains, offsets, key_next,
+                         jnp.zeros((), jnp.int32))
+
+
+def center_gradient(grad: dict, mu, lam) -> dict:
+    """Melchior et al.'s centered gradient, for parameters stored uncentered::
+
+        ∇W_c = ∇W − μ ∇cᵀ − ∇b λᵀ,   ∇b_c = ∇b − ∇W_c λ,   ∇c_c = ∇c − ∇W_cᵀ μ
+
+    (the first line is ``⟨(v−μ)(h−λ)ᵀ⟩_data − ⟨(v−μ)(h−λ)ᵀ⟩_model`` expanded).
+    """
+    gW = grad["W"] - jnp.outer(mu, grad["c"]) - jnp.outer(grad["b"], lam)
+    return {**grad, "W": gW, "b": grad["b"] - gW @ lam, "c": grad["c"] - gW.T @ mu}
+
+
+def gradient_estimate(machine: RBM, settings: Learning, key, params, v, weights, chains,
+                      step):
+    """The estimate of ``∂⟨log p⟩/∂θ`` on one batch, and the new chains.
+
+    Args:
+      v: the data batch ``(B, n_visible)``; ``weights``: ``(B,)`` summing to 1 (padding
+        rows weigh 0).
+      chains: the persistent chains (PCD/PT) or None (CD).
+      step: the update count (PT alternates even and odd swaps with it).
+
+    Returns:
+      ``(gradient, chains, extras)``: the gradient as a params-shaped dict, the chains
+      after ``k`` steps (CD: the negative samples), and a dict with ``"ph_data"`` and,
+      for PT, swap counts ``"accepted"`` / ``"attempted"`` per pair.
+    """
+    ph_data = machine.hidden_probs(params, v)
+    data = machine.statistics(params, v, ph_data, weights)
+    extras = {"ph_data": ph_data}
+    keys = jax.random.split(key, settings.k)
+    if settings.method == "pt":
+        betas = jnp.asarray(settings.betas, v.dtype)
+        zeros = jnp.zeros(len(settings.betas) - 1, jnp.int32)
+
+        def sweep(carry, inputs):
+            x, acc, att = carry
+            key, t = inputs
+            x, a, b = tempering_step(machine, key, params, x, betas,
+                                     parity=(step * settings.k + t) % 2)
+            return (x, acc + a, att + b), None
+
+        (chains, acc, att), _ = jax.lax.scan(
+            sweep, (chains, zeros, zeros), (keys, jnp.arange(settings.k)))
+        extras.update(accepted=acc, attempted=att)
+        v_model, model_weights = chains[-1], None
+    else:
+        def gibbs(x, key):
+            return gibbs_step(machine, key, params, x)[0], None
+
+        start = v if settings.method == "cd" else chains
+        chains, _ = jax.lax.scan(gibbs, start, keys)
+        # CD's chains are the batch's own: padding rows stay out of the model term too.
+        v_model = chains
+        model_weights = weights if settings.method == "cd" else None
+    if model_weights is None:
+        model_weights = jnp.full(v_model.shape[0], 1.0 / v_model.shape[0], v.dtype)
+    model = machine.statistics(params, v_model, machine.hidden_probs(params, v_model),
+                               model_weights)
+    grad = jax.tree_util.tree_map(jnp.subtract, data, model)
+    return grad, chains, extras
+
+
+def _update(machine, settings, optimizer, state: RBMTrainState, v, weights, key):
+    """One optimiser update on one batch; returns the new state and batch metrics."""
+    grad, chains, extras = gradient_estimate(machine, settings, key, state.params, v,
+                                             weights, state.chains, state.step)
+    mean_ph = weights @ extras["ph_data"]
+    if settings.sparsity_target is not None:
+        grad = {**grad, "c": grad["c"] + settings.sparsity_cost
+                * (settings.sparsity_target - mean_ph)}
+    offsets = state.offsets
+    if offsets is not None:
+        mu, lam = offsets
+        grad = center_gradient(grad, mu, lam)
+        offsets = (mu, (1 - settings.offset_rate) * lam + settings.offset_rate * mean_ph)
+    if settings.method == "cd":
+        chains = None  # CD keeps nothing between updates
+    ascent = jax.tree_util.tree_map(jnp.negative, grad)  # optax minimises
+    updates, opt_state = optimizer.update(ascent, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"reconstruction": reconstruction_error(machine, state.params, v, weights)}
+    if settings.method == "pt":
+        metrics.update(accepted=extras["accepted"], attempted=extras["attempted"])
+    return RBMTrainState(params, opt_state, chains, offsets, state.key, state.step + 1), metrics
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,))
+def _train_epochs(machine, settings, optimizer, batch_size, epochs, state, x):
+    """``epochs`` epochs, each a scan over shuffled, padded batches of ``x``."""
+    n = x.shape[0]
+
+    def epoch(state, _):
+        key, key_order, key_steps = jax.random.split(state.key, 3)
+        idx, mask = epoch_indices(key_order, n, batch_size)
+
+        def batch(state, inputs):
+            i, m, k = inputs
+            return _update(machine, settings, optimizer, state, x[i], m / m.sum(), k)
+
+        keys = jax.random.split(key_steps, idx.shape[0])
+        state, metrics = jax.lax.scan(batch, state._replace(key=key), (idx, mask, keys))
+        # Batch means → epoch mean, each batch weighted by its number of real examples.
+        counts = mask.sum(1)
+        epoch_metrics = {"reconstruction": counts @ metrics["reconstruction"] / n}
+        if "accepted" in metrics:
+            epoch_metrics["acceptance"] = metrics["accepted"].sum(0) / jnp.maximum(
+                metrics["attempted"].sum(0), 1)
+        return state, epoch_metrics
+
+    return jax.lax.scan(epoch, state, None, length=epochs)
+
+
+class RBMHistory(NamedTuple):
+    """Per-evaluation records of a :func:`train_rbm` run (lists, one entry per eval).
+
+    Attributes:
+      epoch: epochs completed at each record (counting from the start of the run).
+      updates: gradient updates completed.
+      reconstruction: mean training reconstruction error over the last epoch.
+      eval: held-out measures by name (``"log_likelihood"`` exact, or
+        ``"pseudo_log_likelihood"``), each a list.
+      acceptance: PT swap acceptance per pair over the last epoch (PT only).
+      seconds: wall time since the start.
+      diverged: epoch at which parameters became non-finite, or None.
+    """
+
+    epoch: list
+    updates: list
+    reconstruction: list
+    eval: dict
+    acceptance: list
+    seconds: list
+    diverged: int | None
+
+
+class RBMFit(NamedTuple):
+    """What :func:`train_rbm` returns: final ``params``, the full ``state`` (pass it
+    back as ``state=`` to continue), and the :class:`RBMHistory`."""
+
+    params: dict
+    state: RBMTrainState
+    history: RBMHistory
+
+
+def _pick_monitor(machine: RBM, monitor: str) -> str:
+    if monitor not in MONITORS:
+        raise ValueError(f"unknown monitor {monitor!r}; choose one of {MONITORS}")
+    small = min(machine.n_hidden, machine.n_visible if not machine.gaussian else 10**9)
+    if monitor == "auto":
+        if small <= AUTO_EXACT:
+            return "exact"
+        return "none" if machine.gaussian else "pseudo"
+    if monitor == "exact" and small > MAX_ENUMERATED:
+        raise ValueError(f"monitor='exact' needs a layer of at most {MAX_ENUMERATED} units; "
+                         "use monitor='pseudo' (binary data) or AIS after training")
+    if monitor == "pseudo" and machine.gaussian:
+        raise ValueError("monitor='pseudo' needs binary visibles; use 'exact' or 'none'")
+    return monitor
+
+
+def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 1,
+              epochs: int = 10, batch_size: int = 100,
+              optimizer: optax.GradientTransformation | None = None,
+              n_chains: int | None = None, betas=None, centering: bool = False,
+              sparsity_target: float | None = None, sparsity_cost: float = 0.1,
+              params=None, state: RBMTrainState | None = None, eval_data=None,
+              monitor: str = "auto", eval_every: int = 1, progress: bool = True,
+              description: str = "RBM",
+              on_eval: Callable[[RBMHistory, RBMTrainState], None] | None = None) -> RBMFit:
+    """Train an RBM on data ``x`` by stochastic gradient ascent on the log-likelihood.
+
+    Args:
+      machine: the :class:`~jaxdeep.boltzmann.rbm.RBM`.
+      x: training data ``(N, n_visible)``: binary for Bernoulli visibles.
+      key: PRNG key (initial weights, chains, batch order and all sampling).
+      method, k, n_chains, betas, centering, sparsity_target, sparsity_cost: the
+        estimator, see :func:`learning` (``n_chains`` defaults to ``batch_size``).
+      epochs: passes over ``x`` in this call, ≥ 1.
+      batch_size: examples per update; the last batch of an epoch is padded and masked.
+      optimizer: any optax transformation of the *negated* gradient (default
+        :func:`default_optimizer`).
+      params: start from these parameters (default ``machine.init`` with base-rate
+        visible biases from ``x``).
+      state: continue a previous run exactly (its ``RBMFit.state``): parameters,
+        optimiser state, persistent chains, offsets and key; ``params`` must then be None.
+      eval_data: held-out data for the monitor (default: the first
+        :data:`MONITOR_EXAMPLES` rows of ``x``, so monitoring stays cheap on MNIST).
+      monitor: ``"exact"`` log-likelihood (small models), ``"pseudo"`` log-likelihood,
+        ``"none"``, or ``"auto"`` (exact when a layer has ≤ 20 units, else pseudo).
+      eval_every: epochs per compiled block and between evaluations.
+      progress: show a progress bar.
+      on_eval: called with ``(history, state)`` after each evaluation (logging,
+        checkpoints, early stopping by raising).
+
+    Returns:
+      :class:`RBMFit`.
+    """
+    machine.check_data("x", x)
+    x_host = np.asarray(x)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("eval_every", eval_every)
+    settings = learning(machine, method=method, k=k, n_chains=n_chains or batch_size,
+                        betas=betas, centering=centering, sparsity_target=sparsity_target,
+                        sparsity_cost=sparsity_cost)
+    monitor = _pick_monitor(machine, monitor)
+    if eval_data is not None:
+        machine.check_data("eval_data", eval_data)
+    eval_x = x_host[:MONITOR_EXAMPLES] if eval_data is None else np.asarray(eval_data)
+    optimizer = optimizer or default_optimizer()
+    key_init, key_state = jax.random.split(key)
+    if state is not None:
+        if params is not None:
+            raise ValueError("pass either params (a fresh run from them) or state (continue "
+                             "a run), not both")
+        machine.check_params(state.params)
+        # The compiled epochs donate their state: work on a copy, keep the caller's intact.
+        state = jax.tree_util.tree_map(jnp.copy, state)
+    else:
+        if params is None:
+            params = machine.init(key_init, data=x_host)
+        else:
+            machine.check_params(params)
+            params = jax.tree_util.tree_map(jnp.copy, params)
+        state = init_state(machine, settings, optimizer, params, x_host, key_state)
+    x_dev = jnp.asarray(x_host, state.params["W"].dtype)
+
+    history = RBMHistory([], [], [], {}, [], [], None)
+    per_epoch = num_batches(len(x_host), batch_size)
+    start = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("epochs"), TimeElapsedColumn(),
+                  TextColumn("{task.fields[status]}"), disable=not progress) as bar:
+        task = bar.add_task(description, total=epochs, status="compiling…")
+        done = 0
+        while done < epochs:
+            n = min(eval_every, epochs - done)
+            state, metrics = _train_epochs(machine, settings, optimizer, batch_size, n,
+                                           state, x_dev)
+            done += n
+            history.epoch.append(done)
+            history.updates.append(done * per_epoch)
+            history.reconstruction.append(float(metrics["reconstruction"][-1]))
+            if "acceptance" in metrics:
+                history.acceptance.append(np.asarray(metrics["acceptance"][-1]).tolist())
+            if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(
+                    state.params)):
+                history = history._replace(diverged=done)
+            elif monitor != "none":
+                name, value = _evaluate(machine, state.params, eval_x, monitor)
+                history.eval.setdefault(name, []).append(value)
+            history.seconds.append(time.perf_counter() - start)
+            bar.update(task, advance=n, status=_status(history))
+            if on_eval is not None:
+                on_eval(history, state)
+            if history.diverged is not None:
+                break
+    return RBMFit(state.params, state, history)
+
+
+def _evaluate(machine, params, x, monitor):
+    if monitor == "exact":
+        return "log_likelihood", float(exact_log_likelihood(machine, params, x))
+    return "pseudo_log_likelihood", float(pseudo_log_likelihood(machine, params, x))
+
+
+def _status(h: RBMHistory) -> str:
+    if h.diverged is not None:
+        return f"[red]diverged at epoch {h.diverged}[/]"
+    text = f"recon {h.reconstruction[-1]:.4f}"
+    for name, values in h.eval.items():
+        text += f"  {name.replace('_', ' ')} {values[-1]:.3f}"
+    if h.acceptance:
+        text += f"  swaps {np.mean(h.acceptance[-1]):.2f}"
+    return text
+
+
+def final_log_likelihood(history: RBMHistory) -> float:
+    """The last exact log-likelihood in a history (nan if none or diverged)."""
+    values = history.eval.get("log_likelihood", [])
+    return values[-1] if values and history.diverged is None else math.nan

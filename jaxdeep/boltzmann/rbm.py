@@ -1,0 +1,326 @@
+"""Restricted Boltzmann machines: energy, free energy, conditionals and their samplers.
+
+An RBM is a bipartite Markov random field over visible units ``v`` and binary hidden
+units ``h`` with joint ``p(v, h) = exp(−E(v, h)) / Z``. Two visible types:
+
+* **Bernoulli–Bernoulli** (binary ``v``)::
+
+      E(v, h) = − bᵀv − cᵀh − vᵀW h
+      F(v)    = − bᵀv − Σⱼ softplus(cⱼ + Σᵢ vᵢ Wᵢⱼ)          (free energy, h summed out)
+      p(hⱼ=1 | v) = σ(cⱼ + Σᵢ vᵢ Wᵢⱼ),   p(vᵢ=1 | h) = σ(bᵢ + Σⱼ Wᵢⱼ hⱼ)
+
+* **Gaussian–Bernoulli** (real ``v``, variance σᵢ², Cho, Ilin & Raiko 2011)::
+
+      E(v, h) = Σᵢ (vᵢ − bᵢ)² / 2σᵢ² − cᵀh − Σᵢⱼ (vᵢ/σᵢ²) Wᵢⱼ hⱼ
+      F(v)    = Σᵢ (vᵢ − bᵢ)² / 2σᵢ² − Σⱼ softplus(cⱼ + Σᵢ (vᵢ/σᵢ²) Wᵢⱼ)
+      p(hⱼ=1 | v) = σ(cⱼ + Σᵢ Wᵢⱼ vᵢ/σᵢ²),   p(vᵢ | h) = N(bᵢ + Σⱼ Wᵢⱼ hⱼ, σᵢ²)
+
+  with σ² = 1 fixed, or learned as ``log_var = log σ²`` (``learn_variance=True``).
+
+**Tempering.** Annealing (AIS) and parallel tempering need the family of models between
+a simple *base* model and the RBM. jaxdeep uses the one of Salakhutdinov & Murray (2008)::
+
+      p_β(v, h) ∝ exp(−β E(v, h) − (1 − β) E_base(v)),   0 ≤ β ≤ 1,
+
+where the base model has independent visibles with bias ``base`` (the "base rate"):
+``E_base(v) = −baseᵀv`` (Bernoulli) or ``Σᵢ (vᵢ − baseᵢ)²/2σᵢ²`` (Gaussian). β = 1 is
+the RBM itself; β = 0 is the base model, sampled exactly. Every conditional and free
+energy here takes ``beta`` and ``base`` (default: β = 1, base = 0), so one sampler
+serves plain Gibbs sampling, parallel tempering and AIS.
+
+Parameters are a plain dict pytree: ``W`` (visible × hidden), ``b`` (visible bias),
+``c`` (hidden bias), and ``log_var`` (visible) for a learned-variance Gaussian RBM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdeep.data.validate import check_finite, check_positive_int
+
+__all__ = ["RBM", "VISIBLE_TYPES", "rbm"]
+
+#: Visible unit types an :class:`RBM` may have.
+VISIBLE_TYPES: tuple[str, ...] = ("bernoulli", "gaussian")
+
+
+@dataclasses.dataclass(frozen=True)
+class RBM:
+    """The static description of an RBM; its methods are pure functions of ``params``.
+
+    Frozen and hashable, so it can be closed over or passed as a static argument to
+    ``jax.jit``. Build it with :func:`rbm`, which validates the arguments.
+
+    Attributes:
+      n_visible, n_hidden: layer widths.
+      visible: ``"bernoulli"`` (binary data) or ``"gaussian"`` (real data).
+      learn_variance: Gaussian only — learn ``log_var`` (else σ² = 1).
+    """
+
+    n_visible: int
+    n_hidden: int
+    visible: str = "bernoulli"
+    learn_variance: bool = False
+
+    @property
+    def gaussian(self) -> bool:
+        return self.visible == "gaussian"
+
+    # ------------------------------------------------------------------ parameters
+    def init(self, key: jax.Array, *, data=None, scale: float = 0.01,
+             dtype=jnp.float32) -> dict:
+        """Initial parameters, as recommended by Hinton's practical guide (2010).
+
+        ``W ~ N(0, scale²)``, ``c = 0``; the visible bias starts at the data's base rate
+        when ``data`` is given — ``bᵢ = log(pᵢ / (1 − pᵢ))`` for Bernoulli visibles
+        (so that p(v|h=0) reproduces the pixel marginals), ``bᵢ = mean(vᵢ)`` for Gaussian
+        ones — and at 0 otherwise. A learned variance starts at the data's variance
+        (or 1).
+
+        Args:
+          key: PRNG key for the weights.
+          data: optional training data ``(N, n_visible)`` (host array) for the biases.
+          scale: standard deviation of the initial weights.
+          dtype: parameter dtype.
+        """
+        W = scale * jax.random.normal(key, (self.n_visible, self.n_hidden), dtype)
+        b = np.zeros(self.n_visible)
+        log_var = np.zeros(self.n_visible)
+        if data is not None:
+            x = np.asarray(data, np.float64)
+            self.check_data("data", x)
+            if self.gaussian:
+                b = x.mean(0)
+                log_var = np.log(np.maximum(x.var(0), 1e-4))
+            else:
+                b = base_rate(x)
+        params = {"W": W, "b": jnp.asarray(b, dtype), "c": jnp.zeros(self.n_hidden, dtype)}
+        if self.learn_variance:
+            params["log_var"] = jnp.asarray(log_var, dtype)
+        return params
+
+    def variance(self, params) -> jax.Array | float:
+        """σ² per visible unit (1.0 unless the variance is learned)."""
+        return jnp.exp(params["log_var"]) if "log_var" in params else 1.0
+
+    # ------------------------------------------------------------------ energies
+    def energy(self, params, v, h) -> jax.Array:
+        """``E(v, h)`` for a batch of joint states, shape ``(batch,)``."""
+        interaction = jnp.sum((self._scaled(params, v) @ params["W"]) * h, axis=-1)
+        return self._visible_energy(params, v) - h @ params["c"] - interaction
+
+    def hidden_input(self, params, v) -> jax.Array:
+        """``cⱼ + Σᵢ Wᵢⱼ v̂ᵢ`` with ``v̂ = v`` (Bernoulli) or ``v/σ²`` (Gaussian)."""
+        return params["c"] + self._scaled(params, v) @ params["W"]
+
+    def free_energy(self, params, v, *, beta=1.0, base=None) -> jax.Array:
+        """``F_β(v) = −log Σ_h exp(−βE(v,h) − (1−β)E_base(v))``, shape ``(batch,)``.
+
+        At β = 1 this is the RBM's free energy ``F(v)``; softplus keeps it finite for any
+        weights (``softplus(x) = log(1 + eˣ)`` written stably).
+        """
+        visible = beta * self._visible_energy(params, v)
+        if not _is_one(beta):  # the base model's share; skipped (exactly zero) at β = 1
+            visible = visible + (1.0 - beta) * self._base_energy(params, v, base)
+        return visible - jnp.sum(jax.nn.softplus(beta * self.hidden_input(params, v)), -1)
+
+    def hidden_free_energy(self, params, h) -> jax.Array:
+        """``G(h) = −log Σ_v exp(−E(v, h))`` (an integral for Gaussian visibles), ``(batch,)``.
+
+        Bernoulli: ``−cᵀh − Σᵢ softplus(bᵢ + (Wh)ᵢ)``. Gaussian, completing the square:
+        ``−cᵀh − Σᵢ [(bᵢ + (Wh)ᵢ)² − bᵢ²]/2σᵢ² − Σᵢ ½ log(2πσᵢ²)``.
+        ``log Z = log Σ_h exp(−G(h))``, a sum over the hidden layer only.
+        """
+        a = h @ params["W"].T
+        if self.gaussian:
+            var = jnp.broadcast_to(self.variance(params), params["b"].shape)
+            b = params["b"]
+            quad = jnp.sum(((b + a) ** 2 - b**2) / (2 * var), -1)
+            return -(h @ params["c"]) - quad - jnp.sum(0.5 * jnp.log(2 * math.pi * var))
+        return -(h @ params["c"]) - jnp.sum(jax.nn.softplus(params["b"] + a), -1)
+
+    def _visible_energy(self, params, v):
+        if self.gaussian:
+            return jnp.sum((v - params["b"]) ** 2 / (2 * self.variance(params)), -1)
+        return -(v @ params["b"])
+
+    def _base_energy(self, params, v, base):
+        base = jnp.zeros_like(params["b"]) if base is None else base
+        if self.gaussian:
+            return jnp.sum((v - base) ** 2 / (2 * self.variance(params)), -1)
+        return -(v @ base)
+
+    def _scaled(self, params, v):
+        return v / self.variance(params) if self.gaussian else v
+
+    # ------------------------------------------------------------------ conditionals
+    def hidden_probs(self, params, v, *, beta=1.0) -> jax.Array:
+        """``p(hⱼ = 1 | v) = σ(β (cⱼ + Σᵢ Wᵢⱼ v̂ᵢ))``."""
+        return jax.nn.sigmoid(beta * self.hidden_input(params, v))
+
+    def visible_mean(self, params, h, *, beta=1.0, base=None) -> jax.Array:
+        """``E[v | h]`` under ``p_β``: ``σ(β(b + Wh) + (1−β) base)`` for Bernoulli
+        visibles, ``β(b + Wh) + (1−β) base`` for Gaussian ones (variance σ² at every β)."""
+        net = beta * (params["b"] + h @ params["W"].T)
+        if not _is_one(beta) and base is not None:
+            net = net + (1.0 - beta) * base
+        return net if self.gaussian else jax.nn.sigmoid(net)
+
+    def sample_hidden(self, key, params, v, *, beta=1.0):
+        """Draw ``h ~ p_β(h | v)``; returns ``(h, p(h=1|v))``, h in the params' dtype."""
+        p = self.hidden_probs(params, v, beta=beta)
+        return bernoulli(key, p), p
+
+    def sample_visible(self, key, params, h, *, beta=1.0, base=None):
+        """Draw ``v ~ p_β(v | h)``; returns ``(v, E[v|h])``."""
+        mean = self.visible_mean(params, h, beta=beta, base=base)
+        if self.gaussian:
+            noise = jax.random.normal(key, mean.shape, mean.dtype)
+            return mean + jnp.sqrt(self.variance(params)) * noise, mean
+        return bernoulli(key, mean), mean
+
+    def sample_base(self, key, params, shape, *, base=None):
+        """Exact samples ``v`` of shape ``shape + (n_visible,)`` from the base model."""
+        base = jnp.zeros_like(params["b"]) if base is None else base
+        full = tuple(shape) + (self.n_visible,)
+        if self.gaussian:
+            noise = jax.random.normal(key, full, base.dtype)
+            return base + jnp.sqrt(self.variance(params)) * noise
+        return bernoulli(key, jnp.broadcast_to(jax.nn.sigmoid(base), full))
+
+    def log_z_base(self, params, *, base=None) -> jax.Array:
+        """``log Z_0`` of ``p_0`` (β = 0): the base model times ``2^n_hidden`` free hiddens.
+
+        ``Σᵢ softplus(baseᵢ)`` (Bernoulli) or ``Σᵢ ½ log(2πσᵢ²)`` (Gaussian), plus
+        ``n_hidden · log 2`` — at β = 0 every hidden unit is a fair coin.
+        """
+        base = jnp.zeros_like(params["b"]) if base is None else base
+        hidden = self.n_hidden * math.log(2.0)
+        if self.gaussian:
+            var = jnp.broadcast_to(self.variance(params), base.shape)
+            return jnp.sum(0.5 * jnp.log(2 * math.pi * var)) + hidden
+        return jnp.sum(jax.nn.softplus(base)) + hidden
+
+    # ------------------------------------------------------------------ statistics
+    def statistics(self, params, v, ph, weights) -> dict:
+        """The weighted mean of ``−∂F(v)/∂θ`` over a batch, as a params-shaped pytree.
+
+        The log-likelihood gradient is ``⟨−∂F/∂θ⟩_data − ⟨−∂F/∂θ⟩_model``; each term is
+        this function on data or on model samples. With ``v̂ = v/σ²`` (or ``v``) and
+        ``q = p(h=1|v)`` (passed in as ``ph`` so it is computed once)::
+
+            W: Σₙ wₙ v̂ₙ qₙᵀ      b: Σₙ wₙ vₙ  (Gaussian: Σₙ wₙ (vₙ − b)/σ²)      c: Σₙ wₙ qₙ
+            log_var: Σₙ wₙ [ (vₙ − b)²/2σ² − vₙ ⊙ (W qₙ)/σ² ]
+
+        Args:
+          v: visible states ``(batch, n_visible)``; ``ph``: ``p(h=1|v)``, ``(batch, n_hidden)``.
+          weights: ``(batch,)`` summing to 1 (e.g. a padding mask divided by its sum).
+        """
+        scaled = self._scaled(params, v)
+        stats = {"W": (scaled * weights[:, None]).T @ ph, "c": weights @ ph}
+        if self.gaussian:
+            var = self.variance(params)
+            stats["b"] = weights @ ((v - params["b"]) / var)
+            if self.learn_variance:
+                per_unit = (v - params["b"]) ** 2 / (2 * var) - v * (ph @ params["W"].T) / var
+                stats["log_var"] = weights @ per_unit
+        else:
+            stats["b"] = weights @ v
+        return stats
+
+    def statistics_given_hidden(self, params, h, weights) -> dict:
+        """The weighted mean over hidden states of ``E_{p(v|h)}[−∂E(v,h)/∂θ]``.
+
+        The model's expectation of the statistics, taken by summing over ``h`` (with
+        ``weights = p(h)``) instead of over ``v``: ``⟨−∂E/∂θ⟩ = Σ_h p(h) E[−∂E/∂θ | h]``,
+        and every term is linear or quadratic in ``v``, so the inner expectation is exact.
+        With ``m = E[v|h]`` and ``a = W h``::
+
+            W: Σ w (m/σ²) hᵀ      b: Σ w m  (Gaussian: Σ w (m − b)/σ²)      c: Σ w h
+            log_var: Σ w [ (σ² + a²)/2σ² − m ⊙ a/σ² ]      (E[(v−b)²] = σ² + a²)
+        """
+        mean = self.visible_mean(params, h)
+        stats = {"W": (self._scaled(params, mean) * weights[:, None]).T @ h, "c": weights @ h}
+        if self.gaussian:
+            var = self.variance(params)
+            stats["b"] = weights @ ((mean - params["b"]) / var)
+            if self.learn_variance:
+                a = h @ params["W"].T
+                stats["log_var"] = weights @ ((var + a**2) / (2 * var) - mean * a / var)
+        else:
+            stats["b"] = weights @ mean
+        return stats
+
+    # ------------------------------------------------------------------ checks
+    def check_data(self, name: str, x) -> None:
+        """Host-side checks of data for this RBM: 2-D, the right width, finite, binary for
+        Bernoulli visibles. Raises ``ValueError`` with a message saying how to fix it."""
+        from jaxdeep.data.validate import check_binary, check_features
+
+        check_features(name, x, self.n_visible)
+        check_finite(name, x)
+        if not self.gaussian:
+            check_binary(name, x)
+
+    def check_params(self, params) -> None:
+        """Check that a params pytree has this RBM's keys and shapes."""
+        expected = {"W": (self.n_visible, self.n_hidden), "b": (self.n_visible,),
+                    "c": (self.n_hidden,)}
+        if self.learn_variance:
+            expected["log_var"] = (self.n_visible,)
+        if not isinstance(params, dict) or set(params) != set(expected):
+            got = sorted(params) if isinstance(params, dict) else type(params).__name__
+            raise ValueError(f"RBM params must be a dict with keys {sorted(expected)}; got {got}")
+        for name, shape in expected.items():
+            if tuple(params[name].shape) != shape:
+                raise ValueError(
+                    f"RBM params[{name!r}] must have shape {shape} for {self.n_visible} "
+                    f"visible and {self.n_hidden} hidden units; got {tuple(params[name].shape)}"
+                )
+
+
+def rbm(n_visible: int, n_hidden: int, *, visible: str = "bernoulli",
+        learn_variance: bool = False) -> RBM:
+    """Build an :class:`RBM` description, checking every argument.
+
+    Example::
+
+        machine = jaxdeep.boltzmann.rbm(784, 500)
+        params = machine.init(jax.random.key(0), data=x_train)
+        F = machine.free_energy(params, x_train[:100])
+
+    Raises:
+      ValueError: non-positive widths, an unknown visible type, or a learned variance
+        asked of Bernoulli visibles.
+    """
+    check_positive_int("n_visible", n_visible)
+    check_positive_int("n_hidden", n_hidden)
+    if visible not in VISIBLE_TYPES:
+        raise ValueError(f"unknown visible type {visible!r}; choose one of {VISIBLE_TYPES}")
+    if learn_variance and visible != "gaussian":
+        raise ValueError("learn_variance=True needs visible='gaussian' (binary units have "
+                         "no variance parameter)")
+    return RBM(int(n_visible), int(n_hidden), visible, bool(learn_variance))
+
+
+def base_rate(x, *, smoothing: float = 0.05) -> np.ndarray:
+    """Visible biases of the independent-pixel model fitted to binary data ``x``:
+    ``logit(p̂ᵢ)`` with ``p̂ᵢ`` the smoothed mean (never exactly 0 or 1)."""
+    x = np.asarray(x, np.float64)
+    p = (x.sum(0) + smoothing) / (x.shape[0] + 2 * smoothing)
+    return np.log(p) - np.log1p(-p)
+
+
+def bernoulli(key, p) -> jax.Array:
+    """Binary samples ``u < p`` in ``p``'s dtype (``jax.random.bernoulli`` returns bool)."""
+    return (jax.random.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
+
+
+def _is_one(beta) -> bool:
+    """True for a concrete β = 1 (then the base model's terms vanish and are skipped)."""
+    return isinstance(beta, (int, float)) and beta == 1
