@@ -2,12 +2,13 @@
 
 Modules follow the lecture: :mod:`~jaxdeep.activations` (the table of f and f′),
 :mod:`~jaxdeep.nets` (models as init/apply pairs), :mod:`~jaxdeep.backprop` (the δ
-recursion by hand), :mod:`~jaxdeep.diagnostics` (gradient flow), :mod:`~jaxdeep.data`.
+recursion by hand), :mod:`~jaxdeep.diagnostics` (gradient flow), :mod:`~jaxdeep.boltzmann` (RBMs:
+sampling, learning, likelihoods), :mod:`~jaxdeep.data`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import activations, backprop, data, diagnostics, losses, nets, plots, skip_backprop, train
+from . import activations, backprop, boltzmann, data, diagnostics, losses, nets, plots, skip_backprop, train
 from .activations import Activation
 from .nets import Model, mlp, residual_mlp, unet_mlp
 
@@ -17,6 +18,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
-    "Activation", "Model", "activations", "backprop", "data", "diagnostics", "losses",
+    "Activation", "Model", "activations", "backprop", "boltzmann", "data", "diagnostics", "losses",
     "mlp", "nets", "plots", "residual_mlp", "skip_backprop", "train", "unet_mlp",
 ]

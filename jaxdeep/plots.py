@@ -131,3 +131,73 @@ def segmentation_grid(path, images, masks, predictions: dict):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def image_grid(images, path, *, image_shape, title: str = "", n_cols: int | None = None,
+               symmetric: bool = False):
+    """Tile flattened images (RBM filters, samples) into one figure.
+
+    Args:
+      images: ``(n, prod(image_shape))``; each row is one tile.
+      image_shape: e.g. ``(28, 28)``.
+      symmetric: grey = 0 and a colour scale symmetric around it, per tile (for
+        weights, whose sign matters); otherwise grey levels in [0, 1] (for samples).
+      path: PNG file to write. Returns the path.
+    """
+    images = np.asarray(images, np.float64)
+    n = images.shape[0]
+    n_cols = n_cols or int(np.ceil(np.sqrt(n)))
+    n_rows = int(np.ceil(n / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.9 * n_cols + 0.2, 0.9 * n_rows + 0.5),
+                             squeeze=False, layout="constrained")
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i >= n:
+            continue
+        tile = images[i].reshape(image_shape)
+        if symmetric:
+            limit = np.max(np.abs(tile)) or 1.0
+            ax.imshow(tile, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        else:
+            ax.imshow(tile, cmap="gray", vmin=0.0, vmax=1.0)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def rbm_curves(histories: dict, path, *, optimum: float | None = None,
+               title: str = "RBM learning curves"):
+    """Held-out (pseudo-)log-likelihood and reconstruction error against updates.
+
+    Args:
+      histories: label → :class:`~jaxdeep.boltzmann.RBMHistory`.
+      optimum: a dashed reference line for the best achievable log-likelihood (e.g.
+        ``−log 30`` on 4×4 bars-and-stripes).
+      path: PNG file to write. Returns the path.
+    """
+    names = [n for n in ("log_likelihood", "pseudo_log_likelihood")
+             if any(h.eval.get(n) for h in histories.values())]
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(5.5 * (1 + len(names)), 4),
+                             squeeze=False, layout="constrained")
+    for label, h in histories.items():
+        name = label + (f" (diverged at epoch {h.diverged})" if h.diverged is not None else "")
+        for ax, metric in zip(axes[0, :-1], names):
+            values = h.eval.get(metric, [])
+            ax.plot(h.updates[:len(values)], values, label=name)
+        axes[0, -1].plot(h.updates, _finite_positive(h.reconstruction), label=name)
+    for ax, metric in zip(axes[0, :-1], names):
+        if optimum is not None and metric == "log_likelihood":
+            ax.axhline(optimum, color="k", ls="--", lw=1, label=f"optimum {optimum:.2f}")
+        ax.set_ylabel(("exact " if metric == "log_likelihood" else "")
+                      + metric.replace("_", " ") + " (nats)")
+    axes[0, -1].set_yscale("log")
+    axes[0, -1].set_ylabel("reconstruction error")
+    for ax in axes.ravel():
+        ax.set_xlabel("parameter updates")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

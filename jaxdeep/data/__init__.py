@@ -47,6 +47,7 @@ class Dataset(NamedTuple):
 
 # Submodules import Dataset lazily inside their functions, so the order here is free.
 from jaxdeep.data.bars import all_bars_and_stripes, bars_and_stripes  # noqa: E402
+from jaxdeep.data.binarize import BINARIZATIONS, binarize  # noqa: E402
 from jaxdeep.data.batching import epoch_indices, iterate_batches, num_batches  # noqa: E402
 from jaxdeep.data.digits import load_digits  # noqa: E402
 from jaxdeep.data.shapes import SHAPE_KINDS, shapes  # noqa: E402
@@ -154,6 +155,7 @@ def load(
 
 
 __all__ = [
+    "BINARIZATIONS",
     "DATASETS",
     "Dataset",
     "DownloadError",
@@ -162,6 +164,7 @@ __all__ = [
     "MNIST_MIRRORS",
     "SHAPE_KINDS",
     "all_bars_and_stripes",
+    "binarize",
     "bars_and_stripes",
     "check_binary",
     "check_features",
