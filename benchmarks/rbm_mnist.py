@@ -75,7 +75,10 @@ def main(argv=None) -> dict:
     ais_seconds = time.perf_counter() - start
     log_z = float(estimate.log_z)
     record = {
-        "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
+        # The data folder is machine-specific: the record names it $MNIST_DIR.
+        "command": "python " + " ".join(
+            "$MNIST_DIR" if a == str(args.data_dir) else shlex.quote(a)
+            for a in ["benchmarks/rbm_mnist.py", *(argv or sys.argv[1:])]),
         "test_log_likelihood": neg_f - log_z,
         "train_log_likelihood_first_10k": neg_f_train - log_z,
         "log_z": log_z,
@@ -83,7 +86,7 @@ def main(argv=None) -> dict:
         "train_seconds": train_seconds,
         "ais_seconds": ais_seconds,
         "pseudo_log_likelihood_test_1k": fit.history.eval.get("pseudo_log_likelihood", [None])[-1],
-        "settings": vars(args) | {"data_dir": str(args.data_dir), "out": str(args.out)},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "out")},
         "jaxdeep": jaxdeep.__version__, "jax": jax.__version__,
         "device": str(jax.devices()[0].device_kind), "python": platform.python_version(),
     }

@@ -57,7 +57,8 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     plots.rbm_curves(histories, args.out / "rbm_bas_curves.png", optimum=-math.log(len(x)),
                      title="4×4 bars-and-stripes, 16 hidden units: exact log-likelihood")
-    record = {"settings": {k: str(v) for k, v in vars(args).items()}, "runs": summary,
+    record = {"settings": {k: str(v) for k, v in vars(args).items() if k != "out"},
+              "runs": summary,
               "optimum": -math.log(len(x))}
     (args.out / "rbm_bas.json").write_text(json.dumps(record, indent=1))
     return record

@@ -62,6 +62,33 @@ def test_unet_writes_figure_and_metrics(tmp_path, capsys):
     assert (out / "segmentation.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_rbm_on_bars_and_stripes_exact_likelihood(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["rbm", "--dataset", "bas", "--method", "pt", "--temperatures", "4",
+                 "--epochs", "200", "--batch", "5", "--eval-every", "100", "--lr", "0.1",
+                 "--sample-steps", "5",
+                 "--out", str(out)]) == 0
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["final"]["kind"] == "exact"
+    # Learned: well above the uniform model's −16 log 2 = −11.09, below the optimum −log 30.
+    assert -10.0 < record["final"]["log_likelihood"] < -3.4
+    assert record["history"]["epoch"] == [100, 200]
+    assert len(record["history"]["acceptance"][-1]) == 3  # 4 replicas → 3 swap pairs
+    for png in ("curves.png", "filters.png", "samples.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "exact test log-likelihood" in capsys.readouterr().out
+
+
+def test_rbm_on_digits_uses_ais(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["rbm", "--dataset", "digits", "--hidden", "25", "--method", "cd",
+                 "--epochs", "1", "--train-size", "200", "--ais-temperatures", "20",
+                 "--ais-chains", "10", "--sample-steps", "2", "--out", str(out)]) == 0
+    final = json.loads((out / "metrics.json").read_text())["final"]
+    assert final["kind"] == "AIS" and final["ais_temperatures"] == 20
+    assert final["log_likelihood"] < 0 and final["log_z_std"] >= 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["gradflow", "--activation", "nope"], "unknown activation"),
     (["gradflow", "--init", "zeros"], "unknown weight initialisation"),
@@ -74,6 +101,9 @@ def test_unet_writes_figure_and_metrics(tmp_path, capsys):
     (["train", "--model", "mlp", "--compare"], "need a model with skips"),
     (["train", "--lr", "-1"], "--lr must be positive"),
     (["unet", "--size", "20", "--levels", "3"], "multiple of 2^levels"),
+    (["rbm", "--learn-variance"], "needs --visible gaussian"),
+    (["rbm", "--method", "pt", "--temperatures", "1"], "at least 2"),
+    (["rbm", "--lr", "0"], "--lr must be positive"),
 ])
 def test_bad_input_is_one_clear_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -49,7 +49,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step, tempering_step
 from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
-from jaxdeep.boltzmann.rbm import RBM
+from jaxdeep.boltzmann.rbm import RBM, bernoulli
 from jaxdeep.data.batching import epoch_indices, num_batches
 from jaxdeep.data.validate import check_positive_int
 
@@ -225,7 +225,13 @@ def gradient_estimate(machine: RBM, settings: Learning, key, params, v, weights,
         def gibbs(x, key):
             return gibbs_step(machine, key, params, x)[0], None
 
-        start = v if settings.method == "cd" else chains
+        if settings.method == "cd":
+            # The first step's h ~ p(h|v_data) reuses ph_data: one matrix product saved.
+            key_h, key_v = jax.random.split(keys[0])
+            start, _ = machine.sample_visible(key_v, params, bernoulli(key_h, ph_data))
+            keys = keys[1:]
+        else:
+            start = chains
         chains, _ = jax.lax.scan(gibbs, start, keys)
         # CD's chains are the batch's own: padding rows stay out of the model term too.
         v_model = chains
@@ -256,7 +262,7 @@ def _update(machine, settings, optimizer, state: RBMTrainState, v, weights, key)
     ascent = jax.tree_util.tree_map(jnp.negative, grad)  # optax minimises
     updates, opt_state = optimizer.update(ascent, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"reconstruction": reconstruction_error(machine, state.params, v, weights)}
+    metrics = {}
     if settings.method == "pt":
         metrics.update(accepted=extras["accepted"], attempted=extras["attempted"])
     return RBMTrainState(params, opt_state, chains, offsets, state.key, state.step + 1), metrics
@@ -277,9 +283,7 @@ def _train_epochs(machine, settings, optimizer, batch_size, epochs, state, x):
 
         keys = jax.random.split(key_steps, idx.shape[0])
         state, metrics = jax.lax.scan(batch, state._replace(key=key), (idx, mask, keys))
-        # Batch means → epoch mean, each batch weighted by its number of real examples.
-        counts = mask.sum(1)
-        epoch_metrics = {"reconstruction": counts @ metrics["reconstruction"] / n}
+        epoch_metrics = {}
         if "accepted" in metrics:
             epoch_metrics["acceptance"] = metrics["accepted"].sum(0) / jnp.maximum(
                 metrics["attempted"].sum(0), 1)
@@ -294,7 +298,8 @@ class RBMHistory(NamedTuple):
     Attributes:
       epoch: epochs completed at each record (counting from the start of the run).
       updates: gradient updates completed.
-      reconstruction: mean training reconstruction error over the last epoch.
+      reconstruction: mean-field reconstruction error of the monitored data (computed at
+        evaluation time, so the training loop does no work for it).
       eval: held-out measures by name (``"log_likelihood"`` exact, or
         ``"pseudo_log_likelihood"``), each a list.
       acceptance: PT swap acceptance per pair over the last epoch (PT only).
@@ -418,7 +423,8 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
             done += n
             history.epoch.append(done)
             history.updates.append(done * per_epoch)
-            history.reconstruction.append(float(metrics["reconstruction"][-1]))
+            history.reconstruction.append(float(reconstruction_error(
+                machine, state.params, jnp.asarray(eval_x, state.params["W"].dtype))))
             if "acceptance" in metrics:
                 history.acceptance.append(np.asarray(metrics["acceptance"][-1]).tolist())
             if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(
