@@ -86,6 +86,8 @@ def gibbs_chain(machine: RBM, key, params, v0, *, steps: int, beta=1.0, base=Non
     if v0.shape[-1:] != (machine.n_visible,):
         raise ValueError(f"v0 must end in n_visible = {machine.n_visible}; got shape {v0.shape}")
     check_finite("v0", v0)
+    # Integer or bool states (e.g. uint8 binary data) become the params' float dtype.
+    v0 = jnp.asarray(v0, params["W"].dtype)
     return _gibbs_chain(machine, steps, thin, key, params, v0, beta, base)
 
 
@@ -192,6 +194,7 @@ def parallel_tempering(machine: RBM, key, params, v0, betas, *, steps: int,
         raise ValueError(f"v0 must have shape (len(betas)={b.size}, chains, "
                          f"n_visible={machine.n_visible}); got {v0.shape}")
     check_finite("v0", v0)
+    v0 = jnp.asarray(v0, params["W"].dtype)
     return _parallel_tempering(machine, steps, key, params, v0,
                                jnp.asarray(b, v0.dtype), base)
 

@@ -176,6 +176,38 @@ def init_state(machine: RBM, settings: Learning, optimizer, params, x, key) -> R
                          jnp.zeros((), jnp.int32))
 
 
+def check_resumable(settings: Learning, optimizer, state: RBMTrainState) -> None:
+    """Check that ``state`` was made by a run with the same estimator and optimiser, so
+    that continuing from it means what it says (raises ``ValueError`` otherwise)."""
+    expected = init_state_shapes(settings, state.params)
+    got = None if state.chains is None else tuple(state.chains.shape)
+    if got != expected:
+        made_by = "cd (no chains)" if got is None else f"chains of shape {got}"
+        wanted = "cd (no chains)" if expected is None else f"chains of shape {expected}"
+        raise ValueError(
+            f"cannot continue: the state has {made_by}, but method={settings.method!r} with "
+            f"n_chains={settings.n_chains} needs {wanted}; resume with the method, n_chains "
+            "and betas of the run that made the state")
+    if (state.offsets is not None) != settings.centering:
+        raise ValueError(
+            f"cannot continue: the state was made with centering={state.offsets is not None}, "
+            f"but centering={settings.centering} was asked; resume with the same setting")
+    fresh = jax.eval_shape(optimizer.init, state.params)
+    if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(state.opt_state):
+        raise ValueError("cannot continue: the state's optimiser state does not fit this "
+                         "optimizer; resume with the optimizer of the run that made the state")
+
+
+def init_state_shapes(settings: Learning, params) -> tuple[int, ...] | None:
+    """Shape of the persistent chains :func:`init_state` makes (None for CD)."""
+    if settings.method == "cd":
+        return None
+    n_visible = params["W"].shape[0]
+    if settings.method == "pt":
+        return (len(settings.betas), settings.n_chains, n_visible)
+    return (settings.n_chains, n_visible)
+
+
 def center_gradient(grad: dict, mu, lam) -> dict:
     """Melchior et al.'s centered gradient, for parameters stored uncentered::
 
@@ -253,7 +285,7 @@ def _update(machine, settings, optimizer, state: RBMTrainState, v, weights, key)
         grad = {**grad, "c": grad["c"] + settings.sparsity_cost
                 * (settings.sparsity_target - mean_ph)}
     offsets = state.offsets
-    if offsets is not None:
+    if settings.centering:
         mu, lam = offsets
         grad = center_gradient(grad, mu, lam)
         offsets = (mu, (1 - settings.offset_rate) * lam + settings.offset_rate * mean_ph)
@@ -279,15 +311,14 @@ def _train_epochs(machine, settings, optimizer, batch_size, epochs, state, x):
 
         def batch(state, inputs):
             i, m, k = inputs
+            m = m.astype(x.dtype)  # the mask is float32; weights follow the data's dtype
             return _update(machine, settings, optimizer, state, x[i], m / m.sum(), k)
 
         keys = jax.random.split(key_steps, idx.shape[0])
         state, metrics = jax.lax.scan(batch, state._replace(key=key), (idx, mask, keys))
-        epoch_metrics = {}
-        if "accepted" in metrics:
-            epoch_metrics["acceptance"] = metrics["accepted"].sum(0) / jnp.maximum(
-                metrics["attempted"].sum(0), 1)
-        return state, epoch_metrics
+        counts = {name: metrics[name].sum(0) for name in ("accepted", "attempted")
+                  if name in metrics}
+        return state, counts
 
     return jax.lax.scan(epoch, state, None, length=epochs)
 
@@ -302,7 +333,8 @@ class RBMHistory(NamedTuple):
         evaluation time, so the training loop does no work for it).
       eval: held-out measures by name (``"log_likelihood"`` exact, or
         ``"pseudo_log_likelihood"``), each a list.
-      acceptance: PT swap acceptance per pair over the last epoch (PT only).
+      acceptance: PT swap acceptance per pair over the epochs since the previous record
+        (PT only); None for a pair not tried in them.
       seconds: wall time since the start.
       diverged: epoch at which parameters became non-finite, or None.
     """
@@ -383,7 +415,8 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     check_positive_int("eval_every", eval_every)
-    settings = learning(machine, method=method, k=k, n_chains=n_chains or batch_size,
+    settings = learning(machine, method=method, k=k,
+                        n_chains=batch_size if n_chains is None else n_chains,
                         betas=betas, centering=centering, sparsity_target=sparsity_target,
                         sparsity_cost=sparsity_cost)
     monitor = _pick_monitor(machine, monitor)
@@ -397,6 +430,7 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
             raise ValueError("pass either params (a fresh run from them) or state (continue "
                              "a run), not both")
         machine.check_params(state.params)
+        check_resumable(settings, optimizer, state)
         # The compiled epochs donate their state: work on a copy, keep the caller's intact.
         state = jax.tree_util.tree_map(jnp.copy, state)
     else:
@@ -425,8 +459,13 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
             history.updates.append(done * per_epoch)
             history.reconstruction.append(float(reconstruction_error(
                 machine, state.params, jnp.asarray(eval_x, state.params["W"].dtype))))
-            if "acceptance" in metrics:
-                history.acceptance.append(np.asarray(metrics["acceptance"][-1]).tolist())
+            if "accepted" in metrics:
+                # Over the whole block; a pair never tried in it (one update per block and
+                # k = 1 tries only even or only odd pairs) is None, not a misleading 0.
+                accepted = np.asarray(metrics["accepted"]).sum(0)
+                attempted = np.asarray(metrics["attempted"]).sum(0)
+                history.acceptance.append([float(a / t) if t else None
+                                           for a, t in zip(accepted, attempted)])
             if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(
                     state.params)):
                 history = history._replace(diverged=done)
@@ -455,7 +494,9 @@ def _status(h: RBMHistory) -> str:
     for name, values in h.eval.items():
         text += f"  {name.replace('_', ' ')} {values[-1]:.3f}"
     if h.acceptance:
-        text += f"  swaps {np.mean(h.acceptance[-1]):.2f}"
+        tried = [a for a in h.acceptance[-1] if a is not None]
+        if tried:
+            text += f"  swaps {np.mean(tried):.2f}"
     return text
 
 

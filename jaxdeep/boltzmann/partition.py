@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step
 from jaxdeep.boltzmann.rbm import RBM
-from jaxdeep.data.validate import check_positive_int
+from jaxdeep.data.validate import check_finite, check_positive_int
 
 __all__ = [
     "AISResult", "MAX_ENUMERATED", "ais", "ais_betas", "binary_states", "enumerated_layer",
@@ -267,6 +267,8 @@ def reverse_ais(key, machine: RBM, params, v_model, *, betas=None, base=None) ->
     if v_model.ndim != 2 or v_model.shape[1] != machine.n_visible:
         raise ValueError(f"v_model must have shape (chains, {machine.n_visible}); "
                          f"got {v_model.shape}")
+    if not isinstance(v_model, jax.core.Tracer):  # checkable only when concrete
+        check_finite("v_model", v_model)
     dtype = params["W"].dtype
     return _reverse_ais(machine, key, params, jnp.asarray(v_model, dtype),
                         jnp.asarray(path[::-1].copy(), dtype), base)
