@@ -31,7 +31,6 @@ optimisations (``compile_fast``).
 
 from __future__ import annotations
 
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -40,21 +39,12 @@ import pytest
 from scipy import integrate
 from scipy.special import logsumexp
 
+from conftest import all_states, compile_fast
 from jaxdeep import boltzmann as bz
 
 TOL = 1e-10
 
 
-def compile_fast(fn, *args):
-    """``jax.jit(fn)`` compiled for ``args`` without XLA backend optimisations (faster to
-    compile, same float64 semantics; as in test_backprop.py)."""
-    return jax.jit(fn).lower(*args).compile(
-        compiler_options={"xla_backend_optimization_level": 0})
-
-
-def all_states(n: int) -> np.ndarray:
-    """Every binary vector of length n, (2ⁿ, n) float64."""
-    return np.array(list(itertools.product([0.0, 1.0], repeat=n)))
 
 
 def brute_log_z(W, b, c) -> float:

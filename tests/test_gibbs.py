@@ -19,7 +19,6 @@ the textbook energy ``E(v,h) = −bᵀv − cᵀh − vᵀWh`` (never through th
 
 from __future__ import annotations
 
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +26,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
+from conftest import all_states, compile_fast
 from jaxdeep import boltzmann as bz
 
 NV, NH = 6, 4
@@ -35,16 +35,6 @@ BETAS, PT_STEPS = np.linspace(0.0, 1.0, 3), 40
 TV_MAX = 0.03
 
 
-def compile_fast(fn, *args):
-    """``jax.jit(fn)`` compiled for ``args`` without XLA backend optimisations: about a
-    third of the compile time of a sampler (same semantics; as in test_backprop.py).
-    Library calls inside ``fn`` are traced into the one program."""
-    return jax.jit(fn).lower(*args).compile(
-        compiler_options={"xla_backend_optimization_level": 0})
-
-
-def all_states(n: int) -> np.ndarray:
-    return np.array(list(itertools.product([0.0, 1.0], repeat=n)))
 
 
 def exact_pv(W, b, c, *, beta=1.0, base=None) -> np.ndarray:

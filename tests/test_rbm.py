@@ -27,7 +27,6 @@ energies (NumPy/SciPy; the library's own energy is never the reference)::
 
 from __future__ import annotations
 
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -36,21 +35,13 @@ import pytest
 from scipy import integrate
 from scipy.special import expit, logsumexp
 
+from conftest import all_states, compile_fast
 from jaxdeep import boltzmann as bz
 
 TOL = 1e-10
 NV, NH = 5, 4
 
 
-def compile_fast(fn, *args):
-    """``jax.jit(fn)`` compiled for ``args`` without XLA backend optimisations (faster to
-    compile, same float64 semantics; as in test_backprop.py)."""
-    return jax.jit(fn).lower(*args).compile(
-        compiler_options={"xla_backend_optimization_level": 0})
-
-
-def all_states(n: int) -> np.ndarray:
-    return np.array(list(itertools.product([0.0, 1.0], repeat=n)))
 
 
 def to_jax(params):

@@ -29,6 +29,7 @@ import optax
 import pytest
 
 import jaxdeep
+from conftest import compile_fast
 from jaxdeep import boltzmann as bz
 from jaxdeep.data import epoch_indices
 
@@ -45,12 +46,6 @@ def bas():
     assert x.shape == (30, 16)
     return x
 
-
-def compile_fast(fn, *args):
-    """``jax.jit(fn)`` compiled for ``args`` without XLA backend optimisations: half the
-    compile time, same float64 semantics (as in test_backprop.py)."""
-    return jax.jit(fn).lower(*args).compile(
-        compiler_options={"xla_backend_optimization_level": 0})
 
 
 def host(tree) -> list[np.ndarray]:
