@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -146,14 +145,11 @@ class RBMTrainState(NamedTuple):
     step: jax.Array
 
 
+@functools.cache
 def default_optimizer() -> optax.GradientTransformation:
     """SGD with learning rate 0.05 and momentum 0.5 — Hinton's (2010) practical guide's
-    starting point for binary RBMs."""
-    return _default_optimizer()
-
-
-@functools.cache
-def _default_optimizer():
+    starting point for binary RBMs. One shared object, so repeated runs reuse the
+    compiled epochs (the optimiser is a static argument)."""
     return optax.sgd(0.05, momentum=0.5)
 
 
@@ -498,9 +494,3 @@ def _status(h: RBMHistory) -> str:
         if tried:
             text += f"  swaps {np.mean(tried):.2f}"
     return text
-
-
-def final_log_likelihood(history: RBMHistory) -> float:
-    """The last exact log-likelihood in a history (nan if none or diverged)."""
-    values = history.eval.get("log_likelihood", [])
-    return values[-1] if values and history.diverged is None else math.nan

@@ -41,7 +41,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdeep.data.validate import check_finite, check_positive_int
+from jaxdeep.data.validate import (
+    check_binary,
+    check_features,
+    check_finite,
+    check_positive_int,
+)
 
 __all__ = ["RBM", "VISIBLE_TYPES", "rbm"]
 
@@ -260,8 +265,6 @@ class RBM:
     def check_data(self, name: str, x) -> None:
         """Host-side checks of data for this RBM: 2-D, the right width, finite, binary for
         Bernoulli visibles. Raises ``ValueError`` with a message saying how to fix it."""
-        from jaxdeep.data.validate import check_binary, check_features
-
         check_features(name, x, self.n_visible)
         check_finite(name, x)
         if not self.gaussian:
