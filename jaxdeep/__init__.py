@@ -3,12 +3,26 @@
 Modules follow the lecture: :mod:`~jaxdeep.activations` (the table of f and f′),
 :mod:`~jaxdeep.nets` (models as init/apply pairs), :mod:`~jaxdeep.backprop` (the δ
 recursion by hand), :mod:`~jaxdeep.diagnostics` (gradient flow), :mod:`~jaxdeep.boltzmann` (RBMs:
-sampling, learning, likelihoods), :mod:`~jaxdeep.data`.
+sampling, learning, likelihoods; DBNs and DBMs), :mod:`~jaxdeep.autoencoder` and
+:mod:`~jaxdeep.pretrain` (greedy layer-wise pre-training), :mod:`~jaxdeep.data`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import activations, backprop, boltzmann, data, diagnostics, losses, nets, plots, skip_backprop, train
+from . import (
+    activations,
+    autoencoder,
+    backprop,
+    boltzmann,
+    data,
+    diagnostics,
+    losses,
+    nets,
+    plots,
+    pretrain,
+    skip_backprop,
+    train,
+)
 from .activations import Activation
 from .nets import Model, mlp, residual_mlp, unet_mlp
 
@@ -18,6 +32,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
-    "Activation", "Model", "activations", "backprop", "boltzmann", "data", "diagnostics", "losses",
-    "mlp", "nets", "plots", "residual_mlp", "skip_backprop", "train", "unet_mlp",
+    "Activation", "Model", "activations", "autoencoder", "backprop", "boltzmann", "data", "diagnostics", "losses",
+    "mlp", "nets", "plots", "pretrain", "residual_mlp", "skip_backprop", "train", "unet_mlp",
 ]

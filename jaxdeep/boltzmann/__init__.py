@@ -5,8 +5,22 @@
 * :mod:`~jaxdeep.boltzmann.learning` — CD-k, PCD-k and tempering gradients; ``train_rbm``.
 * :mod:`~jaxdeep.boltzmann.partition` — exact ``log Z`` and likelihood, AIS, reverse AIS.
 * :mod:`~jaxdeep.boltzmann.metrics` — pseudo-log-likelihood, reconstruction error.
+* :mod:`~jaxdeep.boltzmann.dbn` — deep belief nets: stacked RBMs, generation.
+* :mod:`~jaxdeep.boltzmann.dbm` — deep Boltzmann machines: mean field, PCD, AIS, bound.
 """
 
+from jaxdeep.boltzmann.dbm import (
+    DBM,
+    compose,
+    dbm,
+    dbm_ais,
+    dbm_classifier,
+    dbm_inputs,
+    dbm_layers,
+    lower_bound,
+    train_dbm,
+)
+from jaxdeep.boltzmann.dbn import RBMLayer, dbn_layers, generate
 from jaxdeep.boltzmann.gibbs import (
     GibbsResult,
     TemperingResult,
@@ -40,6 +54,8 @@ from jaxdeep.boltzmann.partition import (
 from jaxdeep.boltzmann.rbm import RBM, base_rate, rbm
 
 __all__ = [
+    "DBM", "RBMLayer", "compose", "dbm", "dbm_ais", "dbm_classifier", "dbm_inputs",
+    "dbm_layers", "dbn_layers", "generate", "lower_bound", "train_dbm",
     "AISResult", "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory",
     "RBMTrainState", "TemperingResult", "ais", "ais_betas", "base_rate", "center_gradient",
     "check_betas", "exact_gradient", "exact_log_likelihood", "exact_samples",

@@ -79,6 +79,7 @@ def log_partition(machine: RBM, params, *, chunk_bits: int = 14) -> jax.Array:
     """Exact ``log Z``, by enumerating the smaller binary layer in chunks of
     ``2^chunk_bits`` states. Works in the params' dtype (use float64 for 1e-10 accuracy).
     """
+    machine.check_standard("the exact log Z")
     machine.check_params(params)
     check_positive_int("chunk_bits", chunk_bits)
     return _log_partition(machine, enumerated_layer(machine), chunk_bits, params)
@@ -114,6 +115,7 @@ def exact_gradient(machine: RBM, params, v, *, chunk_bits: int = 14) -> dict:
 
         ∂ mean log p(v)/∂θ = ⟨−∂F/∂θ⟩_data − ⟨−∂E/∂θ⟩_model
     """
+    machine.check_standard("the exact gradient")
     machine.check_data("v", v)
     machine.check_params(params)
     v = jnp.asarray(v, params["W"].dtype)
@@ -150,6 +152,7 @@ def exact_samples(key, machine: RBM, params, n: int) -> jax.Array:
     """``n`` independent exact samples ``v ~ p(v)``: draw ``h`` from its exact marginal
     ``p(h) ∝ exp(−G(h))`` over all ``2^n_hidden`` states, then ``v ~ p(v|h)``.
     Needs ``n_hidden ≤ 24`` (the marginal is held in memory)."""
+    machine.check_standard("exact sampling")
     check_positive_int("n", n)
     if machine.n_hidden > 24:
         raise ValueError(f"exact_samples enumerates all 2^n_hidden hidden states and needs "
@@ -197,25 +200,40 @@ def ais_betas(n: int = 1000) -> np.ndarray:
     return np.concatenate(pieces + [np.ones(1)])
 
 
-def _annealed_weights(machine, key, params, v0, path, base):
-    """``log w`` of chains started at ``v0`` and annealed along ``path`` (β's in order):
-    at each step add ``F_prev(v) − F_next(v)``, then move ``v`` by a Gibbs step at the
-    new β (a transition that leaves ``p_next`` invariant)."""
+def anneal(key, free_energy, transition, x0, path):
+    """``log w`` of annealing runs started at states ``x0`` along ``path`` (β's in order).
+
+    At each step add ``F_prev(x) − F_next(x)``, then move ``x`` by a transition that
+    leaves ``p_next`` invariant. ``free_energy(x, beta)`` is the unnormalised
+    ``−log p*_β(x)`` and ``transition(key, x, beta)`` the move: for an RBM the visible
+    free energy and a Gibbs step, for a DBM the same with the even layers summed out.
+    Shared by forward and reverse AIS of every Boltzmann machine here.
+    """
     def step(carry, inputs):
-        v, log_w = carry
+        x, log_w = carry
         key, beta_prev, beta_next = inputs
-        log_w = log_w + machine.free_energy(params, v, beta=beta_prev, base=base) \
-            - machine.free_energy(params, v, beta=beta_next, base=base)
-        v, _ = gibbs_step(machine, key, params, v, beta=beta_next, base=base)
-        return (v, log_w), None
+        log_w = log_w + free_energy(x, beta_prev) - free_energy(x, beta_next)
+        return (transition(key, x, beta_next), log_w), None
 
     keys = jax.random.split(key, path.shape[0] - 1)
-    log_w0 = jnp.zeros(v0.shape[0], v0.dtype)
-    (_, log_w), _ = jax.lax.scan(step, (v0, log_w0), (keys, path[:-1], path[1:]))
+    first = jax.tree_util.tree_leaves(x0)[0]
+    log_w0 = jnp.zeros(first.shape[0], first.dtype)
+    (_, log_w), _ = jax.lax.scan(step, (x0, log_w0), (keys, path[:-1], path[1:]))
     return log_w
 
 
-def _log_mean_exp(log_w):
+def _annealed_weights(machine, key, params, v0, path, base):
+    """:func:`anneal` for an RBM: visible free energy, one Gibbs step per temperature."""
+    return anneal(
+        key,
+        lambda v, beta: machine.free_energy(params, v, beta=beta, base=base),
+        lambda key, v, beta: gibbs_step(machine, key, params, v, beta=beta, base=base)[0],
+        v0, path)
+
+
+def log_mean_exp(log_w):
+    """``log mean(w)`` and the relative standard error of ``mean(w)``: AIS's estimate
+    from its importance weights."""
     m = log_w.shape[0]
     log_mean = jax.nn.logsumexp(log_w) - math.log(m)
     w = jnp.exp(log_w - jnp.max(log_w))
@@ -250,7 +268,7 @@ def _ais(machine, n_chains, key, params, path, base):
     key_0, key_anneal = jax.random.split(key)
     v0 = machine.sample_base(key_0, params, (n_chains,), base=base)
     log_w = _annealed_weights(machine, key_anneal, params, v0, path, base)
-    log_mean, std = _log_mean_exp(log_w)
+    log_mean, std = log_mean_exp(log_w)
     return AISResult(machine.log_z_base(params, base=base) + log_mean, std, log_w)
 
 
@@ -277,11 +295,12 @@ def reverse_ais(key, machine: RBM, params, v_model, *, betas=None, base=None) ->
 @functools.partial(jax.jit, static_argnums=(0,))
 def _reverse_ais(machine, key, params, v_model, path, base):
     log_w = _annealed_weights(machine, key, params, v_model, path, base)
-    log_mean, std = _log_mean_exp(log_w)
+    log_mean, std = log_mean_exp(log_w)
     return AISResult(machine.log_z_base(params, base=base) - log_mean, std, log_w)
 
 
 def _check_path(machine, params, betas, n_chains, base):
+    machine.check_standard("AIS")
     machine.check_params(params)
     check_positive_int("n_chains", n_chains)
     path = ais_betas() if betas is None else check_betas(betas)

@@ -65,16 +65,36 @@ class RBM:
       n_visible, n_hidden: layer widths.
       visible: ``"bernoulli"`` (binary data) or ``"gaussian"`` (real data).
       learn_variance: Gaussian only — learn ``log_var`` (else σ² = 1).
+      bottom_up, top_down: multipliers of ``W`` in ``p(h|v)`` and ``p(v|h)`` (default 1).
+        Salakhutdinov & Hinton (2009) pre-train the layers of a deep Boltzmann machine
+        with the input of one side doubled (2), standing in for the layer the RBM will
+        have beside it once composed into the DBM. Such an RBM is a learning device,
+        not a model with a partition function: exact and AIS likelihoods refuse it.
     """
 
     n_visible: int
     n_hidden: int
     visible: str = "bernoulli"
     learn_variance: bool = False
+    bottom_up: float = 1.0
+    top_down: float = 1.0
 
     @property
     def gaussian(self) -> bool:
         return self.visible == "gaussian"
+
+    @property
+    def doubled(self) -> bool:
+        """True when ``bottom_up`` or ``top_down`` is not 1 (a DBM pre-training layer)."""
+        return self.bottom_up != 1.0 or self.top_down != 1.0
+
+    def check_standard(self, what: str) -> None:
+        """Refuse a pre-training RBM with doubled input where a true model is needed."""
+        if self.doubled:
+            raise ValueError(
+                f"{what} needs a plain RBM, but this one has bottom_up={self.bottom_up} and "
+                f"top_down={self.top_down} (a DBM pre-training layer, which has no partition "
+                "function of its own); evaluate the composed DBM instead")
 
     # ------------------------------------------------------------------ parameters
     def init(self, key: jax.Array, *, data=None, scale: float = 0.01,
@@ -120,8 +140,10 @@ class RBM:
         return self._visible_energy(params, v) - h @ params["c"] - interaction
 
     def hidden_input(self, params, v) -> jax.Array:
-        """``cⱼ + Σᵢ Wᵢⱼ v̂ᵢ`` with ``v̂ = v`` (Bernoulli) or ``v/σ²`` (Gaussian)."""
-        return params["c"] + self._scaled(params, v) @ params["W"]
+        """``cⱼ + Σᵢ Wᵢⱼ v̂ᵢ`` with ``v̂ = v`` (Bernoulli) or ``v/σ²`` (Gaussian); the sum is
+        multiplied by ``bottom_up`` when that is not 1."""
+        up = self._scaled(params, v) @ params["W"]
+        return params["c"] + (up if self.bottom_up == 1.0 else self.bottom_up * up)
 
     def free_energy(self, params, v, *, beta=1.0, base=None) -> jax.Array:
         """``F_β(v) = −log Σ_h exp(−βE(v,h) − (1−β)E_base(v))``, shape ``(batch,)``.
@@ -171,7 +193,8 @@ class RBM:
     def visible_mean(self, params, h, *, beta=1.0, base=None) -> jax.Array:
         """``E[v | h]`` under ``p_β``: ``σ(β(b + Wh) + (1−β) base)`` for Bernoulli
         visibles, ``β(b + Wh) + (1−β) base`` for Gaussian ones (variance σ² at every β)."""
-        net = beta * (params["b"] + h @ params["W"].T)
+        down = h @ params["W"].T
+        net = beta * (params["b"] + (down if self.top_down == 1.0 else self.top_down * down))
         if not _is_one(beta) and base is not None:
             net = net + (1.0 - beta) * base
         return net if self.gaussian else jax.nn.sigmoid(net)
@@ -288,7 +311,7 @@ class RBM:
 
 
 def rbm(n_visible: int, n_hidden: int, *, visible: str = "bernoulli",
-        learn_variance: bool = False) -> RBM:
+        learn_variance: bool = False, bottom_up: float = 1.0, top_down: float = 1.0) -> RBM:
     """Build an :class:`RBM` description, checking every argument.
 
     Example::
@@ -298,8 +321,8 @@ def rbm(n_visible: int, n_hidden: int, *, visible: str = "bernoulli",
         F = machine.free_energy(params, x_train[:100])
 
     Raises:
-      ValueError: non-positive widths, an unknown visible type, or a learned variance
-        asked of Bernoulli visibles.
+      ValueError: non-positive widths, an unknown visible type, a learned variance
+        asked of Bernoulli visibles, or a non-positive ``bottom_up`` / ``top_down``.
     """
     check_positive_int("n_visible", n_visible)
     check_positive_int("n_hidden", n_hidden)
@@ -308,7 +331,12 @@ def rbm(n_visible: int, n_hidden: int, *, visible: str = "bernoulli",
     if learn_variance and visible != "gaussian":
         raise ValueError("learn_variance=True needs visible='gaussian' (binary units have "
                          "no variance parameter)")
-    return RBM(int(n_visible), int(n_hidden), visible, bool(learn_variance))
+    for name, value in (("bottom_up", bottom_up), ("top_down", top_down)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a positive number (1 for a plain RBM, 2 for "
+                             f"doubled DBM pre-training), got {value!r}")
+    return RBM(int(n_visible), int(n_hidden), visible, bool(learn_variance),
+               float(bottom_up), float(top_down))
 
 
 def base_rate(x, *, smoothing: float = 0.05) -> np.ndarray:

@@ -1,0 +1,248 @@
+"""Autoencoder layers: the building block of stacked (denoising) autoencoders.
+
+One layer encodes and reconstructs::
+
+      h = f(x̃ W + b),      x̂ = g(h W' + b'),      W' = Wᵀ (tied) or its own matrix,
+
+with ``f`` the encoder activation (sigmoid by default), ``g`` sigmoid or identity (the
+*reconstruction*), and the loss between ``x̂`` and the **clean** input ``x``:
+
+* cross-entropy ``−Σᵢ xᵢ log x̂ᵢ + (1 − xᵢ) log(1 − x̂ᵢ)`` (inputs in [0, 1], sigmoid
+  reconstruction), computed from the logits as ``Σᵢ softplus(zᵢ) − xᵢ zᵢ`` for stability;
+* squared error ``½ Σᵢ (x̂ᵢ − xᵢ)²``.
+
+A **denoising** autoencoder (Vincent et al. 2008, 2010) encodes a corrupted copy ``x̃``:
+
+* ``mask``: each input is set to 0 with probability ν (the *corruption level*);
+* ``gaussian``: ``x̃ = x + ν ε`` with ε ~ N(0, 1) (ν is the noise's standard deviation).
+
+Stacked, greedily (:func:`jaxdeep.pretrain.greedy_pretrain`), the layers' encoders
+initialise a deep net; the decoders are discarded. Training is plain minibatch
+gradient descent with any optax optimiser, one jit-compiled ``lax.scan`` per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import activations
+from .data.batching import epoch_indices
+from .data.validate import check_features, check_finite, check_positive_int
+from .nets.initializers import check_init, init_weights
+from .nets.mlp import check_widths
+from .pretrain import LayerFit
+
+__all__ = ["AEHistory", "Autoencoder", "CORRUPTIONS", "LOSSES", "RECONSTRUCTIONS",
+           "autoencoder", "autoencoder_layers", "corrupt", "reconstruction_loss"]
+
+CORRUPTIONS: tuple[str, ...] = ("none", "mask", "gaussian")
+LOSSES: tuple[str, ...] = ("cross_entropy", "squared")
+RECONSTRUCTIONS: tuple[str, ...] = ("sigmoid", "linear")
+
+
+class AEHistory(NamedTuple):
+    """Per-epoch mean training loss (on the corrupted input) and elapsed seconds."""
+
+    epoch: list[int]
+    loss: list[float]
+    seconds: list[float]
+    diverged: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Autoencoder:
+    """An autoencoder layer and how to train it (a layer learner for
+    :func:`~jaxdeep.pretrain.greedy_pretrain`). Build with :func:`autoencoder`, which
+    checks the settings. Frozen and hashable: the compiled epoch caches on it."""
+
+    n_in: int
+    n_out: int
+    tied: bool = True
+    activation: str = "sigmoid"
+    reconstruction: str = "sigmoid"
+    loss: str = "cross_entropy"
+    corruption: str = "none"
+    level: float = 0.0
+    epochs: int = 10
+    batch_size: int = 100
+    optimizer: optax.GradientTransformation | None = None
+    init_name: str = "glorot"
+
+    # ------------------------------------------------------------------ the model
+    def init(self, key: jax.Array) -> dict:
+        """``W`` (n_in × n_out) from ``init_name``, zero biases; ``W_dec`` if untied."""
+        key_enc, key_dec = jax.random.split(key)
+        params = {"W": init_weights(self.init_name, key_enc, (self.n_in, self.n_out)),
+                  "b": jnp.zeros(self.n_out, jnp.float32),
+                  "b_dec": jnp.zeros(self.n_in, jnp.float32)}
+        if not self.tied:
+            params["W_dec"] = init_weights(self.init_name, key_dec, (self.n_out, self.n_in))
+        return params
+
+    def encode(self, params, x) -> jax.Array:
+        """``h = f(x W + b)`` — written as the MLP writes its layers (bitwise equal)."""
+        return activations.get(self.activation).f(x @ params["W"] + params["b"])
+
+    def encoder(self, params) -> tuple[jax.Array, jax.Array]:
+        return params["W"], params["b"]
+
+    def decode_logits(self, params, h) -> jax.Array:
+        """``h W' + b'`` — the reconstruction before ``g``."""
+        W_dec = params["W"].T if self.tied else params["W_dec"]
+        return h @ W_dec + params["b_dec"]
+
+    def reconstruct(self, params, x) -> jax.Array:
+        """``x̂ = g(f(x W + b) W' + b')`` of the clean input."""
+        z = self.decode_logits(params, self.encode(params, x))
+        return jax.nn.sigmoid(z) if self.reconstruction == "sigmoid" else z
+
+    def objective(self, params, x, key, weights) -> jax.Array:
+        """Weighted mean reconstruction loss of ``x`` from its corrupted copy."""
+        z = self.decode_logits(params, self.encode(params, corrupt(key, x, self.corruption,
+                                                                    self.level)))
+        return weights @ reconstruction_loss(z, x, self.loss, self.reconstruction)
+
+    # ------------------------------------------------------------------ training
+    def check_input(self, name: str, x) -> None:
+        check_features(name, x, self.n_in)
+        check_finite(name, x)
+        x = np.asarray(x)
+        if self.loss == "cross_entropy" and x.size and (x.min() < 0 or x.max() > 1):
+            raise ValueError(f"{name} must lie in [0, 1] for the cross-entropy loss; got "
+                             f"values in [{x.min()}, {x.max()}]; rescale it or use "
+                             "loss='squared'")
+
+    def train(self, x, *, key: jax.Array, progress: bool = True,
+              description: str = "autoencoder", params=None) -> LayerFit:
+        """Minibatch training for ``epochs`` epochs; returns ``LayerFit(params, AEHistory)``.
+
+        A non-finite loss stops training and is recorded in ``history.diverged``.
+        """
+        self.check_input("x", x)
+        key_init, key = jax.random.split(key)
+        params = self.init(key_init) if params is None else params
+        optimizer = self.optimizer or default_optimizer()
+        state = (params, optimizer.init(params))
+        x_dev = jnp.asarray(x, jnp.float32)
+        history = AEHistory([], [], [], None)
+        start = time.perf_counter()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                      disable=not progress) as bar:
+            task = bar.add_task(description, total=self.epochs, status="compiling…")
+            for epoch in range(1, self.epochs + 1):
+                key, key_epoch = jax.random.split(key)
+                state, loss = _train_epoch(self, optimizer, state, x_dev, key_epoch)
+                loss = float(loss)
+                history.epoch.append(epoch)
+                history.loss.append(loss)
+                history.seconds.append(time.perf_counter() - start)
+                if not np.isfinite(loss):
+                    history = history._replace(diverged=epoch)
+                    bar.update(task, advance=1, status=f"[red]diverged in epoch {epoch}[/]")
+                    break
+                bar.update(task, advance=1, status=f"loss {loss:.4f}")
+        return LayerFit(state[0], history)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(2,))
+def _train_epoch(layer: Autoencoder, optimizer, state, x, key):
+    """One epoch: a scan over shuffled, padded batches; returns the mean loss."""
+    key_order, key_steps = jax.random.split(key)
+    idx, mask = epoch_indices(key_order, x.shape[0], layer.batch_size)
+
+    def step(state, inputs):
+        params, opt_state = state
+        i, m, k = inputs
+        loss, grads = jax.value_and_grad(layer.objective)(params, x[i], k, m / m.sum())
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss * m.sum()
+
+    keys = jax.random.split(key_steps, idx.shape[0])
+    state, losses = jax.lax.scan(step, state, (idx, mask, keys))
+    return state, losses.sum() / x.shape[0]
+
+
+@functools.cache
+def default_optimizer() -> optax.GradientTransformation:
+    """Adam, learning rate 1e-3 (one shared object: the compiled epoch is reused)."""
+    return optax.adam(1e-3)
+
+
+def corrupt(key, x, corruption: str, level: float) -> jax.Array:
+    """The denoising autoencoder's corrupted input ``x̃`` (see the module docstring)."""
+    if corruption == "none" or level == 0:
+        return x
+    if corruption == "mask":
+        return jnp.where(jax.random.uniform(key, x.shape, x.dtype) < level, 0.0, x)
+    return x + level * jax.random.normal(key, x.shape, x.dtype)
+
+
+def reconstruction_loss(z, x, loss: str, reconstruction: str) -> jax.Array:
+    """Per-example loss of reconstruction logits ``z`` against the clean ``x``."""
+    if loss == "cross_entropy":
+        return jnp.sum(jnp.logaddexp(z, 0.0) - x * z, axis=-1)  # softplus(z) − x z
+    x_hat = jax.nn.sigmoid(z) if reconstruction == "sigmoid" else z
+    return 0.5 * jnp.sum((x_hat - x) ** 2, axis=-1)
+
+
+def autoencoder(n_in: int, n_out: int, *, tied: bool = True, activation: str = "sigmoid",
+                reconstruction: str = "sigmoid", loss: str = "cross_entropy",
+                corruption: str = "none", level: float = 0.0, epochs: int = 10,
+                batch_size: int = 100, optimizer: optax.GradientTransformation | None = None,
+                init: str = "glorot") -> Autoencoder:
+    """An :class:`Autoencoder` layer, every setting checked.
+
+    Args:
+      n_in, n_out: input and code widths.
+      tied: decoder weights ``Wᵀ`` (True) or a separate matrix.
+      activation: the encoder's f (any name in :mod:`jaxdeep.activations`).
+      reconstruction: ``sigmoid`` or ``linear`` g.
+      loss: ``cross_entropy`` (needs sigmoid reconstruction and inputs in [0, 1]) or
+        ``squared``.
+      corruption, level: ``none``, ``mask`` (level = fraction zeroed, in [0, 1)) or
+        ``gaussian`` (level = noise σ ≥ 0).
+      epochs, batch_size, optimizer: training (default optimizer Adam 1e-3).
+      init: weight initialiser name (:mod:`jaxdeep.nets.initializers`).
+    """
+    check_positive_int("n_in", n_in)
+    check_positive_int("n_out", n_out)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    activations.get(activation)
+    for name, value, allowed in (("reconstruction", reconstruction, RECONSTRUCTIONS),
+                                 ("loss", loss, LOSSES), ("corruption", corruption, CORRUPTIONS)):
+        if value not in allowed:
+            raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}")
+    if loss == "cross_entropy" and reconstruction != "sigmoid":
+        raise ValueError("the cross-entropy loss needs reconstruction='sigmoid' (outputs in "
+                         "(0, 1)); use loss='squared' with a linear reconstruction")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not np.isfinite(level):
+        raise ValueError(f"the corruption level must be a number, got {level!r}")
+    if corruption == "mask" and not 0 <= level < 1:
+        raise ValueError(f"a masking corruption level is the fraction of inputs zeroed and "
+                         f"must lie in [0, 1); got {level}")
+    if corruption == "gaussian" and level < 0:
+        raise ValueError(f"a Gaussian corruption level is a standard deviation ≥ 0; got {level}")
+    if corruption == "none" and level != 0:
+        raise ValueError(f"level={level} was given without a corruption; pick "
+                         "corruption='mask' or 'gaussian'")
+    return Autoencoder(int(n_in), int(n_out), bool(tied), activation, reconstruction, loss,
+                       corruption, float(level), int(epochs), int(batch_size), optimizer,
+                       check_init(init))
+
+
+def autoencoder_layers(widths, **settings) -> list[Autoencoder]:
+    """The layers of a stacked autoencoder with widths ``[n_in, h₁, …, h_L]``, all with
+    the same ``settings`` (the keyword arguments of :func:`autoencoder`)."""
+    widths = check_widths(widths)
+    return [autoencoder(a, b, **settings) for a, b in zip(widths[:-1], widths[1:])]

@@ -1,0 +1,185 @@
+"""Deep belief nets: RBMs stacked greedily (Hinton, Osindero & Teh 2006).
+
+Layer l is an RBM whose visible units are layer l−1's hidden units. It is trained on
+the representation the layers below give the data, ``p(h⁽ˡ⁻¹⁾ = 1 | x)``; Bernoulli
+visible units want binary data, so each layer trains on one binary sample of that
+representation (``hᵢ ~ Bernoulli(pᵢ)``, drawn once with the layer's key). The trained
+stack is three things at once:
+
+* a **feature extractor**, the mean-field up-pass ``x⁽ˡ⁾ = σ(x⁽ˡ⁻¹⁾ W⁽ˡ⁾ + c⁽ˡ⁾)``;
+* a **generative model**: the top two layers are an RBM (an associative memory), the
+  layers below are directed, top-down ``p(x⁽ˡ⁻¹⁾ = 1 | x⁽ˡ⁾) = σ(x⁽ˡ⁾ W⁽ˡ⁾ᵀ + b⁽ˡ⁾)``.
+  :func:`generate` runs Gibbs sampling in the top RBM, then one top-down pass;
+* the **initialisation of a deep sigmoid MLP** with the same weights
+  (:func:`jaxdeep.pretrain.to_mlp`), fine-tuned by backprop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxdeep import activations
+from jaxdeep.boltzmann.gibbs import gibbs_chain
+from jaxdeep.boltzmann.learning import METHODS, train_rbm
+from jaxdeep.boltzmann.rbm import RBM, bernoulli, rbm
+from jaxdeep.data.validate import check_positive_int
+from jaxdeep.nets.mlp import check_widths
+from jaxdeep.pretrain import LayerFit, Stack
+
+__all__ = ["RBMLayer", "dbn_layers", "generate"]
+
+_sigmoid = activations.get("sigmoid").f  # the MLP's own sigmoid: conversion is bitwise
+
+
+@dataclasses.dataclass(frozen=True)
+class RBMLayer:
+    """A layer learner (see :mod:`jaxdeep.pretrain`) that trains a Bernoulli RBM with
+    :func:`~jaxdeep.boltzmann.learning.train_rbm`.
+
+    Input that is not binary (grey levels, or the probabilities of the layer below) is
+    replaced by one Bernoulli sample of it before training. Frozen and hashable, so the
+    jit-compiled representation pass caches on it.
+
+    Attributes:
+      machine: the :class:`~jaxdeep.boltzmann.rbm.RBM` (its ``bottom_up`` / ``top_down``
+        are 2 on one side for DBM pre-training).
+      method, k, epochs, batch_size, optimizer, n_chains, centering: passed to
+        ``train_rbm``; ``optimizer=None`` is its default (SGD 0.05, momentum 0.5).
+      weight_scale: σ of the initial weights.
+    """
+
+    machine: RBM
+    method: str = "cd"
+    k: int = 1
+    epochs: int = 10
+    batch_size: int = 100
+    optimizer: optax.GradientTransformation | None = None
+    n_chains: int | None = None
+    centering: bool = False
+    weight_scale: float = 0.01
+    activation: str = "sigmoid"
+
+    @property
+    def n_in(self) -> int:
+        return self.machine.n_visible
+
+    @property
+    def n_out(self) -> int:
+        return self.machine.n_hidden
+
+    def check_input(self, name: str, x) -> None:
+        """Bernoulli visibles take values in [0, 1] (sampled to binary before training)."""
+        x = np.asarray(x)
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli RBM layer (binary "
+                             f"data or probabilities); got values in [{x.min()}, {x.max()}]; "
+                             "rescale, e.g. divide pixel values by their maximum")
+
+    def train(self, x, *, key: jax.Array, progress: bool = True,
+              description: str = "RBM") -> LayerFit:
+        self.check_input("x", x)
+        key_sample, key_init, key_train = jax.random.split(key, 3)
+        x = np.asarray(x, np.float32)
+        if not np.all((x == 0) | (x == 1)):
+            x = np.asarray(_sample(key_sample, jnp.asarray(x)))
+        params = self.machine.init(key_init, data=x, scale=self.weight_scale)
+        fit = train_rbm(self.machine, x, key=key_train, method=self.method, k=self.k,
+                        epochs=self.epochs, batch_size=self.batch_size,
+                        optimizer=self.optimizer, n_chains=self.n_chains,
+                        centering=self.centering, params=params, monitor="none",
+                        progress=progress, description=description)
+        return LayerFit(fit.params, fit.history)
+
+    def encode(self, params, x) -> jax.Array:
+        """``p(h = 1 | x)`` — with a plain RBM ``σ(x W + c)``, written as the MLP writes
+        its layers so that the converted net computes the very same numbers."""
+        if self.machine.doubled:
+            return self.machine.hidden_probs(params, x)
+        return _sigmoid(x @ params["W"] + params["c"])
+
+    def encoder(self, params) -> tuple[jax.Array, jax.Array]:
+        """``(W, c)``: the weights and biases of the MLP layer this RBM becomes."""
+        self.machine.check_standard("conversion into an MLP layer")
+        return params["W"], params["c"]
+
+    def decode(self, params, h) -> jax.Array:
+        """Top-down ``p(x = 1 | h) = σ(h Wᵀ + b)``."""
+        return self.machine.visible_mean(params, h)
+
+
+@jax.jit
+def _sample(key, p):
+    return bernoulli(key, p)
+
+
+def dbn_layers(widths, *, method: str = "cd", k: int = 1, epochs: int = 10,
+               batch_size: int = 100, optimizer: optax.GradientTransformation | None = None,
+               n_chains: int | None = None, centering: bool = False,
+               weight_scale: float = 0.01) -> list[RBMLayer]:
+    """The layer learners of a DBN with layer widths ``[n_in, h₁, …, h_L]``.
+
+    The settings are shared by all layers; build :class:`RBMLayer` objects by hand for
+    per-layer ones. Example: ``greedy_pretrain(dbn_layers([784, 500, 500, 2000]), x, key=k)``.
+    """
+    widths = check_widths(widths)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    check_positive_int("k", k)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    return [RBMLayer(rbm(a, b), method, k, epochs, batch_size, optimizer, n_chains,
+                     centering, float(weight_scale))
+            for a, b in zip(widths[:-1], widths[1:])]
+
+
+def generate(key: jax.Array, stack: Stack, n: int, *, steps: int = 1000,
+             start: Any = None) -> np.ndarray:
+    """Samples from a DBN: ``steps`` Gibbs steps in the top RBM, then one top-down pass.
+
+    Args:
+      key: PRNG key.
+      stack: a :class:`~jaxdeep.pretrain.Stack` of :class:`RBMLayer` (e.g. from
+        ``greedy_pretrain(dbn_layers(...))``).
+      n: number of samples.
+      steps: Gibbs steps in the top RBM (its chains start from random binary states, or
+        from ``start``, states of the top RBM's visible layer, e.g. the up-pass of data).
+      start: optional ``(n, widths[-2])`` starting states.
+
+    Returns:
+      ``(n, n_in)`` means ``p(x = 1 | h⁽¹⁾)`` of the bottom layer (what one shows as
+      images; sample them for binary states).
+    """
+    check_positive_int("n", n)
+    check_positive_int("steps", steps)
+    for layer in stack.learners:
+        if not isinstance(layer, RBMLayer):
+            raise ValueError(f"generate needs a stack of RBM layers (a DBN); got a "
+                             f"{type(layer).__name__}")
+    top, top_params = stack.learners[-1], stack.params[-1]
+    key_start, key_chain, key_down = jax.random.split(key, 3)
+    if start is None:
+        v0 = bernoulli(key_start, jnp.full((n, top.n_in), 0.5, jnp.float32))
+    else:
+        v0 = jnp.asarray(start, jnp.float32)
+        if v0.shape != (n, top.n_in):
+            raise ValueError(f"start must have shape ({n}, {top.n_in}); got {v0.shape}")
+    chain = gibbs_chain(top.machine, key_chain, top_params, v0, steps=steps)
+    return np.asarray(_top_down(tuple(stack.learners[:-1]), stack.params[:-1], key_down,
+                                chain.v))
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _top_down(learners, params, key, h):
+    """Directed pass down: sample every intermediate layer, return the bottom's means."""
+    keys = jax.random.split(key, max(len(learners), 1))
+    for i in range(len(learners) - 1, -1, -1):
+        p = learners[i].decode(params[i], h)
+        h = p if i == 0 else bernoulli(keys[i], p)
+    return h

@@ -1,0 +1,204 @@
+"""Greedy layer-wise pre-training: one driver for stacked autoencoders, DBNs and DBMs.
+
+The lecture's first remedy for vanishing gradients. Instead of sending the error of the
+output back through every layer of a deep net from the start, train the layers one at a
+time, bottom up, each on its own unsupervised objective::
+
+      x⁽⁰⁾ = x,     θ⁽ˡ⁾ = train_l(x⁽ˡ⁻¹⁾),     x⁽ˡ⁾ = encode_l(θ⁽ˡ⁾, x⁽ˡ⁻¹⁾),
+
+then put a new output layer on top and fine-tune the whole net by backpropagation
+(:func:`jaxdeep.train.finetune`). The layer's objective is what distinguishes the three
+families, and it is all a *learner* has to supply:
+
+* an autoencoder (:mod:`jaxdeep.autoencoder`) — reconstruct the (corrupted) input;
+* an RBM (:class:`jaxdeep.boltzmann.dbn.RBMLayer`) — maximise the likelihood of the
+  layer below's representation (a deep belief net, Hinton, Osindero & Teh 2006);
+* an RBM with doubled input on one side (a deep Boltzmann machine's pre-training,
+  Salakhutdinov & Hinton 2009).
+
+A learner is any object with ``n_in``, ``n_out``, ``train(x, *, key, progress,
+description) -> LayerFit``, ``encode(params, x)`` (the representation the layer above
+trains on, a pure JAX function) and, if it can become an MLP layer, ``activation`` and
+``encoder(params) -> (W, b)``. :func:`greedy_pretrain` checks the whole stack before any
+training, then runs it, passing representations up through a jit-compiled, batched pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, NamedTuple, Protocol, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .data.validate import check_features, check_finite, check_positive_int
+
+__all__ = ["LayerFit", "Learner", "Stack", "check_stack", "encode", "greedy_pretrain",
+           "stack_widths", "to_mlp"]
+
+#: Rows per call of the representation pass (fixed, so it compiles once per layer shape).
+CHUNK = 1024
+
+
+class LayerFit(NamedTuple):
+    """One trained layer: its parameters and its training history."""
+
+    params: Any
+    history: Any
+
+
+class Learner(Protocol):
+    """What :func:`greedy_pretrain` needs from a layer (see the module docstring)."""
+
+    n_in: int
+    n_out: int
+
+    def train(self, x, *, key: jax.Array, progress: bool, description: str) -> LayerFit: ...
+
+    def encode(self, params, x) -> jax.Array: ...
+
+
+class Stack(NamedTuple):
+    """A greedily pre-trained stack: the learners, their trained parameters (bottom
+    first), their training histories and the seconds each layer took."""
+
+    learners: tuple
+    params: list
+    histories: list
+    seconds: list
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """(n_in, n_out of layer 1, …, n_out of layer L)."""
+        return stack_widths(self.learners)
+
+    def features(self, x, *, depth: int | None = None) -> np.ndarray:
+        """The representation of ``x`` after ``depth`` layers (default: all), on the host."""
+        x = check_stack_input(self, x)
+        depth = len(self.learners) if depth is None else depth
+        for learner, params in zip(self.learners[:depth], self.params[:depth]):
+            x = encode(learner, params, x)
+        return x
+
+
+def stack_widths(learners: Sequence) -> tuple[int, ...]:
+    return (learners[0].n_in,) + tuple(layer.n_out for layer in learners)
+
+
+def check_stack(learners) -> tuple:
+    """A stack must be a non-empty sequence of learners whose sizes chain:
+    layer l's ``n_in`` equals layer l−1's ``n_out``."""
+    try:
+        learners = tuple(learners)
+    except TypeError:
+        raise ValueError(f"a stack must be a sequence of layer learners, got "
+                         f"{type(learners).__name__}") from None
+    if not learners:
+        raise ValueError("the stack is empty: give at least one layer, e.g. "
+                         "jaxdeep.boltzmann.dbn.dbn_layers([784, 500, 500])")
+    for i, layer in enumerate(learners):
+        if not all(hasattr(layer, a) for a in ("n_in", "n_out", "train", "encode")):
+            raise ValueError(f"layer {i + 1} ({type(layer).__name__}) is not a layer learner: "
+                             "it needs n_in, n_out, train() and encode()")
+    for i in range(1, len(learners)):
+        if learners[i].n_in != learners[i - 1].n_out:
+            raise ValueError(
+                f"layer sizes do not chain: layer {i} outputs {learners[i - 1].n_out} units but "
+                f"layer {i + 1} takes {learners[i].n_in}; widths so far "
+                f"{[learners[0].n_in] + [layer.n_out for layer in learners[:i]]}")
+    return learners
+
+
+def check_stack_input(stack: Stack, x) -> np.ndarray:
+    """The data's width must be the stack's input width (a clear error otherwise)."""
+    x = np.asarray(x, np.float32)
+    check_features("x", x, stack.widths[0])
+    check_finite("x", x)
+    return x
+
+
+def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True) -> Stack:
+    """Train ``learners`` one after another, each on the representation of the layers
+    below it (the greedy layer-wise procedure).
+
+    Args:
+      learners: the layers, bottom first (e.g. ``dbn_layers(...)``,
+        ``autoencoder_layers(...)``, ``dbm_layers(...)``).
+      x: training data ``(N, n_in)`` (host array; what each learner accepts, e.g. values in
+        [0, 1] for Bernoulli RBMs and cross-entropy autoencoders).
+      key: PRNG key; each layer gets its own split.
+      progress: show a progress bar per layer.
+
+    Returns:
+      the :class:`Stack`.
+
+    Raises:
+      ValueError: an empty stack, sizes that do not chain, or data whose width or values
+        the first layer cannot take — all before anything is trained.
+    """
+    learners = check_stack(learners)
+    x = np.asarray(x, np.float32)
+    check_features("x", x, learners[0].n_in)
+    check_finite("x", x)
+    if hasattr(learners[0], "check_input"):
+        learners[0].check_input("x", x)
+    params, histories, seconds = [], [], []
+    keys = jax.random.split(key, len(learners))
+    for i, (learner, k) in enumerate(zip(learners, keys)):
+        start = time.perf_counter()
+        description = f"layer {i + 1}/{len(learners)} {learner.n_in}→{learner.n_out}"
+        fit = learner.train(x, key=k, progress=progress, description=description)
+        params.append(fit.params)
+        histories.append(fit.history)
+        if i + 1 < len(learners):
+            x = encode(learner, fit.params, x)
+        seconds.append(time.perf_counter() - start)
+    return Stack(learners, params, histories, seconds)
+
+
+def encode(learner, params, x, *, chunk: int = CHUNK) -> np.ndarray:
+    """``learner.encode`` over all rows of ``x``, in fixed-size jit-compiled chunks."""
+    check_positive_int("chunk", chunk)
+    x = np.asarray(x, np.float32)
+    n = x.shape[0]
+    size = min(chunk, n)
+    n_chunks = -(-n // size)
+    padded = np.zeros((n_chunks * size, x.shape[1]), np.float32)
+    padded[:n] = x
+    out = _encode_chunks(learner, params, jnp.asarray(padded.reshape(n_chunks, size, -1)))
+    return np.asarray(out).reshape(n_chunks * size, -1)[:n]
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _encode_chunks(learner, params, chunks):
+    return jax.lax.map(lambda c: learner.encode(params, c), chunks)
+
+
+def to_mlp(stack: Stack, n_classes: int, *, key: jax.Array, output: str = "softmax"):
+    """The pre-trained stack as a deep MLP with a new output layer: ``(model, params)``.
+
+    Hidden layer l of the MLP is the stack's layer l with the same weights and biases
+    (``x⁽ˡ⁾ = f(x⁽ˡ⁻¹⁾ W⁽ˡ⁾ + b⁽ˡ⁾)``), so its hidden activations are exactly the stack's
+    up-pass. The output layer is new: Glorot-initialised from ``key``, biases 0 — the
+    same draw the randomly initialised twin ``model.init(key)`` gets.
+    """
+    from .nets.mlp import mlp  # the nets package is heavier; import when converting
+
+    check_positive_int("n_classes", n_classes)
+    kinds = {getattr(layer, "activation", None) for layer in stack.learners}
+    if len(kinds) != 1 or None in kinds or not all(hasattr(x, "encoder") for x in stack.learners):
+        raise ValueError("to_mlp needs every layer to be an encoder with one shared "
+                         f"activation (RBM or autoencoder layers); got activations {kinds}")
+    model = mlp(stack.widths + (n_classes,), activation=kinds.pop(), output=output,
+                init="glorot")
+    fresh = model.init(key)
+    layers = [layer.encoder(params) for layer, params in zip(stack.learners, stack.params)]
+    hidden, first = [], 0
+    for n, _, _ in model.config.segments:
+        run = layers[first:first + n]
+        hidden.append({"W": jnp.stack([w for w, _ in run]).astype(jnp.float32),
+                       "b": jnp.stack([b for _, b in run]).astype(jnp.float32)})
+        first += n
+    return model, {"hidden": hidden, "output": fresh["output"]}
