@@ -129,7 +129,9 @@ class Autoencoder:
         """
         self.check_input("x", x)
         key_init, key = jax.random.split(key)
-        params = self.init(key_init) if params is None else params
+        # The compiled epoch donates its state: start from a copy of the caller's params.
+        params = self.init(key_init) if params is None else jax.tree_util.tree_map(jnp.array,
+                                                                                   params)
         optimizer = self.optimizer or default_optimizer()
         state = (params, optimizer.init(params))
         x_dev = jnp.asarray(x, jnp.float32)

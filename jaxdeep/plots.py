@@ -201,3 +201,31 @@ def rbm_curves(histories: dict, path, *, optimum: float | None = None,
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def layer_curves(histories: list, path, *, title: str = "Pre-training, layer by layer"):
+    """Each pre-trained layer's training curve against its epochs, one line per layer:
+    the loss of an autoencoder layer, the reconstruction error of an RBM layer.
+
+    Args:
+      histories: per-layer histories, bottom first (``Stack.histories``):
+        :class:`~jaxdeep.autoencoder.AEHistory` or :class:`~jaxdeep.boltzmann.RBMHistory`.
+      path: PNG file to write. Returns the path.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    ylabel = "reconstruction error"
+    for i, h in enumerate(histories, 1):
+        if hasattr(h, "loss"):
+            values, ylabel = h.loss, "training loss (corrupted input)"
+        else:
+            values = h.reconstruction
+        ax.plot(h.epoch[:len(values)], _finite_positive(values), label=f"layer {i}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -340,8 +340,11 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
                         ("k", k), ("mean_field_iterations", mean_field_iterations)):
         check_positive_int(name, value)
     key_init, key_chains, key = jax.random.split(key, 3)
-    params = machine.init(key_init, data=x) if params is None else params
-    machine.check_params(params)
+    if params is None:
+        params = machine.init(key_init, data=x)
+    else:  # the compiled epoch donates its state: train a copy, leave the caller's intact
+        machine.check_params(params)
+        params = jax.tree_util.tree_map(jnp.array, params)
     optimizer = optimizer or _default_optimizer()
     if chains is None:
         pick = jax.random.randint(key_chains, (n_chains,), 0, x.shape[0])
@@ -351,7 +354,7 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     elif len(chains) != machine.depth + 1 or chains[0].shape != (n_chains, machine.widths[0]):
         raise ValueError(f"chains must be {machine.depth + 1} arrays of {n_chains} rows (from the "
                          "DBMFit of a run with the same n_chains)")
-    state = (params, optimizer.init(params), list(chains))
+    state = (params, optimizer.init(params), [jnp.array(c) for c in chains])
     x_dev = jnp.asarray(x, jnp.float32)
     history = DBMHistory([], [], [], [], None)
     start = time.perf_counter()
