@@ -89,6 +89,35 @@ def test_rbm_on_digits_uses_ais(tmp_path, capsys):
     assert final["log_likelihood"] < 0 and final["log_z_std"] >= 0
 
 
+def test_pretrain_dbm_reports_bound_and_both_fine_tunings(tmp_path, capsys):
+    """The DBM path runs every stage: doubled pre-training, joint training, AIS, the
+    bound, the recognition-net classifier and its random twin."""
+    out = tmp_path / "p"
+    assert main(["pretrain", "--kind", "dbm", "--layers", "16,16", "--epochs", "1",
+                 "--dbm-epochs", "1", "--train-size", "200", "--steps", "20",
+                 "--ais-temperatures", "20", "--ais-chains", "10", "--out", str(out)]) == 0
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["widths"] == [64, 16, 16]
+    assert record["lower_bound"] < 0 and record["log_z_std"] >= 0
+    assert 0 <= record["pre-trained"]["accuracy"] <= 1
+    assert record["random init"]["history"]["step"][-1] == 20
+    assert len(record["layer_histories"]) == 2 and len(record["pretrain_seconds"]) == 2
+    for png in ("curves.png", "pretraining.png", "filters.png", "samples.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "test log-likelihood ≥" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["dbn", "sae"])
+def test_pretrain_dbn_and_sae(kind, tmp_path):
+    out = tmp_path / kind
+    assert main(["pretrain", "--kind", kind, "--layers", "16,16", "--epochs", "1",
+                 "--train-size", "200", "--steps", "20", "--sample-steps", "5",
+                 "--no-twin", "--out", str(out)]) == 0
+    record = json.loads((out / "metrics.json").read_text())
+    assert "random init" not in record and record["widths"] == [64, 16, 16]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["gradflow", "--activation", "nope"], "unknown activation"),
     (["gradflow", "--init", "zeros"], "unknown weight initialisation"),
@@ -104,6 +133,9 @@ def test_rbm_on_digits_uses_ais(tmp_path, capsys):
     (["rbm", "--learn-variance"], "needs --visible gaussian"),
     (["rbm", "--method", "pt", "--temperatures", "1"], "at least 2"),
     (["rbm", "--lr", "0"], "--lr must be positive"),
+    (["pretrain", "--kind", "dbm", "--layers", "100"], "at least two hidden layers"),
+    (["pretrain", "--kind", "sae", "--level", "1.5"], r"\[0, 1\)"),
+    (["pretrain", "--finetune-lr", "0"], "--finetune-lr must be positive"),
 ])
 def test_bad_input_is_one_clear_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
