@@ -13,9 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -23,8 +20,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import optax
+from record import command, emit, environment
 
-import jaxdeep
 from jaxdeep import boltzmann, data
 
 
@@ -74,10 +71,7 @@ def main(argv=None) -> dict:
     ais_seconds = time.perf_counter() - start
     log_z = float(estimate.log_z)
     record = {
-        # The data folder is machine-specific: the record names it $MNIST_DIR.
-        "command": "python " + " ".join(
-            "$MNIST_DIR" if a == str(args.data_dir) else shlex.quote(a)
-            for a in ["benchmarks/rbm_mnist.py", *(argv or sys.argv[1:])]),
+        "command": command("benchmarks/rbm_mnist.py", argv or sys.argv[1:], args.data_dir),
         "test_log_likelihood": neg_f - log_z,
         "train_log_likelihood_first_10k": neg_f_train - log_z,
         "log_z": log_z,
@@ -86,14 +80,9 @@ def main(argv=None) -> dict:
         "ais_seconds": ais_seconds,
         "pseudo_log_likelihood_test_1k": fit.history.eval.get("pseudo_log_likelihood", [None])[-1],
         "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "out")},
-        "jaxdeep": jaxdeep.__version__, "jax": jax.__version__,
-        "device": str(jax.devices()[0].device_kind), "python": platform.python_version(),
+        **environment(),
     }
-    print(json.dumps(record, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=1))
-    return record
+    return emit(record, args.out)
 
 
 if __name__ == "__main__":

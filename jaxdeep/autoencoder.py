@@ -32,7 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from . import activations
 from .data.batching import epoch_indices
@@ -41,8 +47,17 @@ from .nets.initializers import check_init, init_weights
 from .nets.mlp import check_widths
 from .pretrain import LayerFit
 
-__all__ = ["AEHistory", "Autoencoder", "CORRUPTIONS", "LOSSES", "RECONSTRUCTIONS",
-           "autoencoder", "autoencoder_layers", "corrupt", "reconstruction_loss"]
+__all__ = [
+    "CORRUPTIONS",
+    "LOSSES",
+    "RECONSTRUCTIONS",
+    "AEHistory",
+    "Autoencoder",
+    "autoencoder",
+    "autoencoder_layers",
+    "corrupt",
+    "reconstruction_loss",
+]
 
 CORRUPTIONS: tuple[str, ...] = ("none", "mask", "gaussian")
 LOSSES: tuple[str, ...] = ("cross_entropy", "squared")

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, NamedTuple, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp

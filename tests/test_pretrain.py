@@ -9,7 +9,6 @@ import optax
 import pytest
 
 from jaxdeep.autoencoder import autoencoder, autoencoder_layers
-from jaxdeep.boltzmann.dbm import dbm_layers
 from jaxdeep.boltzmann.dbn import RBMLayer, dbn_layers, generate
 from jaxdeep.boltzmann.rbm import rbm
 from jaxdeep.pretrain import LayerFit, encode, greedy_pretrain, to_mlp

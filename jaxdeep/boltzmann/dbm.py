@@ -38,14 +38,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from jaxdeep.boltzmann.dbn import RBMLayer
-from jaxdeep.boltzmann.partition import AISResult, ais_betas, anneal, binary_states, log_mean_exp
 from jaxdeep.boltzmann.gibbs import check_betas
+from jaxdeep.boltzmann.partition import (
+    AISResult,
+    ais_betas,
+    anneal,
+    binary_states,
+    log_mean_exp,
+)
 from jaxdeep.boltzmann.rbm import base_rate, bernoulli, rbm
 from jaxdeep.data.batching import epoch_indices
-from jaxdeep.data.validate import check_binary, check_features, check_finite, check_positive_int
+from jaxdeep.data.validate import (
+    check_binary,
+    check_features,
+    check_finite,
+    check_positive_int,
+)
 from jaxdeep.nets.mlp import check_widths
 from jaxdeep.pretrain import Stack
 

@@ -30,11 +30,19 @@ from rich.table import Table
 from .. import data, plots
 from ..autoencoder import CORRUPTIONS, autoencoder_layers
 from ..boltzmann import base_rate
-from ..boltzmann.dbm import compose, dbm_ais, dbm_classifier, dbm_inputs, dbm_layers, lower_bound, train_dbm
+from ..boltzmann.dbm import (
+    compose,
+    dbm_ais,
+    dbm_classifier,
+    dbm_inputs,
+    dbm_layers,
+    lower_bound,
+    train_dbm,
+)
 from ..boltzmann.dbn import dbn_layers, generate
 from ..boltzmann.partition import ais_betas
 from ..pretrain import greedy_pretrain
-from ..train import evaluate, final_metric, finetune
+from ..train import final_metric, finetune
 from .common import int_list, positive_int
 
 NAME = "pretrain"
@@ -75,6 +83,8 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=positive_int, default=1000, help="fine-tuning Adam steps")
     p.add_argument("--finetune-batch", type=positive_int, default=64)
     p.add_argument("--finetune-lr", type=float, default=1e-3, help="fine-tuning Adam rate")
+    p.add_argument("--finetune-decay", action="store_true",
+                   help="decay the fine-tuning rate to 0 along a cosine over the steps")
     p.add_argument("--no-twin", action="store_true",
                    help="skip the randomly initialised twin")
     p.add_argument("--ais-temperatures", type=positive_int, default=1000)
@@ -128,8 +138,10 @@ def run(args, console) -> int:
 
     stack = greedy_pretrain(layers, x_pre, key=key_pre)
     report = {"pretrain_seconds": stack.seconds}
-    tune = dict(steps=args.steps, batch_size=args.finetune_batch,
-                optimizer=optax.adam(args.finetune_lr), twin=not args.no_twin)
+    rate = optax.cosine_decay_schedule(args.finetune_lr, args.steps) if args.finetune_decay \
+        else args.finetune_lr
+    tune = dict(steps=args.steps, batch_size=args.finetune_batch, optimizer=optax.adam(rate),
+                twin=not args.no_twin)
     if args.kind == "dbm":
         machine, params = compose(stack)
         fit = train_dbm(machine, x_pre, key=key_dbm, params=params, epochs=args.dbm_epochs,
@@ -149,6 +161,7 @@ def run(args, console) -> int:
         runs["random init"] = tuned.random
     for label, result in runs.items():
         report[label] = {"accuracy": final_metric(result.history, "accuracy"),
+                         "seconds": result.history.seconds[-1],
                          "test_error_percent": 100 * (1 - final_metric(result.history, "accuracy")),
                          "history": result.history._asdict()}
 

@@ -1,0 +1,38 @@
+"""What every benchmark record holds besides its numbers: the command and the machine.
+
+Records are JSON files in ``benchmarks/results/``. A data folder is machine-specific, so
+the recorded command names it ``$MNIST_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+from pathlib import Path
+
+import jax
+
+import jaxdeep
+
+
+def command(script: str, argv: list[str], data_dir) -> str:
+    """The command line that made a record, with the data folder as ``$MNIST_DIR``."""
+    return "python " + " ".join("$MNIST_DIR" if a == str(data_dir) else shlex.quote(a)
+                                for a in [script, *argv])
+
+
+def environment() -> dict:
+    """Library versions and the device the numbers were measured on."""
+    return {"jaxdeep": jaxdeep.__version__, "jax": jax.__version__,
+            "device": str(jax.devices()[0].device_kind), "python": platform.python_version()}
+
+
+def emit(record: dict, out: Path | None) -> dict:
+    """Print the record as JSON and, when ``out`` is given, write it there."""
+    text = json.dumps(record, indent=1)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    return record
