@@ -51,6 +51,7 @@ def test_train_compare_writes_curves_and_history(tmp_path, capsys):
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # 20 s; U-Net training and its skip-free twin are tested in tests/test_unet.py
 def test_unet_writes_figure_and_metrics(tmp_path, capsys):
     out = tmp_path / "u"
     assert main(["unet", "--size", "16", "--levels", "2", "--width", "4", "--steps", "4",
@@ -89,6 +90,7 @@ def test_rbm_on_digits_uses_ais(tmp_path, capsys):
     assert final["log_likelihood"] < 0 and final["log_z_std"] >= 0
 
 
+@pytest.mark.slow  # 30 s of compilation: every DBM stage runs once
 def test_pretrain_dbm_reports_bound_and_both_fine_tunings(tmp_path, capsys):
     """The DBM path runs every stage: doubled pre-training, joint training, AIS, the
     bound, the recognition-net classifier and its random twin."""
@@ -107,8 +109,7 @@ def test_pretrain_dbm_reports_bound_and_both_fine_tunings(tmp_path, capsys):
     assert "test log-likelihood ≥" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["dbn", "sae"])
+@pytest.mark.parametrize("kind", ["dbn", pytest.param("sae", marks=pytest.mark.slow)])
 def test_pretrain_dbn_and_sae(kind, tmp_path):
     out = tmp_path / kind
     assert main(["pretrain", "--kind", kind, "--layers", "16,16", "--epochs", "1",
@@ -116,6 +117,9 @@ def test_pretrain_dbn_and_sae(kind, tmp_path):
                  "--no-twin", "--out", str(out)]) == 0
     record = json.loads((out / "metrics.json").read_text())
     assert "random init" not in record and record["widths"] == [64, 16, 16]
+    assert record["pre-trained"]["history"]["step"][-1] == 20
+    for png in ("curves.png", "pretraining.png", "filters.png", "samples.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("argv, message", [

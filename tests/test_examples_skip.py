@@ -57,6 +57,7 @@ def test_residual_vs_plain_writes_png_and_json(tmp_path, capsys):
     assert "residual sigmoid" in out and "plain ReLU" in out
 
 
+@pytest.mark.slow  # 30 s; the ResNet and its plain twin are trained in tests/test_resnet.py
 def test_resnet_vs_plain_writes_png(tmp_path, capsys):
     script = _load("resnet_vs_plain")
     png = tmp_path / "resnet.png"

@@ -46,13 +46,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from jaxdeep.boltzmann.dbn import RBMLayer
+from jaxdeep.boltzmann.dbn import RBMLayer, check_layer_settings
 from jaxdeep.boltzmann.gibbs import check_betas
 from jaxdeep.boltzmann.partition import (
     AISResult,
     ais_betas,
     anneal,
     binary_states,
+    chunking,
     log_mean_exp,
 )
 from jaxdeep.boltzmann.rbm import base_rate, bernoulli, rbm
@@ -211,14 +212,17 @@ class DBM:
         base = jnp.zeros(self.widths[0]) if base is None else base
         return jnp.sum(jax.nn.softplus(base)) + sum(self.widths[1:]) * math.log(2.0)
 
-    def log_partition(self, params) -> jax.Array:
+    def log_partition(self, params, *, chunk_bits: int = 14) -> jax.Array:
         """Exact ``log Z`` by enumerating every joint state of the odd layers (the even
-        ones summed out); needs at most :data:`MAX_ENUMERATED` odd units."""
+        ones summed out), ``2^chunk_bits`` states at a time; needs at most
+        :data:`MAX_ENUMERATED` odd units."""
         n_odd = sum(self.widths[1::2])
         if n_odd > MAX_ENUMERATED:
             raise ValueError(f"the exact log Z enumerates 2^{n_odd} odd-layer states; at most "
                              f"{MAX_ENUMERATED} odd units are allowed — use dbm_ais instead")
-        return _log_partition(self, params)
+        self.check_params(params)
+        check_positive_int("chunk_bits", chunk_bits)
+        return _log_partition(self, chunk_bits, params)
 
     # ------------------------------------------------------------------ checks
     def check_data(self, name: str, x) -> None:
@@ -243,12 +247,19 @@ def dbm(widths) -> DBM:
     return DBM(check_widths(widths))
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _log_partition(machine: DBM, params):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _log_partition(machine: DBM, chunk_bits: int, params):
+    """log-sum-exp of −F(h_odd) over all odd-layer states, ``2^chunk_bits`` at a time
+    (memory stays bounded by one chunk, as in the RBM's enumeration)."""
     sizes = machine.widths[1::2]
-    states = binary_states(jnp.uint32(0), 2 ** sum(sizes), sum(sizes))
-    odd = jnp.split(states, np.cumsum(sizes)[:-1], axis=1)
-    return jax.nn.logsumexp(-machine.odd_free_energy(params, odd))
+    chunk, n_chunks = chunking(sum(sizes), chunk_bits)
+
+    def chunk_lse(i):
+        states = binary_states(i.astype(jnp.uint32) * chunk, chunk, sum(sizes))
+        odd = jnp.split(states, np.cumsum(sizes)[:-1], axis=1)
+        return jax.nn.logsumexp(-machine.odd_free_energy(params, odd))
+
+    return jax.nn.logsumexp(jax.lax.map(chunk_lse, jnp.arange(n_chunks)))
 
 
 # ---------------------------------------------------------------------- AIS and the bound
@@ -368,9 +379,11 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
         v0 = jnp.asarray(x, jnp.float32)[pick]
         chains = [v0] + [bernoulli(kk, m) for kk, m in zip(
             jax.random.split(key_chains, machine.depth), machine.bottom_up(params, v0))]
-    elif len(chains) != machine.depth + 1 or chains[0].shape != (n_chains, machine.widths[0]):
-        raise ValueError(f"chains must be {machine.depth + 1} arrays of {n_chains} rows (from the "
-                         "DBMFit of a run with the same n_chains)")
+    elif [tuple(np.shape(c)) for c in chains] != [(n_chains, n) for n in machine.widths]:
+        raise ValueError(
+            f"chains must be {machine.depth + 1} arrays of shapes "
+            f"{[(n_chains, n) for n in machine.widths]} (the DBMFit.chains of a run of this "
+            f"DBM with n_chains={n_chains}); got {[tuple(np.shape(c)) for c in chains]}")
     state = (params, optimizer.init(params), [jnp.array(c) for c in chains])
     x_dev = jnp.asarray(x, jnp.float32)
     history = DBMHistory([], [], [], [], None)
@@ -447,8 +460,7 @@ def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str =
     if len(widths) < 3:
         raise ValueError("a DBM needs at least two hidden layers, widths [n_visible, h1, h2, ...]"
                          f"; got {list(widths)} (one hidden layer is just an RBM)")
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
+    check_layer_settings(method, k, epochs, batch_size)
     layers = []
     for r, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         up = 2.0 if r < len(widths) - 2 else 1.0

@@ -119,6 +119,15 @@ def _sample(key, p):
     return bernoulli(key, p)
 
 
+def check_layer_settings(method: str, k: int, epochs: int, batch_size: int) -> None:
+    """The RBM layers' shared training settings, checked before anything is built."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    check_positive_int("k", k)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+
+
 def dbn_layers(widths, *, method: str = "cd", k: int = 1, epochs: int = 10,
                batch_size: int = 100, optimizer: optax.GradientTransformation | None = None,
                n_chains: int | None = None, centering: bool = False,
@@ -129,11 +138,7 @@ def dbn_layers(widths, *, method: str = "cd", k: int = 1, epochs: int = 10,
     per-layer ones. Example: ``greedy_pretrain(dbn_layers([784, 500, 500, 2000]), x, key=k)``.
     """
     widths = check_widths(widths)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    check_positive_int("k", k)
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
+    check_layer_settings(method, k, epochs, batch_size)
     return [RBMLayer(rbm(a, b), method, k, epochs, batch_size, optimizer, n_chains,
                      centering, float(weight_scale))
             for a, b in zip(widths[:-1], widths[1:])]

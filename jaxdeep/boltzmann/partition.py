@@ -63,7 +63,8 @@ def enumerated_layer(machine: RBM) -> str:
     return layer
 
 
-def _chunking(n: int, chunk_bits: int) -> tuple[int, int]:
+def chunking(n: int, chunk_bits: int) -> tuple[int, int]:
+    """``(chunk, n_chunks)``: ``2^n`` enumerated states cut into chunks of ``2^chunk_bits``."""
     chunk = 2 ** min(n, chunk_bits)
     return chunk, 2**n // chunk
 
@@ -88,7 +89,7 @@ def log_partition(machine: RBM, params, *, chunk_bits: int = 14) -> jax.Array:
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _log_partition(machine, layer, chunk_bits, params):
     n = machine.n_visible if layer == "visible" else machine.n_hidden
-    chunk, n_chunks = _chunking(n, chunk_bits)
+    chunk, n_chunks = chunking(n, chunk_bits)
     log_p = _neg_energy_fn(machine, params, layer)
     dtype = params["W"].dtype
 
@@ -126,7 +127,7 @@ def exact_gradient(machine: RBM, params, v, *, chunk_bits: int = 14) -> dict:
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _exact_gradient(machine, layer, chunk_bits, params, v):
     n = machine.n_visible if layer == "visible" else machine.n_hidden
-    chunk, n_chunks = _chunking(n, chunk_bits)
+    chunk, n_chunks = chunking(n, chunk_bits)
     log_p = _neg_energy_fn(machine, params, layer)
     log_z = _log_partition(machine, layer, chunk_bits, params)
     dtype = params["W"].dtype

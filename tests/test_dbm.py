@@ -1,0 +1,718 @@
+"""Tests for jaxdeep.boltzmann.dbm: deep Boltzmann machines.
+
+What this file proves (references written here in NumPy from the lecture's energy
+``Φ = −Σ v W⁰ h¹ − Σᵣ h^{r−1} W^{r−1} hʳ − Σᵣ bᵣ·sᵣ``, never with ``DBM.energy``):
+
+* ``energy`` equals Φ written with explicit loops over units;
+* ``log_partition`` equals a log-sum-exp over ALL joint states of all layers, for an odd
+  top layer ([5, 4, 3, 2]) and an even one ([3, 2, 2]); it refuses > 24 odd units;
+* ``odd_free_energy`` is ``−log Σ_even exp(−βΦ − (1−β)Φ_base)`` by brute force at β = 1,
+  0.3 and 0 (with and without a base), and ``log_z_base`` is the base model's log Z;
+* ``dbm_ais`` (1,000 temperatures × 100 chains) is within 0.1 nats of the exact log Z,
+  from the default (zero) base and from the base rate of some data;
+* ``bottom_up`` doubles the weights below the top; one ``mean_field`` sweep updates the
+  odd layers, then the even ones with the new odd means; run to convergence it reports a
+  change < tol in fewer sweeps than allowed and is a fixed point of the conditionals;
+* ``lower_bound`` is ``−Φ(v, μ) + H(μ) − log Z``, below the exact log p(v) for every v,
+  within 0.5 nats of it, and exact when the posterior is factorial (only W⁰ ≠ 0);
+* ``gibbs_step`` only moves one parity per half step, and 20,000 chains × 50 sweeps
+  reach the exact p(v) and p(h¹, h²) (total variation < 0.03); at β = 0 one sweep draws
+  the base model exactly;
+* ``dbm_layers`` doubles the right sides; ``compose`` keeps the stack's weights and
+  averages the middle biases; ``train_dbm`` improves the exact lower bound, is
+  deterministic per key, leaves the caller's params intact and refuses bad input before
+  compiling; ``dbm_classifier`` computes the mean-field update of h¹ from ``dbm_inputs``.
+
+Compile time dominates on a CPU: shapes are shared between tests, and the module compiles
+without XLA's backend optimisations (``fewer_optimizations``, as ``compile_fast`` does:
+the same programs and float semantics, a fraction of the compile time).
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from conftest import all_states, compile_fast
+from scipy.special import expit, logsumexp
+
+from jaxdeep import boltzmann as bz
+from jaxdeep.boltzmann.dbn import RBMLayer
+from jaxdeep.data.bars import bars_and_stripes
+from jaxdeep.pretrain import Stack, greedy_pretrain
+
+# `jaxdeep.boltzmann.dbm` is also the name of the function; get the module itself.
+dbm_module = importlib.import_module("jaxdeep.boltzmann.dbm")
+
+WIDTHS = [5, 4, 3, 2]      # odd top layer; odd units 4 + 2 = 6, even 5 + 3 = 8
+SMALL = [3, 2, 2]          # even top layer; for the Gibbs sampler
+BAS = [16, 8, 6]           # bars and stripes: pre-training, training, the classifier
+OPTIMIZER = optax.sgd(0.05, momentum=0.9)  # one object: jit caches on it
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def random_params(widths, seed, scale=1.0):
+    """NumPy float64 params {"W": [...], "b": [...]} with N(0, scale²) entries."""
+    rng = np.random.default_rng(seed)
+    return {"W": [rng.normal(0, scale, (a, b)) for a, b in itertools.pairwise(widths)],
+            "b": [rng.normal(0, scale, n) for n in widths]}
+
+
+def to_jax(params):
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params)
+
+
+def loop_energy(W, b, states):
+    """Φ for each row, with explicit loops over units (no matrix products)."""
+    out = []
+    for n in range(states[0].shape[0]):
+        e = 0.0
+        for r in range(len(W)):
+            lower, upper = states[r][n], states[r + 1][n]
+            for i in range(len(lower)):
+                for j in range(len(upper)):
+                    e -= lower[i] * W[r][i, j] * upper[j]
+        for r in range(len(b)):
+            for j in range(len(b[r])):
+                e -= b[r][j] * states[r][n][j]
+        out.append(e)
+    return np.array(out)
+
+
+def neg_energy(W, b, states):
+    """−Φ of many joint states at once (the brute-force sums; checked by loop_energy)."""
+    pairs = sum(np.einsum("ni,ij,nj->n", states[r], W[r], states[r + 1])
+                for r in range(len(W)))
+    return pairs + sum(s @ c for s, c in zip(states, b))
+
+
+def joint_states(widths):
+    """All joint states, split by layer; rows in itertools order (visible bits first)."""
+    return np.split(all_states(sum(widths)), np.cumsum(widths)[:-1], axis=1)
+
+
+def brute_log_z(widths, p):
+    return float(logsumexp(neg_energy(p["W"], p["b"], joint_states(widths))))
+
+
+def brute_log_pv(widths, p):
+    """Unnormalised log p(v) for every v (rows of all_states(widths[0]))."""
+    log_p = neg_energy(p["W"], p["b"], joint_states(widths))
+    return logsumexp(log_p.reshape(2 ** widths[0], -1), axis=1)
+
+
+def conditional_means(p, v, mu):
+    """One Jacobi sweep of σ(bᵣ + μᵣ₋₁Wᵣ + μᵣ₊₁Wᵣ₊₁ᵀ) for every hidden layer, from old μ."""
+    s = [v] + list(mu)
+    R = len(p["W"])
+    new = []
+    for r in range(1, R + 1):
+        net = p["b"][r] + s[r - 1] @ p["W"][r - 1]
+        if r < R:
+            net = net + s[r + 1] @ p["W"][r].T
+        new.append(expit(net))
+    return new
+
+
+def entropy(mu):
+    return sum(np.sum(-(m * np.log(m) + (1 - m) * np.log1p(-m)), -1) for m in mu)
+
+
+def tv(p, q):
+    return 0.5 * float(np.abs(np.asarray(p) - np.asarray(q)).sum())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fewer_optimizations():
+    """Compile this module's programs (the library's jitted functions and every eager
+    random draw) without XLA's backend optimisations — what ``compile_fast`` does, for
+    all of them: the same programs and float semantics at a fraction of the compile
+    time. Restored afterwards."""
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
+_odd_free_energy = jax.jit(bz.DBM.odd_free_energy, static_argnums=0)
+
+# A jitted mean field: iterations and tol are traced, so one compile per machine/shape.
+_mean_field = jax.jit(bz.DBM.mean_field, static_argnums=0)
+
+
+def mean_field(machine, params, v, iterations, tol):
+    return _mean_field(machine, params, v, iterations=jnp.int32(iterations),
+                       tol=jnp.float32(tol))
+
+
+@pytest.fixture(scope="module")
+def machine():
+    return bz.dbm(WIDTHS)
+
+
+@pytest.fixture(scope="module")
+def params_np():
+    return random_params(WIDTHS, seed=0)
+
+
+@pytest.fixture(scope="module")
+def params(params_np):
+    return to_jax(params_np)
+
+
+@pytest.fixture(scope="module")
+def v_all():
+    """Every visible state of WIDTHS, (32, 5): the batch shape of every v here."""
+    return all_states(WIDTHS[0]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def log_z_exact(params_np):
+    return brute_log_z(WIDTHS, params_np)
+
+
+# --------------------------------------------------------------------------- energy, log Z
+
+
+def test_energy_equals_the_lecture_formula(machine, params, params_np):
+    rng = np.random.default_rng(1)
+    states = [rng.integers(0, 2, (7, n)).astype(np.float64) for n in WIDTHS]
+    want = loop_energy(params_np["W"], params_np["b"], states)
+    got = machine.energy(params, [jnp.asarray(s, jnp.float32) for s in states])
+    assert got.shape == (7,)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # and the vectorised reference used for the brute-force sums below agrees
+    np.testing.assert_allclose(-neg_energy(params_np["W"], params_np["b"], states), want,
+                               rtol=1e-12, atol=1e-12)
+    assert machine.depth == 3 and machine.widths == tuple(WIDTHS)
+
+
+@pytest.mark.parametrize("widths", [WIDTHS, SMALL])
+def test_log_partition_matches_brute_force(widths):
+    p = random_params(widths, seed=sum(widths))
+    want = brute_log_z(widths, p)
+    got = float(bz.dbm(widths).log_partition(to_jax(p)))
+    assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), (got, want)
+
+
+def test_log_partition_in_chunks_equals_one_chunk():
+    widths = [5, 4, 3, 2]
+    p = to_jax(random_params(widths, seed=3))
+    machine = bz.dbm(widths)
+    np.testing.assert_allclose(machine.log_partition(p, chunk_bits=2),
+                               machine.log_partition(p), rtol=1e-6)
+
+
+def test_log_partition_refuses_too_many_odd_units():
+    widths = [2, 25, 2]
+    with pytest.raises(ValueError, match="dbm_ais"):
+        bz.dbm(widths).log_partition(to_jax(random_params(widths, seed=0)))
+    bz.dbm([2, 24, 2]).check_params(to_jax(random_params([2, 24, 2], seed=0)))
+
+
+# --------------------------------------------------------------------------- free energies
+
+
+def brute_odd_free_energy(p, odd, beta, base):
+    """−log Σ_{v, h²} exp(−βΦ + (1−β) baseᵀv) for each odd state (h¹, h³) of WIDTHS."""
+    v, h2 = np.split(all_states(WIDTHS[0] + WIDTHS[2]), [WIDTHS[0]], axis=1)
+    base = np.zeros(WIDTHS[0]) if base is None else base
+    out = []
+    for h1, h3 in zip(*odd):
+        states = [v, np.tile(h1, (len(v), 1)), h2, np.tile(h3, (len(v), 1))]
+        out.append(-logsumexp(beta * neg_energy(p["W"], p["b"], states)
+                              + (1 - beta) * (v @ base)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("beta, with_base", [(1.0, False), (1.0, True), (0.3, True),
+                                             (0.3, False), (0.0, True)])
+def test_odd_free_energy_sums_out_the_even_layers(machine, params, params_np, beta, with_base):
+    rng = np.random.default_rng(2)
+    odd = [rng.integers(0, 2, (6, n)).astype(np.float64) for n in WIDTHS[1::2]]
+    base = rng.normal(0, 1.5, WIDTHS[0]) if with_base else None
+    want = brute_odd_free_energy(params_np, odd, beta, base)
+    got = _odd_free_energy(machine, params, [jnp.asarray(h, jnp.float32) for h in odd],
+                           beta=jnp.float32(beta),
+                           base=None if base is None else jnp.asarray(base, jnp.float32))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    if beta == 0.0:  # independent of the odd states: −Σ softplus(base) − (h² units)·log 2
+        closed = -np.sum(np.logaddexp(0, base)) - WIDTHS[2] * np.log(2)
+        np.testing.assert_allclose(got, np.full(6, closed), rtol=1e-5)
+
+
+def test_log_z_base_is_the_base_models_log_partition(machine, params):
+    base = np.random.default_rng(3).normal(0, 1.5, WIDTHS[0])
+    n_hidden = sum(WIDTHS[1:])
+    want = float(logsumexp(all_states(WIDTHS[0]) @ base)) + n_hidden * np.log(2)
+    got = machine.log_z_base(params, base=jnp.asarray(base, jnp.float32))
+    assert abs(float(got) - want) < 1e-5
+    assert abs(float(machine.log_z_base(params)) - sum(WIDTHS) * np.log(2)) < 1e-5
+
+
+# --------------------------------------------------------------------------- AIS
+
+
+@pytest.fixture(scope="module")
+def ais_runs(machine, params):
+    data = np.random.default_rng(4).random((50, WIDTHS[0])) < [0.1, 0.3, 0.5, 0.8, 0.95]
+    base = bz.base_rate(data.astype(np.float32))
+    # base 0 is the default base model (fair-coin visibles, see the free-energy tests);
+    # passed explicitly, both runs share one compiled program
+    plain = bz.dbm_ais(jax.random.key(5), machine, params, betas=bz.ais_betas(1000),
+                       n_chains=100, base=np.zeros(WIDTHS[0]))
+    based = bz.dbm_ais(jax.random.key(6), machine, params, betas=bz.ais_betas(1000),
+                       n_chains=100, base=base)
+    return plain, based
+
+
+def test_ais_is_within_01_nats_of_the_exact_log_z(ais_runs, log_z_exact):
+    for run in ais_runs:
+        assert run.log_weights.shape == (100,)
+        assert np.all(np.isfinite(run.log_weights))
+        assert 0 < float(run.log_z_std) < 0.05
+        assert abs(float(run.log_z) - log_z_exact) < 0.1, (float(run.log_z), log_z_exact)
+
+
+def test_ais_rejects_bad_input(machine, params, monkeypatch):
+    def compiled(*args, **kwargs):
+        raise AssertionError("dbm_ais reached compilation with bad input")
+
+    monkeypatch.setattr(dbm_module, "_dbm_ais", compiled)
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="β = 0"):
+        bz.dbm_ais(key, machine, params, betas=np.linspace(0.1, 1, 10))
+    with pytest.raises(ValueError, match="end at exactly 1"):
+        bz.dbm_ais(key, machine, params, betas=np.linspace(0, 0.9, 10))
+    with pytest.raises(ValueError, match="base must have shape"):
+        bz.dbm_ais(key, machine, params, base=np.zeros(4))
+    with pytest.raises(ValueError, match="n_chains"):
+        bz.dbm_ais(key, machine, params, n_chains=0)
+    with pytest.raises(ValueError, match="params"):
+        bz.dbm_ais(key, machine, {"W": params["W"][:2], "b": params["b"]})
+    with pytest.raises(ValueError, match="params"):
+        bz.dbm_ais(key, bz.dbm([5, 4, 3, 3]), params)
+
+
+# --------------------------------------------------------------------------- mean field
+
+
+def test_bottom_up_doubles_the_weights_below_the_top(machine, params, params_np, v_all):
+    p, h, want = params_np, v_all.astype(np.float64), []
+    for r in range(1, 4):
+        h = expit((2.0 if r < 3 else 1.0) * h @ p["W"][r - 1] + p["b"][r])
+        want.append(h)
+    got = machine.bottom_up(params, jnp.asarray(v_all))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_one_mean_field_sweep_updates_odd_then_even_layers(machine, params, params_np, v_all):
+    p, v = params_np, v_all.astype(np.float64)
+    mu = [np.asarray(m, np.float64) for m in machine.bottom_up(params, jnp.asarray(v_all))]
+    # odd layers from the old even ones, then the even layer from the NEW odd ones
+    mu[0] = expit(p["b"][1] + v @ p["W"][0] + mu[1] @ p["W"][1].T)
+    mu[2] = expit(p["b"][3] + mu[1] @ p["W"][2])
+    mu[1] = expit(p["b"][2] + mu[0] @ p["W"][1] + mu[2] @ p["W"][2].T)
+    field = mean_field(machine, params, jnp.asarray(v_all), 1, 0.0)
+    assert int(field.iterations) == 1
+    for g, w in zip(field.mu, mu):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_mean_field_converges_to_a_fixed_point(machine, params, params_np, v_all):
+    field = mean_field(machine, params, jnp.asarray(v_all), 500, 1e-6)
+    assert float(field.change) < 1e-6
+    assert 2 <= int(field.iterations) < 500
+    mu = [np.asarray(m, np.float64) for m in field.mu]
+    assert [m.shape for m in mu] == [(32, n) for n in WIDTHS[1:]]
+    again = conditional_means(params_np, v_all.astype(np.float64), mu)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(again, mu)) < 1e-5
+    # a cap on the sweeps is honoured when the tolerance is not reached
+    capped = mean_field(machine, params, jnp.asarray(v_all), 3, 0.0)
+    assert int(capped.iterations) == 3 and float(capped.change) > 1e-6
+
+
+# --------------------------------------------------------------------------- lower bound
+
+
+def test_lower_bound_is_below_the_exact_log_likelihood(machine, params, params_np, v_all,
+                                                       log_z_exact):
+    log_pv = brute_log_pv(WIDTHS, params_np) - log_z_exact   # rows = v_all
+    assert abs(logsumexp(log_pv)) < 1e-10
+    got = float(bz.lower_bound(machine, params, v_all, log_z_exact))
+    # the same bound per example from the library's mean field, in NumPy
+    mu = [np.asarray(m, np.float64)
+          for m in mean_field(machine, params, jnp.asarray(v_all), 30, 1e-6).mu]
+    per_example = (neg_energy(params_np["W"], params_np["b"], [v_all.astype(np.float64)] + mu)
+                   + entropy(mu) - log_z_exact)
+    assert abs(got - per_example.mean()) < 1e-4, (got, per_example.mean())
+    assert np.all(per_example <= log_pv + 1e-5)
+    assert log_pv.mean() - 0.5 < got <= log_pv.mean(), (got, log_pv.mean())
+    assert got < log_pv.mean() - 1e-3  # coupled hidden layers: the bound is not tight
+
+
+def test_lower_bound_is_exact_for_a_factorial_posterior(machine, params_np, v_all):
+    """With W¹ = W² = 0 the hidden layers are independent given v: mean field is the
+    exact posterior and the bound equals log p(v)."""
+    p = {"W": [params_np["W"][0]] + [np.zeros_like(w) for w in params_np["W"][1:]],
+         "b": params_np["b"]}
+    log_z = brute_log_z(WIDTHS, p)
+    want = float(np.mean(brute_log_pv(WIDTHS, p) - log_z))
+    got = float(bz.lower_bound(machine, to_jax(p), v_all, log_z))
+    assert abs(got - want) < 1e-4, (got, want)
+
+
+def test_lower_bound_rejects_non_binary_data(machine, params, v_all):
+    with pytest.raises(ValueError):
+        bz.lower_bound(machine, params, v_all * 0.5, 0.0)
+    with pytest.raises(ValueError):
+        bz.lower_bound(machine, params, v_all[:, :4], 0.0)
+
+
+# --------------------------------------------------------------------------- Gibbs sampling
+
+
+def test_half_step_moves_only_one_parity(machine, params):
+    rng = np.random.default_rng(7)
+    states = [jnp.asarray(rng.integers(0, 2, (64, n)), jnp.float32) for n in WIDTHS]
+
+    def both(key, params, states):
+        return (machine.half_step(key, params, states, 0),
+                machine.half_step(key, params, states, 1))
+
+    args = (jax.random.key(0), params, states)
+    even, odd = compile_fast(both, *args)(*args)
+    for r in range(4):
+        moved_even, moved_odd = (not np.array_equal(even[r], states[r]),
+                                 not np.array_equal(odd[r], states[r]))
+        assert moved_even == (r % 2 == 0), r
+        assert moved_odd == (r % 2 == 1), r
+        assert set(np.unique(even[r])) <= {0.0, 1.0}
+
+
+@pytest.fixture(scope="module")
+def gibbs_runs():
+    """20,000 chains of SMALL from all-zero states: 50 sweeps at β = 1, and one sweep at
+    β = 0 with a base (the AIS start), in one compiled program."""
+    machine = bz.dbm(SMALL)
+    p = random_params(SMALL, seed=8)
+    base = np.array([-1.5, 0.4, 2.0])
+    n = 20_000
+
+    def run(key, params, base):
+        zeros = [jnp.zeros((n, w), jnp.float32) for w in SMALL]
+        key_chain, key_base = jax.random.split(key)
+
+        def sweep(states, key):
+            return machine.gibbs_step(key, params, states), None
+
+        final, _ = jax.lax.scan(sweep, zeros, jax.random.split(key_chain, 50))
+        at_zero = machine.gibbs_step(key_base, params, zeros, beta=0.0, base=base)
+        return final, at_zero
+
+    args = (jax.random.key(9), to_jax(p), jnp.asarray(base, jnp.float32))
+    final, at_zero = compile_fast(run, *args)(*args)
+    return p, base, [np.asarray(s) for s in final], [np.asarray(s) for s in at_zero]
+
+
+def test_gibbs_chains_reach_the_exact_distribution(gibbs_runs):
+    p, _, final, _ = gibbs_runs
+    log_p = neg_energy(p["W"], p["b"], joint_states(SMALL)).reshape(8, 16)
+    joint = np.exp(log_p - logsumexp(log_p))
+    p_v, p_h = joint.sum(1), joint.sum(0)      # p(v) (8 states), p(h¹, h²) (16 states)
+    assert tv(p_v, np.full(8, 1 / 8)) > 0.1 and p_v[0] < 0.5  # far from the start and flat
+    v_index = final[0] @ [4, 2, 1]
+    h_index = np.concatenate(final[1:], 1) @ [8, 4, 2, 1]
+    f_v = np.bincount(v_index.astype(int), minlength=8) / len(v_index)
+    f_h = np.bincount(h_index.astype(int), minlength=16) / len(h_index)
+    assert tv(f_v, p_v) < 0.03, (f_v, p_v)
+    assert tv(f_h, p_h) < 0.03, (f_h, p_h)
+
+
+def test_gibbs_at_beta_zero_samples_the_base_model(gibbs_runs):
+    _, base, _, at_zero = gibbs_runs
+    np.testing.assert_allclose(at_zero[0].mean(0), expit(base), atol=0.015)
+    for h in at_zero[1:]:
+        np.testing.assert_allclose(h.mean(0), 0.5, atol=0.015)
+
+
+# --------------------------------------------------------------------------- pre-training
+
+
+def test_dbm_layers_double_the_right_sides():
+    layers = bz.dbm_layers([6, 5, 4, 3], epochs=3, batch_size=7)
+    assert all(isinstance(layer, RBMLayer) for layer in layers)
+    assert [(m.machine.n_visible, m.machine.n_hidden) for m in layers] == [(6, 5), (5, 4),
+                                                                         (4, 3)]
+    assert [(m.machine.bottom_up, m.machine.top_down) for m in layers] == [(2, 1), (2, 2),
+                                                                         (1, 2)]
+    assert all(m.machine.doubled and m.epochs == 3 and m.batch_size == 7 for m in layers)
+    rng = np.random.default_rng(10)
+    ps, vs, hs = [], [], []
+    for layer in layers:
+        rbm = layer.machine
+        ps.append({"W": rng.normal(0, 1, (rbm.n_visible, rbm.n_hidden)),
+                   "b": rng.normal(0, 1, rbm.n_visible), "c": rng.normal(0, 1, rbm.n_hidden)})
+        vs.append(rng.integers(0, 2, (9, rbm.n_visible)).astype(np.float64))
+        hs.append(rng.integers(0, 2, (9, rbm.n_hidden)).astype(np.float64))
+
+    def conditionals(ps, vs, hs):  # every layer's conditionals in one compiled program
+        return [(layer.machine.hidden_probs(p, v), layer.machine.visible_mean(p, h),
+                 layer.encode(p, v)) for layer, p, v, h in zip(layers, ps, vs, hs)]
+
+    args = (to_jax(ps), to_jax(vs), to_jax(hs))
+    for layer, p, v, h, (got_h, got_v, encoded) in zip(
+            layers, ps, vs, hs, compile_fast(conditionals, *args)(*args)):
+        rbm = layer.machine
+        want_h = expit(rbm.bottom_up * v @ p["W"] + p["c"])
+        want_v = expit(rbm.top_down * h @ p["W"].T + p["b"])
+        np.testing.assert_allclose(got_h, want_h, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got_v, want_v, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(encoded, want_h, rtol=1e-5, atol=1e-6)
+        pj = to_jax(p)
+        # a doubled RBM has no partition function: exact and AIS likelihoods refuse it
+        with pytest.raises(ValueError, match="plain RBM"):
+            bz.log_partition(rbm, pj)
+        with pytest.raises(ValueError, match="plain RBM"):
+            bz.ais(jax.random.key(0), rbm, pj)
+        with pytest.raises(ValueError, match="plain RBM"):
+            bz.exact_log_likelihood(rbm, pj, v)
+    # the undoubled directions really are single: (2, 1) first, (1, 2) last
+    assert layers[0].machine.top_down == 1.0 and layers[-1].machine.bottom_up == 1.0
+
+
+def test_pretraining_settings_are_checked():
+    with pytest.raises(ValueError, match="at least two hidden layers"):
+        bz.dbm_layers([6, 5])
+    for bad in ([6], [6, 0, 3], [6, 5.5, 3]):
+        with pytest.raises(ValueError):
+            bz.dbm_layers(bad)
+    with pytest.raises(ValueError, match="epochs"):
+        bz.dbm_layers([6, 5, 4], epochs=0)
+    for kwargs in ({"bottom_up": 0}, {"top_down": -2.0}, {"bottom_up": True},
+                   {"top_down": "2"}):
+        with pytest.raises(ValueError):
+            bz.rbm(3, 2, **kwargs)
+    assert not bz.rbm(3, 2).doubled and bz.rbm(3, 2, top_down=2).doubled
+
+
+def test_dbm_layers_checks_method_and_k_like_dbn_layers():
+    with pytest.raises(ValueError, match="method"):
+        bz.dbm_layers([6, 5, 4], method="bogus")
+    with pytest.raises(ValueError, match="k"):
+        bz.dbm_layers([6, 5, 4], k=0)
+
+
+@pytest.fixture(scope="module")
+def x_bas():
+    x = np.asarray(bars_and_stripes(jax.random.key(11), 200))
+    assert set(np.unique(x)) == {0.0, 1.0}
+    return x
+
+
+@pytest.fixture(scope="module")
+def stack(x_bas):
+    return greedy_pretrain(bz.dbm_layers(BAS, epochs=1, batch_size=20), x_bas,
+                           key=jax.random.key(12), progress=False)
+
+
+def test_compose_keeps_weights_and_averages_middle_biases(stack):
+    assert stack.widths == tuple(BAS)
+    machine, params = bz.compose(stack)
+    assert isinstance(machine, bz.DBM) and machine.widths == tuple(BAS)
+    machine.check_params(params)
+    lower, upper = stack.params
+    for W, q in zip(params["W"], stack.params):
+        np.testing.assert_array_equal(W, q["W"])
+    # pre-training moved the weights away from their N(0, 0.01²) start
+    assert all(float(jnp.std(q["W"])) > 0.011 for q in stack.params)
+    np.testing.assert_array_equal(params["b"][0], lower["b"])
+    np.testing.assert_allclose(params["b"][1], (lower["c"] + upper["b"]) / 2, rtol=1e-6)
+    np.testing.assert_array_equal(params["b"][2], upper["c"])
+    assert not np.allclose(lower["c"], upper["b"])  # the average is a real choice here
+
+
+def test_compose_refuses_a_stack_that_is_not_rbms(stack):
+    from jaxdeep.autoencoder import autoencoder_layers
+
+    learners = tuple(autoencoder_layers([16, 8, 6]))
+    fake = Stack(learners, stack.params, stack.histories, stack.seconds)
+    with pytest.raises(ValueError, match="RBM"):
+        bz.compose(fake)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def trained(x_bas):
+    machine = bz.dbm(BAS)
+    p0 = machine.init(jax.random.key(13), data=x_bas)
+    kept = jax.tree_util.tree_map(np.array, p0)
+    kwargs = {"key": jax.random.key(14), "epochs": 8, "batch_size": 20,
+              "optimizer": OPTIMIZER, "mean_field_iterations": 10, "progress": False}
+    fit = bz.train_dbm(machine, x_bas, params=p0, **kwargs)
+    again = bz.train_dbm(machine, x_bas, params=p0, **kwargs)
+    other = bz.train_dbm(machine, x_bas, params=p0, **{**kwargs, "key": jax.random.key(15)})
+    more = bz.train_dbm(machine, x_bas, params=fit.params, chains=fit.chains,
+                        **{**kwargs, "epochs": 1})
+    return machine, p0, kept, fit, again, other, more
+
+
+def test_train_dbm_improves_the_exact_lower_bound(trained, x_bas):
+    machine, p0, _, fit, *_ = trained
+    before = float(bz.lower_bound(machine, p0, x_bas, machine.log_partition(p0)))
+    after = float(bz.lower_bound(machine, fit.params, x_bas, machine.log_partition(fit.params)))
+    assert after > before + 0.2, (before, after)
+    # no model's mean log-likelihood on x beats the empirical distribution's: −H(p̂)
+    _, counts = np.unique(x_bas, axis=0, return_counts=True)
+    freq = counts / counts.sum()
+    assert after < float(np.sum(freq * np.log(freq))), (after, np.sum(freq * np.log(freq)))
+
+
+def test_train_dbm_history_and_outputs(trained):
+    machine, _, _, fit, *_ = trained
+    h = fit.history
+    assert h.epoch == list(range(1, 9)) and h.diverged is None
+    assert all(np.isfinite(h.reconstruction)) and all(r > 0 for r in h.reconstruction)
+    assert h.reconstruction[-1] < h.reconstruction[0] - 0.2
+    assert all(1 <= s <= 10 for s in h.mean_field_iterations)
+    assert np.all(np.diff(h.seconds) >= 0) and len(h.seconds) == 8
+    machine.check_params(fit.params)
+    assert [c.shape for c in fit.chains] == [(100, n) for n in BAS]
+    assert all(set(np.unique(c)) <= {0.0, 1.0} for c in fit.chains)
+
+
+def test_train_dbm_is_deterministic_per_key_and_keeps_the_callers_params(trained):
+    _, p0, kept, fit, again, other, more = trained
+    same = jax.tree_util.tree_map(np.array_equal, fit.params, again.params)
+    assert all(jax.tree_util.tree_leaves(same))
+    assert all(np.array_equal(a, b) for a, b in zip(fit.chains, again.chains))
+    assert not np.array_equal(fit.params["W"][0], other.params["W"][0])
+    # the compiled epochs donate their state: the caller's arrays are untouched
+    for a, b in zip(jax.tree_util.tree_leaves(p0), jax.tree_util.tree_leaves(kept)):
+        np.testing.assert_array_equal(a, b)
+    # continuing from a fit moves on from its params
+    assert not np.array_equal(more.params["W"][0], fit.params["W"][0])
+    assert np.all(np.isfinite(more.params["W"][0]))
+
+
+def test_train_dbm_rejects_bad_input_before_compiling(x_bas, trained, monkeypatch):
+    def compiled(*args, **kwargs):
+        raise AssertionError("train_dbm reached compilation with bad input")
+
+    monkeypatch.setattr(dbm_module, "_train_epoch", compiled)
+    machine, _, _, fit, *_ = trained
+    key = jax.random.key(0)
+    grey = x_bas.copy()
+    grey[3, 5] = 0.5
+    with pytest.raises(ValueError, match="binary|0 and 1|0/1"):
+        bz.train_dbm(machine, grey, key=key, progress=False)
+    with pytest.raises(ValueError):
+        bz.train_dbm(machine, x_bas[:, :15], key=key, progress=False)
+    nan = x_bas.copy()
+    nan[0, 0] = np.nan
+    with pytest.raises(ValueError):
+        bz.train_dbm(machine, nan, key=key, progress=False)
+    for name in ("epochs", "batch_size", "n_chains", "k", "mean_field_iterations"):
+        with pytest.raises(ValueError, match=name):
+            bz.train_dbm(machine, x_bas, key=key, progress=False, **{name: 0})
+    with pytest.raises(ValueError, match="params"):
+        bz.train_dbm(machine, x_bas, key=key, progress=False, params=to_jax(
+            random_params([16, 8, 5], seed=0)))
+    with pytest.raises(ValueError, match="chains"):
+        bz.train_dbm(machine, x_bas, key=key, progress=False, params=fit.params,
+                     chains=fit.chains, n_chains=50)
+
+
+def test_train_dbm_checks_every_chains_shape_before_compiling(x_bas, trained, monkeypatch):
+    def compiled(*args, **kwargs):
+        raise AssertionError("train_dbm reached compilation with bad chains")
+
+    monkeypatch.setattr(dbm_module, "_train_epoch", compiled)
+    machine, _, _, fit, *_ = trained
+    bad = [fit.chains[0], jnp.zeros((100, 7), jnp.float32), fit.chains[2]]
+    with pytest.raises(ValueError, match="chains"):
+        bz.train_dbm(machine, x_bas, key=jax.random.key(0), progress=False,
+                     params=fit.params, chains=bad)
+
+
+# --------------------------------------------------------------------------- classifier
+
+
+def test_dbm_classifier_first_layer_is_a_mean_field_update(v_all):
+    # h¹ ≠ h² (the input is [v, q(h²|v)], 5 + 3 wide, not 5 + 4), and two 3 → 3 layers
+    # above, which the MLP stacks into one segment
+    widths = [5, 4, 3, 3, 3]
+    machine = bz.dbm(widths)
+    pn = random_params(widths, seed=16)
+    p = to_jax(pn)
+    inputs = bz.dbm_inputs(machine, p, v_all)
+    assert inputs.shape == (32, widths[0] + widths[2])
+    np.testing.assert_array_equal(inputs[:, :widths[0]], v_all)
+    mu2 = inputs[:, widths[0]:].astype(np.float64)
+    field = mean_field(machine, p, jnp.asarray(v_all), 30, 1e-6)  # q(h²|v): 30 sweeps
+    np.testing.assert_allclose(mu2, field.mu[1], rtol=0, atol=1e-6)
+    model, mlp_params = bz.dbm_classifier(machine, p, 3, key=jax.random.key(17))
+    assert model.config.widths == (8, 4, 3, 3, 3, 3)
+    assert [n for n, _, _ in model.config.segments] == [1, 1, 2]
+
+    def forward(params, x):
+        return model.apply(params, x, trace=True)
+
+    args = (mlp_params, jnp.asarray(inputs))
+    trace = compile_fast(forward, *args)(*args)
+    acts = [a for segment in trace.acts for a in np.asarray(segment, np.float64)]
+    assert len(acts) == len(widths) - 1
+    v = v_all.astype(np.float64)
+    want = expit(v @ pn["W"][0] + mu2 @ pn["W"][1].T + pn["b"][1])
+    np.testing.assert_allclose(acts[0], want, rtol=0, atol=1e-6)
+    for r in range(1, len(widths) - 1):  # the layers above: σ(x Wʳ + bʳ⁺¹)
+        np.testing.assert_allclose(acts[r], expit(acts[r - 1] @ pn["W"][r] + pn["b"][r + 1]),
+                                   rtol=0, atol=1e-6)
+    fresh = model.init(jax.random.key(17))["output"]
+    np.testing.assert_array_equal(mlp_params["output"]["W"], fresh["W"])
+    np.testing.assert_array_equal(mlp_params["output"]["b"], fresh["b"])
+    np.testing.assert_allclose(np.sum(trace.y, 1), 1.0, rtol=1e-5)
+
+
+def test_dbm_classifier_rejects_bad_input(params, v_all):
+    machine = bz.dbm(WIDTHS)
+    with pytest.raises(ValueError, match="two hidden layers"):
+        bz.dbm_classifier(bz.dbm([5, 4]), to_jax(random_params([5, 4], seed=0)), 3,
+                          key=jax.random.key(0))
+    with pytest.raises(ValueError, match="n_classes"):
+        bz.dbm_classifier(machine, params, 0, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="params"):
+        bz.dbm_classifier(bz.dbm([5, 4, 3, 3]), params, 3, key=jax.random.key(0))
+    with pytest.raises(ValueError):
+        bz.dbm_inputs(machine, params, v_all[:, :4])
+    with pytest.raises(ValueError):
+        bz.dbm_inputs(machine, params, np.full((2, 5), np.nan))
+
+
+def test_dbm_widths_are_checked(x_bas):
+    for bad in ([5], [5, 0, 3], [5, 2.5], "54"):
+        with pytest.raises(ValueError):
+            bz.dbm(bad)
+    machine = bz.dbm(BAS)  # the shapes of the training tests: the init's draws are compiled
+    x = x_bas
+    p = machine.init(jax.random.key(0), data=x, scale=0.1)
+    machine.check_params(p)
+    assert [tuple(w.shape) for w in p["W"]] == [(16, 8), (8, 6)]
+    assert all(w.dtype == jnp.float32 for w in p["W"] + p["b"])
+    assert 0.05 < float(jnp.std(p["W"][0])) < 0.15
+    np.testing.assert_allclose(p["b"][0], bz.base_rate(x), rtol=1e-5)
+    assert all(float(jnp.sum(jnp.abs(b))) == 0 for b in p["b"][1:])
+    with pytest.raises(ValueError):
+        machine.check_params({"W": p["W"], "b": p["b"][:2]})
+    with pytest.raises(ValueError):
+        machine.check_params({"W": p["W"], "b": p["b"], "c": p["b"][0]})
