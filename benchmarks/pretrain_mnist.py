@@ -39,7 +39,8 @@ PRESETS = {
             "--corruption", "mask", "--level", "0.25", "--steps", "12000",
             "--finetune-batch", "100", "--finetune-decay"],
     "dbm": ["--layers", "500,1000", "--epochs", "10", "--batch", "100", "--lr", "0.05",
-            "--weight-scale", "0.01", "--dbm-epochs", "10", "--ais-temperatures", "14500",
+            "--weight-scale", "0.01", "--dbm-epochs", "20", "--dbm-lr", "0.001", "--dbm-k", "5",
+            "--ais-temperatures", "14500",
             "--steps", "12000", "--finetune-batch", "100", "--finetune-decay"],
 }
 

@@ -79,7 +79,12 @@ def add_arguments(p) -> None:
                    help="sae: corruption level (mask: fraction zeroed; gaussian: σ)")
     p.add_argument("--dbm-epochs", type=positive_int, default=20,
                    help="dbm: epochs of joint training after composing the stack")
-    p.add_argument("--dbm-lr", type=float, default=0.005, help="dbm: joint training SGD rate")
+    p.add_argument("--dbm-lr", type=float, default=0.001,
+                   help="dbm: joint training SGD rate (momentum 0.9)")
+    p.add_argument("--dbm-k", type=positive_int, default=5,
+                   help="dbm: Gibbs sweeps of the persistent chains per update")
+    p.add_argument("--dbm-chains", type=positive_int, default=100,
+                   help="dbm: persistent chains (fantasy particles)")
     p.add_argument("--steps", type=positive_int, default=1000, help="fine-tuning Adam steps")
     p.add_argument("--finetune-batch", type=positive_int, default=64)
     p.add_argument("--finetune-lr", type=float, default=1e-3, help="fine-tuning Adam rate")
@@ -145,7 +150,8 @@ def run(args, console) -> int:
     if args.kind == "dbm":
         machine, params = compose(stack)
         fit = train_dbm(machine, x_pre, key=key_dbm, params=params, epochs=args.dbm_epochs,
-                        batch_size=batch, optimizer=optax.sgd(args.dbm_lr, momentum=0.9))
+                        batch_size=batch, optimizer=optax.sgd(args.dbm_lr, momentum=0.9),
+                        k=args.dbm_k, n_chains=args.dbm_chains)
         params = fit.params
         report.update(dbm_history=fit.history._asdict(),
                       **likelihood(machine, params, x_pre, ds.x_test, args, key_ais))
