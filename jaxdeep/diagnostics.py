@@ -27,7 +27,7 @@ import numpy as np
 from . import activations
 from .backprop import _mlp_backward, check_batch
 from .losses import check_loss
-from .nets.mlp import layerwise
+from .nets.mlp import check_input, layerwise
 
 SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
 
@@ -173,3 +173,22 @@ def residual_flow(model, params, x, target, *, loss: str = "cross_entropy") -> B
     check_batch(model, x, target)
     g, d, total, value = jax.device_get(_block_flow_jit(model, params, x, target, loss))
     return BlockFlow(np.asarray(g, np.float64), np.asarray(d, np.float64), float(total), float(value))
+
+
+
+def _block_saturation(model, params, x):
+    trace = model.apply(params, x, trace=True)
+    act = activations.get(model.config.activation)
+    slope = jnp.abs(act.df(trace.u))  # (L, batch, width): the block's inner units
+    return jnp.mean(slope < SATURATION_THRESHOLD * act.peak_slope, axis=(1, 2))
+
+
+_block_saturation_jit = jax.jit(_block_saturation, static_argnums=0)
+
+
+def block_saturation(model, params, x) -> np.ndarray:
+    """Per block of a residual MLP, the fraction of its inner units u = a W₁ + b₁ whose
+    slope |f′(u)| is below 1 % of the peak (for ReLU: dead units) — the residual analogue
+    of :attr:`GradientFlow.saturation`."""
+    check_input(model.config, x)
+    return np.asarray(_block_saturation_jit(model, params, x), np.float64)

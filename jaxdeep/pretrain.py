@@ -75,6 +75,14 @@ class Stack(NamedTuple):
         """(n_in, n_out of layer 1, …, n_out of layer L)."""
         return stack_widths(self.learners)
 
+    def head(self, depth: int) -> "Stack":
+        """The first ``depth`` layers: what greedy pre-training of those layers alone, with
+        the same key, would have produced (each layer sees only the layers below it)."""
+        if not 1 <= depth <= len(self.learners):
+            raise ValueError(f"depth must lie in 1…{len(self.learners)} for this stack, got {depth}")
+        return Stack(self.learners[:depth], self.params[:depth], self.histories[:depth],
+                     self.seconds[:depth])
+
     def features(self, x, *, depth: int | None = None) -> np.ndarray:
         """The representation of ``x`` after ``depth`` layers (default: all), on the host."""
         x = check_stack_input(self, x)
@@ -129,7 +137,8 @@ def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True) -> St
         ``autoencoder_layers(...)``, ``dbm_layers(...)``).
       x: training data ``(N, n_in)`` (host array; what each learner accepts, e.g. values in
         [0, 1] for Bernoulli RBMs and cross-entropy autoencoders).
-      key: PRNG key; each layer gets its own split.
+      key: PRNG key; layer i trains with ``jax.random.fold_in(key, i)``, so the first L
+        layers of a deeper stack are exactly the L-layer stack (:meth:`Stack.head`).
       progress: show a progress bar per layer.
 
     Returns:
@@ -146,7 +155,7 @@ def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True) -> St
     if hasattr(learners[0], "check_input"):
         learners[0].check_input("x", x)
     params, histories, seconds = [], [], []
-    keys = jax.random.split(key, len(learners))
+    keys = [jax.random.fold_in(key, i) for i in range(len(learners))]
     for i, (learner, k) in enumerate(zip(learners, keys)):
         start = time.perf_counter()
         description = f"layer {i + 1}/{len(learners)} {learner.n_in}→{learner.n_out}"
@@ -185,7 +194,7 @@ def to_mlp(stack: Stack, n_classes: int, *, key: jax.Array, output: str = "softm
     up-pass. The output layer is new: Glorot-initialised from ``key``, biases 0 — the
     same draw the randomly initialised twin ``model.init(key)`` gets.
     """
-    from .nets.mlp import mlp  # the nets package is heavier; import when converting
+    from .nets.mlp import mlp, stack_layers  # heavier; import when converting
 
     check_positive_int("n_classes", n_classes)
     kinds = {getattr(layer, "activation", None) for layer in stack.learners}
@@ -196,10 +205,5 @@ def to_mlp(stack: Stack, n_classes: int, *, key: jax.Array, output: str = "softm
                 init="glorot")
     fresh = model.init(key)
     layers = [layer.encoder(params) for layer, params in zip(stack.learners, stack.params)]
-    hidden, first = [], 0
-    for n, _, _ in model.config.segments:
-        run = layers[first:first + n]
-        hidden.append({"W": jnp.stack([w for w, _ in run]).astype(jnp.float32),
-                       "b": jnp.stack([b for _, b in run]).astype(jnp.float32)})
-        first += n
+    hidden = stack_layers(model.config, layers)
     return model, {"hidden": hidden, "output": fresh["output"]}

@@ -684,6 +684,24 @@ def test_dbm_classifier_first_layer_is_a_mean_field_update(v_all):
     np.testing.assert_allclose(np.sum(trace.y, 1), 1.0, rtol=1e-5)
 
 
+def test_recognition_mlp_is_the_bottom_up_pass_bitwise(machine, params, v_all):
+    model, mlp_params = bz.recognition_mlp(machine, params, 3, key=jax.random.key(5))
+    assert model.config.widths == tuple(WIDTHS) + (3,)
+    assert model.config.activation == "sigmoid"
+
+    def both(mlp_params, params, v):
+        trace = model.apply(mlp_params, v, trace=True)
+        return [a[0] for a in trace.acts], machine.bottom_up(params, v)
+
+    args = (mlp_params, params, jnp.asarray(v_all))
+    acts, want = compile_fast(both, *args)(*args)
+    # doubling is exact in floating point: 2·(xW) = x(2W) bit for bit
+    for got, expected in zip(acts, want):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+    np.testing.assert_array_equal(mlp_params["output"]["W"],
+                                  model.init(jax.random.key(5))["output"]["W"])
+
+
 def test_dbm_classifier_rejects_bad_input(params, v_all):
     machine = bz.dbm(WIDTHS)
     with pytest.raises(ValueError, match="two hidden layers"):

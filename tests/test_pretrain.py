@@ -66,6 +66,22 @@ def test_each_layer_trains_on_the_representation_below(x):
     np.testing.assert_allclose(stack.features(x, depth=1), x[:, :40] * 0.5)
 
 
+def test_the_head_of_a_deeper_stack_is_the_shallower_stack(x):
+    deep = greedy_pretrain([Recorder(64, 40, 0.5), Recorder(40, 20, 3.0), Recorder(20, 10, 1.0)],
+                           x, key=jax.random.key(4), progress=False)
+    shallow_layers = [Recorder(64, 40, 0.5), Recorder(40, 20, 3.0)]
+    shallow = greedy_pretrain(shallow_layers, x, key=jax.random.key(4), progress=False)
+    head = deep.head(2)
+    assert head.widths == shallow.widths == (64, 40, 20)
+    # Same data and the same key per layer: layer i's key does not depend on the depth.
+    for got, want in zip(head.learners, shallow_layers):
+        np.testing.assert_array_equal(got.seen[0][0], want.seen[0][0])
+        assert jax.random.key_data(got.seen[0][1]).tolist() == \
+            jax.random.key_data(want.seen[0][1]).tolist()
+    with pytest.raises(ValueError, match="1…3"):
+        deep.head(4)
+
+
 def test_chunked_encoding_equals_one_pass(x, dbn_stack):
     layer, params = dbn_stack.learners[0], dbn_stack.params[0]
     whole = np.asarray(layer.encode(params, jnp.asarray(x)))

@@ -15,6 +15,7 @@ from jaxdeep.boltzmann.dbm import (
     dbm,
     dbm_ais,
     dbm_classifier,
+    recognition_mlp,
     dbm_inputs,
     dbm_layers,
     lower_bound,
@@ -55,6 +56,7 @@ from jaxdeep.boltzmann.rbm import RBM, base_rate, rbm
 
 __all__ = [
     "DBM", "RBMLayer", "compose", "dbm", "dbm_ais", "dbm_classifier", "dbm_inputs",
+    "recognition_mlp",
     "dbm_layers", "dbn_layers", "generate", "lower_bound", "train_dbm",
     "AISResult", "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory",
     "RBMTrainState", "TemperingResult", "ais", "ais_betas", "base_rate", "center_gradient",

@@ -46,6 +46,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from jaxdeep.activations import sigmoid
 from jaxdeep.boltzmann.dbn import RBMLayer, check_layer_settings
 from jaxdeep.boltzmann.gibbs import check_betas
 from jaxdeep.boltzmann.partition import (
@@ -64,7 +65,7 @@ from jaxdeep.data.validate import (
     check_finite,
     check_positive_int,
 )
-from jaxdeep.nets.mlp import check_widths
+from jaxdeep.nets.mlp import check_widths, mlp, stack_layers
 from jaxdeep.pretrain import Stack
 
 __all__ = ["DBM", "DBMFit", "DBMHistory", "MeanField", "compose", "dbm", "dbm_ais",
@@ -126,11 +127,12 @@ class DBM:
     # ------------------------------------------------------------------ inference
     def bottom_up(self, params, v) -> list:
         """The mean-field starting point: one up-pass with the weights doubled below the
-        top (standing in for the input from above that is not yet known)."""
+        top (standing in for the input from above that is not yet known). Written as the
+        MLP writes its layers (:func:`recognition_mlp` computes the very same numbers)."""
         mu, h = [], v
         for r in range(1, self.depth + 1):
             factor = 2.0 if r < self.depth else 1.0
-            h = jax.nn.sigmoid(factor * (h @ params["W"][r - 1]) + params["b"][r])
+            h = sigmoid(factor * (h @ params["W"][r - 1]) + params["b"][r])
             mu.append(h)
         return mu
 
@@ -493,8 +495,6 @@ def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array):
     layers above ``σ(x W⁽ʳ⁾ + b⁽ʳ⁾)``; a new softmax layer on top. Returns
     ``(model, params)``.
     """
-    from jaxdeep.nets.mlp import mlp
-
     machine.check_params(params)
     check_positive_int("n_classes", n_classes)
     if machine.depth < 2:
@@ -502,18 +502,27 @@ def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array):
     widths = (machine.widths[0] + machine.widths[2],) + machine.widths[1:] + (n_classes,)
     model = mlp(widths, activation="sigmoid", output="softmax", init="glorot")
     fresh = model.init(key)
-    first = {"W": jnp.concatenate([params["W"][0], params["W"][1].T])[None],
-             "b": params["b"][1][None]}
-    rest = [{"W": params["W"][r][None], "b": params["b"][r + 1][None]}
-            for r in range(1, machine.depth)]
-    hidden, layers = [], [first] + rest
-    at = 0
-    for n, _, _ in model.config.segments:  # group runs of identical layers as the MLP does
-        run = layers[at:at + n]
-        hidden.append({"W": jnp.concatenate([q["W"] for q in run]),
-                       "b": jnp.concatenate([q["b"] for q in run])})
-        at += n
+    first = (jnp.concatenate([params["W"][0], params["W"][1].T]), params["b"][1])
+    rest = [(params["W"][r], params["b"][r + 1]) for r in range(1, machine.depth)]
+    hidden = stack_layers(model.config, [first] + rest)
     return model, {"hidden": hidden, "output": fresh["output"]}
+
+
+def recognition_mlp(machine: DBM, params, n_classes: int, *, key: jax.Array):
+    """The DBM's bottom-up recognition pass (:meth:`DBM.bottom_up`) as a plain sigmoid MLP
+    on ``v`` with a new softmax layer: hidden layer r computes
+    ``σ(2 x W⁽ʳ⁾ + b⁽ʳ⁾)`` below the top and ``σ(x W⁽ᴿ⁾ + b⁽ᴿ⁾)`` at the top — the doubled
+    weights stand in for the input from above. Its hidden activations equal the up-pass
+    that starts mean field; the same architecture as any other deep sigmoid net, which is
+    what the study compares. Returns ``(model, params)``."""
+    machine.check_params(params)
+    check_positive_int("n_classes", n_classes)
+    model = mlp(machine.widths + (n_classes,), activation="sigmoid", output="softmax",
+                init="glorot")
+    layers = [((2.0 if r < machine.depth - 1 else 1.0) * params["W"][r], params["b"][r + 1])
+              for r in range(machine.depth)]
+    return model, {"hidden": stack_layers(model.config, layers),
+                   "output": model.init(key)["output"]}
 
 
 def dbm_inputs(machine: DBM, params, x, *, iterations: int = 30) -> np.ndarray:

@@ -27,3 +27,14 @@ def name_list(text: str) -> list[str]:
 def int_list(text: str) -> list[int]:
     """argparse type: comma-separated positive ints, e.g. ``1,5,30``."""
     return [positive_int(t) for t in name_list(text)]
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type: comma-separated non-negative ints (seeds), e.g. ``0,1,2``."""
+    try:
+        values = [int(t) for t in name_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"seeds must be ≥ 0, got {text!r}")
+    return values

@@ -186,13 +186,17 @@ def run(args, console) -> int:
                       f"3σ); test log-likelihood ≥ {report['lower_bound']:.2f} nats")
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.kind == "dbm":  # the trained machine, for sampling or a second AIS run later
+        np.savez(args.out / "dbm_params.npz",
+                 **{f"W{i}": np.asarray(w) for i, w in enumerate(params["W"])},
+                 **{f"b{i}": np.asarray(b) for i, b in enumerate(params["b"])})
     write_figures(args, ds, stack, runs, key_samples, fit if args.kind == "dbm" else None)
     (args.out / "metrics.json").write_text(json.dumps({
         "args": {k: str(v) for k, v in vars(args).items() if k != "run"},
         "widths": widths, "layer_histories": [h._asdict() for h in stack.histories],
         **report}, indent=1, default=float))
     console.print(f"wrote [bold]{args.out}[/]/curves.png, pretraining.png, filters.png, "
-                  "samples.png, metrics.json")
+                  "samples.png, metrics.json" + (", dbm_params.npz" if args.kind == "dbm" else ""))
     return 0
 
 

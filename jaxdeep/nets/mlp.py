@@ -212,3 +212,19 @@ def unstack_layers(params: dict) -> list[dict]:
     layers = [jax.tree_util.tree_map(lambda a, i=i: a[i], seg)
               for seg in params["hidden"] for i in range(seg["W"].shape[0])]
     return layers + [params["output"]]
+
+
+def stack_layers(config: MLPConfig, layers) -> list[dict]:
+    """The ``params["hidden"]`` of an MLP with ``config`` from one ``(W, b)`` pair per hidden
+    layer (the inverse of :func:`unstack_layers`): runs of identical layers are stacked, as
+    :func:`mlp` stores them. Used to turn pre-trained layers into an MLP."""
+    layers = list(layers)
+    if len(layers) != config.depth:
+        raise ValueError(f"the MLP has {config.depth} hidden layers; got {len(layers)} (W, b) pairs")
+    hidden, first = [], 0
+    for n, _, _ in config.segments:
+        run = layers[first:first + n]
+        hidden.append({"W": jnp.stack([w for w, _ in run]).astype(jnp.float32),
+                       "b": jnp.stack([b for _, b in run]).astype(jnp.float32)})
+        first += n
+    return hidden

@@ -1,0 +1,95 @@
+"""One cell of the study: build a net, measure it, train it, measure it again.
+
+What a cell records (all JSON; non-finite numbers become ``null``):
+
+* ``init`` and ``trained`` — gradient flow on a fixed batch of training examples, before
+  and after training: ``grad_norm`` = ‖∂E/∂W⁽ˡ⁾‖ per hidden layer (per residual block)
+  and the output layer last, ``first`` (layer 1 or block 1), ``ratio`` first/last hidden,
+  ``global_norm`` = ‖∇E‖, ``saturation`` per hidden layer (fraction of units with
+  |f′(net)| < 1 % of the peak slope) and its mean;
+* ``accuracy`` — test accuracy after training (``null`` if the run diverged), the
+  training curve (``step``, ``train_loss``, ``test_accuracy``), ``diverged`` (the first
+  step with a non-finite loss, or ``null``);
+* ``seconds`` (training) and ``pretrain_seconds`` — wall time; the only fields that
+  differ between two runs with the same seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import optax
+
+from .. import diagnostics
+from ..nets import ResidualConfig
+from ..train import final_metric, fit
+from .remedies import Context, Remedy, cell_key
+
+#: Fields that hold wall-clock times (everything else is a function of the seed).
+TIMING_FIELDS = ("seconds", "pretrain_seconds")
+
+
+def clean(value):
+    """A float for JSON: ``None`` for NaN and ±inf (JSON has neither)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def flow(model, params, x, y) -> dict:
+    """Gradient norms and saturation of one net on one batch (hand-derived backprop)."""
+    if isinstance(model.config, ResidualConfig):  # per block; no output-layer row
+        f = diagnostics.residual_flow(model, params, x, y)
+        grad = hidden = f.grad_norm
+        saturation, unit = diagnostics.block_saturation(model, params, x), "block"
+    else:  # per hidden layer, then the output layer
+        f = diagnostics.gradient_flow(model, params, x, y)
+        grad, hidden = f.grad_norm, f.grad_norm[:-1]
+        saturation, unit = f.saturation, "layer"
+    with np.errstate(all="ignore"):
+        ratio = hidden[0] / hidden[-1] if len(hidden) > 1 else math.nan
+    return {"unit": unit,
+            "grad_norm": [clean(g) for g in grad],
+            "first": clean(hidden[0]),
+            "ratio": clean(ratio),
+            "global_norm": clean(f.global_norm),
+            "saturation": [clean(s) for s in saturation],
+            "mean_saturation": clean(np.mean(saturation)) if len(saturation) else None}
+
+
+def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, test) -> dict:
+    """Run one (remedy, depth, seed) cell and return its record."""
+    config = ctx.config
+    key = cell_key(seed, remedy.name, depth)
+    built = remedy.build(ctx, depth, seed, key)
+    before = flow(built.model, built.params, *flow_batch)
+    start = time.perf_counter()
+    result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
+                 steps=config.steps, batch_size=config.batch_size,
+                 optimizer=optimizer(config.learning_rate), eval_data=test,
+                 eval_every=config.eval_every, progress=False)
+    seconds = time.perf_counter() - start
+    h = result.history
+    return {
+        "remedy": remedy.name, "depth": depth, "seed": seed, "layers": built.layers,
+        "accuracy": clean(final_metric(h, "accuracy")),
+        "diverged": h.diverged,
+        "curve": {"step": list(h.step), "train_loss": [clean(v) for v in h.train_loss],
+                  "test_accuracy": [clean(v) for v in h.eval.get("accuracy", [])]},
+        "init": before,
+        "trained": flow(built.model, result.params, *flow_batch),
+        "seconds": seconds,
+        "pretrain_seconds": built.pretrain_seconds,
+    }
+
+
+_OPTIMIZERS: dict[float, optax.GradientTransformation] = {}
+
+
+def optimizer(learning_rate: float) -> optax.GradientTransformation:
+    """Adam at ``learning_rate`` — one object per rate, so every cell of a depth shares
+    one compilation (the optimiser is a static argument of the training step)."""
+    if learning_rate not in _OPTIMIZERS:
+        _OPTIMIZERS[learning_rate] = optax.adam(learning_rate)
+    return _OPTIMIZERS[learning_rate]

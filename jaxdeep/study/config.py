@@ -1,0 +1,208 @@
+"""What a study runs: one :class:`StudyConfig`, from a preset, a config file and flags.
+
+Precedence, lowest first: the preset's values, then a TOML or JSON config file, then the
+flags given on the command line (or keyword arguments in Python). Every value is checked
+in :meth:`StudyConfig.checked` before anything is computed or written, and the resolved
+config is saved with the results.
+
+A config file holds any of the fields below at its top level, e.g. ``study.toml``::
+
+    preset = "default"
+    remedies = ["sigmoid", "relu", "residual", "dbn"]
+    depths = [2, 10, 20]
+    seeds = [0, 1]
+    steps = 800
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import numbers
+import tomllib
+from pathlib import Path
+from typing import Any
+
+#: The grid and budget of each preset. ``default`` is the field defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Under a minute on a 2-core CPU: the smoke check CI runs, and the direction of
+    # every effect is already visible.
+    "quick": {"remedies": ("sigmoid", "relu", "residual", "sae", "dbn"),
+              "depths": (2, 20), "seeds": (0,), "steps": 300},
+    "default": {},
+    # MNIST, more steps and seeds: meant for a GPU or TPU.
+    "full": {"dataset": "mnist", "depths": (2, 5, 10, 20, 50, 100), "seeds": (0, 1, 2),
+             "width": 256, "steps": 6000, "batch_size": 128, "eval_every": 500,
+             "pretrain_epochs": 10, "pretrain_batch": 100, "dbm_epochs": 3,
+             "dbm_max_depth": None},
+}
+
+DATASETS = ("digits", "mnist")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """Every knob of a study. Fields that change a cell's numbers are listed by
+    :meth:`cell_settings`; the rest (the grid, where to write) may change between a run
+    and its resumption."""
+
+    preset: str = "default"
+    #: Remedy names (see :data:`jaxdeep.study.REMEDIES`), in the order of the report.
+    remedies: tuple[str, ...] = ("sigmoid", "tanh", "relu", "residual", "sae", "dbn", "dbm")
+    #: Hidden layers L of each net.
+    depths: tuple[int, ...] = (2, 5, 10, 20, 50)
+    #: One run per seed per cell: mean and spread over them.
+    seeds: tuple[int, ...] = (0, 1)
+    #: Units per hidden layer.
+    width: int = 64
+    #: Adam steps, the same for every cell (fine-tuning steps for pre-trained nets).
+    steps: int = 600
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    #: Steps between test evaluations (the training curve's resolution).
+    eval_every: int = 100
+    dataset: str = "digits"
+    #: Folder with the MNIST IDX files (``dataset = "mnist"``); default: the download cache.
+    data_dir: str | None = None
+    #: Use the first N training images (default: all).
+    train_size: int | None = None
+    #: Examples in the batch on which gradient norms and saturation are measured.
+    flow_batch: int = 256
+    #: Epochs per pre-trained layer (SAE, DBN, DBM) and their batch size.
+    pretrain_epochs: int = 20
+    pretrain_batch: int = 32
+    #: σ of the RBMs' initial weights N(0, σ²) (DBN, DBM). Hinton's guide says 0.01 for
+    #: one RBM; in a deep stack small weights lose the input layer by layer (measured on
+    #: digits, 20 layers: a linear probe on layer 20 reads 0.32 at σ = 0.1, 0.73 at 0.3).
+    rbm_weight_scale: float = 0.3
+    #: Epochs of joint DBM training after its greedy pre-training (0: none).
+    dbm_epochs: int = 1
+    #: DBM cells deeper than this are not run (and reported as such): a DBM is
+    #: pre-trained and trained anew for every depth, the slowest cells of the grid.
+    #: ``None``: no limit.
+    dbm_max_depth: int | None = 20
+    #: Where the report goes.
+    out: str = "study-report"
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def resolve(cls, preset: str | None = None, file: str | Path | None = None,
+                **overrides) -> "StudyConfig":
+        """The preset's values, then the file's, then ``overrides`` (``None`` = not given).
+        The preset is ``preset`` if given, else the file's ``preset``, else ``default``."""
+        values: dict[str, Any] = {}
+        from_file = read_config_file(file) if file is not None else {}
+        preset = preset or from_file.pop("preset", None) or "default"
+        from_file.pop("preset", None)
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+        values.update(from_file)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown study setting(s) {', '.join(unknown)}"
+                             + (f" in {file}" if file else "")
+                             + f"; known: {', '.join(f.name for f in dataclasses.fields(cls))}")
+        return cls(preset=preset, **values).checked()
+
+    def checked(self) -> "StudyConfig":
+        """This config with sequences as tuples, or a ValueError naming the bad value."""
+        from .remedies import REMEDIES, get_remedy
+
+        remedies = _names("remedies", self.remedies)
+        for name in remedies:
+            get_remedy(name)
+        depths = _ints("depths", self.depths, minimum=1)
+        seeds = _ints("seeds", self.seeds, minimum=0)
+        for name in remedies:
+            low = REMEDIES[name].min_depth
+            if min(depths) < low:
+                raise ValueError(f"remedy {name!r} needs depth ≥ {low}; drop depth "
+                                 f"{min(depths)} or the remedy")
+        for name in ("width", "steps", "batch_size", "eval_every", "flow_batch",
+                     "pretrain_epochs", "pretrain_batch"):
+            _ints(name, [getattr(self, name)], minimum=1)
+        _ints("dbm_epochs", [self.dbm_epochs], minimum=0)
+        for name in ("train_size", "dbm_max_depth"):
+            if getattr(self, name) is not None:
+                _ints(name, [getattr(self, name)], minimum=1)
+        for name in ("learning_rate", "rbm_weight_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: "
+                             f"{', '.join(DATASETS)}")
+        if self.data_dir is not None and self.dataset != "mnist":
+            raise ValueError("data_dir is only used with dataset = 'mnist'")
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"the output path {out} is a file; give a folder (--out)")
+        return dataclasses.replace(
+            self, remedies=remedies, depths=depths, seeds=seeds,
+            learning_rate=float(self.learning_rate),
+            rbm_weight_scale=float(self.rbm_weight_scale),
+            data_dir=None if self.data_dir is None else str(self.data_dir), out=str(self.out))
+
+    # ------------------------------------------------------------------ views
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    def cell_settings(self) -> dict[str, Any]:
+        """The settings a cell's numbers depend on (not the grid, the preset name or the
+        output folder): a resumed run must agree with the finished cells on these."""
+        skip = {"preset", "remedies", "depths", "seeds", "out"}
+        return {k: v for k, v in self.as_dict().items() if k not in skip}
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.remedies) * len(self.depths) * len(self.seeds)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a ``.toml`` or ``.json`` file (dashes in keys read as underscores)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist or is not a file")
+    try:
+        text = path.read_text()
+        if path.suffix.lower() == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix.lower() == ".json":
+            values = json.loads(text)
+        else:
+            raise ValueError(f"config file {path} must end in .toml or .json")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read config file {path}: {error}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path} must hold a table/object of settings at the top")
+    return {k.replace("-", "_"): tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _names(field: str, value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v]
+    names = tuple(value)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{field} must be a non-empty list of names, got {value!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{field} lists a name twice: {list(names)}")
+    return names
+
+
+def _ints(field: str, value, *, minimum: int) -> tuple[int, ...]:
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = (value,)
+    bad = [v for v in items if isinstance(v, bool) or not isinstance(v, numbers.Integral)
+           or v < minimum]
+    if bad or not items:
+        what = "positive" if minimum == 1 else f"≥ {minimum}"
+        raise ValueError(f"{field} must be {what} integers, got {list(items)!r}"
+                         + (f" (bad: {bad})" if bad else ""))
+    if len(set(items)) != len(items):
+        raise ValueError(f"{field} lists a value twice: {list(items)}")
+    return tuple(int(v) for v in items)

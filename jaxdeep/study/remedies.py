@@ -1,0 +1,208 @@
+"""The study's remedies: each builds the starting point of a net of a given depth.
+
+A :class:`Remedy` turns (data, depth, seed) into a model and its initial parameters;
+the study then trains every one with the same optimiser and step budget and measures
+it the same way. The built-in ones are the lecture's story:
+
+* ``sigmoid`` and ``tanh`` — plain nets with Glorot init: the problem. δ⁽ˡ⁾ picks up a
+  factor f′ ≤ 1/4 (sigmoid) per layer, so the error reaching layer 1 shrinks with depth.
+* ``relu`` — plain ReLU net with He init (remedy 2: f′ = 1 where active).
+* ``residual`` — pre-activation residual MLP with ReLU, He init, zero-init last layer
+  per block (remedy 3: y = x + F(x) carries δ past every block). ``depth // 2`` blocks of
+  two weight layers, plus the input layer: 1 + 2·⌊depth/2⌋ hidden layers.
+* ``sae``, ``dbn`` — sigmoid nets whose hidden layers are a greedily pre-trained stacked
+  denoising autoencoder / deep belief net (remedy 1), with a new softmax layer.
+* ``dbm`` — a sigmoid net initialised with a deep Boltzmann machine's recognition pass:
+  DBM-style greedy pre-training (doubled inputs), composition, ``dbm_epochs`` of joint
+  training, then the bottom-up pass (weights doubled below the top) as an MLP.
+
+Greedy stacks are pre-trained once per seed to the deepest depth and cut: the first L
+layers of that stack are exactly an L-layer stack trained with the same key (see
+:meth:`jaxdeep.pretrain.Stack.head`). A DBM's layers depend on its depth (its top layer
+is not doubled), so it is pre-trained per depth.
+
+Add your own with :func:`register`: ``build(context, depth, seed, key) -> Built``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Any, Callable, NamedTuple
+
+import jax
+import optax
+
+from ..autoencoder import autoencoder_layers
+from ..boltzmann.dbm import compose, dbm_layers, recognition_mlp, train_dbm
+from ..boltzmann.dbn import dbn_layers
+from ..data import binarize
+from ..nets import mlp, residual_mlp
+from ..pretrain import greedy_pretrain, to_mlp
+
+#: Settings of the pre-training that the study keeps fixed.
+RBM_LEARNING_RATE = 0.1
+DBM_LEARNING_RATE = 0.001
+SAE_MASKING = 0.2
+
+
+class Built(NamedTuple):
+    """A net ready to train: its model, starting parameters, the number of hidden weight
+    layers it has and the seconds spent pre-training them (0 for random inits)."""
+
+    model: Any
+    params: Any
+    layers: int
+    pretrain_seconds: float = 0.0
+
+
+class Context(NamedTuple):
+    """What a remedy may use: the resolved config, the training data, the number of
+    classes and a cache shared by all cells of one run (for pre-trained stacks)."""
+
+    config: Any
+    x_train: Any
+    y_train: Any
+    n_classes: int
+    cache: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Remedy:
+    """A named way to start a deep net. ``min_depth``: the fewest hidden layers it can
+    build (a DBM needs two); ``max_depth_setting``: the config field, if any, that caps
+    the depths it is run at (deeper cells are reported as not run)."""
+
+    name: str
+    summary: str
+    build: Callable[[Context, int, int, jax.Array], Built]
+    min_depth: int = 1
+    max_depth_setting: str | None = None
+
+    def skips(self, config, depth: int) -> str | None:
+        """Why this remedy is not run at ``depth`` under ``config``, or ``None``."""
+        limit = getattr(config, self.max_depth_setting) if self.max_depth_setting else None
+        if limit is not None and depth > limit:
+            return f"deeper than {self.max_depth_setting} = {limit}"
+        return None
+
+
+def remedy_key(seed: int, name: str) -> jax.Array:
+    """The key of one remedy and seed, independent of the order of the grid (so a resumed
+    run draws exactly what an uninterrupted one draws)."""
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
+
+
+def cell_key(seed: int, name: str, depth: int) -> jax.Array:
+    """The key of one cell (depth ≥ 1; depth 0 is the remedy's pre-training key)."""
+    return jax.random.fold_in(remedy_key(seed, name), depth)
+
+
+def _widths(ctx: Context, depth: int) -> list[int]:
+    return [ctx.x_train.shape[1]] + [ctx.config.width] * depth
+
+
+# ------------------------------------------------------------------ random inits
+
+
+def plain(activation: str, init: str) -> Callable:
+    def build(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+        model = mlp(_widths(ctx, depth) + [ctx.n_classes], activation=activation, init=init)
+        return Built(model, model.init(key), depth)
+
+    return build
+
+
+def residual(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    blocks = max(1, depth // 2)
+    model = residual_mlp(ctx.x_train.shape[1], ctx.n_classes, width=ctx.config.width,
+                         blocks=blocks, activation="relu")
+    return Built(model, model.init(key), 1 + 2 * blocks)
+
+
+# ------------------------------------------------------------------ pre-trained
+
+
+def greedy(name: str, layers: Callable[[list[int], Any], list]) -> Callable:
+    """A remedy whose hidden layers come from one greedy stack per seed, cut to depth."""
+
+    def build(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+        deepest = max(ctx.config.depths)
+        slot = (name, seed, deepest)
+        if slot not in ctx.cache:
+            ctx.cache[slot] = greedy_pretrain(layers(_widths(ctx, deepest), ctx.config),
+                                              ctx.x_train, key=jax.random.fold_in(
+                                                  remedy_key(seed, name), 0), progress=False)
+        stack = ctx.cache[slot].head(depth)
+        model, params = to_mlp(stack, ctx.n_classes, key=key)
+        return Built(model, params, depth, float(sum(stack.seconds)))
+
+    return build
+
+
+def _sae_layers(widths, config):
+    return autoencoder_layers(widths, corruption="mask", level=SAE_MASKING,
+                              epochs=config.pretrain_epochs, batch_size=config.pretrain_batch)
+
+
+def _dbn_layers(widths, config):
+    return dbn_layers(widths, epochs=config.pretrain_epochs, batch_size=config.pretrain_batch,
+                      optimizer=optax.sgd(RBM_LEARNING_RATE, momentum=0.5),
+                      weight_scale=config.rbm_weight_scale)
+
+
+def dbm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    config = ctx.config
+    # A DBM models binary data: one seeded binarization of the training images.
+    slot = ("dbm-data", seed)
+    if slot not in ctx.cache:
+        ctx.cache[slot] = binarize(ctx.x_train, "sample", seed=seed)
+    x = ctx.cache[slot]
+    k_pre, k_joint = jax.random.split(jax.random.fold_in(
+        jax.random.fold_in(remedy_key(seed, "dbm"), 0), depth))  # its own per depth
+    stack = greedy_pretrain(
+        dbm_layers(_widths(ctx, depth), epochs=config.pretrain_epochs,
+                   batch_size=config.pretrain_batch,
+                   optimizer=optax.sgd(RBM_LEARNING_RATE, momentum=0.5),
+                   weight_scale=config.rbm_weight_scale),
+        x, key=k_pre, progress=False)
+    machine, params = compose(stack)
+    seconds = float(sum(stack.seconds))
+    if config.dbm_epochs:
+        fit = train_dbm(machine, x, key=k_joint, params=params, epochs=config.dbm_epochs,
+                        batch_size=config.pretrain_batch,
+                        optimizer=optax.sgd(DBM_LEARNING_RATE, momentum=0.9), progress=False)
+        params, seconds = fit.params, seconds + fit.history.seconds[-1]
+    model, params = recognition_mlp(machine, params, ctx.n_classes, key=key)
+    return Built(model, params, depth, seconds)
+
+
+REMEDIES: dict[str, Remedy] = {}
+
+
+def register(remedy: Remedy) -> Remedy:
+    """Make ``remedy`` selectable by name in a study (replacing one of the same name)."""
+    if not isinstance(remedy, Remedy):
+        raise ValueError(f"register takes a jaxdeep.study.Remedy, got {type(remedy).__name__}")
+    REMEDIES[remedy.name] = remedy
+    return remedy
+
+
+def get_remedy(name: str) -> Remedy:
+    if name not in REMEDIES:
+        raise ValueError(f"unknown remedy {name!r}; choose from: {', '.join(REMEDIES)}")
+    return REMEDIES[name]
+
+
+for _remedy in (
+    Remedy("sigmoid", "plain sigmoid net, Glorot init (the problem)", plain("sigmoid", "glorot")),
+    Remedy("tanh", "plain tanh net, Glorot init", plain("tanh", "glorot")),
+    Remedy("relu", "plain ReLU net, He init", plain("relu", "he")),
+    Remedy("residual", "residual MLP: ReLU, He init, pre-activation blocks", residual),
+    Remedy("sae", "sigmoid net pre-trained as a stacked denoising autoencoder",
+           greedy("sae", _sae_layers)),
+    Remedy("dbn", "sigmoid net pre-trained as a deep belief net", greedy("dbn", _dbn_layers)),
+    Remedy("dbm", "sigmoid net initialised by a deep Boltzmann machine's recognition pass",
+           dbm, min_depth=2, max_depth_setting="dbm_max_depth"),
+):
+    register(_remedy)

@@ -1,0 +1,218 @@
+"""The study's report: ``report.md``, a self-contained ``report.html`` (figures embedded)
+and the table printed in the terminal — all written from ``results.json``'s numbers.
+
+One list of blocks (headings, paragraphs, tables, figures) is rendered twice, as
+Markdown and as HTML, so the two reports always say the same thing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .figures import FIGURES, draw_all
+from .remedies import REMEDIES
+
+
+def _acc(entry) -> str:
+    if "skipped" in entry:
+        return "not run"
+    if entry["accuracy_mean"] is None:
+        return "diverged"
+    text = f"{entry['accuracy_mean']:.3f}"
+    if entry["accuracy_max"] - entry["accuracy_min"] > 0:
+        text += f" ({entry['accuracy_min']:.3f}–{entry['accuracy_max']:.3f})"
+    if entry["diverged"]:
+        text += f", {entry['diverged']} diverged"
+    return text
+
+
+def _num(value, fmt=".3g") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def accuracy_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    config, summary = results["config"], results["summary"]
+    header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
+    rows = [[name] + [_acc(summary[name][str(d)]) for d in config["depths"]]
+            for name in config["remedies"]]
+    return header, rows
+
+
+def gradient_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    config, summary = results["config"], results["summary"]
+    header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
+    rows = [[name] + [_num(summary[name][str(d)].get("first_grad_init"))
+                      for d in config["depths"]]
+            for name in config["remedies"]]
+    return header, rows
+
+
+def saturation_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    config, summary = results["config"], results["summary"]
+    header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
+    rows = [[name] + [_num(summary[name][str(d)].get("saturation_init"), ".0%")
+                      for d in config["depths"]] for name in config["remedies"]]
+    return header, rows
+
+
+def findings(results: dict) -> list[str]:
+    """One sentence per remedy, from the measured numbers: how the first-layer gradient
+    and the accuracy change from the shallowest to the deepest net."""
+    config, summary = results["config"], results["summary"]
+    chance = results["dataset"]["chance"]
+    lines = []
+    for name in config["remedies"]:
+        ran = [d for d in config["depths"] if "skipped" not in summary[name][str(d)]]
+        lo, hi = min(ran), max(ran)
+        a, b = summary[name][str(lo)], summary[name][str(hi)]
+        grad = ""
+        if a["first_grad_init"] and b["first_grad_init"]:
+            grad = (f"first-layer gradient at the start {a['first_grad_init']:.2g} → "
+                    f"{b['first_grad_init']:.2g} (×{b['first_grad_init'] / a['first_grad_init']:.2g}); ")
+        acc_a = "diverged" if a["accuracy_mean"] is None else f"{a['accuracy_mean']:.3f}"
+        acc_b = "diverged" if b["accuracy_mean"] is None else f"{b['accuracy_mean']:.3f}"
+        verdict = ""
+        if b["accuracy_mean"] is not None:
+            verdict = (" — at chance" if b["accuracy_mean"] < chance + 0.05
+                       else " — far above chance" if b["accuracy_mean"] > 3 * chance else "")
+        skipped = [d for d in config["depths"] if d not in ran]
+        note = (f" (not run at depth {', '.join(map(str, skipped))}: "
+                f"{summary[name][str(skipped[0])]['skipped']})" if skipped else "")
+        lines.append(f"**{name}**, depth {lo} → {hi}: {grad}test accuracy {acc_a} → {acc_b}"
+                     f"{verdict}{note}.")
+    return lines
+
+
+def blocks(results: dict, figures: dict) -> list[tuple]:
+    config, ds = results["config"], results["dataset"]
+    v = results["versions"]
+    minutes = sum(c.get("seconds", 0) + c.get("pretrain_seconds", 0)
+                  for c in results["cells"]) / 60
+    return [
+        ("h1", "Why deep nets were hard to train — and the remedies, measured"),
+        ("p", f"{len(config['remedies'])} remedies × depths {config['depths']} × seeds "
+              f"{config['seeds']} on {ds['name']} ({ds['train']} training, {ds['test']} test "
+              f"examples, chance {ds['chance']:.2f}). Every net: width {config['width']}, "
+              f"{config['steps']} Adam steps at {config['learning_rate']:g}, batch "
+              f"{config['batch_size']}. Preset {config['preset']}; jaxdeep {v['jaxdeep']}, "
+              f"JAX {v['jax']} on {v['device']}; about {minutes:.1f} min of training and "
+              "pre-training in all."),
+        ("h2", "Findings"),
+        ("list", findings(results)),
+        ("h2", "Test accuracy"),
+        ("p", "Mean over seeds (min–max in brackets)."),
+        ("table", *accuracy_rows(results)),
+        ("figure", figures["accuracy"], FIGURES["accuracy"][2]),
+        ("h2", "The gradient reaching the first layer"),
+        ("p", "‖∂E/∂W⁽¹⁾‖ on a fixed training batch at the start of backprop training "
+              "(after pre-training for sae/dbn/dbm; the first block for residual); "
+              "geometric mean over seeds."),
+        ("table", *gradient_rows(results)),
+        ("figure", figures["first_gradient"], FIGURES["first_gradient"][2]),
+        ("figure", figures["gradients"], FIGURES["gradients"][2]),
+        ("h2", "Saturated units at the start"),
+        ("p", "Fraction of hidden units whose slope |f′(net)| is below 1 % of the "
+              "activation's peak (sigmoid/tanh at their asymptotes, ReLU switched off)."),
+        ("table", *saturation_rows(results)),
+        ("h2", "Training curves"),
+        ("figure", figures["curves"], FIGURES["curves"][2]),
+        ("h2", "Remedies"),
+        ("list", [f"**{n}**: {REMEDIES[n].summary}" if n in REMEDIES else f"**{n}**"
+                  for n in config["remedies"]]),
+        ("p", "Every number is in results.json, with the resolved config."),
+    ]
+
+
+def to_markdown(items: list[tuple], out: Path) -> str:
+    lines = []
+    for kind, *rest in items:
+        if kind == "h1":
+            lines += [f"# {rest[0]}", ""]
+        elif kind == "h2":
+            lines += [f"## {rest[0]}", ""]
+        elif kind == "p":
+            lines += [rest[0], ""]
+        elif kind == "list":
+            lines += [f"- {item}" for item in rest[0]] + [""]
+        elif kind == "table":
+            header, rows = rest
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
+        elif kind == "figure":
+            path, caption = rest
+            lines += [f"![{caption}]({Path(path).relative_to(out).as_posix()})", ""]
+    return "\n".join(lines)
+
+
+def _html_inline(text: str) -> str:
+    escaped = html.escape(text)
+    parts = escaped.split("**")  # **bold** is the only inline markup the blocks use
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def to_html(items: list[tuple]) -> str:
+    body = []
+    for kind, *rest in items:
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{_html_inline(rest[0])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_html_inline(rest[0])}</p>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in rest[0]) + "</ul>")
+        elif kind == "table":
+            header, rows = rest
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+                        + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>"
+                                                            for c in r) + "</tr>" for r in rows)
+                        + "</table>")
+        elif kind == "figure":
+            path, caption = rest
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            body.append(f'<figure><img alt="{html.escape(caption)}" '
+                        f'src="data:image/png;base64,{data}"><figcaption>'
+                        f"{html.escape(caption)}</figcaption></figure>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
+             "padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+             "figcaption{color:#555;font-size:.9em}")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>jaxdeep study</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def accuracy_table_markdown(results: dict) -> str:
+    return to_markdown([("table", *accuracy_rows(results))], Path("."))
+
+
+def terminal_table(results: dict) -> Table:
+    header, rows = accuracy_rows(results)
+    table = Table(title=f"Test accuracy after {results['config']['steps']} steps "
+                        f"(chance {results['dataset']['chance']:.2f}); "
+                        "first-layer gradient at the start below")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    _, grads = gradient_rows(results)
+    for acc, grad in zip(rows, grads):
+        table.add_row(acc[0], *[f"{a}\n[dim]‖∇W¹‖ {g}[/]" for a, g in zip(acc[1:], grad[1:])])
+    return table
+
+
+def write_report(results: dict, out: Path, *, console: Console | None = None) -> dict:
+    """Draw the figures and write report.md and report.html into ``out``; print the table."""
+    from .run import write_atomically
+
+    out = Path(out)
+    figures = draw_all(results, out)
+    items = blocks(results, figures)
+    write_atomically(out / "report.md", to_markdown(items, out))
+    write_atomically(out / "report.html", to_html(items))
+    if console is not None:
+        console.print(terminal_table(results))
+        console.print(f"wrote [bold]{out}[/]/results.json, report.md, report.html and "
+                      + ", ".join(Path(p).name for p in figures.values()))
+    return figures

@@ -1,0 +1,230 @@
+"""Run a study: every (remedy, depth, seed) cell, saved as it finishes, then the report.
+
+The output folder::
+
+    study-report/
+      config.json        the resolved config (written first; a resumed run must agree)
+      cells/             one JSON file per finished cell, written atomically
+      results.json       every number, the config and the library versions (at the end)
+      report.md, report.html, *.png
+
+Re-running with the same folder skips the cells already there (``force=True`` clears
+them first). Interrupting (Ctrl-C) leaves only whole cell files behind, so the same
+command resumes; the final ``results.json`` equals an uninterrupted run's except for the
+wall-clock fields (:data:`~jaxdeep.study.cell.TIMING_FIELDS`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .. import data
+from .cell import TIMING_FIELDS, measure
+from .config import StudyConfig
+from .remedies import Context, get_remedy
+
+
+class StudyResults(NamedTuple):
+    """What :func:`run` returns: the results (as in ``results.json``), the output folder
+    and the figures written there (name → path; show them with
+    ``IPython.display.Image(path)`` in a notebook)."""
+
+    results: dict
+    out: Path
+    figures: dict
+
+    @property
+    def cells(self) -> list[dict]:
+        return self.results["cells"]
+
+    def cell(self, remedy: str, depth: int, seed: int | None = None) -> dict:
+        """The record of one cell (the first seed's if ``seed`` is not given)."""
+        for c in self.cells:
+            if c["remedy"] == remedy and c["depth"] == depth and seed in (None, c["seed"]):
+                return c
+        raise KeyError(f"no cell ({remedy}, depth {depth}, seed {seed}) in these results")
+
+    def _repr_markdown_(self) -> str:  # notebooks show the results table
+        from .report import accuracy_table_markdown
+
+        return accuracy_table_markdown(self.results)
+
+
+def cell_name(remedy: str, depth: int, seed: int) -> str:
+    return f"{remedy}-depth{depth}-seed{seed}.json"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader (or a kill) sees the old file or the
+    new one, never half of one: a temporary file in the same folder, then a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_folder(config: StudyConfig, force: bool) -> None:
+    """Refuse a folder whose finished cells were made with different settings."""
+    saved = Path(config.out) / "config.json"
+    if force or not saved.is_file():
+        return
+    try:
+        old = json.loads(saved.read_text())["cell_settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{saved} is not a study config; remove it, use --force or "
+                         "choose another --out") from None
+    new = config.cell_settings()
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        raise ValueError(
+            f"{config.out} holds cells made with other settings ({', '.join(changed)}: "
+            + "; ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in changed)
+            + "); re-run with --force to recompute them, or choose another --out")
+
+
+def versions() -> dict[str, str]:
+    import jax
+    import optax
+
+    import jaxdeep
+
+    return {"jaxdeep": jaxdeep.__version__, "jax": jax.__version__, "optax": optax.__version__,
+            "numpy": np.__version__, "python": platform.python_version(),
+            "device": str(jax.devices()[0].device_kind), "devices": jax.device_count()}
+
+
+def run(config: StudyConfig | None = None, *, force: bool = False, progress: bool = True,
+        console: Console | None = None, report: bool = True, **settings) -> StudyResults:
+    """Run the study described by ``config`` (or by ``settings``, the fields of
+    :class:`StudyConfig` plus ``preset`` and ``file``) and write its report.
+
+    Everything is checked before anything is computed or written. Cells already in the
+    output folder are reused (``force=True`` recomputes them).
+
+    Example::
+
+        from jaxdeep import study
+        res = study.run(preset="quick", out="quick-report")
+        res.cell("sigmoid", 20)["accuracy"]
+    """
+    if config is None:
+        config = StudyConfig.resolve(settings.pop("preset", None), settings.pop("file", None),
+                                     **settings)
+    elif settings:
+        raise ValueError("give either a StudyConfig or settings, not both")
+    config = config.checked()
+    remedies = [get_remedy(name) for name in config.remedies]
+    ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
+    check_folder(config, force)
+    console = console or Console()
+
+    out = Path(config.out)
+    cells_dir = out / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    if force:
+        for old in cells_dir.glob("*.json"):
+            old.unlink()
+    write_atomically(out / "config.json", json.dumps(
+        {"config": config.as_dict(), "cell_settings": config.cell_settings()}, indent=1))
+
+    x_train, y_train = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
+    n = min(config.flow_batch, len(x_train))
+    flow_batch = (x_train[:n], y_train[:n])
+    ctx = Context(config, x_train, y_train, ds.n_classes, {})
+    grid = [(r, d, s) for r in remedies for d in config.depths for s in config.seeds]
+    cells: dict[tuple, dict] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                  console=console, disable=not progress) as bar:
+        task = bar.add_task("study", total=len(grid), status="")
+        for remedy, depth, seed in grid:
+            path = cells_dir / cell_name(remedy.name, depth, seed)
+            reason = remedy.skips(config, depth)
+            if reason:
+                cells[remedy.name, depth, seed] = {"remedy": remedy.name, "depth": depth,
+                                                   "seed": seed, "skipped": reason}
+                bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: not run")
+                continue
+            if path.is_file():
+                cells[remedy.name, depth, seed] = json.loads(path.read_text())
+                bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: saved")
+                continue
+            bar.update(task, status=f"{remedy.name} depth {depth} seed {seed}…")
+            record = measure(remedy, ctx, depth, seed, flow_batch, (ds.x_test, ds.y_test))
+            write_atomically(path, json.dumps(record, indent=1))
+            cells[remedy.name, depth, seed] = record
+            accuracy = record["accuracy"]
+            bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: " + (
+                f"accuracy {accuracy:.3f}" if accuracy is not None else
+                f"diverged at step {record['diverged']}"))
+
+    results = {"config": config.as_dict(), "versions": versions(),
+               "dataset": {"name": ds.name, "train": len(x_train), "test": len(ds.x_test),
+                           "n_classes": ds.n_classes, "chance": 1.0 / ds.n_classes},
+               "cells": [cells[r.name, d, s] for r, d, s in grid],
+               "summary": summarise(config, cells)}
+    write_atomically(out / "results.json", json.dumps(results, indent=1))
+    figures = {}
+    if report:
+        from .report import write_report
+
+        figures = write_report(results, out, console=console)
+    return StudyResults(results, out, figures)
+
+
+def summarise(config: StudyConfig, cells: dict) -> dict:
+    """Per remedy and depth, over seeds: accuracy mean / min / max (finished runs),
+    diverged runs, geometric mean first-layer gradient norm at init and after training,
+    mean saturation at init."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name in config.remedies:
+        summary[name] = {}
+        for depth in config.depths:
+            runs = [cells[name, depth, s] for s in config.seeds]
+            if "skipped" in runs[0]:
+                summary[name][str(depth)] = {"skipped": runs[0]["skipped"]}
+                continue
+            acc = [c["accuracy"] for c in runs if c["accuracy"] is not None]
+            summary[name][str(depth)] = {
+                "accuracy_mean": float(np.mean(acc)) if acc else None,
+                "accuracy_min": min(acc) if acc else None,
+                "accuracy_max": max(acc) if acc else None,
+                "diverged": sum(c["diverged"] is not None for c in runs),
+                "first_grad_init": _geomean([c["init"]["first"] for c in runs]),
+                "first_grad_trained": _geomean([c["trained"]["first"] for c in runs]),
+                "saturation_init": _mean([c["init"]["mean_saturation"] for c in runs]),
+                "layers": runs[0]["layers"],
+            }
+    return summary
+
+
+def _geomean(values):
+    v = [x for x in values if x is not None and x > 0]
+    return float(np.exp(np.mean(np.log(v)))) if len(v) == len(values) and v else None
+
+
+def _mean(values):
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def strip_timings(results: dict) -> dict:
+    """``results`` without the wall-clock fields: what two runs with the same seeds share."""
+    out = json.loads(json.dumps(results))
+    for c in out["cells"]:
+        for k in TIMING_FIELDS:  # (skipped cells have none)
+            c.pop(k, None)
+    return out

@@ -1,0 +1,224 @@
+"""The study: the lecture's effects on the quick preset, resuming, bad settings, reports."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxdeep import study
+from jaxdeep.cli import main
+from jaxdeep.study import cell as cell_module
+
+run_module = importlib.import_module("jaxdeep.study.run")  # study.run is the function
+
+#: A grid small enough to run several times. Its nets have the quick preset's shapes
+#: (width 64, depth 2, blocks of 100 steps), so after the quick run nothing recompiles.
+TINY = dict(remedies=("sigmoid", "relu"), depths=(2,), seeds=(0, 1), steps=100,
+            eval_every=100, pretrain_epochs=1)
+
+
+def tiny(out, **changes):
+    return study.StudyConfig.resolve("quick", **{**TINY, **changes, "out": str(out)})
+
+
+# ------------------------------------------------------------------ the lecture's claim
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick")
+    return study.run(preset="quick", out=str(out), progress=False)
+
+
+def test_quick_preset_shows_the_vanishing_gradient_and_its_remedies(quick):
+    results = json.loads((quick.out / "results.json").read_text())
+    summary, chance = results["summary"], results["dataset"]["chance"]
+    assert results["config"]["depths"] == [2, 20]
+    sigmoid_2, sigmoid_20 = summary["sigmoid"]["2"], summary["sigmoid"]["20"]
+    # The plain sigmoid net: the gradient reaching layer 1 collapses with depth …
+    assert sigmoid_20["first_grad_init"] < 1e-4 * sigmoid_2["first_grad_init"]
+    # … and its accuracy falls to chance, where it still learns at depth 2.
+    assert sigmoid_20["accuracy_mean"] < chance + 0.1 < sigmoid_2["accuracy_mean"]
+    # Every remedy stays far above chance at depth 20.
+    for name in ("relu", "residual", "sae", "dbn"):
+        assert summary[name]["20"]["accuracy_mean"] > 5 * chance, name
+    # ReLU/He and the residual net keep the first-layer gradient within 100× of depth 2's.
+    for name in ("relu", "residual"):
+        assert summary[name]["20"]["first_grad_init"] > 1e-2 * summary[name]["2"]["first_grad_init"]
+
+
+def test_quick_report_has_every_file_and_the_table(quick):
+    for name in ("results.json", "report.md", "report.html", "config.json", "accuracy.png",
+                 "first_layer_gradient.png", "gradients.png", "curves.png"):
+        assert (quick.out / name).is_file(), name
+    assert len(list((quick.out / "cells").glob("*.json"))) == 10
+    md = (quick.out / "report.md").read_text()
+    assert "| sigmoid |" in md and "![" in md
+    html = (quick.out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4  # self-contained: figures embedded
+    assert "src=\"accuracy.png\"" not in html
+    results = quick.results
+    assert results["versions"]["jax"] == jax.__version__
+    cell = quick.cell("sigmoid", 20)
+    assert len(cell["init"]["grad_norm"]) == 21 and len(cell["init"]["saturation"]) == 20
+    assert cell["curve"]["step"] == [100, 200, 300]
+    residual = quick.cell("residual", 20)
+    assert residual["init"]["unit"] == "block" and residual["layers"] == 21
+
+
+# ------------------------------------------------------------------ resuming
+
+
+def test_an_interrupted_study_resumes_without_redoing_cells(tmp_path, monkeypatch):
+    calls = []
+    real = cell_module.measure
+
+    def counted(remedy, ctx, depth, seed, *args):
+        calls.append((remedy.name, depth))
+        if len(calls) == 3 and stop:
+            raise KeyboardInterrupt
+        return real(remedy, ctx, depth, seed, *args)
+
+    monkeypatch.setattr(run_module, "measure", counted)
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        study.run(tiny(tmp_path / "a"), progress=False)
+    saved = sorted(p.name for p in (tmp_path / "a" / "cells").glob("*"))
+    assert saved == ["sigmoid-depth2-seed0.json", "sigmoid-depth2-seed1.json"]  # whole files only
+    assert not (tmp_path / "a" / "results.json").exists()
+    before = (tmp_path / "a" / "cells" / saved[0]).read_text()
+
+    stop, calls[:] = False, []
+    resumed = study.run(tiny(tmp_path / "a"), progress=False, report=False)
+    assert calls == [("relu", 2), ("relu", 2)]  # only the unfinished cells ran
+    assert (tmp_path / "a" / "cells" / saved[0]).read_text() == before
+
+    whole = study.run(tiny(tmp_path / "b"), progress=False, report=False)
+    a, b = study.strip_timings(resumed.results), study.strip_timings(whole.results)
+    assert a["config"].pop("out") != b["config"].pop("out")  # the only other difference
+    assert a == b
+    # and --force recomputes everything
+    calls[:] = []
+    study.run(tiny(tmp_path / "a"), force=True, progress=False, report=False)
+    assert len(calls) == 4
+
+
+def test_other_settings_in_the_same_folder_are_refused(tmp_path):
+    study.run(tiny(tmp_path), progress=False, report=False)
+    with pytest.raises(ValueError, match=r"steps 100 → 101.*--force"):
+        study.run(tiny(tmp_path, steps=101), progress=False, report=False)
+    # a bigger grid with the same settings extends the folder
+    more = study.run(tiny(tmp_path, seeds=(0, 1, 2)), progress=False, report=False)
+    assert len(more.cells) == 6
+
+
+# ------------------------------------------------------------------ results are results
+
+
+def test_a_diverging_net_is_recorded_and_the_grid_goes_on(tmp_path):
+    def broken(ctx, depth, seed, key):
+        built = study.REMEDIES["relu"].build(ctx, depth, seed, key)
+        params = jax.tree_util.tree_map(lambda a: a * np.float32(np.inf), built.params)
+        return built._replace(params=params)
+
+    study.register(study.Remedy("broken", "weights multiplied by inf", broken))
+    try:
+        res = study.run(tiny(tmp_path, remedies=("broken", "relu"), seeds=(0,)), progress=False)
+    finally:
+        study.REMEDIES.pop("broken")
+    bad = res.cell("broken", 2)
+    assert bad["diverged"] == 1 and bad["accuracy"] is None
+    assert res.cell("relu", 2)["accuracy"] > 0.5  # the grid went on
+    assert res.results["summary"]["broken"]["2"]["diverged"] == 1
+    assert "diverged" in (tmp_path / "report.md").read_text()
+    json.loads((tmp_path / "results.json").read_text())  # strict JSON: no NaN/Infinity
+    assert "NaN" not in (tmp_path / "results.json").read_text()
+
+
+def test_dbm_cells_beyond_the_depth_cap_are_reported_not_run(tmp_path):
+    res = study.run(tiny(tmp_path, remedies=("dbm",), depths=(2, 3), seeds=(0,),
+                         dbm_max_depth=2, dbm_epochs=1), progress=False)
+    assert res.cell("dbm", 2)["accuracy"] is not None
+    assert res.cell("dbm", 3)["skipped"] == "deeper than dbm_max_depth = 2"
+    assert "not run" in (tmp_path / "report.md").read_text()
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_presets_file_and_flags_resolve_in_order(tmp_path):
+    toml = tmp_path / "study.toml"
+    toml.write_text('preset = "quick"\nsteps = 7\ndepths = [3, 4]\nbatch-size = 16\n')
+    config = study.StudyConfig.resolve(None, toml, steps=9)
+    assert (config.preset, config.steps, config.depths, config.batch_size) == ("quick", 9, (3, 4), 16)
+    assert config.remedies == study.PRESETS["quick"]["remedies"]
+    as_json = tmp_path / "study.json"
+    as_json.write_text(json.dumps({"seeds": [3], "width": 8}))
+    config = study.StudyConfig.resolve("default", as_json)
+    assert (config.seeds, config.width, config.depths) == ((3,), 8, (2, 5, 10, 20, 50))
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(remedies=("sigmoid", "swish-net")), "unknown remedy 'swish-net'"),
+    (dict(depths=(0, 5)), "depths must be positive"),
+    (dict(depths=(1,), remedies=("dbm",)), "needs depth ≥ 2"),
+    (dict(seeds=(-1,)), "seeds must be ≥ 0"),
+    (dict(learning_rate=0.0), "learning_rate must be a positive"),
+    (dict(preset="huge"), "unknown preset"),
+    (dict(colour="red"), "unknown study setting"),
+])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, settings, message):
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match=message):
+        study.run(out=str(out), progress=False, **settings)
+    assert not out.exists()
+
+
+def test_bad_config_files_and_outputs_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        study.StudyConfig.resolve(None, tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("steps = = 3")
+    with pytest.raises(ValueError, match="cannot read config file"):
+        study.StudyConfig.resolve(None, broken)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        study.StudyConfig.resolve(None, out=str(tmp_path / "a-file"))
+
+
+def test_cli_rejects_bad_flags_with_a_message(tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["study", "--remedies", "sigmoid,nope", "--out", str(out)]) == 2
+    assert "unknown remedy 'nope'" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["study", "--depths", "0,3", "--out", str(out)])
+    assert "positive integer" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_interrupt_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    from jaxdeep.commands import study as command
+
+    def interrupted(config, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run_study", interrupted)
+    assert main(["study", "--preset", "quick", "--out", str(tmp_path / "r")]) == 130
+    text = " ".join(capsys.readouterr().out.split())  # undo the terminal's line wrapping
+    assert "interrupted: 0 of 10 cells" in text and "run the same command again" in text
+
+
+def test_cli_runs_a_small_study(tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["study", "--remedies", "sigmoid,relu", "--depths", "2", "--seeds", "0",
+            "--steps", "100", "--eval-every", "100", "--pretrain-epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert "Test accuracy" in capsys.readouterr().out
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["steps"] == 100 and saved["remedies"] == ["sigmoid", "relu"]
+    assert Path(out / "report.html").is_file()
