@@ -15,6 +15,8 @@ Example: jaxdeep study --preset quick --out quick-report
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 from pathlib import Path
 
 from ..study import PRESETS, REMEDIES, StudyConfig, run as run_study
@@ -25,37 +27,53 @@ HELP = "the main job: every remedy × depth × seed, with a report (results.json
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+    # Flags not given stay unset (SUPPRESS): the config file and the preset fill them in.
+    p.add_argument("--preset", choices=tuple(PRESETS), default=argparse.SUPPRESS,
                    help="grid and budget (default: 'default', or the config file's)")
-    p.add_argument("--config", type=Path, default=None, help="TOML or JSON file of settings")
-    p.add_argument("--remedies", type=name_list, default=None,
+    p.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML or JSON file of settings")
+    p.add_argument("--remedies", type=name_list, default=argparse.SUPPRESS,
                    help=f"comma-separated, from: {', '.join(REMEDIES)}")
-    p.add_argument("--depths", type=int_list, default=None, help="hidden layers, e.g. 2,5,10,20,50")
-    p.add_argument("--seeds", type=seed_list, default=None, help="e.g. 0,1")
-    p.add_argument("--width", type=positive_int, default=None, help="units per hidden layer")
-    p.add_argument("--steps", type=positive_int, default=None, help="Adam steps per net")
-    p.add_argument("--batch", dest="batch_size", type=positive_int, default=None)
-    p.add_argument("--lr", dest="learning_rate", type=float, default=None,
+    p.add_argument("--depths", type=int_list, default=argparse.SUPPRESS, help="hidden layers, e.g. 2,5,10,20,50")
+    p.add_argument("--seeds", type=seed_list, default=argparse.SUPPRESS, help="e.g. 0,1")
+    p.add_argument("--width", type=positive_int, default=argparse.SUPPRESS, help="units per hidden layer")
+    p.add_argument("--steps", type=positive_int, default=argparse.SUPPRESS, help="Adam steps per net")
+    p.add_argument("--batch", dest="batch_size", type=positive_int, default=argparse.SUPPRESS)
+    p.add_argument("--lr", dest="learning_rate", type=float, default=argparse.SUPPRESS,
                    help="Adam learning rate")
-    p.add_argument("--eval-every", type=positive_int, default=None,
+    p.add_argument("--eval-every", type=positive_int, default=argparse.SUPPRESS,
                    help="steps between test evaluations")
-    p.add_argument("--dataset", choices=("digits", "mnist"), default=None)
-    p.add_argument("--data-dir", type=str, default=None, help="folder with the MNIST IDX files")
-    p.add_argument("--train-size", type=positive_int, default=None,
+    p.add_argument("--dataset", choices=("digits", "mnist"), default=argparse.SUPPRESS)
+    p.add_argument("--data-dir", type=str, default=argparse.SUPPRESS, help="folder with the MNIST IDX files")
+    p.add_argument("--train-size", type=positive_int, default=argparse.SUPPRESS,
                    help="use the first N training examples")
-    p.add_argument("--pretrain-epochs", type=positive_int, default=None,
+    p.add_argument("--pretrain-epochs", type=positive_int, default=argparse.SUPPRESS,
                    help="epochs per pre-trained layer (sae, dbn, dbm)")
-    p.add_argument("--dbm-epochs", type=int, default=None,
+    p.add_argument("--pretrain-batch", type=positive_int, default=argparse.SUPPRESS,
+                   help="batch size of the pre-training")
+    p.add_argument("--rbm-weight-scale", type=float, default=argparse.SUPPRESS,
+                   help="σ of the RBMs' initial weights (dbn, dbm)")
+    p.add_argument("--dbm-epochs", type=int, default=argparse.SUPPRESS,
                    help="epochs of joint DBM training after pre-training (0: none)")
-    p.add_argument("--out", type=str, default=None, help="output folder (default study-report)")
+    p.add_argument("--dbm-max-depth", type=depth_limit, default=argparse.SUPPRESS,
+                   help="run the dbm remedy up to this depth ('none': at every depth)")
+    p.add_argument("--flow-batch", type=positive_int, default=argparse.SUPPRESS,
+                   help="examples on which gradient norms are measured")
+    p.add_argument("--out", type=str, default=argparse.SUPPRESS, help="output folder (default study-report)")
     p.add_argument("--force", action="store_true",
                    help="recompute every cell instead of resuming from --out")
     p.add_argument("--list-remedies", action="store_true", help="describe the remedies and exit")
 
 
 SETTINGS = ("remedies", "depths", "seeds", "width", "steps", "batch_size", "learning_rate",
-            "eval_every", "dataset", "data_dir", "train_size", "pretrain_epochs", "dbm_epochs",
+            "eval_every", "dataset", "data_dir", "train_size", "pretrain_epochs",
+            "pretrain_batch", "rbm_weight_scale", "dbm_epochs", "dbm_max_depth", "flow_batch",
             "out")
+NO_LIMIT = object()  # --dbm-max-depth none: distinct from "not given" (None)
+
+
+def depth_limit(text: str):
+    """argparse type: a positive depth, or ``none`` for no limit."""
+    return NO_LIMIT if text.lower() == "none" else positive_int(text)
 
 
 def run(args, console) -> int:
@@ -63,8 +81,13 @@ def run(args, console) -> int:
         for name, remedy in REMEDIES.items():
             console.print(f"[bold]{name}[/]: {remedy.summary}")
         return 0
-    config = StudyConfig.resolve(args.preset, args.config,
-                                 **{k: getattr(args, k) for k in SETTINGS})
+    given = {k: getattr(args, k, None) for k in SETTINGS}
+    limit = given.pop("dbm_max_depth")
+    config = StudyConfig.resolve(getattr(args, "preset", None), getattr(args, "config", None),
+                                 **given)
+    if limit is not None:
+        config = dataclasses.replace(
+            config, dbm_max_depth=None if limit is NO_LIMIT else limit).checked()
     console.print(f"study: {len(config.remedies)} remedies × {len(config.depths)} depths × "
                   f"{len(config.seeds)} seeds = {config.n_cells} nets on {config.dataset} "
                   f"(preset {config.preset}) → {config.out}/")

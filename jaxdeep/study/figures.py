@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from ..plots import _finite_positive  # noqa: E402
 
@@ -36,8 +37,7 @@ def accuracy_vs_depth(results: dict, path: Path) -> Path:
         ax.plot(depths, mean, marker="o", color=colours[name], label=name)
         ax.fill_between(depths, lo, hi, color=colours[name], alpha=0.15)
     ax.axhline(results["dataset"]["chance"], color="grey", ls="--", lw=1, label="chance")
-    ax.set_xscale("log")
-    ax.set_xticks(depths, [str(d) for d in depths])
+    _depth_axis(ax, depths)
     ax.set_xlabel("hidden layers L")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.02)
@@ -70,6 +70,13 @@ def first_gradient_vs_depth(results: dict, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _depth_axis(ax, depths) -> None:
+    """A log-scaled depth axis labelled at the study's depths only."""
+    ax.set_xscale("log")
+    ax.set_xticks(depths, [str(d) for d in depths])
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _legend(ax, **kwargs) -> None:
