@@ -23,53 +23,56 @@ def _nan(v):
     return np.nan if v is None else v
 
 
-def accuracy_vs_depth(results: dict, path: Path) -> Path:
-    """Test accuracy against depth per remedy: mean over seeds, band from min to max."""
+def _by_depth(results: dict, path: Path, draw, *, ylabel: str, title: str,
+              log_y: bool = False) -> Path:
+    """One line per remedy against depth (log axis): ``draw(ax, depths, entries, colour,
+    name)`` draws a remedy from its summary entries, one per depth."""
     config, summary = results["config"], results["summary"]
     depths = config["depths"]
     colours = _colours(config["remedies"])
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for name in config["remedies"]:
-        row = [summary[name][str(d)] for d in depths]
-        mean = np.array([_nan(r.get("accuracy_mean")) for r in row], float)
-        lo = np.array([_nan(r.get("accuracy_min")) for r in row], float)
-        hi = np.array([_nan(r.get("accuracy_max")) for r in row], float)
-        ax.plot(depths, mean, marker="o", color=colours[name], label=name)
-        ax.fill_between(depths, lo, hi, color=colours[name], alpha=0.15)
-    ax.axhline(results["dataset"]["chance"], color="grey", ls="--", lw=1, label="chance")
+        draw(ax, depths, [summary[name][str(d)] for d in depths], colours[name], name)
     _depth_axis(ax, depths)
+    if log_y:
+        ax.set_yscale("log")
     ax.set_xlabel("hidden layers L")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"Accuracy after {config['steps']} Adam steps, by depth ({results['dataset']['name']})")
-    ax.grid(True, alpha=0.3)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both" if log_y else "major", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def accuracy_vs_depth(results: dict, path: Path) -> Path:
+    """Test accuracy against depth per remedy: mean over seeds, band from min to max."""
+
+    def draw(ax, depths, entries, colour, name):
+        mean, lo, hi = (np.array([_nan(e.get(k)) for e in entries], float)
+                        for k in ("accuracy_mean", "accuracy_min", "accuracy_max"))
+        ax.plot(depths, mean, marker="o", color=colour, label=name)
+        ax.fill_between(depths, lo, hi, color=colour, alpha=0.15)
+        if name == results["config"]["remedies"][-1]:
+            ax.axhline(results["dataset"]["chance"], color="grey", ls="--", lw=1, label="chance")
+            ax.set_ylim(0, 1.02)
+
+    return _by_depth(results, path, draw, ylabel="test accuracy",
+                     title=f"Accuracy after {results['config']['steps']} Adam steps, by depth "
+                           f"({results['dataset']['name']})")
 
 
 def first_gradient_vs_depth(results: dict, path: Path) -> Path:
-    """‖∂E/∂W⁽¹⁾‖ at initialisation against depth (log-log): the vanishing gradient."""
-    config, summary = results["config"], results["summary"]
-    depths = config["depths"]
-    colours = _colours(config["remedies"])
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
-    for name in config["remedies"]:
-        values = [summary[name][str(d)].get("first_grad_init") for d in depths]
-        ax.plot(depths, _finite_positive([_nan(v) for v in values]), marker="o",
-                color=colours[name], label=name)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(depths, [str(d) for d in depths])
-    ax.set_xlabel("hidden layers L")
-    ax.set_ylabel("‖∂E/∂W⁽¹⁾‖ at the start of backprop training")
-    ax.set_title("First-layer gradient norm by depth (residual: first block)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    """‖∂E/∂W⁽¹⁾‖ at the start of training against depth (log-log): the vanishing gradient."""
+
+    def draw(ax, depths, entries, colour, name):
+        values = [_nan(e.get("first_grad_init")) for e in entries]
+        ax.plot(depths, _finite_positive(values), marker="o", color=colour, label=name)
+
+    return _by_depth(results, path, draw, log_y=True,
+                     ylabel="‖∂E/∂W⁽¹⁾‖ at the start of backprop training",
+                     title="First-layer gradient norm by depth (residual: first block)")
 
 
 def _depth_axis(ax, depths) -> None:
