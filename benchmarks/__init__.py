@@ -1,0 +1,1 @@
+"""Speed and accuracy benchmarks (run from the repository root: ``python -m benchmarks``)."""

@@ -1,0 +1,1 @@
+"""Benchmark cases: each runs jaxdeep and its baselines side by side (see ../run.py)."""

@@ -1,0 +1,72 @@
+"""Smoke test of the benchmark suite: every case runs on toy sizes and is reported.
+
+The speed numbers themselves are measured by ``python -m benchmarks``, never asserted
+here; this only checks that each case runs, records what it should, and that the report
+and the target check read the records.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def suite():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run
+        from cases import compile_depth, mlp_step, rbm_epoch, sampling
+
+        yield run, rbm_epoch, sampling, mlp_step, compile_depth
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
+    run, rbm_epoch, sampling, mlp_step, compile_depth = suite
+    rows = rbm_epoch.run(quick=True, peak_gflops=100.0, reps=1, have_torch=False,
+                         batches=(10,), n=40, n_visible=16, n_hidden=8)
+    assert {r["contender"] for r in rows} == {"jaxdeep CD-1", "jaxdeep PCD-1",
+                                              "scikit-learn PCD-1"}
+    cd = next(r for r in rows if r["contender"] == "jaxdeep CD-1")
+    assert cd["speedup_vs_this"] == 1.0 and cd["samples_per_s"] > 0
+    assert cd["gflops"] == pytest.approx(40 * 5 * 2 * 16 * 8 / cd["seconds"] / 1e9)
+    rows += sampling.run(quick=True, reps=1, have_torch=False, n_visible=16, n_hidden=8,
+                         steps=5, temperatures=5)
+    assert [r["case"] for r in rows[-2:]] == ["gibbs", "ais"]
+    more, notes = mlp_step.run(quick=True, reps=1, have_torch=False, depth=2, width=8, batch=4)
+    rows += more
+    assert more[0]["contender"] == "jaxdeep" and notes == []
+    rows += compile_depth.run(quick=True, reps=1, depths=(2, 6), width=8, batch=4)
+    assert [r["depth"] for r in rows[-2:]] == [2, 6]
+    assert all(r["compile_seconds"] > 0 for r in rows[-2:])
+
+    targets = run.check_targets(rows)
+    by_name = {t["target"]: t for t in targets}
+    assert by_name["compile time, 200 layers / 10 layers ≤ 2"]["reached"] == pytest.approx(
+        rows[-1]["compile_seconds"] / rows[-2]["compile_seconds"])
+    # toy settings do not match the targets' settings: those are reported as not measured
+    assert by_name["MLP train step ≥ 1.2× PyTorch eager"]["met"] is None
+    record = {"command": "python -m benchmarks", "machine": run.machine(), "quick": True,
+              "peak": {"peak_gflops": 100.0, "gflops": {"numpy": 100.0, "jax": 90.0}},
+              "reps": 1, "rows": rows, "notes": ["a note"], "seconds": 1.0,
+              "targets": targets}
+    text = run.markdown(record)
+    assert "| rbm_epoch | 16×8, batch 10, 40 examples | scikit-learn PCD-1 |" in text
+    assert "not measured in this run" in text and "Note: a note" in text
+    run.plot(record, tmp_path / "suite.png")
+    assert (tmp_path / "suite.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_entry_point_refuses_bad_flags(suite, capsys):
+    run = suite[0]
+    with pytest.raises(SystemExit):
+        run.main(["--cases", "rbm,teleport"])
+    assert "unknown case(s) teleport" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run.main(["--reps", "0"])
