@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # cases import timing/record as siblings, like the scripts
 
-CASES = ("rbm", "sampling", "mlp", "resnet", "compile")
+CASES = ("rbm", "sampling", "dbn", "mlp", "resnet", "unet", "compile")
 
 #: (case, setting fragment, baseline, target ratio baseline/jaxdeep, or a fraction of peak)
 TARGETS = [
@@ -226,6 +226,10 @@ def main(argv=None) -> dict:
             from cases import sampling
 
             rows += sampling.run(quick=args.quick, reps=reps, have_torch=have_torch)
+        elif case == "dbn":
+            from cases import dbn_pretrain
+
+            rows += dbn_pretrain.run(quick=args.quick, reps=reps, data_dir=args.data_dir)
         elif case == "mlp":
             from cases import mlp_step
 
@@ -236,6 +240,10 @@ def main(argv=None) -> dict:
             from cases import resnet_step
 
             rows += resnet_step.run(quick=args.quick, reps=reps, have_torch=have_torch)
+        elif case == "unet":
+            from cases import unet_step
+
+            rows += unet_step.run(quick=args.quick, reps=reps, have_torch=have_torch)
         elif case == "compile":
             from cases import compile_depth
 

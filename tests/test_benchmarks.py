@@ -20,15 +20,15 @@ def suite():
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import run
-        from cases import compile_depth, mlp_step, rbm_epoch, sampling
+        from cases import compile_depth, dbn_pretrain, mlp_step, rbm_epoch, sampling, unet_step
 
-        yield run, rbm_epoch, sampling, mlp_step, compile_depth
+        yield run, rbm_epoch, sampling, mlp_step, compile_depth, dbn_pretrain, unet_step
     finally:
         sys.path.remove(str(BENCHMARKS))
 
 
 def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
-    run, rbm_epoch, sampling, mlp_step, compile_depth = suite
+    run, rbm_epoch, sampling, mlp_step, compile_depth, dbn_pretrain, unet_step = suite
     rows = rbm_epoch.run(quick=True, peak_gflops=100.0, reps=1, have_torch=False,
                          batches=(10,), n=40, n_visible=16, n_hidden=8)
     assert {r["contender"] for r in rows} == {"jaxdeep CD-1", "jaxdeep PCD-1",
@@ -42,6 +42,11 @@ def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
     more, notes = mlp_step.run(quick=True, reps=1, have_torch=False, depth=2, width=8, batch=4)
     rows += more
     assert more[0]["contender"] == "jaxdeep" and notes == []
+    rows += dbn_pretrain.run(quick=True, reps=1, n=40, widths=(16, 8, 4))
+    assert {r["contender"] for r in rows[-2:]} == {"jaxdeep", "scikit-learn"}
+    rows += unet_step.run(quick=True, reps=1, have_torch=False, batch=2, size=8, levels=1,
+                          width=2)
+    assert rows[-1]["case"] == "unet_step"
     rows += compile_depth.run(quick=True, reps=1, depths=(2, 6), width=8, batch=4)
     assert [r["depth"] for r in rows[-2:]] == [2, 6]
     assert all(r["compile_seconds"] > 0 for r in rows[-2:])

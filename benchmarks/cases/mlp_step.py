@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cases.common import train_block
 from timing import interleaved
 
 N_IN, N_OUT, STEPS = 784, 10, 10
@@ -23,28 +24,11 @@ def batches(batch: int):
 
 
 def jaxdeep_steps(depth: int, width: int, batch: int):
-    import jax
-    import jax.numpy as jnp
-    import optax
-
     from jaxdeep.nets import mlp
-    from jaxdeep.train import TrainState, _train_block_jit, classification
 
     x, y = batches(batch)
     model = mlp([N_IN] + [width] * depth + [N_OUT], activation="relu", init="he")
-    optimizer = optax.adam(1e-3)
-    params = model.init(jax.random.key(0))
-    ts = [TrainState(params, optimizer.init(params), None, jnp.zeros((), jnp.int32))]
-    idx = jnp.arange(batch * STEPS, dtype=jnp.int32).reshape(STEPS, batch)
-    mask = jnp.ones((STEPS, batch), jnp.float32)
-    x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
-    task = classification()
-
-    def steps():
-        ts[0], losses = _train_block_jit(model, task, optimizer, ts[0], x_dev, y_dev, idx, mask)
-        return losses
-
-    return steps
+    return train_block(model, x, y, batch, STEPS)
 
 
 def torch_steps(depth: int, width: int, batch: int, *, compiled: bool):

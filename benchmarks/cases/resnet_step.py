@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cases.common import train_block
 from timing import interleaved
 
 STEPS, SHAPE, N_CLASSES = 5, (32, 32, 3), 10
@@ -22,29 +23,11 @@ def batches(batch: int, shape):
 
 
 def jaxdeep_steps(depth: int, batch: int, shape):
-    import jax
-    import jax.numpy as jnp
-    import optax
-
     from jaxdeep.nets import resnet
-    from jaxdeep.train import TrainState, _train_block_jit, classification
 
     x, y = batches(batch, shape)
     model = resnet(depth, image_shape=shape, n_classes=N_CLASSES)
-    optimizer = optax.adam(1e-3)
-    params = model.init(jax.random.key(0))
-    ts = [TrainState(params, optimizer.init(params), model.init_state(jax.random.key(0)),
-                     jnp.zeros((), jnp.int32))]
-    idx = jnp.arange(batch * STEPS, dtype=jnp.int32).reshape(STEPS, batch)
-    mask = jnp.ones((STEPS, batch), jnp.float32)
-    x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
-    task = classification()
-
-    def steps():
-        ts[0], losses = _train_block_jit(model, task, optimizer, ts[0], x_dev, y_dev, idx, mask)
-        return losses
-
-    return steps
+    return train_block(model, x, y, batch, STEPS)
 
 
 def torch_resnet(depth: int, channels: int):

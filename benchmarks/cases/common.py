@@ -1,0 +1,30 @@
+"""What several cases share: jaxdeep's own training block, ready to time."""
+
+from __future__ import annotations
+
+
+def train_block(model, x, y, batch: int, steps: int):
+    """A no-argument function that runs ``steps`` Adam (1e-3) steps of ``model`` on
+    consecutive batches of (x, y) — exactly the jit'd ``lax.scan`` block that
+    :func:`jaxdeep.train.fit` runs between evaluations — and returns the losses."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from jaxdeep.train import TrainState, _train_block_jit, classification
+
+    optimizer = optax.adam(1e-3)
+    params = model.init(jax.random.key(0))
+    model_state = model.init_state(jax.random.key(0)) if getattr(
+        model, "init_state", None) is not None else None
+    ts = [TrainState(params, optimizer.init(params), model_state, jnp.zeros((), jnp.int32))]
+    idx = jnp.arange(batch * steps, dtype=jnp.int32).reshape(steps, batch)
+    mask = jnp.ones((steps, batch), jnp.float32)
+    x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
+    task = classification()
+
+    def run():
+        ts[0], losses = _train_block_jit(model, task, optimizer, ts[0], x_dev, y_dev, idx, mask)
+        return losses
+
+    return run
