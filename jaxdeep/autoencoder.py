@@ -46,6 +46,7 @@ from .data.validate import check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
 from .nets.mlp import check_widths
 from .pretrain import LayerFit
+from .sharding import check_split, default_mesh, is_main_process, replicate, split_batch
 
 __all__ = [
     "CORRUPTIONS",
@@ -172,28 +173,31 @@ class Autoencoder:
                              "loss='squared'")
 
     def train(self, x, *, key: jax.Array, progress: bool = True,
-              description: str = "autoencoder", params=None) -> LayerFit:
+              description: str = "autoencoder", params=None, mesh=None) -> LayerFit:
         """Minibatch training for ``epochs`` epochs; returns ``LayerFit(params, AEHistory)``.
 
-        A non-finite loss stops training and is recorded in ``history.diverged``.
+        A non-finite loss stops training and is recorded in ``history.diverged``. Each
+        batch is split over ``mesh``'s data axis (default: every device that splits
+        ``batch_size``; see :mod:`jaxdeep.sharding`), parameters replicated.
         """
         self.check_input("x", x)
+        mesh = mesh or default_mesh(self.batch_size)
+        check_split(mesh, batch_size=self.batch_size)
         key_init, key = jax.random.split(key)
-        # The compiled epoch donates its state: start from a copy of the caller's params.
-        params = self.init(key_init) if params is None else jax.tree_util.tree_map(jnp.array,
-                                                                                   params)
+        params = self.init(key_init) if params is None else params
         optimizer = self.optimizer or default_optimizer()
-        state = (params, optimizer.init(params))
-        x_dev = jnp.asarray(x, jnp.float32)
+        # replicate() copies: the compiled epoch may donate the state, never the caller's.
+        state = replicate((params, optimizer.init(params)), mesh)
+        x_dev = replicate(np.asarray(x, np.float32), mesh)
         history = AEHistory([], [], [], None)
         start = time.perf_counter()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                      disable=not progress) as bar:
+                      disable=not progress or not is_main_process()) as bar:
             task = bar.add_task(description, total=self.epochs, status="compiling…")
             for epoch in range(1, self.epochs + 1):
                 key, key_epoch = jax.random.split(key)
-                state, loss = _train_epoch(self, optimizer, state, x_dev, key_epoch)
+                state, loss = _train_epoch(self, optimizer, mesh, state, x_dev, key_epoch)
                 loss = float(loss)
                 history.epoch.append(epoch)
                 history.loss.append(loss)
@@ -206,16 +210,18 @@ class Autoencoder:
         return LayerFit(state[0], history)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(2,))
-def _train_epoch(layer: Autoencoder, optimizer, state, x, key):
-    """One epoch: a scan over shuffled, padded batches; returns the mean loss."""
+@functools.partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(3,))
+def _train_epoch(layer: Autoencoder, optimizer, mesh, state, x, key):
+    """One epoch: a scan over shuffled, padded batches, each split over the mesh's data
+    axis; returns the mean loss."""
     key_order, key_steps = jax.random.split(key)
     idx, mask = epoch_indices(key_order, x.shape[0], layer.batch_size)
 
     def step(state, inputs):
         params, opt_state = state
         i, m, k = inputs
-        loss, grads = jax.value_and_grad(layer.objective)(params, x[i], k, m / m.sum())
+        xb, w = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
+        loss, grads = jax.value_and_grad(layer.objective)(params, xb, k, w)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss * m.sum()
 

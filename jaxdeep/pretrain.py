@@ -56,7 +56,8 @@ class Learner(Protocol):
     n_in: int
     n_out: int
 
-    def train(self, x, *, key: jax.Array, progress: bool, description: str) -> LayerFit: ...
+    def train(self, x, *, key: jax.Array, progress: bool, description: str,
+              mesh=None) -> LayerFit: ...
 
     def encode(self, params, x) -> jax.Array: ...
 
@@ -128,7 +129,8 @@ def check_stack_input(stack: Stack, x) -> np.ndarray:
     return x
 
 
-def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True) -> Stack:
+def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True,
+                    mesh=None) -> Stack:
     """Train ``learners`` one after another, each on the representation of the layers
     below it (the greedy layer-wise procedure).
 
@@ -140,6 +142,8 @@ def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True) -> St
       key: PRNG key; layer i trains with ``jax.random.fold_in(key, i)``, so the first L
         layers of a deeper stack are exactly the L-layer stack (:meth:`Stack.head`).
       progress: show a progress bar per layer.
+      mesh: the data-parallel mesh each layer trains on (:mod:`jaxdeep.sharding`);
+        default: each learner's own default (every device that splits its batch).
 
     Returns:
       the :class:`Stack`.
@@ -159,7 +163,9 @@ def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True) -> St
     for i, (learner, k) in enumerate(zip(learners, keys)):
         start = time.perf_counter()
         description = f"layer {i + 1}/{len(learners)} {learner.n_in}→{learner.n_out}"
-        fit = learner.train(x, key=k, progress=progress, description=description)
+        # Only passed when given, so learners written before meshes existed still work.
+        fit = learner.train(x, key=k, progress=progress, description=description,
+                            **({} if mesh is None else {"mesh": mesh}))
         params.append(fit.params)
         histories.append(fit.history)
         if i + 1 < len(learners):

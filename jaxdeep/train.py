@@ -29,7 +29,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .data import epoch_indices
 from .data.validate import check_finite, check_labels, check_positive_int
+from .checkpoint import Checkpoints, settings_of_key
 from .losses import log_softmax
+from .sharding import check_split, default_mesh, is_main_process, n_data, replicate, split_batch
 
 # --- tasks: what "loss" and "metrics" mean for a kind of output ---------------------------
 
@@ -154,15 +156,20 @@ class FitResult(NamedTuple):
     history: History
 
 
-def _train_block(model, task, optimizer, ts: TrainState, x, y, idx, mask):
-    """Run one block of steps: scan over (batch indices, mask) rows."""
+def _train_block(model, task, optimizer, mesh, ts: TrainState, x, y, idx, mask):
+    """Run one block of steps: scan over (batch indices, mask) rows.
+
+    Each batch is split over the mesh's data axis; the loss is a mean over the whole
+    batch, so its gradient is the all-reduced sum of the devices' parts.
+    """
 
     def step(ts, batch):
         i, m = batch
+        xb, yb, m = (split_batch(a, mesh) for a in (x[i], y[i], m))
 
         def loss_fn(params):
-            logits, new_state = forward(model, params, ts.model_state, x[i], train=True)
-            return task.loss(logits, y[i], m), new_state
+            logits, new_state = forward(model, params, ts.model_state, xb, train=True)
+            return task.loss(logits, yb, m), new_state
 
         (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params)
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
@@ -172,29 +179,35 @@ def _train_block(model, task, optimizer, ts: TrainState, x, y, idx, mask):
     return jax.lax.scan(step, ts, (idx, mask))
 
 
-_train_block_jit = jax.jit(_train_block, static_argnums=(0, 1, 2), donate_argnums=(3,))
+_train_block_jit = jax.jit(_train_block, static_argnums=(0, 1, 2, 3), donate_argnums=(4,))
 
 
-def _eval_counts(model, task, params, state, x, y, idx, mask):
+def _eval_counts(model, task, mesh, params, state, x, y, idx, mask):
     def batch(_, inputs):
         i, m = inputs
-        logits, _ = forward(model, params, state, x[i], train=False)
-        return None, task.counts(logits, y[i], m)
+        xb, yb, m = (split_batch(a, mesh) for a in (x[i], y[i], m))
+        logits, _ = forward(model, params, state, xb, train=False)
+        return None, task.counts(logits, yb, m)
 
     _, counts = jax.lax.scan(batch, None, (idx, mask))
     return jax.tree_util.tree_map(lambda c: jnp.sum(c, axis=0), counts)
 
 
-_eval_counts_jit = jax.jit(_eval_counts, static_argnums=(0, 1))
+_eval_counts_jit = jax.jit(_eval_counts, static_argnums=(0, 1, 2))
 
 
 def evaluate(model, params, x, y, *, task="classification", model_state=None,
-             batch_size: int = 500) -> dict[str, float]:
-    """Metrics of ``task`` on all of (x, y), in fixed-shape masked batches (one compile)."""
+             batch_size: int = 500, mesh=None) -> dict[str, float]:
+    """Metrics of ``task`` on all of (x, y), in fixed-shape masked batches (one compile),
+    each split over ``mesh`` (default: every device, see :func:`jaxdeep.sharding.default_mesh`)."""
     task = get_task(task)
-    idx, mask = epoch_indices(None, len(x), min(batch_size, len(x)), shuffle=False)
-    counts = _eval_counts_jit(model, task, params, model_state, jnp.asarray(x), jnp.asarray(y),
-                              idx, mask)
+    mesh = mesh or default_mesh()
+    # Round the batch up to a multiple of the devices: the extra rows are masked padding.
+    size = -(-min(batch_size, len(x)) // n_data(mesh)) * n_data(mesh)
+    idx, mask = epoch_indices(None, len(x), size, shuffle=False)
+    x, y, params, model_state = replicate((np.asarray(x), np.asarray(y), params, model_state),
+                                          mesh)
+    counts = _eval_counts_jit(model, task, mesh, params, model_state, x, y, idx, mask)
     return {k: float(v) for k, v in task.summarise(counts).items()}
 
 
@@ -211,7 +224,8 @@ def _check_data(name, x, y, task, n_classes):
 def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000,
         batch_size: int = 128, optimizer: optax.GradientTransformation | None = None,
         params=None, model_state=None, eval_data=None, eval_every: int | None = None,
-        progress: bool = True, description: str = "training") -> FitResult:
+        progress: bool = True, description: str = "training", mesh=None,
+        checkpoint_dir=None, checkpoint_every: int | None = None) -> FitResult:
     """Train ``model`` on ``data = (x, y)`` for ``steps`` optimiser steps.
 
     Args:
@@ -227,6 +241,13 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
       eval_data: optional held-out (x, y), evaluated every ``eval_every`` steps.
       eval_every: steps per jit'd block (default: ``steps // 10``, at least 1).
       progress: show a progress bar (rich).
+      mesh: a mesh with a ``"data"`` axis (:func:`jaxdeep.sharding.data_mesh`); each
+        batch is split over it, params are replicated. Default: every device that
+        splits ``batch_size`` evenly (:func:`jaxdeep.sharding.default_mesh`).
+      checkpoint_dir: save the run here (orbax) and, if it already holds a checkpoint of
+        this run, continue from it (see :mod:`jaxdeep.checkpoint`).
+      checkpoint_every: steps between checkpoints, taken at the end of the block that
+        crosses each multiple (default: every block).
 
     Returns:
       :class:`FitResult` with the final params, model state and :class:`History`.
@@ -236,14 +257,15 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     check_positive_int("batch_size", batch_size)
     eval_every = eval_every or max(1, steps // 10)
     check_positive_int("eval_every", eval_every)
+    mesh = mesh or default_mesh(batch_size)
+    check_split(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])
     optimizer = optimizer or default_optimizer()
 
     key_init, key_order = jax.random.split(key)
+    fresh_params = params is None
     if params is None:
         params = model.init(key_init)
-    else:  # the training block donates its state: work on a copy, leave the caller's intact
-        params = jax.tree_util.tree_map(jnp.copy, params)
     if model_state is None and getattr(model, "init_state", None) is not None:
         model_state = model.init_state(key_init)
     # Tracing the forward pass on one example checks x's shape against the model (a
@@ -253,20 +275,38 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     _check_data("training", x, y, task, out.shape[-1])
     if eval_data is not None:
         _check_data("evaluation", *eval_data, task, out.shape[-1])
-    ts = TrainState(params, optimizer.init(params), model_state, jnp.zeros((), jnp.int32))
-    x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
+    # replicate() copies onto the mesh, so the donated training state is never the caller's.
+    ts = replicate(TrainState(params, optimizer.init(params), model_state,
+                              jnp.zeros((), jnp.int32)), mesh)
+    x_dev, y_dev = replicate((x, y), mesh)
     order = _batch_order(key_order, len(x), batch_size, steps)
 
     history = History([], [], {}, [], None)
-    start = time.perf_counter()
+    checkpoints = None
+    if checkpoint_dir is not None:
+        checkpoints = Checkpoints(checkpoint_dir, every=checkpoint_every or eval_every, settings={
+            "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
+            "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
+            "key": settings_of_key(key), "fresh_params": fresh_params,
+            "shapes": jax.tree_util.tree_map(lambda a: list(a.shape), ts.params)})
+        restored = checkpoints.restore(ts)
+        if restored is not None:
+            ts, meta = restored
+            history = History(**meta["history"])
+    done = int(ts.step)
+    start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                  disable=not progress) as bar:
-        task_id = bar.add_task(description, total=steps, status="compiling…")
-        for first in range(0, steps, eval_every):
+                  disable=not progress or not is_main_process()) as bar:
+        task_id = bar.add_task(description, total=steps, completed=done,
+                               status=_status(history) if done else "compiling…")
+        # Blocks start at multiples of eval_every whether or not the run was resumed, so
+        # a resumed run compiles and runs exactly the blocks an unstopped one would.
+        for first in range(done, steps if history.diverged is None else done, eval_every):
             n = min(eval_every, steps - first)
             idx, mask = order[0][first:first + n], order[1][first:first + n]
-            ts, losses = _train_block_jit(model, task, optimizer, ts, x_dev, y_dev, idx, mask)
+            ts, losses = _train_block_jit(model, task, optimizer, mesh, ts, x_dev, y_dev,
+                                          idx, mask)
             losses = np.asarray(losses)
             history.step.append(first + n)
             history.train_loss.append(float(np.mean(losses)))
@@ -274,13 +314,18 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
                 history = history._replace(diverged=first + int(np.argmin(np.isfinite(losses))) + 1)
             elif eval_data is not None:
                 metrics = evaluate(model, ts.params, *eval_data, task=task,
-                                   model_state=ts.model_state)
+                                   model_state=ts.model_state, mesh=mesh)
                 for k, v in metrics.items():
                     history.eval.setdefault(k, []).append(v)
             history.seconds.append(time.perf_counter() - start)
             bar.update(task_id, advance=n, status=_status(history))
-            if history.diverged is not None:
+            stop = history.diverged is not None
+            if checkpoints is not None and (stop or checkpoints.due(first, first + n, steps)):
+                checkpoints.save(first + n, ts, {"history": history._asdict()})
+            if stop:
                 break
+    if checkpoints is not None:
+        checkpoints.close()
     return FitResult(ts.params, ts.model_state, history)
 
 

@@ -11,6 +11,7 @@ def train_block(model, x, y, batch: int, steps: int):
     import jax.numpy as jnp
     import optax
 
+    from jaxdeep.sharding import default_mesh, replicate
     from jaxdeep.train import TrainState, _train_block_jit, classification
 
     optimizer = optax.adam(1e-3)
@@ -20,11 +21,13 @@ def train_block(model, x, y, batch: int, steps: int):
     ts = [TrainState(params, optimizer.init(params), model_state, jnp.zeros((), jnp.int32))]
     idx = jnp.arange(batch * steps, dtype=jnp.int32).reshape(steps, batch)
     mask = jnp.ones((steps, batch), jnp.float32)
-    x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
+    mesh = default_mesh(batch)  # what fit uses: every device that splits the batch
+    ts[0] = replicate(ts[0], mesh)
+    x_dev, y_dev = replicate((x, y), mesh)
     task = classification()
 
     def run():
-        ts[0], losses = _train_block_jit(model, task, optimizer, ts[0], x_dev, y_dev, idx, mask)
+        ts[0], losses = _train_block_jit(model, task, optimizer, mesh, ts[0], x_dev, y_dev, idx, mask)
         return losses
 
     return run

@@ -37,21 +37,23 @@ def data(n: int, data_dir=None, n_visible: int = N_VISIBLE) -> np.ndarray:
 
 def jaxdeep_epoch(x: np.ndarray, batch: int, method: str, n_hidden: int):
     import jax
-    import jax.numpy as jnp
     import optax
 
     from jaxdeep import boltzmann
-    from jaxdeep.boltzmann.learning import _train_epochs, init_state
+    from jaxdeep.boltzmann.learning import _train_epochs, init_state, place_state
+    from jaxdeep.sharding import default_mesh, replicate
 
     machine = boltzmann.rbm(x.shape[1], n_hidden)
     settings = boltzmann.learning(machine, method=method, k=1, n_chains=batch)
     optimizer = optax.sgd(LR)
     params = machine.init(jax.random.key(0), data=x)
-    state = [init_state(machine, settings, optimizer, params, x, jax.random.key(1))]
-    x_dev = jnp.asarray(x)
+    mesh = default_mesh(batch)  # what train_rbm uses: every device that splits the batch
+    state = [place_state(init_state(machine, settings, optimizer, params, x,
+                                    jax.random.key(1)), settings, mesh)]
+    x_dev = replicate(x, mesh)
 
     def epoch():
-        state[0], _ = _train_epochs(machine, settings, optimizer, batch, 1, state[0], x_dev)
+        state[0], _ = _train_epochs(machine, settings, optimizer, mesh, batch, 1, state[0], x_dev)
         return state[0].params["W"]
 
     return epoch

@@ -67,6 +67,8 @@ from jaxdeep.data.validate import (
 )
 from jaxdeep.nets.mlp import check_widths, mlp, stack_layers
 from jaxdeep.pretrain import Stack
+from jaxdeep.sharding import (check_split, default_mesh, is_main_process, replicate,
+                              split_batch, split_rows)
 
 __all__ = ["DBM", "DBMFit", "DBMHistory", "MeanField", "compose", "dbm", "dbm_ais",
            "dbm_classifier", "dbm_inputs", "dbm_layers", "lower_bound", "train_dbm"]
@@ -356,7 +358,7 @@ class DBMFit(NamedTuple):
 def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: int = 100,
               optimizer: optax.GradientTransformation | None = None, n_chains: int = 100,
               k: int = 5, mean_field_iterations: int = 10, params=None, chains=None,
-              progress: bool = True, description: str = "DBM") -> DBMFit:
+              progress: bool = True, description: str = "DBM", mesh=None) -> DBMFit:
     """Train a DBM by stochastic approximation (Salakhutdinov & Hinton 2009).
 
     Each batch: mean-field posteriors μ for the data term (``mean_field_iterations``
@@ -364,17 +366,21 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     term, and one optax step on ``−(⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_data − ⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_model)`` (and the biases'
     ⟨s⁽ʳ⁾⟩ differences). Start from ``params`` (e.g. :func:`compose` of a pre-trained
     stack) or a fresh init; pass ``chains`` from a previous :class:`DBMFit` to continue.
+    Batches and chains are split over ``mesh``'s data axis, parameters replicated
+    (default: every device that splits ``batch_size`` and ``n_chains``; see
+    :mod:`jaxdeep.sharding`).
     """
     machine.check_data("x", x)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("n_chains", n_chains),
                         ("k", k), ("mean_field_iterations", mean_field_iterations)):
         check_positive_int(name, value)
+    mesh = mesh or default_mesh(batch_size, n_chains)
+    check_split(mesh, batch_size=batch_size, n_chains=n_chains)
     key_init, key_chains, key = jax.random.split(key, 3)
     if params is None:
         params = machine.init(key_init, data=x)
-    else:  # the compiled epoch donates its state: train a copy, leave the caller's intact
+    else:
         machine.check_params(params)
-        params = jax.tree_util.tree_map(jnp.array, params)
     optimizer = optimizer or _default_optimizer()
     if chains is None:
         pick = jax.random.randint(key_chains, (n_chains,), 0, x.shape[0])
@@ -386,17 +392,19 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
             f"chains must be {machine.depth + 1} arrays of shapes "
             f"{[(n_chains, n) for n in machine.widths]} (the DBMFit.chains of a run of this "
             f"DBM with n_chains={n_chains}); got {[tuple(np.shape(c)) for c in chains]}")
-    state = (params, optimizer.init(params), [jnp.array(c) for c in chains])
-    x_dev = jnp.asarray(x, jnp.float32)
+    # Copies on the mesh: the compiled epoch may donate its state, never the caller's.
+    state = (*replicate((params, optimizer.init(params)), mesh),
+             split_rows([jnp.asarray(c, jnp.float32) for c in chains], mesh))
+    x_dev = replicate(np.asarray(x, np.float32), mesh)
     history = DBMHistory([], [], [], [], None)
     start = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                  disable=not progress) as bar:
+                  disable=not progress or not is_main_process()) as bar:
         task = bar.add_task(description, total=epochs, status="compiling…")
         for epoch in range(1, epochs + 1):
             key, key_epoch = jax.random.split(key)
-            state, (sweeps, recon) = _train_epoch(machine, optimizer, batch_size, k,
+            state, (sweeps, recon) = _train_epoch(machine, optimizer, mesh, batch_size, k,
                                                   mean_field_iterations, state, x_dev, key_epoch)
             history.epoch.append(epoch)
             history.mean_field_iterations.append(float(sweeps))
@@ -423,19 +431,21 @@ def _pair_statistics(states, weights) -> dict:
             "b": [weights @ s for s in states]}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,))
-def _train_epoch(machine, optimizer, batch_size, k, iterations, state, x, key):
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), donate_argnums=(6,))
+def _train_epoch(machine, optimizer, mesh, batch_size, k, iterations, state, x, key):
+    """One epoch of stochastic approximation; batches and chains split over the mesh."""
     key_order, key_steps = jax.random.split(key)
     idx, mask = epoch_indices(key_order, x.shape[0], batch_size)
 
     def step(state, inputs):
         params, opt_state, chains = state
         i, m, key = inputs
-        v, weights = x[i], m / m.sum()
+        v, weights = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
         field = machine.mean_field(params, v, iterations=iterations, tol=0.0)
         data = _pair_statistics([v] + field.mu, weights)
         for key_k in jax.random.split(key, k):
             chains = machine.gibbs_step(key_k, params, chains)
+        chains = [split_batch(c, mesh) for c in chains]  # each device keeps its own chains
         uniform = jnp.full(chains[0].shape[0], 1.0 / chains[0].shape[0])
         model = _pair_statistics(chains, uniform)
         ascent = jax.tree_util.tree_map(lambda d, s: s - d, data, model)  # optax minimises

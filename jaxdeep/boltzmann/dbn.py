@@ -83,7 +83,7 @@ class RBMLayer:
                              "rescale, e.g. divide pixel values by their maximum")
 
     def train(self, x, *, key: jax.Array, progress: bool = True,
-              description: str = "RBM") -> LayerFit:
+              description: str = "RBM", mesh=None) -> LayerFit:
         self.check_input("x", x)
         key_sample, key_init, key_train = jax.random.split(key, 3)
         x = np.asarray(x, np.float32)
@@ -94,7 +94,7 @@ class RBMLayer:
                         epochs=self.epochs, batch_size=self.batch_size,
                         optimizer=self.optimizer, n_chains=self.n_chains,
                         centering=self.centering, params=params, monitor="none",
-                        progress=progress, description=description)
+                        progress=progress, description=description, mesh=mesh)
         return LayerFit(fit.params, fit.history)
 
     def encode(self, params, x) -> jax.Array:

@@ -50,7 +50,10 @@ from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_erro
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
 from jaxdeep.boltzmann.rbm import RBM, bernoulli
 from jaxdeep.data.batching import epoch_indices, num_batches
+from jaxdeep.checkpoint import Checkpoints, settings_of_key
 from jaxdeep.data.validate import check_positive_int
+from jaxdeep.sharding import (check_split, default_mesh, is_main_process, replicate,
+                              split_batch, split_rows)
 
 __all__ = [
     "METHODS", "MONITORS", "Learning", "RBMFit", "RBMHistory", "RBMTrainState",
@@ -300,9 +303,28 @@ def _update(machine, settings, optimizer, state: RBMTrainState, v, weights, key)
     return RBMTrainState(params, opt_state, chains, offsets, state.key, state.step + 1), metrics
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,))
-def _train_epochs(machine, settings, optimizer, batch_size, epochs, state, x):
-    """``epochs`` epochs, each a scan over shuffled, padded batches of ``x``."""
+def chain_axis(settings: Learning) -> int:
+    """The axis of the persistent chains that indexes chains (PT stacks temperatures
+    first): the one split over the data mesh axis."""
+    return 1 if settings.method == "pt" else 0
+
+
+def place_state(state: RBMTrainState, settings: Learning, mesh) -> RBMTrainState:
+    """Put a training state on ``mesh``: chains split along the data axis (each device
+    runs its own chains), everything else replicated. Always a copy, so the compiled
+    epochs may donate it without touching the caller's arrays."""
+    chains = None if state.chains is None else split_rows(state.chains, mesh,
+                                                          chain_axis(settings))
+    return replicate(state._replace(chains=None), mesh)._replace(chains=chains)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), donate_argnums=(6,))
+def _train_epochs(machine, settings, optimizer, mesh, batch_size, epochs, state, x):
+    """``epochs`` epochs, each a scan over shuffled, padded batches of ``x``.
+
+    Each batch is split over the mesh's data axis, and so are the persistent chains; the
+    statistics are sums over rows, so their all-reduce gives the full-batch gradient.
+    """
     n = x.shape[0]
 
     def epoch(state, _):
@@ -312,7 +334,12 @@ def _train_epochs(machine, settings, optimizer, batch_size, epochs, state, x):
         def batch(state, inputs):
             i, m, k = inputs
             m = m.astype(x.dtype)  # the mask is float32; weights follow the data's dtype
-            return _update(machine, settings, optimizer, state, x[i], m / m.sum(), k)
+            v, w = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
+            state, metrics = _update(machine, settings, optimizer, state, v, w, k)
+            if state.chains is not None:  # keep each device's chains on that device
+                state = state._replace(chains=split_batch(state.chains, mesh,
+                                                          chain_axis(settings)))
+            return state, metrics
 
         keys = jax.random.split(key_steps, idx.shape[0])
         state, metrics = jax.lax.scan(batch, state._replace(key=key), (idx, mask, keys))
@@ -385,7 +412,8 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
               params=None, state: RBMTrainState | None = None, eval_data=None,
               monitor: str = "auto", eval_every: int = 1, progress: bool = True,
               description: str = "RBM",
-              on_eval: Callable[[RBMHistory, RBMTrainState], None] | None = None) -> RBMFit:
+              on_eval: Callable[[RBMHistory, RBMTrainState], None] | None = None,
+              mesh=None, checkpoint_dir=None, checkpoint_every: int | None = None) -> RBMFit:
     """Train an RBM on data ``x`` by stochastic gradient ascent on the log-likelihood.
 
     Args:
@@ -408,8 +436,16 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         ``"none"``, or ``"auto"`` (exact when a layer has ≤ 20 units, else pseudo).
       eval_every: epochs per compiled block and between evaluations.
       progress: show a progress bar.
-      on_eval: called with ``(history, state)`` after each evaluation (logging,
-        checkpoints, early stopping by raising).
+      on_eval: called with ``(history, state)`` after each evaluation (logging, early
+        stopping by raising); a checkpoint due at that evaluation is already written.
+      mesh: a mesh with a ``"data"`` axis (:func:`jaxdeep.sharding.data_mesh`): batches
+        and persistent chains are split over it, parameters replicated. Default: every
+        device that splits ``batch_size`` and ``n_chains`` evenly.
+      checkpoint_dir: save the run here (orbax) every ``checkpoint_every`` epochs
+        (default: every evaluation) and at the end; when the folder already holds a
+        checkpoint of this same call, continue from it — the result is bitwise what an
+        unstopped run gives on the CPU. ``params``/``state`` then only say how the run
+        *started* (see :mod:`jaxdeep.checkpoint`).
 
     Returns:
       :class:`RBMFit`.
@@ -429,36 +465,52 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     eval_x = x_host[:MONITOR_EXAMPLES] if eval_data is None else np.asarray(eval_data)
     optimizer = optimizer or default_optimizer()
     key_init, key_state = jax.random.split(key)
+    start_from = "state" if state is not None else "params" if params is not None else "init"
     if state is not None:
         if params is not None:
             raise ValueError("pass either params (a fresh run from them) or state (continue "
                              "a run), not both")
         machine.check_params(state.params)
         check_resumable(settings, optimizer, state)
-        # The compiled epochs donate their state: work on a copy, keep the caller's intact.
-        state = jax.tree_util.tree_map(jnp.copy, state)
     else:
         if params is None:
             params = machine.init(key_init, data=x_host)
         else:
             machine.check_params(params)
-            params = jax.tree_util.tree_map(jnp.copy, params)
         state = init_state(machine, settings, optimizer, params, x_host, key_state)
-    x_dev = jnp.asarray(x_host, state.params["W"].dtype)
+    mesh = mesh or default_mesh(batch_size, settings.n_chains if settings.method != "cd"
+                                else batch_size)
+    check_split(mesh, batch_size=batch_size,
+                **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
+    state = place_state(state, settings, mesh)
+    x_dev = replicate(x_host.astype(state.params["W"].dtype), mesh)
 
     history = RBMHistory([], [], [], {}, [], [], None)
+    checkpoints, done = None, 0
+    if checkpoint_dir is not None:
+        checkpoints = Checkpoints(checkpoint_dir, every=checkpoint_every or eval_every,
+                                  settings={
+            "trainer": "train_rbm", "machine": repr(machine), "learning": repr(settings),
+            "epochs": epochs, "batch_size": batch_size, "eval_every": eval_every,
+            "examples": len(x_host), "monitor": monitor, "key": settings_of_key(key),
+            "start": start_from})
+        restored = checkpoints.restore(state)
+        if restored is not None:
+            state, meta = restored
+            history, done = RBMHistory(**meta["history"]), meta["epochs_done"]
     per_epoch = num_batches(len(x_host), batch_size)
-    start = time.perf_counter()
+    start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("epochs"), TimeElapsedColumn(),
-                  TextColumn("{task.fields[status]}"), disable=not progress) as bar:
-        task = bar.add_task(description, total=epochs, status="compiling…")
-        done = 0
-        while done < epochs:
+                  TextColumn("{task.fields[status]}"),
+                  disable=not progress or not is_main_process()) as bar:
+        task = bar.add_task(description, total=epochs, completed=done,
+                            status=_status(history) if done else "compiling…")
+        while done < epochs and history.diverged is None:
             n = min(eval_every, epochs - done)
-            state, metrics = _train_epochs(machine, settings, optimizer, batch_size, n,
+            state, metrics = _train_epochs(machine, settings, optimizer, mesh, batch_size, n,
                                            state, x_dev)
-            done += n
+            before, done = done, done + n
             history.epoch.append(done)
             history.updates.append(done * per_epoch)
             history.reconstruction.append(float(reconstruction_error(
@@ -478,10 +530,14 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
                 history.eval.setdefault(name, []).append(value)
             history.seconds.append(time.perf_counter() - start)
             bar.update(task, advance=n, status=_status(history))
+            if checkpoints is not None and (history.diverged is not None
+                                            or checkpoints.due(before, done, epochs)):
+                checkpoints.save(done, state, {"history": history._asdict(),
+                                               "epochs_done": done})
             if on_eval is not None:
                 on_eval(history, state)
-            if history.diverged is not None:
-                break
+    if checkpoints is not None:
+        checkpoints.close()
     return RBMFit(state.params, state, history)
 
 
