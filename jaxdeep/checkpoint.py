@@ -110,12 +110,21 @@ class Checkpoints:
             half = bool(_TMP.match(entry.name)) or (
                 entry.is_dir() and entry.name.isdigit() and not self._looks_complete(entry))
             if half:
-                aside = entry.with_name(entry.name + ".half-written")
-                entry.rename(aside)
+                aside = self._set_aside(entry, "half-written")
                 warnings.warn(f"checkpoint {entry.name!r} in {str(self.directory)!r} was only "
                               f"half written (the run was stopped while saving it); it is "
                               f"ignored and kept as {aside.name!r}", CheckpointWarning,
                               stacklevel=3)
+        _sync("jaxdeep-checkpoint-set-aside")
+
+    @staticmethod
+    def _set_aside(entry: Path, why: str) -> Path:
+        """Rename ``entry`` out of orbax's sight (``<name>.<why>``); kept for inspection.
+        Only process 0 renames (the folder is shared between hosts)."""
+        aside = entry.with_name(f"{entry.name}.{why}")
+        if jax.process_index() == 0:
+            entry.rename(aside)
+        return aside
 
     @staticmethod
     def _looks_complete(step_dir: Path) -> bool:
@@ -136,9 +145,14 @@ class Checkpoints:
                     state=ocp.args.StandardRestore(_abstract(like)),
                     meta=ocp.args.JsonRestore()))
             except Exception as err:  # a damaged step: say so, fall back to an older one
+                aside = self._set_aside(self.directory / str(step), "unreadable")
                 warnings.warn(f"checkpoint {step} in {str(self.directory)!r} could not be "
-                              f"loaded ({type(err).__name__}: {str(err)[:200]}); trying an "
-                              "older one", CheckpointWarning, stacklevel=2)
+                              f"loaded ({type(err).__name__}: {str(err)[:200]}); it is kept "
+                              f"as {aside.name!r} and an older one is tried", CheckpointWarning,
+                              stacklevel=2)
+                # Set aside, so that the resumed run can save this step afresh.
+                _sync("jaxdeep-checkpoint-unreadable")
+                self._manager.reload()
                 continue
             meta = dict(got["meta"])
             self._check_settings(meta.get("settings"))
@@ -173,6 +187,14 @@ class Checkpoints:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _sync(name: str) -> None:
+    """Wait for every process (multi-host runs), so none reads a folder mid-rename."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def _jsonable(value):

@@ -72,7 +72,7 @@ def default_mesh(*sizes: int) -> Mesh:
     """The mesh a trainer uses when none is given: as many devices as split every one of
     ``sizes`` (batch size, number of chains) evenly — all of them when they do.
 
-    On one device this is a one-device mesh. With 8 devices and batch 100 it uses 4 (the
+    On one device this is a one-device mesh. With 8 devices and batch 100 it uses 5 (the
     largest count ≤ 8 dividing 100), so a default never fails; pass a mesh to choose.
     """
     every = jax.devices()

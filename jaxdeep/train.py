@@ -284,7 +284,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     history = History([], [], {}, [], None)
     checkpoints = None
     if checkpoint_dir is not None:
-        checkpoints = Checkpoints(checkpoint_dir, every=checkpoint_every or eval_every, settings={
+        every = eval_every if checkpoint_every is None else checkpoint_every
+        checkpoints = Checkpoints(checkpoint_dir, every=every, settings={
             "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
             "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
             "key": settings_of_key(key), "fresh_params": fresh_params,

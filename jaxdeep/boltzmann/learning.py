@@ -488,7 +488,8 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     history = RBMHistory([], [], [], {}, [], [], None)
     checkpoints, done = None, 0
     if checkpoint_dir is not None:
-        checkpoints = Checkpoints(checkpoint_dir, every=checkpoint_every or eval_every,
+        every = eval_every if checkpoint_every is None else checkpoint_every
+        checkpoints = Checkpoints(checkpoint_dir, every=every,
                                   settings={
             "trainer": "train_rbm", "machine": repr(machine), "learning": repr(settings),
             "epochs": epochs, "batch_size": batch_size, "eval_every": eval_every,

@@ -1,0 +1,125 @@
+"""Kill-and-resume: a run killed (SIGKILL, nothing flushed) after a checkpoint and run
+again ends with exactly the parameters of a run that was never stopped; leftovers of a
+half-written save are set aside with a warning, never loaded."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from checkpoint_runs import pcd, supervised
+from jaxdeep.checkpoint import CheckpointWarning
+from jaxdeep.nets import mlp
+from jaxdeep.train import fit
+
+ROOT = Path(__file__).parent.parent
+
+HERE = Path(__file__).parent
+RUNS = {"supervised": supervised, "pcd": pcd}
+
+KILL_AFTER_SECOND_SAVE = textwrap.dedent('''
+    import os, signal, sys
+    from jaxdeep import checkpoint
+    original, saves = checkpoint.Checkpoints.save, []
+    def save_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        saves.append(1)
+        if len(saves) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no flush: a real kill
+    checkpoint.Checkpoints.save = save_then_die
+''')
+
+
+def run_and_kill(run: str, directory: Path) -> None:
+    """Run ``run`` in a child process that SIGKILLs itself right after its 2nd save."""
+    script = (f"{KILL_AFTER_SECOND_SAVE}\nsys.path.insert(0, {str(HERE)!r})\n"
+              f"from checkpoint_runs import {run}\n{run}({str(directory)!r})\nsys.exit(3)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    assert sorted(p.name for p in directory.iterdir() if p.name.isdigit()) != []
+
+
+def same_tree(a, b):
+    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bitwise, not close
+
+
+def without_seconds(history):
+    return {k: v for k, v in history._asdict().items() if k != "seconds"}
+
+
+@pytest.fixture(scope="module")
+def unstopped(tmp_path_factory):
+    """Both runs, never interrupted (with checkpoints, which must not change them)."""
+    base = tmp_path_factory.mktemp("unstopped")
+    return {"supervised": supervised(base / "s"), "pcd": pcd(base / "p")}
+
+
+#: The compiled block each run repeats: (module, name). Both runs do 4 blocks in all.
+BLOCKS = {"supervised": ("jaxdeep.train", "_train_block_jit"),
+          "pcd": ("jaxdeep.boltzmann.learning", "_train_epochs")}
+
+
+@pytest.mark.parametrize("run", ["supervised", "pcd"])
+def test_a_killed_run_resumes_to_the_same_parameters(run, unstopped, tmp_path, monkeypatch):
+    run_and_kill(run, tmp_path)
+    module, name = BLOCKS[run]
+    calls = []
+    block = getattr(sys.modules[module], name)
+    monkeypatch.setattr(sys.modules[module], name,
+                        lambda *a, **k: calls.append(1) or block(*a, **k))
+    resumed = RUNS[run](tmp_path)
+    assert len(calls) == 2, "the resumed run should only do the 2 blocks the killed one had not"
+    same_tree(resumed.params, unstopped[run].params)
+    if run == "pcd":  # the persistent chains, key and step carry over too
+        same_tree(resumed.state, unstopped[run].state)
+    assert without_seconds(resumed.history) == without_seconds(unstopped[run].history)
+    # Running the finished call again trains nothing more and returns the same result.
+    again = RUNS[run](tmp_path)
+    same_tree(again.params, unstopped[run].params)
+    assert len(calls) == 2
+
+
+def test_half_written_and_damaged_steps_are_set_aside_not_loaded(unstopped, tmp_path):
+    run_and_kill("pcd", tmp_path)  # complete steps 1 and 2 (epochs)
+    # A save killed mid-write leaves orbax's temporary folder; one killed before orbax's
+    # markers were written leaves a numbered folder without them.
+    (tmp_path / "3.orbax-checkpoint-tmp-1").mkdir()
+    (tmp_path / "3.orbax-checkpoint-tmp-1" / "junk").write_text("half")
+    (tmp_path / "4" / "state").mkdir(parents=True)
+    # And a complete-looking newest step whose arrays are gone cannot be loaded.
+    shutil.rmtree(tmp_path / "2" / "state")
+    (tmp_path / "2" / "state").mkdir()
+    with pytest.warns(CheckpointWarning) as caught:
+        resumed = pcd(tmp_path)
+    said = " ".join(str(w.message) for w in caught)
+    assert "'3.orbax-checkpoint-tmp-1'" in said and "'4'" in said and "half written" in said
+    assert "checkpoint 2" in said and "could not be loaded" in said
+    assert (tmp_path / "4.half-written").is_dir()
+    # Resumed from epoch 1, the only sound step: still exactly the unstopped result.
+    same_tree(resumed.state, unstopped["pcd"].state)
+
+
+def test_a_folder_of_another_run_is_refused(tmp_path):
+    supervised(tmp_path)
+    with pytest.raises(ValueError, match=r"other settings \(steps: 12 there, 15 now"):
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(96, 12)).astype(np.float32)
+        fit(mlp([12, 16, 3], activation="relu"), (x, x[:, :3].argmax(1).astype(np.int32)),
+            key=jax.random.key(1), steps=15, batch_size=16, eval_every=3, progress=False,
+            checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="checkpoint_every must be an integer"):
+        pcd(tmp_path / "other", checkpoint_every=0)
