@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only: works on servers, in CI and in notebooks alike
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
+
+def new_figure(*grid, figsize, layout: str = "constrained", **subplots):
+    """``(figure, axes)`` like ``plt.subplots``, but a figure pyplot never sees: drawn
+    straight to a file, with no global backend switch (notebooks keep their inline
+    plots) and nothing left open to close."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(*grid, **subplots)
 
 
 def _finite_positive(values) -> np.ndarray:
@@ -25,7 +30,7 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
       flows: label → :class:`~jaxdeep.diagnostics.GradientFlow`.
       path: PNG file to write. Returns the path.
     """
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    fig, ax = new_figure(figsize=(7, 4.5), layout="constrained")
     for label, flow in flows.items():
         layers = np.arange(1, len(flow.grad_norm) + 1)
         line, = ax.plot(layers, _finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
@@ -39,7 +44,6 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
@@ -54,7 +58,7 @@ def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int =
     """
     rows = len(acts)
     n_cols = min(max_layers, max(len(v) for v in acts.values()))
-    fig, axes = plt.subplots(rows, n_cols, figsize=(1.7 * n_cols, 1.6 * rows + 0.6),
+    fig, axes = new_figure(rows, n_cols, figsize=(1.7 * n_cols, 1.6 * rows + 0.6),
                              squeeze=False, layout="constrained")
     for r, (label, layers) in enumerate(acts.items()):
         picks = np.unique(np.linspace(0, len(layers) - 1, min(n_cols, len(layers))).round().astype(int))
@@ -72,7 +76,6 @@ def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int =
         axes[r, 0].set_ylabel(label, fontsize=7)
     fig.suptitle("Activations x⁽ˡ⁾ per layer")
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return Path(path)
 
 
@@ -87,7 +90,7 @@ def training_curves(histories: dict, path, *, metric: str = "accuracy",
       path: PNG file to write. Returns the path.
     """
     with_eval = any(h.eval.get(metric) for h in histories.values())
-    fig, axes = plt.subplots(1, 2 if with_eval else 1, figsize=(11 if with_eval else 6, 4),
+    fig, axes = new_figure(1, 2 if with_eval else 1, figsize=(11 if with_eval else 6, 4),
                              squeeze=False, layout="constrained")
     for label, h in histories.items():
         name = label + (f" (diverged at step {h.diverged})" if h.diverged is not None else "")
@@ -105,7 +108,6 @@ def training_curves(histories: dict, path, *, metric: str = "accuracy",
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
@@ -117,7 +119,7 @@ def segmentation_grid(path, images, masks, predictions: dict):
       predictions: label → (n, H, W) binary masks. Returns the path.
     """
     columns = ["image", "true mask"] + list(predictions)
-    fig, axes = plt.subplots(len(images), len(columns),
+    fig, axes = new_figure(len(images), len(columns),
                              figsize=(2.2 * len(columns), 2.2 * len(images)),
                              layout="constrained", squeeze=False)
     for row in range(len(images)):
@@ -129,7 +131,6 @@ def segmentation_grid(path, images, masks, predictions: dict):
             if row == 0:
                 ax.set_title(columns[col], fontsize=9)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
@@ -148,7 +149,7 @@ def image_grid(images, path, *, image_shape, title: str = "", n_cols: int | None
     n = images.shape[0]
     n_cols = n_cols or int(np.ceil(np.sqrt(n)))
     n_rows = int(np.ceil(n / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.9 * n_cols + 0.2, 0.9 * n_rows + 0.5),
+    fig, axes = new_figure(n_rows, n_cols, figsize=(0.9 * n_cols + 0.2, 0.9 * n_rows + 0.5),
                              squeeze=False, layout="constrained")
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
@@ -162,7 +163,6 @@ def image_grid(images, path, *, image_shape, title: str = "", n_cols: int | None
             ax.imshow(tile, cmap="gray", vmin=0.0, vmax=1.0)
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return Path(path)
 
 
@@ -178,7 +178,7 @@ def rbm_curves(histories: dict, path, *, optimum: float | None = None,
     """
     names = [n for n in ("log_likelihood", "pseudo_log_likelihood")
              if any(h.eval.get(n) for h in histories.values())]
-    fig, axes = plt.subplots(1, 1 + len(names), figsize=(5.5 * (1 + len(names)), 4),
+    fig, axes = new_figure(1, 1 + len(names), figsize=(5.5 * (1 + len(names)), 4),
                              squeeze=False, layout="constrained")
     for label, h in histories.items():
         name = label + (f" (diverged at epoch {h.diverged})" if h.diverged is not None else "")
@@ -199,7 +199,6 @@ def rbm_curves(histories: dict, path, *, optimum: float | None = None,
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
@@ -212,7 +211,7 @@ def layer_curves(histories: list, path, *, title: str = "Pre-training, layer by 
         :class:`~jaxdeep.autoencoder.AEHistory` or :class:`~jaxdeep.boltzmann.RBMHistory`.
       path: PNG file to write. Returns the path.
     """
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    fig, ax = new_figure(figsize=(6, 4), layout="constrained")
     ylabel = "reconstruction error"
     for i, h in enumerate(histories, 1):
         if hasattr(h, "loss"):
@@ -227,5 +226,4 @@ def layer_curves(histories: list, path, *, title: str = "Pre-training, layer by 
     ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)

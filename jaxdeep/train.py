@@ -31,6 +31,7 @@ from .data import epoch_indices
 from .data.validate import check_finite, check_labels, check_positive_int
 from .checkpoint import Checkpoints, settings_of_key
 from .losses import log_softmax
+from .precision import check_precision, to_compute, to_float32
 from .sharding import check_split, default_mesh, is_main_process, n_data, replicate, split_batch
 
 # --- tasks: what "loss" and "metrics" mean for a kind of output ---------------------------
@@ -156,11 +157,13 @@ class FitResult(NamedTuple):
     history: History
 
 
-def _train_block(model, task, optimizer, mesh, ts: TrainState, x, y, idx, mask):
+def _train_block(model, task, optimizer, mesh, precision, ts: TrainState, x, y, idx, mask):
     """Run one block of steps: scan over (batch indices, mask) rows.
 
     Each batch is split over the mesh's data axis; the loss is a mean over the whole
-    batch, so its gradient is the all-reduced sum of the devices' parts.
+    batch, so its gradient is the all-reduced sum of the devices' parts. The forward and
+    backward pass run in ``precision`` (:mod:`jaxdeep.precision`); params, optimiser
+    state and loss stay float32.
     """
 
     def step(ts, batch):
@@ -168,7 +171,9 @@ def _train_block(model, task, optimizer, mesh, ts: TrainState, x, y, idx, mask):
         xb, yb, m = (split_batch(a, mesh) for a in (x[i], y[i], m))
 
         def loss_fn(params):
-            logits, new_state = forward(model, params, ts.model_state, xb, train=True)
+            logits, new_state = forward(model, *to_compute((params, ts.model_state, xb),
+                                                           precision), train=True)
+            logits, new_state = to_float32((logits, new_state), precision)
             return task.loss(logits, yb, m), new_state
 
         (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params)
@@ -179,35 +184,39 @@ def _train_block(model, task, optimizer, mesh, ts: TrainState, x, y, idx, mask):
     return jax.lax.scan(step, ts, (idx, mask))
 
 
-_train_block_jit = jax.jit(_train_block, static_argnums=(0, 1, 2, 3), donate_argnums=(4,))
+_train_block_jit = jax.jit(_train_block, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,))
 
 
-def _eval_counts(model, task, mesh, params, state, x, y, idx, mask):
+def _eval_counts(model, task, mesh, precision, params, state, x, y, idx, mask):
     def batch(_, inputs):
         i, m = inputs
         xb, yb, m = (split_batch(a, mesh) for a in (x[i], y[i], m))
-        logits, _ = forward(model, params, state, xb, train=False)
+        logits, _ = forward(model, *to_compute((params, state, xb), precision), train=False)
+        logits = to_float32(logits, precision)
         return None, task.counts(logits, yb, m)
 
     _, counts = jax.lax.scan(batch, None, (idx, mask))
     return jax.tree_util.tree_map(lambda c: jnp.sum(c, axis=0), counts)
 
 
-_eval_counts_jit = jax.jit(_eval_counts, static_argnums=(0, 1, 2))
+_eval_counts_jit = jax.jit(_eval_counts, static_argnums=(0, 1, 2, 3))
 
 
 def evaluate(model, params, x, y, *, task="classification", model_state=None,
-             batch_size: int = 500, mesh=None) -> dict[str, float]:
+             batch_size: int = 500, mesh=None, precision: str = "float32") -> dict[str, float]:
     """Metrics of ``task`` on all of (x, y), in fixed-shape masked batches (one compile),
-    each split over ``mesh`` (default: every device, see :func:`jaxdeep.sharding.default_mesh`)."""
+    each split over ``mesh`` (default: every device, see :func:`jaxdeep.sharding.default_mesh`),
+    the forward pass in ``precision``."""
     task = get_task(task)
+    check_precision(precision)
     mesh = mesh or default_mesh()
     # Round the batch up to a multiple of the devices: the extra rows are masked padding.
     size = -(-min(batch_size, len(x)) // n_data(mesh)) * n_data(mesh)
     idx, mask = epoch_indices(None, len(x), size, shuffle=False)
     x, y, params, model_state = replicate((np.asarray(x), np.asarray(y), params, model_state),
                                           mesh)
-    counts = _eval_counts_jit(model, task, mesh, params, model_state, x, y, idx, mask)
+    counts = _eval_counts_jit(model, task, mesh, precision, params, model_state, x, y, idx,
+                              mask)
     return {k: float(v) for k, v in task.summarise(counts).items()}
 
 
@@ -225,7 +234,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         batch_size: int = 128, optimizer: optax.GradientTransformation | None = None,
         params=None, model_state=None, eval_data=None, eval_every: int | None = None,
         progress: bool = True, description: str = "training", mesh=None,
-        checkpoint_dir=None, checkpoint_every: int | None = None) -> FitResult:
+        precision: str = "float32", checkpoint_dir=None,
+        checkpoint_every: int | None = None) -> FitResult:
     """Train ``model`` on ``data = (x, y)`` for ``steps`` optimiser steps.
 
     Args:
@@ -244,6 +254,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
       mesh: a mesh with a ``"data"`` axis (:func:`jaxdeep.sharding.data_mesh`); each
         batch is split over it, params are replicated. Default: every device that
         splits ``batch_size`` evenly (:func:`jaxdeep.sharding.default_mesh`).
+      precision: ``"float32"``, or ``"bfloat16"`` to run the forward and backward pass in
+        bfloat16 with float32 params, optimiser state and loss (:mod:`jaxdeep.precision`).
       checkpoint_dir: save the run here (orbax) and, if it already holds a checkpoint of
         this run, continue from it (see :mod:`jaxdeep.checkpoint`).
       checkpoint_every: steps between checkpoints, taken at the end of the block that
@@ -257,6 +269,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     check_positive_int("batch_size", batch_size)
     eval_every = eval_every or max(1, steps // 10)
     check_positive_int("eval_every", eval_every)
+    check_precision(precision)
     mesh = mesh or default_mesh(batch_size)
     check_split(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])
@@ -288,6 +301,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         checkpoints = Checkpoints(checkpoint_dir, every=every, settings={
             "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
             "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
+            "precision": precision,
             "key": settings_of_key(key), "fresh_params": fresh_params,
             "shapes": jax.tree_util.tree_map(lambda a: list(a.shape), ts.params)})
         restored = checkpoints.restore(ts)
@@ -306,8 +320,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         for first in range(done, steps if history.diverged is None else done, eval_every):
             n = min(eval_every, steps - first)
             idx, mask = order[0][first:first + n], order[1][first:first + n]
-            ts, losses = _train_block_jit(model, task, optimizer, mesh, ts, x_dev, y_dev,
-                                          idx, mask)
+            ts, losses = _train_block_jit(model, task, optimizer, mesh, precision, ts, x_dev,
+                                          y_dev, idx, mask)
             losses = np.asarray(losses)
             history.step.append(first + n)
             history.train_loss.append(float(np.mean(losses)))
@@ -315,7 +329,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
                 history = history._replace(diverged=first + int(np.argmin(np.isfinite(losses))) + 1)
             elif eval_data is not None:
                 metrics = evaluate(model, ts.params, *eval_data, task=task,
-                                   model_state=ts.model_state, mesh=mesh)
+                                   model_state=ts.model_state, mesh=mesh,
+                                   precision=precision)
                 for k, v in metrics.items():
                     history.eval.setdefault(k, []).append(v)
             history.seconds.append(time.perf_counter() - start)

@@ -27,7 +27,8 @@ def train_block(model, x, y, batch: int, steps: int):
     task = classification()
 
     def run():
-        ts[0], losses = _train_block_jit(model, task, optimizer, mesh, ts[0], x_dev, y_dev, idx, mask)
+        ts[0], losses = _train_block_jit(model, task, optimizer, mesh, "float32", ts[0], x_dev,
+                                         y_dev, idx, mask)
         return losses
 
     return run

@@ -20,6 +20,7 @@ import dataclasses
 from pathlib import Path
 
 from ..study import PRESETS, REMEDIES, StudyConfig, run as run_study
+from ..precision import PRECISIONS
 from .common import int_list, name_list, positive_int, seed_list
 
 NAME = "study"
@@ -58,6 +59,8 @@ def add_arguments(p) -> None:
                    help="run the dbm remedy up to this depth ('none': at every depth)")
     p.add_argument("--flow-batch", type=positive_int, default=argparse.SUPPRESS,
                    help="examples on which gradient norms are measured")
+    p.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
+                   help="bfloat16: train the nets in bfloat16 with float32 params (TPU/GPU)")
     p.add_argument("--out", type=str, default=argparse.SUPPRESS, help="output folder (default study-report)")
     p.add_argument("--force", action="store_true",
                    help="recompute every cell instead of resuming from --out")
@@ -67,7 +70,7 @@ def add_arguments(p) -> None:
 SETTINGS = ("remedies", "depths", "seeds", "width", "steps", "batch_size", "learning_rate",
             "eval_every", "dataset", "data_dir", "train_size", "pretrain_epochs",
             "pretrain_batch", "rbm_weight_scale", "dbm_epochs", "dbm_max_depth", "flow_batch",
-            "out")
+            "precision", "out")
 NO_LIMIT = object()  # --dbm-max-depth none: distinct from "not given" (None)
 
 

@@ -7,6 +7,7 @@ connections; --compare trains both, same budget, same seed, one plot.
 Examples:
   jaxdeep train --model residual --depth 50 --activation sigmoid --compare
   jaxdeep train --model resnet --depth 20 --dataset mnist --data-dir DIR --train-size 10000
+  jaxdeep train --model resnet --precision bfloat16 --checkpoint-dir ckpt   # on a TPU/GPU
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from rich.table import Table
 from .. import activations, data, plots, train
 from ..nets import INIT_NAMES, mlp, residual_mlp, resnet
 from ..nets.initializers import check_init, recommended_init
+from ..precision import PRECISIONS
+from ..sharding import data_mesh
 from .common import positive_int
 
 NAME = "train"
@@ -52,6 +55,12 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("train-out"),
                    help="folder for curves.png and history.json")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="bfloat16: forward/backward in bfloat16, float32 params (accelerators)")
+    p.add_argument("--devices", type=positive_int, default=None,
+                   help="data-parallel over this many devices (default: all that split --batch)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="save the run here every --eval-every steps; run again to resume")
 
 
 def build(args, ds, residual: bool):
@@ -82,6 +91,7 @@ def run(args, console) -> int:
     if args.compare:
         variants["plain twin"] = False
     models = {label: build(args, ds, residual) for label, residual in variants.items()}
+    mesh = None if args.devices is None else data_mesh(args.devices)
 
     results = {}
     for label, model in models.items():
@@ -89,7 +99,10 @@ def run(args, console) -> int:
             model, (x, y), key=jax.random.key(args.seed), steps=args.steps,
             batch_size=args.batch, optimizer=optax.adam(args.lr),
             eval_data=(ds.x_test, ds.y_test), eval_every=args.eval_every,
-            description=f"{args.model} {label}")
+            description=f"{args.model} {label}", precision=args.precision, mesh=mesh,
+            # One folder per model, so --compare's two runs never share one.
+            checkpoint_dir=None if args.checkpoint_dir is None
+            else args.checkpoint_dir / label.replace(" ", "-"))
 
     table = Table(title=f"{args.model}, {args.dataset}, {args.steps} Adam steps (lr {args.lr:g})")
     for col in ("model", "test accuracy", "train loss", "seconds", "status"):

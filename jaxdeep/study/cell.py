@@ -68,7 +68,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
                  optimizer=optimizer(config.learning_rate), eval_data=test,
-                 eval_every=config.eval_every, progress=False)
+                 eval_every=config.eval_every, progress=False, precision=config.precision)
     seconds = time.perf_counter() - start
     h = result.history
     return {

@@ -23,6 +23,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..precision import check_precision
+
 #: The grid and budget of each preset. ``default`` is the field defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     # Under a minute on a 2-core CPU: the smoke check CI runs, and the direction of
@@ -81,6 +83,9 @@ class StudyConfig:
     #: pre-trained and trained anew for every depth, the slowest cells of the grid.
     #: ``None``: no limit.
     dbm_max_depth: int | None = 20
+    #: "float32", or "bfloat16" to train the nets' forward and backward passes in
+    #: bfloat16 with float32 parameters (the TPU setting; see jaxdeep.precision).
+    precision: str = "float32"
     #: Where the report goes.
     out: str = "study-report"
 
@@ -131,6 +136,7 @@ class StudyConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+        check_precision(self.precision)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: "
                              f"{', '.join(DATASETS)}")

@@ -5,17 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
-
-from ..plots import _finite_positive  # noqa: E402
+from ..plots import _finite_positive, new_figure
 
 
 def _colours(remedies):
-    cmap = plt.get_cmap("tab10")
+    cmap = matplotlib.colormaps["tab10"]
     return {name: cmap(i % 10) for i, name in enumerate(remedies)}
 
 
@@ -30,7 +27,7 @@ def _by_depth(results: dict, path: Path, draw, *, ylabel: str, title: str,
     config, summary = results["config"], results["summary"]
     depths = config["depths"]
     colours = _colours(config["remedies"])
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    fig, ax = new_figure(figsize=(7, 4.5), layout="constrained")
     for name in config["remedies"]:
         draw(ax, depths, [summary[name][str(d)] for d in depths], colours[name], name)
     _depth_axis(ax, depths)
@@ -42,7 +39,6 @@ def _by_depth(results: dict, path: Path, draw, *, ylabel: str, title: str,
     ax.grid(True, which="both" if log_y else "major", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -110,7 +106,7 @@ def gradients_by_layer(results: dict, path: Path) -> Path:
     cells = _run_cells(results, seed)
     depths = _panel_depths(config["depths"], cells)
     colours = _colours(config["remedies"])
-    fig, axes = plt.subplots(2, len(depths), figsize=(4.2 * len(depths), 6.5), squeeze=False,
+    fig, axes = new_figure(2, len(depths), figsize=(4.2 * len(depths), 6.5), squeeze=False,
                              layout="constrained")
     for col, depth in enumerate(depths):
         for row, when in enumerate(("init", "trained")):
@@ -135,7 +131,6 @@ def gradients_by_layer(results: dict, path: Path) -> Path:
                 ax.set_ylabel("‖∂E/∂W⁽ˡ⁾‖")
     _legend(axes[0, 0], fontsize=7, ncol=2)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -146,7 +141,7 @@ def training_curves(results: dict, path: Path) -> Path:
     seed = config["seeds"][0]
     cells = _run_cells(results, seed)
     colours = _colours(config["remedies"])
-    fig, axes = plt.subplots(1, len(depths), figsize=(3.3 * len(depths), 3.4), squeeze=False,
+    fig, axes = new_figure(1, len(depths), figsize=(3.3 * len(depths), 3.4), squeeze=False,
                              sharey=True, layout="constrained")
     for ax, depth in zip(axes[0], depths):
         for name in config["remedies"]:
@@ -164,7 +159,6 @@ def training_curves(results: dict, path: Path) -> Path:
     axes[0, 0].set_ylim(0, 1.02)
     _legend(axes[0, -1], fontsize=7)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
