@@ -29,6 +29,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from .data.validate import check_positive_int
+
 __all__ = ["CheckpointWarning", "Checkpoints", "settings_of_key"]
 
 _TMP = re.compile(r"^\d+\.orbax-checkpoint-tmp")
@@ -89,8 +91,7 @@ class Checkpoints:
     def __init__(self, directory, *, settings: dict, every: int, keep: int = 2):
         import orbax.checkpoint as ocp  # imported here: only runs that checkpoint pay for it
 
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"checkpoint_every must be an integer ≥ 1; got {every!r}")
+        check_positive_int("checkpoint_every", every)
         self.directory = Path(directory).absolute()
         if self.directory.exists() and not self.directory.is_dir():
             raise ValueError(f"checkpoint_dir {str(directory)!r} is a file; pass a folder")

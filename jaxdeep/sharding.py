@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
 
 __all__ = ["DATA_AXIS", "data_mesh", "default_mesh", "check_split", "replicate",
            "split_batch", "split_rows", "is_main_process", "n_data"]
@@ -96,12 +96,23 @@ def check_split(mesh: Mesh, **sizes: int) -> None:
                 f"{above}), or pass a mesh with fewer devices (jaxdeep.sharding.data_mesh(k))")
 
 
-def replicated(mesh: Mesh) -> NamedSharding:
+def _one_device(mesh: Mesh) -> bool:
+    return mesh.devices.size == 1
+
+
+def replicated(mesh: Mesh) -> Sharding:
+    """On every device of ``mesh``. On a one-device mesh, plainly on that device: arrays
+    with a mesh sharding make XLA run its SPMD partitioner on every program they enter,
+    which on one device only costs compile time (measured: +25 % on the quick study)."""
+    if _one_device(mesh):
+        return SingleDeviceSharding(mesh.devices.flat[0])
     return NamedSharding(mesh, PartitionSpec())
 
 
-def rows(mesh: Mesh, axis: int = 0) -> NamedSharding:
+def rows(mesh: Mesh, axis: int = 0) -> Sharding:
     """Split along ``axis`` over the data axis, replicated over everything else."""
+    if _one_device(mesh):
+        return replicated(mesh)
     return NamedSharding(mesh, PartitionSpec(*([None] * axis), DATA_AXIS))
 
 
@@ -112,6 +123,11 @@ def _put(tree, sharding):
         if jax.process_count() == 1:
             # A copy, never an alias: trainers donate their state to the compiled step,
             # which must not invalidate the caller's arrays.
+            if _default_device_only(sharding):
+                # Uncommitted, like jnp.asarray: a committed array would be a different
+                # jit cache entry from the uncommitted ones elsewhere (e.g. freshly
+                # initialised params), recompiling every function it is passed to.
+                return jax.device_put(leaf, may_alias=False)
             return jax.device_put(leaf, sharding, may_alias=False)
         # Several hosts, each holding the same host value: a replicated array is its
         # own process-local piece; a split one is cut from it by global index.
@@ -121,6 +137,14 @@ def _put(tree, sharding):
         return jax.make_array_from_callback(local.shape, sharding, lambda index: local[index])
 
     return jax.tree_util.tree_map(put, tree, is_leaf=lambda x: x is None)
+
+
+def _default_device_only(sharding) -> bool:
+    """Whether ``sharding`` is the one device that uncommitted arrays live on."""
+    default = jax.config.jax_default_device
+    if not isinstance(default, jax.Device):
+        default = jax.devices()[0]
+    return isinstance(sharding, SingleDeviceSharding) and sharding.device_set == {default}
 
 
 def replicate(tree, mesh: Mesh):
@@ -135,7 +159,10 @@ def split_rows(tree, mesh: Mesh, axis: int = 0):
 
 def split_batch(x, mesh: Mesh, axis: int = 0):
     """Inside ``jax.jit``: constrain a batch to be split along the data axis, so each
-    device computes its own rows (and the gradient sum over rows becomes an all-reduce)."""
+    device computes its own rows (and the gradient sum over rows becomes an all-reduce).
+    On one device there is nothing to split: ``x`` is returned as it is."""
+    if _one_device(mesh):
+        return x
     return jax.lax.with_sharding_constraint(x, rows(mesh, axis))
 
 

@@ -270,6 +270,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     eval_every = eval_every or max(1, steps // 10)
     check_positive_int("eval_every", eval_every)
     check_precision(precision)
+    if checkpoint_every is not None:
+        check_positive_int("checkpoint_every", checkpoint_every)
     mesh = mesh or default_mesh(batch_size)
     check_split(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])

@@ -48,6 +48,19 @@ def run_and_kill(run: str, directory: Path) -> None:
     assert sorted(p.name for p in directory.iterdir() if p.name.isdigit()) != []
 
 
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """Each run killed once (a child process apiece); tests work on copies."""
+    base = tmp_path_factory.mktemp("killed")
+    for run in RUNS:
+        run_and_kill(run, base / run)
+    return base
+
+
+def copy_of(killed: Path, run: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(killed / run, tmp_path / run))
+
+
 def same_tree(a, b):
     la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
     assert len(la) == len(lb)
@@ -74,27 +87,28 @@ BLOCKS = {"supervised": ("jaxdeep.train", "_train_block_jit"),
 
 
 @pytest.mark.parametrize("run", ["supervised", "pcd"])
-def test_a_killed_run_resumes_to_the_same_parameters(run, unstopped, tmp_path, monkeypatch):
-    run_and_kill(run, tmp_path)
+def test_a_killed_run_resumes_to_the_same_parameters(run, unstopped, killed, tmp_path,
+                                                     monkeypatch):
+    directory = copy_of(killed, run, tmp_path)
     module, name = BLOCKS[run]
     calls = []
     block = getattr(sys.modules[module], name)
     monkeypatch.setattr(sys.modules[module], name,
                         lambda *a, **k: calls.append(1) or block(*a, **k))
-    resumed = RUNS[run](tmp_path)
+    resumed = RUNS[run](directory)
     assert len(calls) == 2, "the resumed run should only do the 2 blocks the killed one had not"
     same_tree(resumed.params, unstopped[run].params)
     if run == "pcd":  # the persistent chains, key and step carry over too
         same_tree(resumed.state, unstopped[run].state)
     assert without_seconds(resumed.history) == without_seconds(unstopped[run].history)
     # Running the finished call again trains nothing more and returns the same result.
-    again = RUNS[run](tmp_path)
+    again = RUNS[run](directory)
     same_tree(again.params, unstopped[run].params)
     assert len(calls) == 2
 
 
-def test_half_written_and_damaged_steps_are_set_aside_not_loaded(unstopped, tmp_path):
-    run_and_kill("pcd", tmp_path)  # complete steps 1 and 2 (epochs)
+def test_half_written_and_damaged_steps_are_set_aside_not_loaded(unstopped, killed, tmp_path):
+    tmp_path = copy_of(killed, "pcd", tmp_path)  # complete steps 1 and 2 (epochs)
     # A save killed mid-write leaves orbax's temporary folder; one killed before orbax's
     # markers were written leaves a numbered folder without them.
     (tmp_path / "3.orbax-checkpoint-tmp-1").mkdir()
@@ -113,13 +127,14 @@ def test_half_written_and_damaged_steps_are_set_aside_not_loaded(unstopped, tmp_
     same_tree(resumed.state, unstopped["pcd"].state)
 
 
-def test_a_folder_of_another_run_is_refused(tmp_path):
-    supervised(tmp_path)
+def test_a_folder_of_another_run_is_refused(killed, tmp_path):
+    directory = copy_of(killed, "supervised", tmp_path)
     with pytest.raises(ValueError, match=r"other settings \(steps: 12 there, 15 now"):
         rng = np.random.default_rng(0)
         x = rng.normal(size=(96, 12)).astype(np.float32)
         fit(mlp([12, 16, 3], activation="relu"), (x, x[:, :3].argmax(1).astype(np.int32)),
             key=jax.random.key(1), steps=15, batch_size=16, eval_every=3, progress=False,
-            checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="checkpoint_every must be an integer"):
+            checkpoint_dir=directory)
+    with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
         pcd(tmp_path / "other", checkpoint_every=0)
+    assert not (tmp_path / "other").exists()  # refused before anything was written

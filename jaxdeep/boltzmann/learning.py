@@ -455,6 +455,8 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     check_positive_int("eval_every", eval_every)
+    if checkpoint_every is not None:
+        check_positive_int("checkpoint_every", checkpoint_every)
     settings = learning(machine, method=method, k=k,
                         n_chains=batch_size if n_chains is None else n_chains,
                         betas=betas, centering=centering, sparsity_target=sparsity_target,
