@@ -31,7 +31,7 @@ import numpy as np
 
 from .data.validate import check_positive_int
 
-__all__ = ["CheckpointWarning", "Checkpoints", "settings_of_key"]
+__all__ = ["CheckpointWarning", "Checkpoints", "open_checkpoints", "settings_of_key"]
 
 _TMP = re.compile(r"^\d+\.orbax-checkpoint-tmp")
 # Files orbax writes into a step folder when, and only when, the step is complete.
@@ -188,6 +188,12 @@ class Checkpoints:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def open_checkpoints(directory, every: int, settings: dict) -> Checkpoints | None:
+    """A trainer's checkpoints: None when it was given no ``checkpoint_dir``."""
+    return None if directory is None else Checkpoints(directory, settings=settings,
+                                                       every=every)
 
 
 def _sync(name: str) -> None:

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .data import epoch_indices
 from .data.validate import check_finite, check_labels, check_positive_int
-from .checkpoint import Checkpoints, settings_of_key
+from .checkpoint import open_checkpoints, settings_of_key
 from .losses import log_softmax
 from .precision import check_precision, to_compute, to_float32
 from .sharding import check_split, default_mesh, is_main_process, n_data, replicate, split_batch
@@ -297,19 +297,15 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     order = _batch_order(key_order, len(x), batch_size, steps)
 
     history = History([], [], {}, [], None)
-    checkpoints = None
-    if checkpoint_dir is not None:
-        every = eval_every if checkpoint_every is None else checkpoint_every
-        checkpoints = Checkpoints(checkpoint_dir, every=every, settings={
-            "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
-            "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
-            "precision": precision,
-            "key": settings_of_key(key), "fresh_params": fresh_params,
-            "shapes": jax.tree_util.tree_map(lambda a: list(a.shape), ts.params)})
-        restored = checkpoints.restore(ts)
-        if restored is not None:
-            ts, meta = restored
-            history = History(**meta["history"])
+    checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
+        "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
+        "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
+        "precision": precision, "key": settings_of_key(key), "fresh_params": fresh_params,
+        "shapes": jax.tree_util.tree_map(lambda a: list(a.shape), ts.params)})
+    restored = checkpoints and checkpoints.restore(ts)
+    if restored:
+        ts, meta = restored
+        history = History(**meta["history"])
     done = int(ts.step)
     start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -138,3 +138,34 @@ def test_a_folder_of_another_run_is_refused(killed, tmp_path):
     with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
         pcd(tmp_path / "other", checkpoint_every=0)
     assert not (tmp_path / "other").exists()  # refused before anything was written
+
+
+def test_an_interrupted_dbm_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
+    """Ctrl-C (KeyboardInterrupt) after the 2nd of 3 epochs; run again: same result."""
+    from jaxdeep import checkpoint
+    from jaxdeep.boltzmann import dbm, train_dbm
+
+    x = (np.random.default_rng(3).random((32, 6)) < 0.4).astype(np.float32)
+
+    def run(directory):
+        return train_dbm(dbm([6, 4, 3]), x, key=jax.random.key(4), epochs=3, batch_size=8,
+                         n_chains=8, k=1, mean_field_iterations=3, progress=False,
+                         checkpoint_dir=directory)
+
+    unstopped = run(tmp_path / "unstopped")
+    original, saves = checkpoint.Checkpoints.save, []
+
+    def save_then_interrupt(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.Checkpoints, "save", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "stopped")
+    monkeypatch.setattr(checkpoint.Checkpoints, "save", original)
+    resumed = run(tmp_path / "stopped")
+    same_tree((resumed.params, resumed.chains, resumed.key),
+              (unstopped.params, unstopped.chains, unstopped.key))
+    assert without_seconds(resumed.history) == without_seconds(unstopped.history)

@@ -26,9 +26,18 @@ def _same(a, b):
     ((8, 8), (2, 64)), ((8, 8), (2, 8, 8)), ((28, 28), (2, 28, 28, 1)), ((32, 32, 3), (2, 32, 32, 3))])
 def test_shapes_on_each_input_size(image_shape, x_shape):
     model = resnet(8, image_shape=image_shape, n_classes=7)
-    y, _ = model.apply(model.init(jax.random.key(0)), jnp.ones(x_shape), state=model.init_state())
-    assert y.shape == (2, 7)
+    params = jax.eval_shape(model.init, jax.random.key(0))
+    # Shapes by tracing alone (no convolution is run); the values on one size below.
+    y, _ = jax.eval_shape(lambda p, x: model.apply(p, x, state=model.init_state()), params,
+                          jax.ShapeDtypeStruct(x_shape, jnp.float32))
+    assert y.shape == (2, 7) and y.dtype == jnp.float32
+
+
+def test_output_is_a_distribution(r8):
+    model, params, state = r8
+    y, _ = model.apply(params, jnp.ones((2, 64)), state=state)
     np.testing.assert_allclose(jnp.sum(y, axis=-1), 1.0, rtol=1e-5)
+    assert bool(jnp.all(y > 0))
 
 
 def test_depth_sets_blocks_and_the_scan_keeps_the_program_small():

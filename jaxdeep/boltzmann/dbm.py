@@ -67,6 +67,7 @@ from jaxdeep.data.validate import (
 )
 from jaxdeep.nets.mlp import check_widths, mlp, stack_layers
 from jaxdeep.pretrain import Stack
+from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.sharding import (check_split, default_mesh, is_main_process, replicate,
                               split_batch, split_rows)
 
@@ -358,7 +359,8 @@ class DBMFit(NamedTuple):
 def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: int = 100,
               optimizer: optax.GradientTransformation | None = None, n_chains: int = 100,
               k: int = 5, mean_field_iterations: int = 10, params=None, chains=None,
-              progress: bool = True, description: str = "DBM", mesh=None) -> DBMFit:
+              progress: bool = True, description: str = "DBM", mesh=None,
+              checkpoint_dir=None, checkpoint_every: int | None = None) -> DBMFit:
     """Train a DBM by stochastic approximation (Salakhutdinov & Hinton 2009).
 
     Each batch: mean-field posteriors μ for the data term (``mean_field_iterations``
@@ -368,14 +370,22 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     stack) or a fresh init; pass ``chains`` from a previous :class:`DBMFit` to continue.
     Batches and chains are split over ``mesh``'s data axis, parameters replicated
     (default: every device that splits ``batch_size`` and ``n_chains``; see
-    :mod:`jaxdeep.sharding`).
+    :mod:`jaxdeep.sharding`). With ``checkpoint_dir`` the run (params, optimiser state,
+    chains, key, history) is saved every ``checkpoint_every`` epochs (default 1) and the
+    same call run again continues from it (:mod:`jaxdeep.checkpoint`).
     """
     machine.check_data("x", x)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("n_chains", n_chains),
                         ("k", k), ("mean_field_iterations", mean_field_iterations)):
         check_positive_int(name, value)
+    if checkpoint_every is not None:
+        check_positive_int("checkpoint_every", checkpoint_every)
     mesh = mesh or default_mesh(batch_size, n_chains)
     check_split(mesh, batch_size=batch_size, n_chains=n_chains)
+    settings = {"trainer": "train_dbm", "machine": repr(machine), "epochs": epochs,
+                "batch_size": batch_size, "n_chains": n_chains, "k": k,
+                "mean_field_iterations": mean_field_iterations, "examples": len(x),
+                "key": settings_of_key(key), "start": [params is not None, chains is not None]}
     key_init, key_chains, key = jax.random.split(key, 3)
     if params is None:
         params = machine.init(key_init, data=x)
@@ -397,12 +407,18 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
              split_rows([jnp.asarray(c, jnp.float32) for c in chains], mesh))
     x_dev = replicate(np.asarray(x, np.float32), mesh)
     history = DBMHistory([], [], [], [], None)
-    start = time.perf_counter()
+    checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings)
+    restored = checkpoints and checkpoints.restore((state, key))
+    if restored:
+        (state, key), meta = restored
+        history = DBMHistory(**meta["history"])
+    done = len(history.epoch)
+    start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
                   disable=not progress or not is_main_process()) as bar:
-        task = bar.add_task(description, total=epochs, status="compiling…")
-        for epoch in range(1, epochs + 1):
+        task = bar.add_task(description, total=epochs, completed=done, status="compiling…")
+        for epoch in range(done + 1, epochs + 1 if history.diverged is None else done + 1):
             key, key_epoch = jax.random.split(key)
             state, (sweeps, recon) = _train_epoch(machine, optimizer, mesh, batch_size, k,
                                                   mean_field_iterations, state, x_dev, key_epoch)
@@ -412,9 +428,14 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
             history.seconds.append(time.perf_counter() - start)
             if not np.isfinite(float(recon)):
                 history = history._replace(diverged=epoch)
-                bar.update(task, advance=1, status=f"[red]diverged in epoch {epoch}[/]")
+            bar.update(task, advance=1, status=f"[red]diverged in epoch {epoch}[/]"
+                       if history.diverged else f"reconstruction {float(recon):.3f}")
+            if checkpoints and (history.diverged or checkpoints.due(epoch - 1, epoch, epochs)):
+                checkpoints.save(epoch, (state, key), {"history": history._asdict()})
+            if history.diverged:
                 break
-            bar.update(task, advance=1, status=f"reconstruction {float(recon):.3f}")
+    if checkpoints:
+        checkpoints.close()
     return DBMFit(state[0], state[2], key, history)
 
 

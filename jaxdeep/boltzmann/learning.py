@@ -50,7 +50,7 @@ from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_erro
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
 from jaxdeep.boltzmann.rbm import RBM, bernoulli
 from jaxdeep.data.batching import epoch_indices, num_batches
-from jaxdeep.checkpoint import Checkpoints, settings_of_key
+from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.validate import check_positive_int
 from jaxdeep.sharding import (check_split, default_mesh, is_main_process, replicate,
                               split_batch, split_rows)
@@ -488,19 +488,15 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     x_dev = replicate(x_host.astype(state.params["W"].dtype), mesh)
 
     history = RBMHistory([], [], [], {}, [], [], None)
-    checkpoints, done = None, 0
-    if checkpoint_dir is not None:
-        every = eval_every if checkpoint_every is None else checkpoint_every
-        checkpoints = Checkpoints(checkpoint_dir, every=every,
-                                  settings={
-            "trainer": "train_rbm", "machine": repr(machine), "learning": repr(settings),
-            "epochs": epochs, "batch_size": batch_size, "eval_every": eval_every,
-            "examples": len(x_host), "monitor": monitor, "key": settings_of_key(key),
-            "start": start_from})
-        restored = checkpoints.restore(state)
-        if restored is not None:
-            state, meta = restored
-            history, done = RBMHistory(**meta["history"]), meta["epochs_done"]
+    checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
+        "trainer": "train_rbm", "machine": repr(machine), "learning": repr(settings),
+        "epochs": epochs, "batch_size": batch_size, "eval_every": eval_every,
+        "examples": len(x_host), "monitor": monitor, "key": settings_of_key(key),
+        "start": start_from})
+    restored, done = checkpoints and checkpoints.restore(state), 0
+    if restored:
+        state, meta = restored
+        history, done = RBMHistory(**meta["history"]), meta["epochs_done"]
     per_epoch = num_batches(len(x_host), batch_size)
     start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
