@@ -141,6 +141,25 @@ def test_pt_chains_are_split_along_the_chain_axis():
     assert {s.data.shape for s in chains.addressable_shards} == {(2, BATCH // 8, 16)}
 
 
+def test_denoising_autoencoder_and_dbm_match_one_device():
+    """The other trainers behind greedy pre-training and the DBM: same parameters on 1
+    and 8 devices (the corruption noise and the DBM's Gibbs sweeps are drawn identically
+    however the batch is split), DBM chains split."""
+    from jaxdeep.autoencoder import autoencoder
+    from jaxdeep.boltzmann import dbm, train_dbm
+
+    x = binary_data()
+    layer = autoencoder(16, 8, corruption="mask", level=0.3, epochs=1, batch_size=BATCH)
+    fits = [layer.train(x, key=jax.random.key(6), progress=False, mesh=m) for m in (ONE, EIGHT)]
+    close(fits[0].params, fits[1].params)
+    runs = [train_dbm(dbm([16, 8, 4]), x, key=jax.random.key(7), epochs=1, batch_size=BATCH,
+                      n_chains=BATCH, k=1, mean_field_iterations=3, progress=False, mesh=m)
+            for m in (ONE, EIGHT)]
+    close(runs[0].params, runs[1].params)
+    close(runs[0].chains, runs[1].chains)
+    assert all(c.sharding.spec == P(DATA_AXIS) for c in runs[1].chains)
+
+
 def test_sizes_that_do_not_split_are_refused_before_compiling():
     with pytest.raises(ValueError, match="batch_size=12 does not split evenly over the 8"):
         fit(mlp([12, 4]), classification_data(), key=jax.random.key(0), steps=1,

@@ -28,7 +28,7 @@ def test_eight_simulated_devices_match_one_and_split_the_work():
          "-p", "no:benchmark", "-p", "no:xdist", str(HERE / "eight_devices.py")],
         cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"8-device checks failed:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
-    assert "8 passed" in done.stdout, done.stdout[-2000:]
+    assert "9 passed" in done.stdout, done.stdout[-2000:]
 
 
 def test_mesh_helpers_say_what_is_wrong():

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import data
+from ..sharding import is_main_process
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
 from .remedies import Context, get_remedy
@@ -65,7 +66,10 @@ def cell_name(remedy: str, depth: int, seed: int) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader (or a kill) sees the old file or the
-    new one, never half of one: a temporary file in the same folder, then a rename."""
+    new one, never half of one: a temporary file in the same folder, then a rename.
+    In a multi-host run only process 0 writes (every process computes the same cells)."""
+    if not is_main_process():
+        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -134,7 +138,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     out = Path(config.out)
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
-    if force:
+    if force and is_main_process():
         for old in cells_dir.glob("*.json"):
             old.unlink()
     write_atomically(out / "config.json", json.dumps(
@@ -148,7 +152,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     cells: dict[tuple, dict] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                  console=console, disable=not progress) as bar:
+                  console=console, disable=not progress or not is_main_process()) as bar:
         task = bar.add_task("study", total=len(grid), status="")
         for remedy, depth, seed in grid:
             path = cells_dir / cell_name(remedy.name, depth, seed)
@@ -178,7 +182,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                "summary": summarise(config, cells)}
     write_atomically(out / "results.json", json.dumps(results, indent=1))
     figures = {}
-    if report:
+    if report and is_main_process():
         from .report import write_report
 
         figures = write_report(results, out, console=console)
