@@ -43,12 +43,23 @@ def test_gradcheck_json_subset(capsys):
 
 
 def test_train_compare_writes_curves_and_history(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["train", "--model", "residual", "--depth", "2", "--width", "16", "--steps", "20",
-                 "--compare", "--out", str(out)]) == 0
+    out, ckpt = tmp_path / "run", tmp_path / "ckpt"
+    argv = ["train", "--model", "residual", "--depth", "2", "--width", "16", "--steps", "20",
+            "--compare", "--out", str(out), "--checkpoint-dir", str(ckpt)]
+    assert main(argv) == 0
     history = json.loads((out / "history.json").read_text())
     assert set(history["runs"]) == {"with skips", "plain twin"}
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert {p.name for p in ckpt.iterdir()} == {"command.json", "with-skips", "plain-twin"}
+    # Run again: both runs are finished checkpoints, nothing is retrained.
+    again = tmp_path / "again"
+    assert main(argv[:-4] + ["--out", str(again), "--checkpoint-dir", str(ckpt)]) == 0
+    runs = json.loads((again / "history.json").read_text())["runs"]
+    assert runs["with skips"]["train_loss"] == history["runs"]["with skips"]["train_loss"]
+    # Other flags (here the learning rate, which the checkpoint cannot see) are refused.
+    capsys.readouterr()
+    assert main(argv + ["--lr", "0.01"]) == 2
+    assert "--lr 0.001 there, 0.01 now" in capsys.readouterr().out.replace("\n", " ")
 
 
 @pytest.mark.slow  # 20 s; U-Net training and its skip-free twin are tested in tests/test_unet.py

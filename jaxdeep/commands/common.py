@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from ..sharding import is_main_process
 
 
 def positive_int(text: str) -> int:
@@ -38,3 +42,32 @@ def seed_list(text: str) -> list[int]:
     if any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"seeds must be ≥ 0, got {text!r}")
     return values
+
+
+#: Flags that may change between a run and its continuation: where things are written
+#: and how many devices compute (same numbers up to summation order).
+RESUMABLE_FLAGS = ("out", "checkpoint_dir", "devices", "run", "command")
+
+
+def checkpoint_folder(args) -> Path | None:
+    """``--checkpoint-dir``, after checking that a run already in it was started with the
+    same flags (kept in ``command.json`` there). The trainers compare their own settings
+    too, but not the optimiser's (optax transformations are functions, not data): this
+    catches e.g. a changed ``--lr``, which would otherwise continue silently."""
+    folder = args.checkpoint_dir
+    if folder is None:
+        return None
+    flags = {k: str(v) for k, v in sorted(vars(args).items()) if k not in RESUMABLE_FLAGS}
+    saved = Path(folder) / "command.json"
+    if saved.is_file():
+        before = json.loads(saved.read_text())
+        changed = [f"--{k.replace('_', '-')} {before.get(k)} there, {flags.get(k)} now"
+                   for k in sorted(set(before) | set(flags)) if before.get(k) != flags.get(k)]
+        if changed:
+            raise ValueError(f"--checkpoint-dir {folder} holds a run started with other "
+                             f"flags ({'; '.join(changed[:4])}); use the same flags to "
+                             "continue it, or another --checkpoint-dir to start afresh")
+    elif is_main_process():
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(flags, indent=1))
+    return Path(folder)

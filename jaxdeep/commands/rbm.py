@@ -10,6 +10,7 @@ metrics.json (every number and the settings).
 Examples:
   jaxdeep rbm --dataset bas --method pt --epochs 5000 --batch 30
   jaxdeep rbm --dataset mnist --data-dir DIR --hidden 500 --method pcd --centering
+  jaxdeep rbm --dataset mnist --data-dir DIR --checkpoint-dir ckpt   # stop, rerun: resumes
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from ..boltzmann import (
     train_rbm,
 )
 from ..boltzmann.learning import AUTO_EXACT
-from .common import positive_int
+from ..sharding import data_mesh
+from .common import checkpoint_folder, positive_int
 
 NAME = "rbm"
 HELP = "train an RBM (CD-k, PCD-k or parallel tempering) and report its log-likelihood"
@@ -82,6 +84,11 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("rbm-out"),
                    help="folder for curves.png, filters.png, samples.png and metrics.json")
+    p.add_argument("--devices", type=positive_int, default=None,
+                   help="data-parallel over this many devices (default: all that split "
+                        "--batch and --chains)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="save the run here every --eval-every epochs; run again to resume")
 
 
 def prepare(args):
@@ -121,7 +128,9 @@ def run(args, console) -> int:
         betas=np.linspace(0, 1, args.temperatures) if args.method == "pt" else None,
         centering=args.centering, sparsity_target=args.sparsity,
         eval_data=x_test, eval_every=args.eval_every or max(1, epochs // 20),
-        description=f"RBM {args.method}-{args.k} on {args.dataset}")
+        description=f"RBM {args.method}-{args.k} on {args.dataset}",
+        mesh=None if args.devices is None else data_mesh(args.devices),
+        checkpoint_dir=checkpoint_folder(args))
     history = fit.history
     final = held_out_likelihood(machine, fit.params, x, x_test, args, key_ais)
 

@@ -24,7 +24,7 @@ from ..nets import INIT_NAMES, mlp, residual_mlp, resnet
 from ..nets.initializers import check_init, recommended_init
 from ..precision import PRECISIONS
 from ..sharding import data_mesh
-from .common import positive_int
+from .common import checkpoint_folder, positive_int
 
 NAME = "train"
 HELP = "train an MLP, residual MLP or ResNet (and its plain twin) on digits or MNIST"
@@ -92,6 +92,7 @@ def run(args, console) -> int:
         variants["plain twin"] = False
     models = {label: build(args, ds, residual) for label, residual in variants.items()}
     mesh = None if args.devices is None else data_mesh(args.devices)
+    checkpoints = checkpoint_folder(args)
 
     results = {}
     for label, model in models.items():
@@ -101,8 +102,7 @@ def run(args, console) -> int:
             eval_data=(ds.x_test, ds.y_test), eval_every=args.eval_every,
             description=f"{args.model} {label}", precision=args.precision, mesh=mesh,
             # One folder per model, so --compare's two runs never share one.
-            checkpoint_dir=None if args.checkpoint_dir is None
-            else args.checkpoint_dir / label.replace(" ", "-"))
+            checkpoint_dir=checkpoints and checkpoints / label.replace(" ", "-"))
 
     table = Table(title=f"{args.model}, {args.dataset}, {args.steps} Adam steps (lr {args.lr:g})")
     for col in ("model", "test accuracy", "train loss", "seconds", "status"):
