@@ -16,7 +16,9 @@ reported the same way and the next older one is used.
 
 A folder is tied to one run: the call's settings are stored with every checkpoint, and
 a call with other settings is refused (a ``ValueError`` saying which setting differs)
-rather than silently continuing a different run.
+rather than silently continuing a different run. The optimiser is not among them — an
+optax transformation is functions, not data — so continuing with another learning rate
+is not caught here (the command line keeps its flags beside the checkpoints for that).
 """
 
 from __future__ import annotations

@@ -129,6 +129,12 @@ def _put(tree, sharding):
                 # initialised params), recompiling every function it is passed to.
                 return jax.device_put(leaf, may_alias=False)
             return jax.device_put(leaf, sharding, may_alias=False)
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            # Already a global array (the output of an earlier multi-host step).
+            return jax.device_put(leaf, sharding, may_alias=False)
+        if _is_key(leaf):  # typed PRNG keys travel as their raw data
+            return jax.random.wrap_key_data(put(jax.random.key_data(leaf)),
+                                            impl=jax.random.key_impl(leaf))
         # Several hosts, each holding the same host value: a replicated array is its
         # own process-local piece; a split one is cut from it by global index.
         local = np.asarray(leaf)
@@ -137,6 +143,10 @@ def _put(tree, sharding):
         return jax.make_array_from_callback(local.shape, sharding, lambda index: local[index])
 
     return jax.tree_util.tree_map(put, tree, is_leaf=lambda x: x is None)
+
+
+def _is_key(leaf) -> bool:
+    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
 def _default_device_only(sharding) -> bool:
