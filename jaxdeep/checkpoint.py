@@ -32,6 +32,7 @@ import jax
 import numpy as np
 
 from .data.validate import check_positive_int
+from .sharding import is_prng_key
 
 __all__ = ["CheckpointWarning", "Checkpoints", "open_checkpoints", "settings_of_key"]
 
@@ -47,24 +48,19 @@ class CheckpointWarning(UserWarning):
 
 def settings_of_key(key: jax.Array) -> list[int]:
     """A PRNG key as JSON-able integers, to tie a checkpoint folder to the run's seed."""
-    data = key if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) \
-        else jax.random.key_data(key)
+    data = jax.random.key_data(key) if is_prng_key(key) else key
     return [int(v) for v in np.asarray(data).ravel()]
-
-
-def _is_key(leaf) -> bool:
-    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
 def _saveable(tree):
     """Typed PRNG keys as their raw uint32 data (what orbax stores)."""
-    return jax.tree_util.tree_map(lambda a: jax.random.key_data(a) if _is_key(a) else a, tree)
+    return jax.tree_util.tree_map(lambda a: jax.random.key_data(a) if is_prng_key(a) else a, tree)
 
 
 def _abstract(tree):
     """The restore target: shapes, dtypes and shardings of ``tree`` (keys as raw data)."""
     def spec(a):
-        if _is_key(a):
+        if is_prng_key(a):
             a = jax.random.key_data(a)
         return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=getattr(a, "sharding", None))
 
@@ -74,7 +70,7 @@ def _abstract(tree):
 def _typed_like(restored, like):
     """Wrap raw key data back into typed keys wherever ``like`` holds one."""
     def back(r, l):
-        return jax.random.wrap_key_data(r, impl=jax.random.key_impl(l)) if _is_key(l) else r
+        return jax.random.wrap_key_data(r, impl=jax.random.key_impl(l)) if is_prng_key(l) else r
 
     return jax.tree_util.tree_map(back, restored, like)
 

@@ -132,7 +132,7 @@ def _put(tree, sharding):
         if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
             # Already a global array (the output of an earlier multi-host step).
             return jax.device_put(leaf, sharding, may_alias=False)
-        if _is_key(leaf):  # typed PRNG keys travel as their raw data
+        if is_prng_key(leaf):  # typed PRNG keys travel as their raw data
             return jax.random.wrap_key_data(put(jax.random.key_data(leaf)),
                                             impl=jax.random.key_impl(leaf))
         # Several hosts, each holding the same host value: a replicated array is its
@@ -145,7 +145,8 @@ def _put(tree, sharding):
     return jax.tree_util.tree_map(put, tree, is_leaf=lambda x: x is None)
 
 
-def _is_key(leaf) -> bool:
+def is_prng_key(leaf) -> bool:
+    """Whether ``leaf`` is a typed PRNG key array (stored and moved as its raw data)."""
     return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
