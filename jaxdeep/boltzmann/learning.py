@@ -493,10 +493,11 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         "epochs": epochs, "batch_size": batch_size, "eval_every": eval_every,
         "examples": len(x_host), "monitor": monitor, "key": settings_of_key(key),
         "start": start_from})
-    restored, done = checkpoints and checkpoints.restore(state), 0
+    restored = checkpoints and checkpoints.restore(state)
     if restored:
         state, meta = restored
-        history, done = RBMHistory(**meta["history"]), meta["epochs_done"]
+        history = RBMHistory(**meta["history"])
+    done = history.epoch[-1] if history.epoch else 0  # one record per finished block
     per_epoch = num_batches(len(x_host), batch_size)
     start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -531,8 +532,7 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
             bar.update(task, advance=n, status=_status(history))
             if checkpoints is not None and (history.diverged is not None
                                             or checkpoints.due(before, done, epochs)):
-                checkpoints.save(done, state, {"history": history._asdict(),
-                                               "epochs_done": done})
+                checkpoints.save(done, state, {"history": history._asdict()})
             if on_eval is not None:
                 on_eval(history, state)
     if checkpoints is not None:
