@@ -32,7 +32,7 @@ import jax
 import numpy as np
 
 from .data.validate import check_positive_int
-from .sharding import is_prng_key
+from .compat import is_prng_key
 
 __all__ = ["CheckpointWarning", "Checkpoints", "open_checkpoints", "settings_of_key"]
 

@@ -26,7 +26,9 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
+
+from .compat import is_prng_key, make_mesh
 
 __all__ = ["DATA_AXIS", "data_mesh", "default_mesh", "check_split", "replicate",
            "split_batch", "split_rows", "is_main_process", "n_data"]
@@ -56,8 +58,7 @@ def data_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:
             raise ValueError("devices is empty; pass None for every device")
     # Auto axes: the compiler propagates the batch split from the constraint in each
     # trainer (split_batch), so models need no sharding annotations of their own.
-    return jax.make_mesh((len(chosen),), (DATA_AXIS,), axis_types=(AxisType.Auto,),
-                         devices=chosen)
+    return make_mesh((len(chosen),), (DATA_AXIS,), chosen)
 
 
 def n_data(mesh: Mesh) -> int:
@@ -143,11 +144,6 @@ def _put(tree, sharding):
         return jax.make_array_from_callback(local.shape, sharding, lambda index: local[index])
 
     return jax.tree_util.tree_map(put, tree, is_leaf=lambda x: x is None)
-
-
-def is_prng_key(leaf) -> bool:
-    """Whether ``leaf`` is a typed PRNG key array (stored and moved as its raw data)."""
-    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
 def _default_device_only(sharding) -> bool:

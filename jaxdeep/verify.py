@@ -20,6 +20,7 @@ import numpy as np
 
 from . import activations, backprop, skip_backprop
 from .nets import mlp, residual_mlp, unet_mlp
+from .compat import enable_x64
 
 # Relative-error limits the issue asks for; float64 lands many orders of magnitude inside.
 ACTIVATION_TOLERANCE = 1e-12
@@ -138,7 +139,7 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
         if on_row is not None:
             on_row(row)
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         key = jax.random.key(seed)
         for name in names:
             key, sub = jax.random.split(key)

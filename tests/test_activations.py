@@ -32,6 +32,7 @@ import pytest
 
 from jaxdeep import activations as A
 from jaxdeep import verify
+from jaxdeep.compat import enable_x64
 
 NAMES = A.names()
 ELEMENTWISE = [n for n in NAMES if A.get(n).elementwise]
@@ -50,7 +51,7 @@ def _float64_values(name):
     For softmax, x is (400, 5) rows and the autodiff value is the Jacobian's diagonal.
     """
     act = A.get(name)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         x = verify.random_points(jax.random.key(3), scale=7.0)
         if not act.elementwise:
             x = x.reshape(-1, 5)
@@ -135,7 +136,7 @@ def test_f_matches_independent_reference(name):
 
 @pytest.mark.parametrize("i, name", list(enumerate(NAMES)))
 def test_check_activation_df_matches_autodiff(i, name):
-    with jax.enable_x64(True):
+    with enable_x64(True):
         row = verify.check_activation(name, jax.random.key(100 + i))
     assert row.subject == name
     assert np.isfinite(row.max_rel)
@@ -144,7 +145,7 @@ def test_check_activation_df_matches_autodiff(i, name):
 
 
 def test_check_softmax_jacobian():
-    with jax.enable_x64(True):
+    with enable_x64(True):
         row = verify.check_softmax_jacobian(jax.random.key(7))
     assert row.max_rel <= 1e-12, row
     assert row.ok
@@ -170,7 +171,7 @@ def test_d_sigmoid_equals_lecture_formula_in_mpmath():
     lam = np.linspace(-30.0, 30.0, 121) + 0.123
     want = np.array([float(mpmath.exp(-mpmath.mpf(v)) / (1 + mpmath.exp(-mpmath.mpf(v))) ** 2)
                      for v in lam])
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = np.asarray(jax.jit(A.d_sigmoid)(jnp.asarray(lam)))
     assert got.dtype == np.float64
     assert _rel_err(got, want) <= 1e-12
@@ -183,7 +184,7 @@ def test_derivatives_equal_textbook_formulas():
     phi = np.exp(-0.5 * lam**2) / math.sqrt(2 * math.pi)
     Phi = np.array([0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in lam])
     sig = 1.0 / (1.0 + np.exp(-lam))
-    with jax.enable_x64(True):
+    with enable_x64(True):
         d = jax.jit(lambda x: {n: A.get(n).df(x) for n in ELEMENTWISE})(jnp.asarray(lam))
         d = {k: np.asarray(v) for k, v in d.items()}
     assert _rel_err(d["tanh"], 1.0 / np.cosh(lam) ** 2) <= 1e-12
@@ -202,7 +203,7 @@ def test_derivatives_equal_textbook_formulas():
 
 
 def test_softmax_jacobian_backward_and_diagonal():
-    with jax.enable_x64(True):
+    with enable_x64(True):
         x = verify.random_points(jax.random.key(11), 200).reshape(25, 8)
         g = verify.random_points(jax.random.key(12), 200).reshape(25, 8)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxdeep.autoencoder import autoencoder, corrupt, reconstruction_loss
+from jaxdeep.compat import enable_x64
 
 SETTINGS = [  # (tied, reconstruction, loss, activation)
     (True, "sigmoid", "cross_entropy", "sigmoid"),
@@ -18,7 +19,7 @@ SETTINGS = [  # (tied, reconstruction, loss, activation)
 @pytest.mark.parametrize("tied, reconstruction, loss, activation", SETTINGS)
 def test_hand_gradient_equals_autodiff(tied, reconstruction, loss, activation):
     """Backprop through encoder and decoder by hand, tied and untied, against jax.grad."""
-    with jax.enable_x64(True):
+    with enable_x64(True):
         layer = autoencoder(7, 5, tied=tied, reconstruction=reconstruction, loss=loss,
                             activation=activation, corruption="mask", level=0.3)
         keys = jax.random.split(jax.random.key(0), 4)

@@ -30,6 +30,7 @@ import pytest
 
 from jaxdeep import activations, backprop, losses, nets, verify
 from jaxdeep.nets.mlp import unstack_layers
+from jaxdeep.compat import enable_x64
 
 NAMES = activations.names()
 LOSSES = ("cross_entropy", "squared_error")
@@ -75,7 +76,7 @@ def depth_30_matrix():
                        jax.grad(losses.model_loss, argnums=1)(model, params, x, labels, pair[1]))
                 for pair, model in models.items()}
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         args = (jax.tree_util.tree_map(jnp.asarray, params), jnp.asarray(x), jnp.asarray(labels))
         compiled = jax.jit(all_pairs).lower(*args).compile(
             compiler_options={"xla_backend_optimization_level": 0})
@@ -113,7 +114,7 @@ def test_backprop_matches_autodiff_depth_30(depth_30_matrix, name, loss):
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("name", NAMES)
 def test_verify_check_backprop_full_matrix(name, loss, depth):
-    with jax.enable_x64(True):
+    with enable_x64(True):
         row = verify.check_backprop(name, loss, depth, jax.random.key(depth))
     assert np.isfinite(row.max_rel)
     assert row.max_rel <= TOL, row
@@ -128,7 +129,7 @@ def test_check_mlp_detects_a_wrong_derivative(monkeypatch):
     # widths used by no other test, so no compiled program with the right f′ is reused
     model = nets.mlp([12, 7, 5], activation="sigmoid")
     rng = np.random.default_rng(0)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         params = {"hidden": [{"W": rng.normal(size=(1, 12, 7)), "b": rng.normal(size=(1, 7))}],
                   "output": {"W": rng.normal(size=(7, 5)), "b": rng.normal(size=(5,))}}
         params = jax.tree_util.tree_map(jnp.asarray, params)
@@ -173,7 +174,7 @@ def sigmoid_net():
     output = {"W": rng.normal(0, 1.0 / np.sqrt(8), (8, 5)), "b": rng.normal(0, 0.5, (5,))}
     x = rng.normal(size=(BATCH, 12))
     labels = np.array([0, 1, 2, 3, 4, 0, 2, 4], np.int32)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         params = jax.tree_util.tree_map(jnp.asarray, {"hidden": hidden, "output": output})
         x = jnp.asarray(x)
         offsets = [jnp.zeros((BATCH, w), jnp.float64) for w in WIDTHS[1:]]
@@ -303,7 +304,7 @@ def test_output_delta_is_dE_dnet_out_for_every_output_and_loss():
             return -jnp.sum(t * jax.nn.log_softmax(net)) / net.shape[0]
         return -jnp.sum(t * jax.nn.log_sigmoid(net) + (1 - t) * jax.nn.log_sigmoid(-net)) / net.shape[0]
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         net = jnp.asarray(3.0 * rng.normal(size=(6, 4)))
         labels = jnp.asarray([0, 3, 1, 2, 3, 0], jnp.int32)
         rows = jnp.asarray(rng.uniform(size=(6, 4)))

@@ -41,6 +41,7 @@ from scipy.special import logsumexp
 
 from conftest import all_states, compile_fast
 from jaxdeep import boltzmann as bz
+from jaxdeep.compat import enable_x64
 
 TOL = 1e-10
 
@@ -98,7 +99,7 @@ def test_log_partition_matches_brute_force(nv, nh, chunk_bits):
     assert layer == ("visible" if nv < nh else "hidden")
     params = random_params(nv, nh, seed=nv * 100 + nh)
     want = brute_log_z(**params)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = bz.log_partition(machine, to_jax(params), chunk_bits=chunk_bits)
         assert got.dtype == jnp.float64
         # a different chunking of the same sum gives the same number
@@ -118,7 +119,7 @@ def test_log_partition_with_weights_of_magnitude_60(nv, nh, chunk_bits, kind):
                   "b": 60.0 * rng.choice([-1.0, 1.0], nv), "c": 60.0 * rng.choice([-1.0, 1.0], nh)}
     want = brute_log_z(**params)
     assert want > 500  # far past exp overflow in float64 without log-sum-exp
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = float(bz.log_partition(bz.rbm(nv, nh), to_jax(params), chunk_bits=chunk_bits))
     assert np.isfinite(got)
     assert rel(got, want) <= TOL, (got, want)
@@ -162,7 +163,7 @@ def test_gaussian_log_partition_matches_numerical_integration(nv):
     neg_energy = (-np.sum((v[:, None] - params["b"]) ** 2 / (2 * var), -1)
                   + (H @ params["c"])[None] + (v / var) @ params["W"] @ H.T)
     want_ll = float(np.mean(logsumexp(neg_energy, axis=1))) - want
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = float(bz.log_partition(machine, to_jax(params)))
         got_ll = float(bz.exact_log_likelihood(machine, to_jax(params), v))
     assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), (got, want)
@@ -181,7 +182,7 @@ def test_exact_log_likelihood_is_mean_log_pv(nv, nh, chunk_bits):
     v = all_states(nv)[index]
     want = float(log_pv[index].mean())
     assert np.isclose(logsumexp(log_pv), 0.0, atol=1e-12)  # the reference is normalised
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = bz.exact_log_likelihood(bz.rbm(nv, nh), to_jax(params), v, chunk_bits=chunk_bits)
     assert rel(got, want) <= TOL, (float(got), want)
 
@@ -211,7 +212,7 @@ def test_exact_gradient_equals_autodiff(nv, nh, visible, learn_variance, chunk_b
     params = random_params(nv, nh, seed=nv * nh)
     if learn_variance:
         params["log_var"] = rng.normal(0, 0.5, nv)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         params = to_jax(params)
         # both in one compiled program (the library's jit'd functions are inlined)
         got, want = compile_fast(both, params)(params)
@@ -232,7 +233,7 @@ def test_exact_samples_follow_p_of_v():
     log_pv = brute_log_pv(**params)
     p = np.exp(log_pv - logsumexp(log_pv))
     machine = bz.rbm(nv, nh)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         args = (jax.random.key(0), to_jax(params))
         draw = compile_fast(lambda key, p: bz.exact_samples(key, machine, p, n), *args)
         v, again = np.asarray(draw(*args)), np.asarray(draw(*args))
@@ -264,7 +265,7 @@ def test_exact_samples_gaussian_moments():
     means = params["b"] + a
     mean = ph @ means
     cov = np.diag(var) + (means - mean).T @ ((means - mean) * ph[:, None])
-    with jax.enable_x64(True):
+    with enable_x64(True):
         machine = bz.rbm(nv, nh, visible="gaussian", learn_variance=True)
         v = np.asarray(bz.exact_samples(jax.random.key(7), machine, to_jax(params), n))
     se = np.sqrt(np.diag(cov) / n)
@@ -294,7 +295,7 @@ def ais_runs():
                 bz.reverse_ais(key_rev, machine, params, v_model, betas=bz.ais_betas(30)))
 
     runs, short = [], None
-    with jax.enable_x64(True):
+    with enable_x64(True):
         for seed in AIS_SEEDS:
             params = to_jax(random_params(AIS_NV, AIS_NH, seed, scale=0.5))
             run = {"exact": float(bz.log_partition(machine, params)),
@@ -376,7 +377,7 @@ def test_ais_on_a_gaussian_rbm_with_a_base_model():
     a = H @ params["W"].T
     log_ph = H @ params["c"] + np.sum(((params["b"] + a) ** 2 - params["b"] ** 2) / (2 * var), 1)
     mean_v = np.exp(log_ph - logsumexp(log_ph)) @ (params["b"] + a)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         p = to_jax(params)
         exact = float(bz.log_partition(machine, p))
         base = jnp.asarray(mean_v)

@@ -37,6 +37,7 @@ from scipy.special import expit, logsumexp
 
 from conftest import all_states, compile_fast
 from jaxdeep import boltzmann as bz
+from jaxdeep.compat import enable_x64
 
 TOL = 1e-10
 NV, NH = 5, 4
@@ -86,7 +87,7 @@ def model(request):
     visible, learn_variance = KINDS[request.param]
     machine = bz.rbm(NV, NH, visible=visible, learn_variance=learn_variance)
     rng = np.random.default_rng(len(request.param))
-    with jax.enable_x64(True):
+    with enable_x64(True):
         params = machine.init(jax.random.key(0), dtype=jnp.float64)
         assert all(leaf.dtype == jnp.float64 for leaf in params.values())
         params = {k: np.asarray(v) + rng.normal(0, 0.8 if k != "log_var" else 0.4, v.shape)
@@ -104,7 +105,7 @@ def model(request):
 def test_energy_is_the_textbook_energy(model):
     machine, params, v = model
     h = np.random.default_rng(1).integers(0, 2, (7, NH)).astype(np.float64)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = np.asarray(machine.energy(to_jax(params), jnp.asarray(v), jnp.asarray(h)))
     want = energy_np(params, v, h, machine.gaussian)
     assert got.shape == (7,)
@@ -122,7 +123,7 @@ def test_free_energy_sums_out_the_hidden_units(model, beta, use_base):
         b0 = np.zeros(NV) if base is None else base
         joint = joint + (1 - beta) * base_energy_np(params, v, b0, machine.gaussian)[:, None]
     want = -logsumexp(-joint, axis=1)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = np.asarray(machine.free_energy(
             to_jax(params), jnp.asarray(v), beta=beta,
             base=None if base is None else jnp.asarray(base)))
@@ -151,7 +152,7 @@ def test_hidden_free_energy_sums_out_the_visible_units(model):
     else:
         V = all_states(NV)
         want = -logsumexp(-energy_np(params, V[None], H[:, None], False), axis=1)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = np.asarray(machine.hidden_free_energy(to_jax(params), jnp.asarray(H)))
     np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL)
 
@@ -170,7 +171,7 @@ def test_log_z_base(model, use_base):
     else:
         log_z_visible = logsumexp(all_states(NV) @ b0)
     want = log_z_visible + NH * np.log(2.0)  # β = 0: every hidden unit a fair coin
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = float(machine.log_z_base(to_jax(params),
                                        base=None if base is None else jnp.asarray(base)))
     assert abs(got - want) <= TOL * max(1.0, abs(want))
@@ -186,7 +187,7 @@ def test_hidden_probs_are_the_exact_conditional(model, beta):
     log_joint = -beta * energy_np(params, v[:, None, :], H[None], machine.gaussian)  # (7, 16)
     post = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
     want = post @ H  # p(hⱼ = 1 | v)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = np.asarray(machine.hidden_probs(to_jax(params), jnp.asarray(v), beta=beta))
     np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL)
 
@@ -227,7 +228,7 @@ def test_visible_mean_is_the_exact_conditional(model, beta, use_base):
         post = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
         want = post @ V
         tol = TOL
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = np.asarray(machine.visible_mean(to_jax(params), jnp.asarray(H), beta=beta,
                                               base=None if base is None else jnp.asarray(base)))
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
@@ -242,7 +243,7 @@ def test_sample_hidden_frequencies_match_hidden_probs():
     def draw(p, v, key):
         return machine.sample_hidden(key, p, jnp.broadcast_to(v, (100_000, 3, NV)))
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         args = (to_jax(params), jnp.asarray(v), jax.random.key(0))
         run = compile_fast(draw, *args)
         h, probs = run(*args)
@@ -268,7 +269,7 @@ def test_sample_visible_and_base_frequencies(model):
         v0 = machine.sample_base(jax.random.key(2), p, (100_000,), base=base)
         return v, mean, v_t, mean_t, v0
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         args = (to_jax(params), jnp.asarray(h), jnp.asarray(base))
         v, mean, v_t, mean_t, v0 = map(np.asarray, compile_fast(draw, *args)(*args))
     assert v.dtype == np.float64
@@ -323,7 +324,7 @@ def test_statistics_are_minus_the_free_energy_gradient(model):
         want = jax.grad(lambda q: -(w @ free_energy_by_enumeration(machine, q, x)))(p)
         return got, want
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         args = (to_jax(params), jnp.asarray(v), jnp.asarray(weights))
         got, want = compile_fast(both, *args)(*args)
     assert set(got) == set(params)
@@ -346,7 +347,7 @@ def test_statistics_given_hidden_are_conditional_expectations(model):
             return -(v @ q["b"]) - h @ q["c"] - v @ q["W"] @ h
         return jax.tree_util.tree_map(jnp.negative, jax.grad(energy)(p))
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         p = to_jax(params)
         grad_at = jax.jit(jax.vmap(jax.vmap(minus_energy_grad, (None, 0, None)), (None, None, 0)))
         if machine.gaussian:
@@ -473,7 +474,7 @@ def pll_setup():
 def test_pseudo_log_likelihood_matches_exact_conditionals(pll_setup):
     params, v, terms = pll_setup
     machine = bz.rbm(NV, NH)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         got = float(bz.pseudo_log_likelihood(machine, to_jax(params), v))
     want = terms.sum(1).mean()
     assert abs(got - want) <= TOL * abs(want), (got, want)
@@ -484,7 +485,7 @@ def test_one_random_bit_pseudo_likelihood_is_unbiased(pll_setup):
     machine = bz.rbm(NV, NH)
     repeats = 500  # 20,000 rows: each draws its own bit
     tiled = np.tile(v, (repeats, 1))
-    with jax.enable_x64(True):
+    with enable_x64(True):
         p = to_jax(params)
         one = float(bz.pseudo_log_likelihood(machine, p, tiled, key=jax.random.key(0)))
         again = float(bz.pseudo_log_likelihood(machine, p, tiled, key=jax.random.key(0)))
@@ -508,7 +509,7 @@ def test_reconstruction_error_formula(model):
     recon = net if machine.gaussian else expit(net)
     per_example = np.sum((v - recon) ** 2, 1)
     weights = np.random.default_rng(10).dirichlet(np.ones(len(v)))
-    with jax.enable_x64(True):
+    with enable_x64(True):
         p, x = to_jax(params), jnp.asarray(v)
         got = float(bz.reconstruction_error(machine, p, x))
         got_w = float(bz.reconstruction_error(machine, p, x, jnp.asarray(weights)))

@@ -32,6 +32,7 @@ import jaxdeep
 from conftest import compile_fast
 from jaxdeep import boltzmann as bz
 from jaxdeep.data import epoch_indices
+from jaxdeep.compat import enable_x64
 
 # One optimiser object for the whole file: it is a static argument of the compiled
 # epochs, so reusing it reuses their compilation.
@@ -98,7 +99,7 @@ def test_gradient_estimate_is_grad_of_free_energy_difference(visible, method):
         want = jax.tree_util.tree_map(jnp.negative, jax.grad(objective)(params))
         return grad, want, new_chains, extras, machine.hidden_probs(params, v)
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         params = random_params(machine, 1)
         if gaussian:
             v = jnp.asarray(rng.normal(0.5, 1.5, (B, NV)))
@@ -146,7 +147,7 @@ def test_center_gradient_matches_the_centered_formula():
     weights = rng.uniform(0.5, 1.0, B)
     weights /= weights.sum()
     mu, lam = rng.uniform(0.1, 0.9, NV), rng.uniform(0.1, 0.9, NH)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         params = random_params(machine, 4)
         v = rng.integers(0, 2, (B, NV)).astype(np.float64)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import pytest
 
+from jaxdeep.compat import make_mesh
 from jaxdeep.sharding import check_split, data_mesh, default_mesh, n_data
 
 HERE = Path(__file__).parent
@@ -37,7 +38,7 @@ def test_mesh_helpers_say_what_is_wrong():
         data_mesh(count + 1)
     with pytest.raises(ValueError, match="devices is empty"):
         data_mesh([])
-    other = jax.make_mesh((1,), ("model",), devices=jax.devices()[:1])
+    other = make_mesh((1,), ("model",), jax.devices()[:1])
     with pytest.raises(ValueError, match="axis named 'data'"):
         n_data(other)
     assert n_data(default_mesh(7)) == max(d for d in range(1, count + 1) if 7 % d == 0)

@@ -14,6 +14,7 @@ import pytest
 
 from jaxdeep import activations, diagnostics, skip_backprop, verify
 from jaxdeep.nets import residual_mlp, unet_mlp
+from jaxdeep.compat import enable_x64
 
 ACTS = activations.names()
 
@@ -21,7 +22,7 @@ ACTS = activations.names()
 @pytest.mark.parametrize("network", ["residual", "unet_mlp"])
 @pytest.mark.parametrize("activation", ACTS)
 def test_every_activation_depth_30(network, activation):
-    with jax.enable_x64(True):
+    with enable_x64(True):
         row = verify.check_backprop(activation, "cross_entropy", 30, jax.random.key(1),
                                     network=network)
     assert row.max_rel <= 1e-10, row
@@ -32,7 +33,7 @@ def test_every_activation_depth_30(network, activation):
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 @pytest.mark.parametrize("loss", ["cross_entropy", "squared_error"])
 def test_shallow_depths_both_losses(network, depth, activation, loss):
-    with jax.enable_x64(True):
+    with enable_x64(True):
         row = verify.check_backprop(activation, loss, depth, jax.random.key(2), network=network)
     assert row.max_rel <= 1e-10, row
 
@@ -41,7 +42,7 @@ def test_shallow_depths_both_losses(network, depth, activation, loss):
 @pytest.mark.parametrize("residual", [True, False])
 def test_residual_variants_and_input_gradient(block, residual):
     """Both block designs and the plain twin; dx against jax.grad w.r.t. the input."""
-    with jax.enable_x64(True):
+    with enable_x64(True):
         model = residual_mlp(12, 5, width=16, blocks=3, activation="tanh", block=block,
                              residual=residual, block_scale=0.5)
         params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64),
@@ -71,7 +72,7 @@ def test_identity_path_carries_delta_unchanged():
 
 def test_concat_skip_delta_splits_and_adds():
     """The error at e⁽⁰⁾ is the skip error plus the main-path error (and skips=False has no skip error)."""
-    with jax.enable_x64(True):
+    with enable_x64(True):
         for skips in (True, False):
             model = unet_mlp(12, 5, width=16, levels=3, activation="tanh", skips=skips)
             params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64),

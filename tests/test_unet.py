@@ -19,6 +19,7 @@ from conftest import strict_promotion
 from jaxdeep.data.shapes import shapes
 from jaxdeep.nets.unet import UNetConfig, unet
 from jaxdeep.train import evaluate, fit
+from jaxdeep.compat import enable_x64
 
 unet_module = importlib.import_module("jaxdeep.nets.unet")  # the module, not the factory
 
@@ -216,7 +217,7 @@ def test_gradient_reaches_every_high_resolution_position_only_through_the_skip(
 
 def test_hand_written_conv_backward_matches_autodiff():
     """conv3x3's custom backward (dx by a flipped-kernel conv, dW = patchesᵀ δ) vs jax.grad."""
-    with jax.enable_x64(True):
+    with enable_x64(True):
         x = jnp.asarray(RNG.normal(size=(2, 6, 5, 3)), jnp.float64)
         layer = {"w": jnp.asarray(RNG.normal(size=(3, 3, 3, 4)), jnp.float64),
                  "b": jnp.asarray(RNG.normal(size=(4,)), jnp.float64)}
