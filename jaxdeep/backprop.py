@@ -32,6 +32,7 @@ import numpy as np
 
 from . import activations, losses
 from .nets.mlp import Trace, layer_inputs, scan_layers
+from .precision import highest_precision
 
 
 class Backward(NamedTuple):
@@ -206,6 +207,7 @@ def gradcheck(hand_grads, auto_grads, *, stacked: tuple[str, ...] = ()) -> GradC
     return GradCheck(max_abs, max_rel)
 
 
+@highest_precision
 def _hand_and_autodiff(backward, model, params, x, target, loss):
     """A hand-written pass's gradients and ``jax.grad`` of the same E, in one compiled program."""
     hand = backward(model, params, x, target, loss).grads

@@ -28,6 +28,7 @@ from . import activations
 from .backprop import _mlp_backward, check_batch
 from .losses import check_loss
 from .nets.mlp import check_input, layerwise
+from .precision import highest_precision
 
 SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
 
@@ -81,6 +82,7 @@ def fro(a: jax.Array) -> jax.Array:
     return jnp.where(jnp.isfinite(m), safe * jnp.sqrt(jnp.sum((a / safe) ** 2)), m + jnp.sum(a))
 
 
+@highest_precision
 def _flow(model, params, x, target, loss):
     back = _mlp_backward(model, params, x, target, loss)
     act = activations.get(model.config.activation)
@@ -104,7 +106,8 @@ def global_grad_norm(grads) -> jax.Array:
 
 
 _flow_jit = jax.jit(_flow, static_argnums=(0, 4))
-_trace_jit = jax.jit(lambda model, params, x: model.apply(params, x, trace=True), static_argnums=0)
+_trace_jit = jax.jit(highest_precision(lambda model, params, x: model.apply(params, x, trace=True)),
+                     static_argnums=0)
 
 
 def gradient_flow(model, params, x, target, *, loss: str = "cross_entropy") -> GradientFlow:
@@ -152,6 +155,7 @@ class BlockFlow(NamedTuple):
             return float(self.grad_norm[0] / self.grad_norm[-1])
 
 
+@highest_precision
 def _block_flow(model, params, x, target, loss):
     from .skip_backprop import _residual_backward
 
@@ -176,6 +180,7 @@ def residual_flow(model, params, x, target, *, loss: str = "cross_entropy") -> B
 
 
 
+@highest_precision
 def _block_saturation(model, params, x):
     trace = model.apply(params, x, trace=True)
     act = activations.get(model.config.activation)

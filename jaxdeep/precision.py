@@ -1,4 +1,16 @@
-"""Mixed precision: the forward and backward pass in bfloat16, the parameters in float32.
+"""Precision: fast where we train, highest where we claim a number is exact.
+
+**The policy.** Training keeps JAX's default matmul precision — on TPUs that multiplies
+float32 in bfloat16 passes, on recent NVIDIA GPUs in TF32 (10-bit mantissa), on CPUs in
+full float32 — because SGD does not notice and it is several times faster. Every
+computation whose *number* we present as exact or as a measurement — gradient checks,
+exact and AIS log Z, likelihoods and bounds, gradient-flow norms and activation
+statistics — is traced under :func:`highest_precision`, which sets
+``jax.default_matmul_precision("highest")``: full float32 (or float64) products on
+every backend. That is part of the compiled program (``precision = HIGHEST`` on each dot
+in the lowered text), so it holds however the caller has configured JAX.
+
+**Mixed precision**: the forward and backward pass in bfloat16, the parameters in float32.
 
 With ``precision="bfloat16"`` a trainer keeps its *master* parameters, optimiser state
 and loss in float32 and, inside each step, computes with copies cast to bfloat16::
@@ -17,10 +29,34 @@ choice for accelerators. Its effect on accuracy is measured in the README ("Scal
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["PRECISIONS", "check_precision", "compute_dtype", "to_compute", "to_float32"]
+__all__ = ["PRECISIONS", "EXACT_MATMUL_PRECISION", "highest_precision", "check_precision",
+           "compute_dtype", "to_compute", "to_float32"]
+
+#: The matmul precision of everything jaxdeep presents as exact or measured.
+EXACT_MATMUL_PRECISION = "highest"
+
+
+def highest_precision(fn):
+    """``fn`` traced (hence compiled) with every matrix product at the highest precision.
+
+    Use it under ``jax.jit`` (``@jax.jit`` above, this below), so the setting is fixed in
+    the program, not left to the caller's configuration::
+
+        @functools.partial(jax.jit, static_argnums=0)
+        @highest_precision
+        def _log_partition(machine, params): ...
+    """
+    @functools.wraps(fn)
+    def traced_at_highest(*args, **kwargs):
+        with jax.default_matmul_precision(EXACT_MATMUL_PRECISION):
+            return fn(*args, **kwargs)
+
+    return traced_at_highest
 
 #: What ``precision=`` accepts.
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")

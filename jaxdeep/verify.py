@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -21,6 +22,7 @@ import numpy as np
 from . import activations, backprop, skip_backprop
 from .nets import mlp, residual_mlp, unet_mlp
 from .compat import enable_x64
+from .runtime import float64_device
 
 # Relative-error limits the issue asks for; float64 lands many orders of magnitude inside.
 ACTIVATION_TOLERANCE = 1e-12
@@ -123,11 +125,14 @@ def check_backprop(activation: str, loss: str, depth: int, key: jax.Array, *,
 
 
 def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
-            on_row=None) -> list[CheckRow]:
-    """Every check, in float64 (scoped: the global precision is left as it was).
+            on_row=None, on_fallback=None) -> list[CheckRow]:
+    """Every check, in float64 (scoped: the global precision is left as it was) with every
+    product at the highest precision (:func:`jaxdeep.precision.highest_precision`).
 
     ``names`` limits the activations (default: the whole table); ``on_row(row)`` is called
-    after each check (for progress displays).
+    after each check (for progress displays). On a default device without true float64
+    (a TPU) the checks run on the CPU device, and ``on_fallback(message)`` is told so in
+    one line (default: a warning).
     """
     names = list(names or activations.names())
     for name in names:
@@ -139,7 +144,13 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
         if on_row is not None:
             on_row(row)
 
-    with enable_x64(True):
+    device, fallback = float64_device()
+    if fallback is not None:
+        if on_fallback is None:
+            warnings.warn(fallback, stacklevel=2)
+        else:
+            on_fallback(fallback)
+    with enable_x64(True), jax.default_device(device):
         key = jax.random.key(seed)
         for name in names:
             key, sub = jax.random.split(key)

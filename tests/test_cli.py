@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from jaxdeep import runtime
 from jaxdeep.cli import build_parser, main
 
 
@@ -16,6 +17,7 @@ def test_gradflow_sigmoid_prints_table_and_writes_png(tmp_path, capsys):
     assert main(["gradflow", "--depth", "20", "--activation", "sigmoid", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "‖∂E/∂W⁽ˡ⁾‖" in text and "vanishing" in text
+    assert "measured on cpu" in text and "measurements at highest" in text
     assert "│    21 │" in text  # 20 hidden layers + the output layer, one row each
     for png in (out, tmp_path / "gf-activations.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -26,7 +28,9 @@ def test_gradflow_json_reports_explosion_as_numbers(tmp_path, capsys):
             "--out", str(tmp_path / "g.png")]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
-    (flow,) = report.values()
+    assert report["runtime"]["backend"] == "cpu"  # where it was measured, and at what precision
+    assert report["runtime"]["exact_matmul_precision"] == "highest"
+    (flow,) = report["flows"].values()
     assert flow["global_norm"] is None or flow["global_norm"] > 1e10
     assert flow["verdict"] in ("exploding", "exploded")
     assert len(flow["grad_norm"]) == 21
@@ -40,6 +44,29 @@ def test_gradcheck_json_subset(capsys):
     assert {r["subject"] for r in rows} == {"sigmoid", "softmax"}
     assert sum("unet_mlp" in r["check"] for r in rows) == 4  # 2 activations × 2 losses
     assert any("Jacobian" in r["check"] for r in rows)
+
+
+def test_gradcheck_without_float64_falls_back_to_the_cpu_and_passes(monkeypatch, capsys):
+    """A default device without true float64 (as on a TPU), faked: one line says so, the
+    checks run on the CPU device in float64, and pass (same rows as the JSON test above,
+    so nothing new compiles)."""
+    monkeypatch.setattr(runtime, "float64_supported", lambda device: False)
+    assert main(["gradcheck", "--depths", "2", "--networks", "unet_mlp", "--activations",
+                 "sigmoid,softmax"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("has no true float64: the float64 checks run on the CPU device") == 1
+    assert "7 of 7 checks within tolerance" in text
+
+
+def test_info_reports_versions_backend_and_precision(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["versions"]["jaxdeep"] and info["versions"]["jax"]
+    assert info["backend"] == "cpu" and info["accelerator"] is False and info["float64"] is True
+    assert info["matmul_precision"] == "default" and info["default_mesh_devices"] >= 1
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "none found" in text and "highest for exact numbers" in text
 
 
 def test_train_compare_writes_curves_and_history(tmp_path, capsys):

@@ -59,11 +59,15 @@ def test_quick_report_has_every_file_and_the_table(quick):
     assert len(list((quick.out / "cells").glob("*.json"))) == 10
     md = (quick.out / "report.md").read_text()
     assert "| sigmoid |" in md and "![" in md
+    assert "training matmul precision default, measurements at highest" in md
     html = (quick.out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4  # self-contained: figures embedded
     assert "src=\"accuracy.png\"" not in html
     results = quick.results
-    assert results["versions"]["jax"] == jax.__version__
+    runtime = results["runtime"]
+    assert runtime["versions"]["jax"] == jax.__version__
+    assert runtime["backend"] == jax.default_backend() and runtime["device_kind"]
+    assert (runtime["matmul_precision"], runtime["exact_matmul_precision"]) == ("default", "highest")
     cell = quick.cell("sigmoid", 20)
     assert len(cell["init"]["grad_norm"]) == 21 and len(cell["init"]["saturation"]) == 20
     assert cell["curve"]["step"] == [100, 200, 300]

@@ -68,6 +68,7 @@ from jaxdeep.data.validate import (
 from jaxdeep.nets.mlp import check_widths, mlp, stack_layers
 from jaxdeep.pretrain import Stack
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
+from jaxdeep.precision import highest_precision
 from jaxdeep.sharding import (check_split, default_mesh, is_main_process, replicate,
                               split_batch, split_rows)
 
@@ -253,6 +254,7 @@ def dbm(widths) -> DBM:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
+@highest_precision
 def _log_partition(machine: DBM, chunk_bits: int, params):
     """log-sum-exp of −F(h_odd) over all odd-layer states, ``2^chunk_bits`` at a time
     (memory stays bounded by one chunk, as in the RBM's enumeration)."""
@@ -292,6 +294,7 @@ def dbm_ais(key, machine: DBM, params, *, betas=None, n_chains: int = 100,
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
+@highest_precision
 def _dbm_ais(machine, n_chains, key, params, path, base):
     key_0, key_anneal = jax.random.split(key)
     zeros = [jnp.zeros((n_chains, n), jnp.float32) for n in machine.widths]
@@ -325,6 +328,7 @@ def lower_bound(machine: DBM, params, v, log_z, *, iterations: int = 30) -> jax.
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
+@highest_precision
 def _lower_bound(machine, iterations, params, v):
     mu = machine.mean_field(params, v, iterations=iterations).mu
     entropy = sum(jnp.sum(-(jax.scipy.special.xlogy(m, m) + jax.scipy.special.xlogy(1 - m, 1 - m)),

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdeep.boltzmann.rbm import RBM
+from jaxdeep.precision import highest_precision
 
 __all__ = ["pseudo_log_likelihood", "reconstruction_error"]
 
@@ -37,6 +38,7 @@ def _flip_log_probs(machine: RBM, params, v):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
+@highest_precision
 def _pseudo_ll(machine, params, v, estimate, key):
     if estimate == "all":
         # Per example an (n_visible × n_hidden) array; mapped in small batches so that

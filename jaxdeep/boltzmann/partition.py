@@ -30,6 +30,7 @@ import numpy as np
 from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step
 from jaxdeep.boltzmann.rbm import RBM
 from jaxdeep.data.validate import check_finite, check_positive_int
+from jaxdeep.precision import highest_precision
 
 __all__ = [
     "AISResult", "MAX_ENUMERATED", "ais", "ais_betas", "binary_states", "enumerated_layer",
@@ -87,6 +88,7 @@ def log_partition(machine: RBM, params, *, chunk_bits: int = 14) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
+@highest_precision
 def _log_partition(machine, layer, chunk_bits, params):
     n = machine.n_visible if layer == "visible" else machine.n_hidden
     chunk, n_chunks = chunking(n, chunk_bits)
@@ -100,6 +102,7 @@ def _log_partition(machine, layer, chunk_bits, params):
     return jax.nn.logsumexp(jax.lax.map(chunk_lse, jnp.arange(n_chunks)))
 
 
+@highest_precision
 def exact_log_likelihood(machine: RBM, params, v, *, chunk_bits: int = 14) -> jax.Array:
     """Mean exact log-likelihood ``mean_n(−F(vₙ)) − log Z`` of data ``v`` (nats per example;
     a log-density for Gaussian visibles)."""
@@ -125,6 +128,7 @@ def exact_gradient(machine: RBM, params, v, *, chunk_bits: int = 14) -> dict:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
+@highest_precision
 def _exact_gradient(machine, layer, chunk_bits, params, v):
     n = machine.n_visible if layer == "visible" else machine.n_hidden
     chunk, n_chunks = chunking(n, chunk_bits)
@@ -162,6 +166,7 @@ def exact_samples(key, machine: RBM, params, n: int) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
+@highest_precision
 def _exact_samples(machine, n, key, params):
     key_h, key_v = jax.random.split(key)
     states = binary_states(0, 2**machine.n_hidden, machine.n_hidden, params["W"].dtype)
@@ -265,6 +270,7 @@ def ais(key, machine: RBM, params, *, betas=None, n_chains: int = 100,
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
+@highest_precision
 def _ais(machine, n_chains, key, params, path, base):
     key_0, key_anneal = jax.random.split(key)
     v0 = machine.sample_base(key_0, params, (n_chains,), base=base)
@@ -294,6 +300,7 @@ def reverse_ais(key, machine: RBM, params, v_model, *, betas=None, base=None) ->
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
+@highest_precision
 def _reverse_ais(machine, key, params, v_model, path, base):
     log_w = _annealed_weights(machine, key, params, v_model, path, base)
     log_mean, std = log_mean_exp(log_w)

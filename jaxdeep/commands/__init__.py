@@ -1,5 +1,5 @@
 """Sub-commands of the ``jaxdeep`` CLI; each module has NAME, HELP, add_arguments and run."""
 
-from . import gradcheck, gradflow, pretrain, rbm, study, train, unet
+from . import gradcheck, gradflow, info, pretrain, rbm, study, train, unet
 
-COMMANDS = (study, gradflow, gradcheck, train, unet, rbm, pretrain)
+COMMANDS = (study, gradflow, gradcheck, train, unet, rbm, pretrain, info)

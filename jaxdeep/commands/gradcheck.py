@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 
+from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from .. import verify
+from ..precision import EXACT_MATMUL_PRECISION
+from ..runtime import float64_device
 from .common import int_list, name_list
 
 NAME = "gradcheck"
-HELP = "hand-written derivatives and backprop vs autodiff (float64), as a table"
+HELP = "hand-written derivatives and backprop vs autodiff (float64, highest precision), as a table"
 
 
 def add_arguments(p) -> None:
@@ -33,6 +36,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    # With --json, stdout carries only the JSON; notes go to stderr.
+    say = Console(stderr=True).print if args.json else console.print
     with Progress(console=console, transient=True, disable=args.json) as progress:
         task = progress.add_task("checking", total=None)
         unknown = sorted(set(args.networks) - set(verify.NETWORKS))
@@ -41,12 +46,15 @@ def run(args, console) -> int:
                              f"{', '.join(verify.NETWORKS)}")
         rows = verify.run_all(seed=args.seed, depths=tuple(args.depths),
                               networks=tuple(args.networks), names=args.activations,
-                              on_row=lambda row: progress.advance(task))
+                              on_row=lambda row: progress.advance(task),
+                              on_fallback=lambda line: say(f"[yellow]{line}[/]"))
     failed = [r for r in rows if not r.ok]
     if args.json:
         print(json.dumps([{**r._asdict(), "ok": r.ok} for r in rows], indent=1))
         return 1 if failed else 0
-    table = Table(title="Hand-written vs autodiff (float64)")
+    device = float64_device()[0].platform.upper()
+    table = Table(title=f"Hand-written vs autodiff (float64, matmul precision "
+                        f"{EXACT_MATMUL_PRECISION}, on {device})")
     for col in ("check", "activation", "max rel. error", "max abs. error", "tolerance", ""):
         table.add_column(col, justify="right" if "error" in col or col == "tolerance" else "left",
                          no_wrap=col != "check")

@@ -23,6 +23,7 @@ from ..diagnostics import format_norm
 from ..losses import LOSSES
 from ..nets import INIT_NAMES, mlp
 from ..nets.initializers import check_init, recommended_init
+from ..runtime import describe, summary_line
 from .common import name_list, positive_int
 
 NAME = "gradflow"
@@ -83,14 +84,19 @@ def run(args, console) -> int:
         flows[label] = diagnostics.gradient_flow(model, params, x, y, loss=args.loss)
         acts[label] = diagnostics.layer_activations(model, params, x)
 
+    runtime = describe()
     if args.json:
-        print(json.dumps({label: _as_dict(f) for label, f in flows.items()}, indent=1))
+        print(json.dumps({"runtime": runtime,
+                          "flows": {label: _as_dict(f) for label, f in flows.items()}}, indent=1))
     else:
         console.print(layer_table(flows, args))
         console.print(summary_table(flows))
+        console.print(f"measured on {summary_line(runtime)}", highlight=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plots.gradient_norms(flows, args.out, title=f"Gradient flow at initialisation — depth "
-                         f"{args.depth}, width {args.width}, {ds.name}")
+                         f"{args.depth}, width {args.width}, {ds.name}\n"
+                         f"{runtime['backend']} ({runtime['device_kind']}), matmul precision "
+                         f"{runtime['exact_matmul_precision']}")
     hist = args.out.with_name(args.out.stem + "-activations.png")
     plots.activation_histograms(acts, hist)
     if not args.json:

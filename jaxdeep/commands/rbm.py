@@ -38,6 +38,7 @@ from ..boltzmann import (
     train_rbm,
 )
 from ..boltzmann.learning import AUTO_EXACT
+from ..precision import highest_precision
 from ..sharding import data_mesh
 from .common import checkpoint_folder, positive_int
 
@@ -183,6 +184,7 @@ def _to_unit(images):
     return (images - lo) / (hi - lo + 1e-12)
 
 
+@highest_precision
 def held_out_likelihood(machine, params, x, x_test, args, key) -> dict:
     """Exact test log-likelihood when a layer has ≤ 20 binary units, else AIS."""
     try:

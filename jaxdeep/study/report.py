@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ..runtime import summary_line
 from .figures import FIGURES, draw_all
 from .remedies import REMEDIES
 
@@ -90,7 +91,7 @@ def findings(results: dict) -> list[str]:
 
 def blocks(results: dict, figures: dict) -> list[tuple]:
     config, ds = results["config"], results["dataset"]
-    v = results["versions"]
+    rt = results["runtime"]
     minutes = sum(c.get("seconds", 0) + c.get("pretrain_seconds", 0)
                   for c in results["cells"]) / 60
     return [
@@ -99,9 +100,9 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
               f"{config['seeds']} on {ds['name']} ({ds['train']} training, {ds['test']} test "
               f"examples, chance {ds['chance']:.2f}). Every net: width {config['width']}, "
               f"{config['steps']} Adam steps at {config['learning_rate']:g}, batch "
-              f"{config['batch_size']}. Preset {config['preset']}; jaxdeep {v['jaxdeep']}, "
-              f"JAX {v['jax']} on {v['device']}; about {minutes:.1f} min of training and "
-              "pre-training in all."),
+              f"{config['batch_size']}. Preset {config['preset']}; jaxdeep "
+              f"{rt['versions']['jaxdeep']} on {summary_line(rt)}; about {minutes:.1f} min of "
+              "training and pre-training in all."),
         ("h2", "Findings"),
         ("list", findings(results)),
         ("h2", "Test accuracy"),

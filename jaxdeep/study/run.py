@@ -5,7 +5,8 @@ The output folder::
     study-report/
       config.json        the resolved config (written first; a resumed run must agree)
       cells/             one JSON file per finished cell, written atomically
-      results.json       every number, the config and the library versions (at the end)
+      results.json       every number, the config, the versions and the backend, devices and
+                         matmul precision they were computed with (at the end)
       report.md, report.html, *.png
 
 Re-running with the same folder skips the cells already there (``force=True`` clears
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import data
+from ..runtime import describe
 from ..sharding import is_main_process
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
@@ -99,17 +100,6 @@ def check_folder(config: StudyConfig, force: bool) -> None:
             + "); re-run with --force to recompute them, or choose another --out")
 
 
-def versions() -> dict[str, str]:
-    import jax
-    import optax
-
-    import jaxdeep
-
-    return {"jaxdeep": jaxdeep.__version__, "jax": jax.__version__, "optax": optax.__version__,
-            "numpy": np.__version__, "python": platform.python_version(),
-            "device": str(jax.devices()[0].device_kind), "devices": jax.device_count()}
-
-
 def run(config: StudyConfig | None = None, *, force: bool = False, progress: bool = True,
         console: Console | None = None, report: bool = True, **settings) -> StudyResults:
     """Run the study described by ``config`` (or by ``settings``, the fields of
@@ -175,7 +165,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                 f"accuracy {accuracy:.3f}" if accuracy is not None else
                 f"diverged at step {record['diverged']}"))
 
-    results = {"config": config.as_dict(), "versions": versions(),
+    results = {"config": config.as_dict(), "runtime": describe(),
                "dataset": {"name": ds.name, "train": len(x_train), "test": len(ds.x_test),
                            "n_classes": ds.n_classes, "chance": 1.0 / ds.n_classes},
                "cells": [cells[r.name, d, s] for r, d, s in grid],

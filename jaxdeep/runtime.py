@@ -1,0 +1,97 @@
+"""What this process computes on: versions, backend, devices, float64, matmul precision.
+
+``jaxdeep info`` prints it; the study, ``gradflow`` and the benchmarks record it beside
+their numbers, because the same number means different things on different hardware:
+on a TPU a float32 product is by default computed in bfloat16 passes, on recent NVIDIA
+GPUs in TF32, and float64 may be emulated or missing (see :mod:`jaxdeep.precision`).
+Everything here works offline and costs one tiny compilation (the float64 probe).
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .compat import enable_x64, jax_versions, matmul_precision_in_force
+from .precision import EXACT_MATMUL_PRECISION
+
+__all__ = ["accelerator_found", "describe", "float64_device", "float64_supported",
+           "summary_line"]
+
+
+@functools.cache
+def float64_supported(device: jax.Device) -> bool:
+    """Whether ``device`` computes in true float64.
+
+    Probed, not looked up: 1 + 2⁻⁴⁰ is representable in float64 (52-bit mantissa) but
+    rounds to 1 in anything narrower, so ``(1 + 2⁻⁴⁰ − 1)·2⁴⁰`` is exactly 1 only on a
+    device that really keeps 64 bits. A backend that refuses float64 counts as without.
+    """
+    try:
+        with enable_x64(True):
+            tiny = jax.device_put(np.float64(2.0**-40), device)
+            one = jax.device_put(np.float64(1.0), device)
+            got = jax.jit(lambda a, b: ((b + a) - b) * 2.0**40)(tiny, one)
+            return got.dtype == jnp.float64 and float(got) == 1.0
+    except Exception:  # noqa: BLE001 — any refusal means "no float64 here"
+        return False
+
+
+def float64_device() -> tuple[jax.Device, str | None]:
+    """Where float64 checks run: the default device if it has float64, else the CPU.
+
+    Returns the device and, when it is a fallback, the one line that says so.
+    """
+    default = jax.devices()[0]
+    if float64_supported(default):
+        return default, None
+    cpu = jax.devices("cpu")[0]
+    return cpu, (f"{default.platform.upper()} ({default.device_kind}) has no true float64: "
+                 "the float64 checks run on the CPU device instead")
+
+
+def accelerator_found() -> bool:
+    """Whether JAX sees a GPU or TPU (the default backend is not the CPU)."""
+    return jax.default_backend() != "cpu"
+
+
+def describe() -> dict:
+    """Versions, backend, devices and numerics of this process, as plain JSON data.
+
+    Keys: ``versions`` (python, jaxdeep and the JAX stack), ``backend``, ``device_kind``,
+    ``devices`` (global count), ``local_devices``, ``processes``, ``float64``
+    (true float64 on the default device), ``matmul_precision`` (the default in force, for
+    training) and ``exact_matmul_precision`` (what exact numbers are computed at),
+    ``default_mesh_devices`` (how many devices a trainer's default mesh uses) and
+    ``accelerator``.
+    """
+    from . import __version__
+    from .sharding import default_mesh, n_data
+
+    device = jax.devices()[0]
+    return {
+        "versions": {"python": platform.python_version(), "jaxdeep": __version__,
+                     **jax_versions()},
+        "backend": jax.default_backend(),
+        "device_kind": str(device.device_kind),
+        "devices": jax.device_count(),
+        "local_devices": jax.local_device_count(),
+        "processes": jax.process_count(),
+        "float64": float64_supported(device),
+        "matmul_precision": matmul_precision_in_force(),
+        "exact_matmul_precision": EXACT_MATMUL_PRECISION,
+        "default_mesh_devices": n_data(default_mesh()),
+        "accelerator": accelerator_found(),
+    }
+
+
+def summary_line(info: dict | None = None) -> str:
+    """One line for a report: ``cpu (cpu) ×1, JAX 0.7.2, matmul default (exact: highest)``."""
+    info = describe() if info is None else info
+    return (f"{info['backend']} ({info['device_kind']}) ×{info['devices']}, JAX "
+            f"{info['versions'].get('jax', '?')}, training matmul precision "
+            f"{info['matmul_precision']}, measurements at {info['exact_matmul_precision']}")
