@@ -11,6 +11,7 @@ Usage (from the repository root):
   python -m benchmarks --quick              # smaller data, fewer repetitions (≈ 3 min)
   python -m benchmarks --cases rbm,mlp      # some cases only
   python -m benchmarks --data-dir DIR       # real MNIST for the RBM case
+  python -m benchmarks --accelerator        # the device check (see accelerator.py)
 
 PyTorch is optional (``pip install torch``); without it its columns are skipped with
 a note.
@@ -183,6 +184,10 @@ def _batch(r) -> str:
 
 def main(argv=None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--accelerator" in argv:  # the one-command device check: its own flags
+        from accelerator import main as accelerator_check
+
+        return accelerator_check([a for a in argv if a != "--accelerator"])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(CASES),
                    help=f"comma-separated, from: {', '.join(CASES)}")

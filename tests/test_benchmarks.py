@@ -7,6 +7,7 @@ and the target check read the records.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -75,3 +76,35 @@ def test_the_entry_point_refuses_bad_flags(suite, capsys):
     assert "unknown case(s) teleport" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run.main(["--reps", "0"])
+
+
+def test_the_accelerator_check_runs_every_section_at_toy_sizes(suite, tmp_path):
+    """`python -m benchmarks --accelerator --toy` on the CPU: every section runs, the JSON
+    and Markdown name the chip, and nothing is recorded as failed or skipped."""
+    run = suite[0]
+    record = run.main(["--accelerator", "--toy", "--no-torch", "--out", str(tmp_path)])
+    sections = record["sections"]
+    assert set(sections) == {"gradcheck", "mlp", "resnet", "unet", "rbm", "study_quick",
+                             "study_default"}
+    assert not [name for name, s in sections.items() if "error" in s or "skipped" in s]
+    assert sections["gradcheck"]["passed"] == sections["gradcheck"]["checks"] > 0
+    contenders = {r["contender"] for r in sections["mlp"]["rows"]}
+    assert contenders == {"jaxdeep float32", "jaxdeep bfloat16",
+                          "jaxdeep float32, highest precision"}
+    assert all(r["seconds"] > 0 for name in ("mlp", "resnet", "unet", "rbm")
+               for r in sections[name]["rows"])
+    assert sections["study_quick"]["cells"] == 2 and sections["study_quick"]["accuracy"]
+    saved = json.loads((tmp_path / "accelerator-cpu-toy.json").read_text())
+    assert saved["runtime"]["device_kind"] == "cpu"
+    text = (tmp_path / "accelerator-cpu-toy.md").read_text()
+    assert text.startswith("### cpu (cpu, 1 device)") and "| mlp_step |" in text
+    assert "Study `--preset default`" in text
+
+
+def test_the_accelerator_check_skips_what_the_budget_leaves_no_time_for(suite, tmp_path):
+    run = suite[0]
+    record = run.main(["--accelerator", "--toy", "--no-torch", "--out", str(tmp_path),
+                       "--budget", "1e-9", "--skip", "gradcheck"])
+    assert record["sections"]["gradcheck"] == {"skipped": "--skip"}
+    assert all("budget" in s["skipped"] for name, s in record["sections"].items()
+               if name != "gradcheck")

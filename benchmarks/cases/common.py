@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 
-def train_block(model, x, y, batch: int, steps: int):
+def train_block(model, x, y, batch: int, steps: int, precision: str = "float32"):
     """A no-argument function that runs ``steps`` Adam (1e-3) steps of ``model`` on
     consecutive batches of (x, y) — exactly the jit'd ``lax.scan`` block that
-    :func:`jaxdeep.train.fit` runs between evaluations — and returns the losses."""
+    :func:`jaxdeep.train.fit` runs between evaluations — and returns the losses.
+    ``precision``: ``float32`` or ``bfloat16`` (mixed precision, as ``fit`` takes it)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -27,7 +28,7 @@ def train_block(model, x, y, batch: int, steps: int):
     task = classification()
 
     def run():
-        ts[0], losses = _train_block_jit(model, task, optimizer, mesh, "float32", ts[0], x_dev,
+        ts[0], losses = _train_block_jit(model, task, optimizer, mesh, precision, ts[0], x_dev,
                                          y_dev, idx, mask)
         return losses
 

@@ -23,15 +23,15 @@ def batches(batch: int):
     return x, y
 
 
-def jaxdeep_steps(depth: int, width: int, batch: int):
+def jaxdeep_steps(depth: int, width: int, batch: int, precision: str = "float32"):
     from jaxdeep.nets import mlp
 
     x, y = batches(batch)
     model = mlp([N_IN] + [width] * depth + [N_OUT], activation="relu", init="he")
-    return train_block(model, x, y, batch, STEPS)
+    return train_block(model, x, y, batch, STEPS, precision)
 
 
-def torch_steps(depth: int, width: int, batch: int, *, compiled: bool):
+def torch_steps(depth: int, width: int, batch: int, *, compiled: bool, device: str = "cpu"):
     import torch
 
     torch.manual_seed(0)
@@ -39,15 +39,15 @@ def torch_steps(depth: int, width: int, batch: int, *, compiled: bool):
     for _ in range(depth - 1):
         layers += [torch.nn.Linear(width, width), torch.nn.ReLU()]
     layers.append(torch.nn.Linear(width, N_OUT))
-    net = torch.nn.Sequential(*layers)
+    net = torch.nn.Sequential(*layers).to(device)
     for m in net:
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             torch.nn.init.zeros_(m.bias)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = batches(batch)
-    xs = torch.from_numpy(x).split(batch)
-    ys = torch.from_numpy(y).long().split(batch)
+    xs = torch.from_numpy(x).to(device).split(batch)
+    ys = torch.from_numpy(y).long().to(device).split(batch)
     loss_fn = torch.nn.functional.cross_entropy
 
     def step(xb, yb):

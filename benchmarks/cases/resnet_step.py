@@ -22,12 +22,12 @@ def batches(batch: int, shape):
     return x, y
 
 
-def jaxdeep_steps(depth: int, batch: int, shape):
+def jaxdeep_steps(depth: int, batch: int, shape, precision: str = "float32"):
     from jaxdeep.nets import resnet
 
     x, y = batches(batch, shape)
     model = resnet(depth, image_shape=shape, n_classes=N_CLASSES)
-    return train_block(model, x, y, batch, STEPS)
+    return train_block(model, x, y, batch, STEPS, precision)
 
 
 def torch_resnet(depth: int, channels: int):
@@ -62,15 +62,16 @@ def torch_resnet(depth: int, channels: int):
     return nn.Sequential(*layers)
 
 
-def torch_steps(depth: int, batch: int, shape):
+def torch_steps(depth: int, batch: int, shape, device: str = "cpu"):
     import torch
 
     torch.manual_seed(0)
-    net = torch_resnet(depth, shape[2])
+    net = torch_resnet(depth, shape[2]).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = batches(batch, shape)
-    xs = torch.from_numpy(x).reshape(-1, *shape).permute(0, 3, 1, 2).contiguous().split(batch)
-    ys = torch.from_numpy(y).long().split(batch)
+    xs = torch.from_numpy(x).reshape(-1, *shape).permute(0, 3, 1, 2).contiguous().to(device)
+    xs = xs.split(batch)
+    ys = torch.from_numpy(y).long().to(device).split(batch)
 
     def steps():
         for xb, yb in zip(xs, ys):

@@ -20,11 +20,12 @@ def batch_of(batch: int, size: int):
     return x, y
 
 
-def jaxdeep_grad(batch: int, size: int, levels: int, width: int):
+def jaxdeep_grad(batch: int, size: int, levels: int, width: int, precision: str = "float32"):
     import jax
     import jax.numpy as jnp
 
     from jaxdeep.nets import unet
+    from jaxdeep.precision import to_compute
 
     model = unet(levels=levels, base_width=width)
     params = model.init(jax.random.key(0))
@@ -32,8 +33,9 @@ def jaxdeep_grad(batch: int, size: int, levels: int, width: int):
 
     @jax.jit
     def grad(params, x, y):
-        def loss(p):
-            logits = model.apply(p, x, logits=True)
+        def loss(p):  # in bfloat16 mode: parameters and images cast, the loss in float32
+            logits = model.apply(to_compute(p, precision), to_compute(x, precision),
+                                 logits=True).astype(jnp.float32)
             return jnp.mean(jnp.logaddexp(logits, 0.0) - y * logits)
 
         return jax.value_and_grad(loss)(params)
@@ -41,7 +43,7 @@ def jaxdeep_grad(batch: int, size: int, levels: int, width: int):
     return lambda: grad(params, x, y)
 
 
-def torch_grad(batch: int, size: int, levels: int, width: int):
+def torch_grad(batch: int, size: int, levels: int, width: int, device: str = "cpu"):
     import torch
     from torch import nn
 
@@ -74,8 +76,8 @@ def torch_grad(batch: int, size: int, levels: int, width: int):
             return self.head(x)[:, 0]
 
     torch.manual_seed(0)
-    net = UNet()
-    x, y = (torch.from_numpy(a) for a in batch_of(batch, size))
+    net = UNet().to(device)
+    x, y = (torch.from_numpy(a).to(device) for a in batch_of(batch, size))
     x = x[:, None]
 
     def grad():
