@@ -5,7 +5,7 @@ editing this file — executes from its first cell to its last in a fresh ``pyth
 kernel with nbclient, without an error in any cell, at its small sizes
 (``JAXDEEP_NOTEBOOK_SMALL=1``), with the kernel's working directory a temporary folder
 (so whatever a notebook writes lands there). Its first code cell, the set-up cell, must
-print ``jax.devices()``, and it must display at least one figure. The notebooks in the repository must carry no stored outputs.
+print ``jax.devices()`` and ``jaxdeep info``, and it must display at least one figure. The notebooks in the repository must carry no stored outputs.
 
 MNIST comes from the folder named by ``$MNIST_DIR``, else from ``shared/data/mnist`` beside
 the repository (where CI keeps it); a notebook that reads MNIST is skipped, with the
@@ -88,7 +88,8 @@ def test_notebook_is_stored_clean(path):
     assert nb.cells[0].cell_type == "markdown", f"{path.name}: the first cell must say what it shows"
     setup = _source(next(c for c in nb.cells if c.cell_type == "code"))
     for needed in ('"google.colab" in sys.modules', "jax.devices()", "jax.default_backend()",
-                   "ACCEL", "JAXDEEP_NOTEBOOK_SMALL"):
+                   "ACCEL", "JAXDEEP_NOTEBOOK_SMALL", 'jaxdeep_command(["info"])',
+                   'f"{name}=={metadata.version(name)}"'):
         assert needed in setup, f"{path.name}: the set-up cell lacks {needed}"
 
 
@@ -131,3 +132,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     printed = _text(setup.outputs)
     assert "jax.devices()" in printed and DEVICES.search(printed), (
         f"{path.name}: the set-up cell must print jax.devices(); it printed:\n{printed}")
+    assert "matmul precision" in printed and "float64" in printed, (
+        f"{path.name}: the set-up cell must print `jaxdeep info`; it printed:\n{printed}")
