@@ -37,6 +37,10 @@ def test_bfloat16_step_multiplies_in_bfloat16_and_keeps_float32_params(digits_ba
     text = {p: low.as_text() for p, low in lowered.items()}
     # The forward and backward matmuls take bfloat16 operands only in bfloat16 mode.
     assert "bf16" not in text["float32"]
+    # … and training keeps the default matmul precision (fast on TPU/GPU): only exact
+    # numbers are computed at HIGHEST (test_precision_policy.py).
+    assert not any("dot_general" in line and "HIGHEST" in line for line in text["float32"].splitlines())
+    assert any("dot_general" in line for line in text["float32"].splitlines())
     assert any("dot_general" in line and "bf16" in line for line in text["bfloat16"].splitlines())
     out = {}
     for p in ("float32", "bfloat16"):

@@ -1,6 +1,7 @@
 """The precision policy: exact numbers are compiled at the highest matmul precision,
-whatever the caller has set; training keeps the fast default; float64 checks fall back
-to the CPU where the default device has no float64."""
+whatever the caller has set (that a training step keeps the fast default is checked in
+test_precision.py, beside its bfloat16 lowering); float64 checks fall back to the CPU
+where the default device has no float64."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from jaxdeep import runtime
 from jaxdeep.boltzmann import partition, rbm
 from jaxdeep.compat import enable_x64
 from jaxdeep.nets import mlp
-from jaxdeep.sharding import data_mesh, replicate
-from jaxdeep.train import TrainState, _train_block_jit, classification, default_optimizer
 
 # the module, not the factory that jaxdeep.boltzmann re-exports under the same name
 dbm_module = importlib.import_module("jaxdeep.boltzmann.dbm")
@@ -65,20 +64,6 @@ def test_exact_numbers_are_compiled_at_highest_precision_whatever_the_caller_set
     for name, text in programs.items():
         for line in dots(text):
             assert "precision = [HIGHEST, HIGHEST]" in line, f"{name}: {line.strip()[:160]}"
-
-
-def test_a_training_step_keeps_the_default_precision(digits_batch):
-    x, y = digits_batch
-    model, optimizer = mlp([64, 32, 10], activation="relu"), default_optimizer()
-    mesh = data_mesh(1)
-    params = model.init(jax.random.key(0))
-    ts = replicate(TrainState(params, optimizer.init(params), None, jnp.zeros((), jnp.int32)),
-                   mesh)
-    idx = jnp.arange(64, dtype=jnp.int32).reshape(2, 32)
-    mask = jnp.ones((2, 32), jnp.float32)
-    text = _train_block_jit.lower(model, classification(), optimizer, mesh, "float32", ts, x, y,
-                                  idx, mask).as_text()
-    assert not any("HIGHEST" in line for line in dots(text))
 
 
 def test_float64_probe_sees_this_cpu_has_float64():
