@@ -25,28 +25,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from . import activations
+from .checkpoint import open_checkpoints, settings_of_key
 from .data.batching import epoch_indices
 from .data.validate import check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
+from .engine import run_blocks
 from .nets.mlp import check_widths
 from .pretrain import LayerFit
-from .sharding import check_split, default_mesh, is_main_process, replicate, split_batch
+from .sharding import mesh_for, replicate, split_batch
 
 __all__ = [
     "CORRUPTIONS",
@@ -173,41 +167,56 @@ class Autoencoder:
                              "loss='squared'")
 
     def train(self, x, *, key: jax.Array, progress: bool = True,
-              description: str = "autoencoder", params=None, mesh=None) -> LayerFit:
+              description: str = "autoencoder", params=None, mesh=None, checkpoint_dir=None,
+              checkpoint_every: int | None = None) -> LayerFit:
         """Minibatch training for ``epochs`` epochs; returns ``LayerFit(params, AEHistory)``.
 
         A non-finite loss stops training and is recorded in ``history.diverged``. Each
         batch is split over ``mesh``'s data axis (default: every device that splits
-        ``batch_size``; see :mod:`jaxdeep.sharding`), parameters replicated.
+        ``batch_size``; see :mod:`jaxdeep.sharding`), parameters replicated. With
+        ``checkpoint_dir`` the run (params, optimiser state, key, history) is saved every
+        ``checkpoint_every`` epochs (default 1) and the same call run again continues
+        from it, bitwise on the CPU (:mod:`jaxdeep.checkpoint`).
         """
         self.check_input("x", x)
-        mesh = mesh or default_mesh(self.batch_size)
-        check_split(mesh, batch_size=self.batch_size)
+        if checkpoint_every is not None:
+            check_positive_int("checkpoint_every", checkpoint_every)
+        mesh = mesh_for(mesh, batch_size=self.batch_size)
+        settings = {"trainer": "autoencoder", "examples": len(x), "start": params is not None,
+                    "key": settings_of_key(key),
+                    # the optimiser is functions, not data: the command line guards it
+                    **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                       if f.name != "optimizer"}}
         key_init, key = jax.random.split(key)
         params = self.init(key_init) if params is None else params
         optimizer = self.optimizer or default_optimizer()
         # replicate() copies: the compiled epoch may donate the state, never the caller's.
         state = replicate((params, optimizer.init(params)), mesh)
         x_dev = replicate(np.asarray(x, np.float32), mesh)
-        history = AEHistory([], [], [], None)
-        start = time.perf_counter()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                      disable=not progress or not is_main_process()) as bar:
-            task = bar.add_task(description, total=self.epochs, status="compiling…")
-            for epoch in range(1, self.epochs + 1):
-                key, key_epoch = jax.random.split(key)
-                state, loss = _train_epoch(self, optimizer, mesh, state, x_dev, key_epoch)
-                loss = float(loss)
-                history.epoch.append(epoch)
-                history.loss.append(loss)
-                history.seconds.append(time.perf_counter() - start)
-                if not np.isfinite(loss):
-                    history = history._replace(diverged=epoch)
-                    bar.update(task, advance=1, status=f"[red]diverged in epoch {epoch}[/]")
-                    break
-                bar.update(task, advance=1, status=f"loss {loss:.4f}")
+
+        def block(carry, first, n):  # one epoch; the key is part of the checkpointed state
+            state, key = carry
+            key, key_epoch = jax.random.split(key)
+            state, loss = _train_epoch(self, optimizer, mesh, state, x_dev, key_epoch)
+            return (state, key), loss
+
+        def record(history, carry, loss, first, n):
+            history.epoch.append(first + 1)
+            history.loss.append(float(loss))
+            return history if np.isfinite(float(loss)) else history._replace(diverged=first + 1)
+
+        (state, _), history = run_blocks(
+            (state, key), AEHistory([], [], [], None), total=self.epochs, every=1, block=block,
+            record=record, status=_status, done=lambda h: len(h.epoch),
+            description=description, unit="epochs", progress=progress,
+            checkpoints=open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings))
         return LayerFit(state[0], history)
+
+
+def _status(h: AEHistory) -> str:
+    if h.diverged is not None:
+        return f"[red]diverged in epoch {h.diverged}[/]"
+    return f"loss {h.loss[-1]:.4f}"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(3,))

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import activations
-from .backprop import _mlp_backward, check_batch
+from .backprop import check_batch, mlp_backward
 from .losses import check_loss
 from .nets.mlp import check_input, layerwise
 from .precision import highest_precision
@@ -84,7 +84,7 @@ def fro(a: jax.Array) -> jax.Array:
 
 @highest_precision
 def _flow(model, params, x, target, loss):
-    back = _mlp_backward(model, params, x, target, loss)
+    back = mlp_backward(model, params, x, target, loss=loss)  # traced into this program
     act = activations.get(model.config.activation)
 
     delta_norm = jnp.concatenate([layerwise(fro, back.deltas["hidden"]),
@@ -157,9 +157,9 @@ class BlockFlow(NamedTuple):
 
 @highest_precision
 def _block_flow(model, params, x, target, loss):
-    from .skip_backprop import _residual_backward
+    from .skip_backprop import residual_backward
 
-    back = _residual_backward(model, params, x, target, loss)
+    back = residual_backward(model, params, x, target, loss=loss)  # traced into this program
     g = back.grads["blocks"]
     grad_norm = jax.vmap(lambda w1, w2: fro(jnp.concatenate([w1.ravel(), w2.ravel()])))(
         g["W1"], g["W2"])

@@ -17,7 +17,7 @@ def new_figure(*grid, figsize, layout: str = "constrained", **subplots):
     return fig, fig.subplots(*grid, **subplots)
 
 
-def _finite_positive(values) -> np.ndarray:
+def finite_positive(values) -> np.ndarray:
     """Log axes cannot show 0, inf or NaN: blank them (the tables report them as numbers)."""
     v = np.asarray(values, np.float64)
     return np.where(np.isfinite(v) & (v > 0), v, np.nan)
@@ -33,7 +33,7 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
     fig, ax = new_figure(figsize=(7, 4.5), layout="constrained")
     for label, flow in flows.items():
         layers = np.arange(1, len(flow.grad_norm) + 1)
-        line, = ax.plot(layers, _finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
+        line, = ax.plot(layers, finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
         if not np.all(np.isfinite(flow.grad_norm)):
             line.set_label(f"{label} (exploded: non-finite)")
     ax.set_yscale("log")
@@ -94,7 +94,7 @@ def training_curves(histories: dict, path, *, metric: str = "accuracy",
                              squeeze=False, layout="constrained")
     for label, h in histories.items():
         name = label + (f" (diverged at step {h.diverged})" if h.diverged is not None else "")
-        axes[0, 0].plot(h.step, _finite_positive(h.train_loss), label=name)
+        axes[0, 0].plot(h.step, finite_positive(h.train_loss), label=name)
         if with_eval and h.eval.get(metric):
             axes[0, 1].plot(h.step[:len(h.eval[metric])], h.eval[metric], label=label)
     axes[0, 0].set_yscale("log")
@@ -185,7 +185,7 @@ def rbm_curves(histories: dict, path, *, optimum: float | None = None,
         for ax, metric in zip(axes[0, :-1], names):
             values = h.eval.get(metric, [])
             ax.plot(h.updates[:len(values)], values, label=name)
-        axes[0, -1].plot(h.updates, _finite_positive(h.reconstruction), label=name)
+        axes[0, -1].plot(h.updates, finite_positive(h.reconstruction), label=name)
     for ax, metric in zip(axes[0, :-1], names):
         if optimum is not None and metric == "log_likelihood":
             ax.axhline(optimum, color="k", ls="--", lw=1, label=f"optimum {optimum:.2f}")
@@ -218,7 +218,7 @@ def layer_curves(histories: list, path, *, title: str = "Pre-training, layer by 
             values, ylabel = h.loss, "training loss (corrupted input)"
         else:
             values = h.reconstruction
-        ax.plot(h.epoch[:len(values)], _finite_positive(values), label=f"layer {i}")
+        ax.plot(h.epoch[:len(values)], finite_positive(values), label=f"layer {i}")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)

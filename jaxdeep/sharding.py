@@ -30,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding, SingleDev
 
 from .compat import is_prng_key, make_mesh
 
-__all__ = ["DATA_AXIS", "data_mesh", "default_mesh", "check_split", "replicate",
+__all__ = ["DATA_AXIS", "data_mesh", "default_mesh", "check_split", "mesh_for", "replicate",
            "split_batch", "split_rows", "is_main_process", "n_data"]
 
 #: The mesh axis batches (and persistent chains) are split along.
@@ -95,6 +95,15 @@ def check_split(mesh: Mesh, **sizes: int) -> None:
                 f"{name}={size} does not split evenly over the {n} devices of the "
                 f"{DATA_AXIS!r} mesh axis; use a multiple of {n} (e.g. {below or above} or "
                 f"{above}), or pass a mesh with fewer devices (jaxdeep.sharding.data_mesh(k))")
+
+
+def mesh_for(mesh: Mesh | None, **sizes: int) -> Mesh:
+    """The mesh a trainer runs on: ``mesh`` when given, else :func:`default_mesh` of the
+    ``sizes`` (batch size, chain count); either way checked to split each of them evenly
+    (a ValueError naming the nearest sizes that do, before anything compiles)."""
+    mesh = mesh or default_mesh(*sizes.values())
+    check_split(mesh, **sizes)
+    return mesh
 
 
 def _one_device(mesh: Mesh) -> bool:

@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .data import epoch_indices
 from .data.validate import check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
+from .engine import run_blocks
 from .losses import log_softmax
 from .precision import check_precision, to_compute, to_float32
-from .sharding import check_split, default_mesh, is_main_process, n_data, replicate, split_batch
+from .sharding import default_mesh, mesh_for, n_data, replicate, split_batch
 
 # --- tasks: what "loss" and "metrics" mean for a kind of output ---------------------------
 
@@ -184,7 +183,11 @@ def _train_block(model, task, optimizer, mesh, precision, ts: TrainState, x, y, 
     return jax.lax.scan(step, ts, (idx, mask))
 
 
-_train_block_jit = jax.jit(_train_block, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,))
+#: :func:`fit`'s compiled block — ``train_steps(model, task, optimizer, mesh, precision, ts,
+#: x, y, idx, mask) -> (ts, losses)``: one optimiser step per row of ``idx``/``mask`` (batch
+#: indices into the device-resident ``x``, ``y`` and their padding mask), as one
+#: ``lax.scan``. The state ``ts`` is donated. Public: the benchmarks time exactly this.
+train_steps = jax.jit(_train_block, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,))
 
 
 def _eval_counts(model, task, mesh, precision, params, state, x, y, idx, mask):
@@ -272,8 +275,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     check_precision(precision)
     if checkpoint_every is not None:
         check_positive_int("checkpoint_every", checkpoint_every)
-    mesh = mesh or default_mesh(batch_size)
-    check_split(mesh, batch_size=batch_size)
+    mesh = mesh_for(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])
     optimizer = optimizer or default_optimizer()
 
@@ -296,50 +298,35 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     x_dev, y_dev = replicate((x, y), mesh)
     order = _batch_order(key_order, len(x), batch_size, steps)
 
-    history = History([], [], {}, [], None)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
         "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
         "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
         "precision": precision, "key": settings_of_key(key), "fresh_params": fresh_params,
         "shapes": jax.tree_util.tree_map(lambda a: list(a.shape), ts.params)})
-    restored = checkpoints and checkpoints.restore(ts)
-    if restored:
-        ts, meta = restored
-        history = History(**meta["history"])
-    done = int(ts.step)
-    start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                  disable=not progress or not is_main_process()) as bar:
-        task_id = bar.add_task(description, total=steps, completed=done,
-                               status=_status(history) if done else "compiling…")
-        # Blocks start at multiples of eval_every whether or not the run was resumed, so
-        # a resumed run compiles and runs exactly the blocks an unstopped one would.
-        for first in range(done, steps if history.diverged is None else done, eval_every):
-            n = min(eval_every, steps - first)
-            idx, mask = order[0][first:first + n], order[1][first:first + n]
-            ts, losses = _train_block_jit(model, task, optimizer, mesh, precision, ts, x_dev,
-                                          y_dev, idx, mask)
-            losses = np.asarray(losses)
-            history.step.append(first + n)
-            history.train_loss.append(float(np.mean(losses)))
-            if not np.all(np.isfinite(losses)):
-                history = history._replace(diverged=first + int(np.argmin(np.isfinite(losses))) + 1)
-            elif eval_data is not None:
-                metrics = evaluate(model, ts.params, *eval_data, task=task,
-                                   model_state=ts.model_state, mesh=mesh,
-                                   precision=precision)
-                for k, v in metrics.items():
-                    history.eval.setdefault(k, []).append(v)
-            history.seconds.append(time.perf_counter() - start)
-            bar.update(task_id, advance=n, status=_status(history))
-            stop = history.diverged is not None
-            if checkpoints is not None and (stop or checkpoints.due(first, first + n, steps)):
-                checkpoints.save(first + n, ts, {"history": history._asdict()})
-            if stop:
-                break
-    if checkpoints is not None:
-        checkpoints.close()
+
+    def block(ts, first, n):
+        idx, mask = order[0][first:first + n], order[1][first:first + n]
+        return train_steps(model, task, optimizer, mesh, precision, ts, x_dev, y_dev,
+                                idx, mask)
+
+    def record(history, ts, losses, first, n):
+        losses = np.asarray(losses)
+        history.step.append(first + n)
+        history.train_loss.append(float(np.mean(losses)))
+        if not np.all(np.isfinite(losses)):
+            return history._replace(diverged=first + int(np.argmin(np.isfinite(losses))) + 1)
+        if eval_data is not None:
+            metrics = evaluate(model, ts.params, *eval_data, task=task,
+                               model_state=ts.model_state, mesh=mesh, precision=precision)
+            for k, v in metrics.items():
+                history.eval.setdefault(k, []).append(v)
+        return history
+
+    ts, history = run_blocks(ts, History([], [], {}, [], None), total=steps, every=eval_every,
+                             block=block, record=record, status=_status,
+                             done=lambda h: h.step[-1] if h.step else 0,
+                             description=description, unit="steps", progress=progress,
+                             checkpoints=checkpoints)
     return FitResult(ts.params, ts.model_state, history)
 
 

@@ -111,7 +111,7 @@ def test_rbm_epoch_matches_one_device(method):
 
 
 def test_cd_epoch_splits_the_batch():
-    from jaxdeep.boltzmann.learning import (_train_epochs, default_optimizer, init_state,
+    from jaxdeep.boltzmann.learning import (train_epochs, default_optimizer, init_state,
                                             place_state)
     from jaxdeep.sharding import replicate
 
@@ -122,7 +122,7 @@ def test_cd_epoch_splits_the_batch():
     params = machine.init(jax.random.key(0), data=x)
     state = place_state(init_state(machine, settings, optimizer, params, x, jax.random.key(1)),
                         settings, EIGHT)
-    hlo = _train_epochs.lower(machine, settings, optimizer, EIGHT, BATCH, 1, state,
+    hlo = train_epochs.lower(machine, settings, optimizer, EIGHT, BATCH, 1, state,
                               replicate(x, EIGHT)).compile().as_text()
     # Each device multiplies its own 2 rows by W, and the statistics are summed across
     # devices before the update.

@@ -82,8 +82,8 @@ def unstopped(tmp_path_factory):
 
 
 #: The compiled block each run repeats: (module, name). Both runs do 4 blocks in all.
-BLOCKS = {"supervised": ("jaxdeep.train", "_train_block_jit"),
-          "pcd": ("jaxdeep.boltzmann.learning", "_train_epochs")}
+BLOCKS = {"supervised": ("jaxdeep.train", "train_steps"),
+          "pcd": ("jaxdeep.boltzmann.learning", "train_epochs")}
 
 
 @pytest.mark.parametrize("run", ["supervised", "pcd"])
@@ -140,19 +140,33 @@ def test_a_folder_of_another_run_is_refused(killed, tmp_path):
     assert not (tmp_path / "other").exists()  # refused before anything was written
 
 
-def test_an_interrupted_dbm_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
-    """Ctrl-C (KeyboardInterrupt) after the 2nd of 3 epochs; run again: same result."""
-    from jaxdeep import checkpoint
+def interrupted_dbm(directory):
     from jaxdeep.boltzmann import dbm, train_dbm
 
     x = (np.random.default_rng(3).random((32, 6)) < 0.4).astype(np.float32)
+    fit_ = train_dbm(dbm([6, 4, 3]), x, key=jax.random.key(4), epochs=3, batch_size=8,
+                     n_chains=8, k=1, mean_field_iterations=3, progress=False,
+                     checkpoint_dir=directory)
+    return (fit_.params, fit_.chains, fit_.key), fit_.history
 
-    def run(directory):
-        return train_dbm(dbm([6, 4, 3]), x, key=jax.random.key(4), epochs=3, batch_size=8,
-                         n_chains=8, k=1, mean_field_iterations=3, progress=False,
-                         checkpoint_dir=directory)
 
-    unstopped = run(tmp_path / "unstopped")
+def interrupted_autoencoder(directory):
+    from jaxdeep.autoencoder import autoencoder
+
+    x = np.random.default_rng(5).random((40, 6)).astype(np.float32)
+    layer = autoencoder(6, 4, corruption="mask", level=0.2, epochs=3, batch_size=8)
+    fit_ = layer.train(x, key=jax.random.key(6), progress=False, checkpoint_dir=directory)
+    return fit_.params, fit_.history
+
+
+@pytest.mark.parametrize("run", [interrupted_dbm, interrupted_autoencoder],
+                         ids=["dbm", "autoencoder"])
+def test_an_interrupted_run_resumes_to_the_same_parameters(run, tmp_path, monkeypatch):
+    """Ctrl-C (KeyboardInterrupt) after the 2nd of 3 epochs; run again: same result,
+    bitwise — which needs the optimiser state (SGD momentum, Adam) restored too."""
+    from jaxdeep import checkpoint
+
+    unstopped, unstopped_history = run(tmp_path / "unstopped")
     original, saves = checkpoint.Checkpoints.save, []
 
     def save_then_interrupt(self, *args, **kwargs):
@@ -165,7 +179,7 @@ def test_an_interrupted_dbm_run_resumes_to_the_same_parameters(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "stopped")
     monkeypatch.setattr(checkpoint.Checkpoints, "save", original)
-    resumed = run(tmp_path / "stopped")
-    same_tree((resumed.params, resumed.chains, resumed.key),
-              (unstopped.params, unstopped.chains, unstopped.key))
-    assert without_seconds(resumed.history) == without_seconds(unstopped.history)
+    assert sorted(p.name for p in (tmp_path / "stopped").iterdir() if p.name.isdigit()) == ["1", "2"]
+    resumed, history = run(tmp_path / "stopped")
+    same_tree(resumed, unstopped)
+    assert without_seconds(history) == without_seconds(unstopped_history)

@@ -10,7 +10,7 @@ import pytest
 from jaxdeep.nets import mlp
 from jaxdeep.precision import to_compute, to_float32
 from jaxdeep.sharding import data_mesh, replicate
-from jaxdeep.train import TrainState, _train_block_jit, classification, default_optimizer, fit
+from jaxdeep.train import TrainState, train_steps, classification, default_optimizer, fit
 
 
 def test_casts_touch_only_floating_leaves():
@@ -32,7 +32,7 @@ def test_bfloat16_step_multiplies_in_bfloat16_and_keeps_float32_params(digits_ba
     idx = jnp.arange(64, dtype=jnp.int32).reshape(2, 32)
     mask = jnp.ones((2, 32), jnp.float32)
     args = (model, classification(), optimizer, mesh)
-    lowered = {p: _train_block_jit.lower(*args, p, ts, x, y, idx, mask) for p in
+    lowered = {p: train_steps.lower(*args, p, ts, x, y, idx, mask) for p in
                ("float32", "bfloat16")}
     text = {p: low.as_text() for p, low in lowered.items()}
     # The forward and backward matmuls take bfloat16 operands only in bfloat16 mode.
@@ -45,7 +45,7 @@ def test_bfloat16_step_multiplies_in_bfloat16_and_keeps_float32_params(digits_ba
     out = {}
     for p in ("float32", "bfloat16"):
         copy = jax.tree_util.tree_map(jnp.copy, ts)
-        out[p] = _train_block_jit(*args, p, copy, x, y, idx, mask)
+        out[p] = train_steps(*args, p, copy, x, y, idx, mask)
     new_ts, losses = out["bfloat16"]
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(new_ts.params))
     assert all(leaf.dtype == jnp.float32

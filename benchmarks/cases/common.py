@@ -13,7 +13,7 @@ def train_block(model, x, y, batch: int, steps: int, precision: str = "float32")
     import optax
 
     from jaxdeep.sharding import default_mesh, replicate
-    from jaxdeep.train import TrainState, _train_block_jit, classification
+    from jaxdeep.train import TrainState, train_steps, classification
 
     optimizer = optax.adam(1e-3)
     params = model.init(jax.random.key(0))
@@ -28,7 +28,7 @@ def train_block(model, x, y, batch: int, steps: int, precision: str = "float32")
     task = classification()
 
     def run():
-        ts[0], losses = _train_block_jit(model, task, optimizer, mesh, precision, ts[0], x_dev,
+        ts[0], losses = train_steps(model, task, optimizer, mesh, precision, ts[0], x_dev,
                                          y_dev, idx, mask)
         return losses
 

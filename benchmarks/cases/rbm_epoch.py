@@ -40,7 +40,7 @@ def jaxdeep_epoch(x: np.ndarray, batch: int, method: str, n_hidden: int):
     import optax
 
     from jaxdeep import boltzmann
-    from jaxdeep.boltzmann.learning import _train_epochs, init_state, place_state
+    from jaxdeep.boltzmann.learning import train_epochs, init_state, place_state
     from jaxdeep.sharding import default_mesh, replicate
 
     machine = boltzmann.rbm(x.shape[1], n_hidden)
@@ -53,7 +53,7 @@ def jaxdeep_epoch(x: np.ndarray, batch: int, method: str, n_hidden: int):
     x_dev = replicate(x, mesh)
 
     def epoch():
-        state[0], _ = _train_epochs(machine, settings, optimizer, mesh, batch, 1, state[0], x_dev)
+        state[0], _ = train_epochs(machine, settings, optimizer, mesh, batch, 1, state[0], x_dev)
         return state[0].params["W"]
 
     return epoch

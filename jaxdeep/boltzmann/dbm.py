@@ -31,20 +31,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import time
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from jaxdeep.activations import sigmoid
 from jaxdeep.boltzmann.dbn import RBMLayer, check_layer_settings
@@ -68,9 +60,9 @@ from jaxdeep.data.validate import (
 from jaxdeep.nets.mlp import check_widths, mlp, stack_layers
 from jaxdeep.pretrain import Stack
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
+from jaxdeep.engine import run_blocks
 from jaxdeep.precision import highest_precision
-from jaxdeep.sharding import (check_split, default_mesh, is_main_process, replicate,
-                              split_batch, split_rows)
+from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = ["DBM", "DBMFit", "DBMHistory", "MeanField", "compose", "dbm", "dbm_ais",
            "dbm_classifier", "dbm_inputs", "dbm_layers", "lower_bound", "train_dbm"]
@@ -384,8 +376,7 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
         check_positive_int(name, value)
     if checkpoint_every is not None:
         check_positive_int("checkpoint_every", checkpoint_every)
-    mesh = mesh or default_mesh(batch_size, n_chains)
-    check_split(mesh, batch_size=batch_size, n_chains=n_chains)
+    mesh = mesh_for(mesh, batch_size=batch_size, n_chains=n_chains)
     settings = {"trainer": "train_dbm", "machine": repr(machine), "epochs": epochs,
                 "batch_size": batch_size, "n_chains": n_chains, "k": k,
                 "mean_field_iterations": mean_field_iterations, "examples": len(x),
@@ -410,37 +401,33 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     state = (*replicate((params, optimizer.init(params)), mesh),
              split_rows([jnp.asarray(c, jnp.float32) for c in chains], mesh))
     x_dev = replicate(np.asarray(x, np.float32), mesh)
-    history = DBMHistory([], [], [], [], None)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings)
-    restored = checkpoints and checkpoints.restore((state, key))
-    if restored:
-        (state, key), meta = restored
-        history = DBMHistory(**meta["history"])
-    done = len(history.epoch)
-    start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                  disable=not progress or not is_main_process()) as bar:
-        task = bar.add_task(description, total=epochs, completed=done, status="compiling…")
-        for epoch in range(done + 1, epochs + 1 if history.diverged is None else done + 1):
-            key, key_epoch = jax.random.split(key)
-            state, (sweeps, recon) = _train_epoch(machine, optimizer, mesh, batch_size, k,
-                                                  mean_field_iterations, state, x_dev, key_epoch)
-            history.epoch.append(epoch)
-            history.mean_field_iterations.append(float(sweeps))
-            history.reconstruction.append(float(recon))
-            history.seconds.append(time.perf_counter() - start)
-            if not np.isfinite(float(recon)):
-                history = history._replace(diverged=epoch)
-            bar.update(task, advance=1, status=f"[red]diverged in epoch {epoch}[/]"
-                       if history.diverged else f"reconstruction {float(recon):.3f}")
-            if checkpoints and (history.diverged or checkpoints.due(epoch - 1, epoch, epochs)):
-                checkpoints.save(epoch, (state, key), {"history": history._asdict()})
-            if history.diverged:
-                break
-    if checkpoints:
-        checkpoints.close()
+
+    def block(carry, first, n):  # one epoch; the key is part of the checkpointed state
+        state, key = carry
+        key, key_epoch = jax.random.split(key)
+        state, out = _train_epoch(machine, optimizer, mesh, batch_size, k,
+                                  mean_field_iterations, state, x_dev, key_epoch)
+        return (state, key), out
+
+    def record(history, carry, out, first, n):
+        sweeps, recon = out
+        history.epoch.append(first + 1)
+        history.mean_field_iterations.append(float(sweeps))
+        history.reconstruction.append(float(recon))
+        return history if np.isfinite(float(recon)) else history._replace(diverged=first + 1)
+
+    (state, key), history = run_blocks(
+        (state, key), DBMHistory([], [], [], [], None), total=epochs, every=1, block=block,
+        record=record, status=_status, done=lambda h: len(h.epoch), description=description,
+        unit="epochs", progress=progress, checkpoints=checkpoints)
     return DBMFit(state[0], state[2], key, history)
+
+
+def _status(h: DBMHistory) -> str:
+    if h.diverged is not None:
+        return f"[red]diverged in epoch {h.diverged}[/]"
+    return f"reconstruction {h.reconstruction[-1]:.3f}"
 
 
 @functools.cache

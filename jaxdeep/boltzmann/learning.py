@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -43,7 +42,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step, tempering_step
 from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
@@ -51,14 +49,14 @@ from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
 from jaxdeep.boltzmann.rbm import RBM, bernoulli
 from jaxdeep.data.batching import epoch_indices, num_batches
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
+from jaxdeep.engine import run_blocks
 from jaxdeep.data.validate import check_positive_int
-from jaxdeep.sharding import (check_split, default_mesh, is_main_process, replicate,
-                              split_batch, split_rows)
+from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = [
     "METHODS", "MONITORS", "Learning", "RBMFit", "RBMHistory", "RBMTrainState",
     "center_gradient", "default_optimizer", "gradient_estimate", "init_state", "learning",
-    "train_rbm",
+    "place_state", "train_epochs", "train_rbm",
 ]
 
 #: Gradient estimators :func:`train_rbm` accepts.
@@ -319,8 +317,9 @@ def place_state(state: RBMTrainState, settings: Learning, mesh) -> RBMTrainState
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), donate_argnums=(6,))
-def _train_epochs(machine, settings, optimizer, mesh, batch_size, epochs, state, x):
-    """``epochs`` epochs, each a scan over shuffled, padded batches of ``x``.
+def train_epochs(machine, settings, optimizer, mesh, batch_size, epochs, state, x):
+    """``epochs`` epochs, each a scan over shuffled, padded batches of ``x`` —
+    :func:`train_rbm`'s compiled block (public: the benchmarks time exactly this).
 
     Each batch is split over the mesh's data axis, and so are the persistent chains; the
     statistics are sums over rows, so their all-reduce gives the full-batch gradient.
@@ -480,63 +479,47 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         else:
             machine.check_params(params)
         state = init_state(machine, settings, optimizer, params, x_host, key_state)
-    mesh = mesh or default_mesh(batch_size, settings.n_chains if settings.method != "cd"
-                                else batch_size)
-    check_split(mesh, batch_size=batch_size,
-                **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
+    mesh = mesh_for(mesh, batch_size=batch_size,
+                    **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
     state = place_state(state, settings, mesh)
     x_dev = replicate(x_host.astype(state.params["W"].dtype), mesh)
 
-    history = RBMHistory([], [], [], {}, [], [], None)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
         "trainer": "train_rbm", "machine": repr(machine), "learning": repr(settings),
         "epochs": epochs, "batch_size": batch_size, "eval_every": eval_every,
         "examples": len(x_host), "monitor": monitor, "key": settings_of_key(key),
         "start": start_from})
-    restored = checkpoints and checkpoints.restore(state)
-    if restored:
-        state, meta = restored
-        history = RBMHistory(**meta["history"])
-    done = history.epoch[-1] if history.epoch else 0  # one record per finished block
     per_epoch = num_batches(len(x_host), batch_size)
-    start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("epochs"), TimeElapsedColumn(),
-                  TextColumn("{task.fields[status]}"),
-                  disable=not progress or not is_main_process()) as bar:
-        task = bar.add_task(description, total=epochs, completed=done,
-                            status=_status(history) if done else "compiling…")
-        while done < epochs and history.diverged is None:
-            n = min(eval_every, epochs - done)
-            state, metrics = _train_epochs(machine, settings, optimizer, mesh, batch_size, n,
-                                           state, x_dev)
-            before, done = done, done + n
-            history.epoch.append(done)
-            history.updates.append(done * per_epoch)
-            history.reconstruction.append(float(reconstruction_error(
-                machine, state.params, jnp.asarray(eval_x, state.params["W"].dtype))))
-            if "accepted" in metrics:
-                # Over the whole block; a pair never tried in it (one update per block and
-                # k = 1 tries only even or only odd pairs) is None, not a misleading 0.
-                accepted = np.asarray(metrics["accepted"]).sum(0)
-                attempted = np.asarray(metrics["attempted"]).sum(0)
-                history.acceptance.append([float(a / t) if t else None
-                                           for a, t in zip(accepted, attempted)])
-            if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(
-                    state.params)):
-                history = history._replace(diverged=done)
-            elif monitor != "none":
-                name, value = _evaluate(machine, state.params, eval_x, monitor)
-                history.eval.setdefault(name, []).append(value)
-            history.seconds.append(time.perf_counter() - start)
-            bar.update(task, advance=n, status=_status(history))
-            if checkpoints is not None and (history.diverged is not None
-                                            or checkpoints.due(before, done, epochs)):
-                checkpoints.save(done, state, {"history": history._asdict()})
-            if on_eval is not None:
-                on_eval(history, state)
-    if checkpoints is not None:
-        checkpoints.close()
+
+    def block(state, first, n):
+        return train_epochs(machine, settings, optimizer, mesh, batch_size, n, state, x_dev)
+
+    def record(history, state, metrics, first, n):
+        done = first + n
+        history.epoch.append(done)
+        history.updates.append(done * per_epoch)
+        history.reconstruction.append(float(reconstruction_error(
+            machine, state.params, jnp.asarray(eval_x, state.params["W"].dtype))))
+        if "accepted" in metrics:
+            # Over the whole block; a pair never tried in it (one update per block and
+            # k = 1 tries only even or only odd pairs) is None, not a misleading 0.
+            accepted = np.asarray(metrics["accepted"]).sum(0)
+            attempted = np.asarray(metrics["attempted"]).sum(0)
+            history.acceptance.append([float(a / t) if t else None
+                                       for a, t in zip(accepted, attempted)])
+        if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(
+                state.params)):
+            return history._replace(diverged=done)
+        if monitor != "none":
+            name, value = _evaluate(machine, state.params, eval_x, monitor)
+            history.eval.setdefault(name, []).append(value)
+        return history
+
+    state, history = run_blocks(
+        state, RBMHistory([], [], [], {}, [], [], None), total=epochs, every=eval_every,
+        block=block, record=record, status=_status,
+        done=lambda h: h.epoch[-1] if h.epoch else 0, description=description,
+        unit="epochs", progress=progress, checkpoints=checkpoints, on_record=on_eval)
     return RBMFit(state.params, state, history)
 
 

@@ -32,7 +32,7 @@ def load_digits():
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
 
-    from jaxdeep.data import Dataset  # local: the package module imports this one
+    from jaxdeep.data.dataset import Dataset
 
     bunch = _sk_load_digits()
     x = (bunch.data / 16.0).astype(np.float32)

@@ -313,7 +313,7 @@ def load_mnist(
       ValueError: a file is truncated, corrupt, or the images and labels disagree.
       DownloadError: the download failed at every mirror.
     """
-    from jaxdeep.data import Dataset  # local: the package module imports this one
+    from jaxdeep.data.dataset import Dataset
 
     if data_dir is not None:
         if cache_dir is not None:

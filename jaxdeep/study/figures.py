@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from ..plots import _finite_positive, new_figure
+from ..plots import finite_positive, new_figure
 
 
 def _colours(remedies):
@@ -64,7 +64,7 @@ def first_gradient_vs_depth(results: dict, path: Path) -> Path:
 
     def draw(ax, depths, entries, colour, name):
         values = [_nan(e.get("first_grad_init")) for e in entries]
-        ax.plot(depths, _finite_positive(values), marker="o", color=colour, label=name)
+        ax.plot(depths, finite_positive(values), marker="o", color=colour, label=name)
 
     return _by_depth(results, path, draw, log_y=True,
                      ylabel="‖∂E/∂W⁽¹⁾‖ at the start of backprop training",
@@ -115,7 +115,7 @@ def gradients_by_layer(results: dict, path: Path) -> Path:
                 if (name, depth) not in cells:
                     continue
                 f = cells[name, depth][when]
-                values = _finite_positive([_nan(v) for v in f["grad_norm"]])
+                values = finite_positive([_nan(v) for v in f["grad_norm"]])
                 # A residual block b holds hidden layers 2b and 2b + 1 (layer 1 is the input).
                 x = (np.arange(len(values)) * 2 + 2 if f["unit"] == "block"
                      else np.arange(1, len(values) + 1))

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ..runtime import summary_line
 from .figures import FIGURES, draw_all
+from .files import write_atomically
 from .remedies import REMEDIES
 
 
@@ -214,7 +215,6 @@ def terminal_table(results: dict) -> Table:
 
 def write_report(results: dict, out: Path, *, console: Console | None = None) -> dict:
     """Draw the figures and write report.md and report.html into ``out``; print the table."""
-    from .run import write_atomically
 
     out = Path(out)
     figures = draw_all(results, out)

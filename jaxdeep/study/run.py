@@ -18,8 +18,6 @@ wall-clock fields (:data:`~jaxdeep.study.cell.TIMING_FIELDS`).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,6 +30,7 @@ from ..runtime import describe
 from ..sharding import is_main_process
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
+from .files import write_atomically
 from .remedies import Context, get_remedy
 
 
@@ -63,22 +62,6 @@ class StudyResults(NamedTuple):
 
 def cell_name(remedy: str, depth: int, seed: int) -> str:
     return f"{remedy}-depth{depth}-seed{seed}.json"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader (or a kill) sees the old file or the
-    new one, never half of one: a temporary file in the same folder, then a rename.
-    In a multi-host run only process 0 writes (every process computes the same cells)."""
-    if not is_main_process():
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_folder(config: StudyConfig, force: bool) -> None:

@@ -1,0 +1,11 @@
+"""The one training engine: the loop every trainer shares.
+
+A trainer (``fit``, ``train_rbm``, ``train_dbm``, an autoencoder layer) supplies its
+compiled block of steps and what to record after each block; :func:`run_blocks` owns
+the rest — resuming from a checkpoint, the progress display, timing, divergence as a
+result, saving checkpoints and the callback after each record.
+"""
+
+from .loop import run_blocks
+
+__all__ = ["run_blocks"]
