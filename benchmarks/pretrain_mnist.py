@@ -36,7 +36,7 @@ from record import command, emit, environment
 
 from jaxdeep import data
 from jaxdeep.boltzmann import base_rate
-from jaxdeep.boltzmann.dbm import dbm, dbm_ais
+from jaxdeep.boltzmann import dbm, dbm_ais
 from jaxdeep.boltzmann.partition import ais_betas
 from jaxdeep.cli import main as cli
 

@@ -346,7 +346,7 @@ def finetune(pretrained, data, *, key: jax.Array, n_classes: int | None = None,
     Args:
       pretrained: a :class:`~jaxdeep.pretrain.Stack` (becomes an MLP with a new softmax
         layer, :func:`~jaxdeep.pretrain.to_mlp`), or a ``(model, params)`` pair such as
-        :func:`~jaxdeep.boltzmann.dbm.dbm_classifier` returns.
+        :func:`~jaxdeep.boltzmann.dbm_layers.dbm_classifier` returns.
       data: ``(x, y)`` training data; ``y`` integer labels.
       key: PRNG key; the new output layer, the twin's initialisation and the batch order
         (shared by both runs) come from it.

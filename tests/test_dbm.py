@@ -30,7 +30,6 @@ the same programs and float semantics, a fraction of the compile time).
 
 from __future__ import annotations
 
-import importlib
 import itertools
 
 import jax
@@ -42,12 +41,11 @@ from conftest import all_states, compile_fast
 from scipy.special import expit, logsumexp
 
 from jaxdeep import boltzmann as bz
+from jaxdeep.boltzmann import dbm_learning, dbm_partition
 from jaxdeep.boltzmann.dbn import RBMLayer
 from jaxdeep.data.bars import bars_and_stripes
+from jaxdeep.boltzmann.partition import MAX_ENUMERATED
 from jaxdeep.pretrain import Stack, greedy_pretrain
-
-# `jaxdeep.boltzmann.dbm` is also the name of the function; get the module itself.
-dbm_module = importlib.import_module("jaxdeep.boltzmann.dbm")
 
 WIDTHS = [5, 4, 3, 2]      # odd top layer; odd units 4 + 2 = 6, even 5 + 3 = 8
 SMALL = [3, 2, 2]          # even top layer; for the Gibbs sampler
@@ -198,7 +196,7 @@ def test_energy_equals_the_lecture_formula(machine, params, params_np):
 def test_log_partition_matches_brute_force(widths):
     p = random_params(widths, seed=sum(widths))
     want = brute_log_z(widths, p)
-    got = float(bz.dbm(widths).log_partition(to_jax(p)))
+    got = float(bz.dbm_log_partition(bz.dbm(widths), to_jax(p)))
     assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), (got, want)
 
 
@@ -206,14 +204,15 @@ def test_log_partition_in_chunks_equals_one_chunk():
     widths = [5, 4, 3, 2]
     p = to_jax(random_params(widths, seed=3))
     machine = bz.dbm(widths)
-    np.testing.assert_allclose(machine.log_partition(p, chunk_bits=2),
-                               machine.log_partition(p), rtol=1e-6)
+    np.testing.assert_allclose(bz.dbm_log_partition(machine, p, chunk_bits=2),
+                               bz.dbm_log_partition(machine, p), rtol=1e-6)
 
 
 def test_log_partition_refuses_too_many_odd_units():
-    widths = [2, 25, 2]
+    # One limit for every enumeration: the RBM's layer and the DBM's odd units alike.
+    widths = [2, MAX_ENUMERATED + 1, 2]
     with pytest.raises(ValueError, match="dbm_ais"):
-        bz.dbm(widths).log_partition(to_jax(random_params(widths, seed=0)))
+        bz.dbm_log_partition(bz.dbm(widths), to_jax(random_params(widths, seed=0)))
     bz.dbm([2, 24, 2]).check_params(to_jax(random_params([2, 24, 2], seed=0)))
 
 
@@ -285,7 +284,7 @@ def test_ais_rejects_bad_input(machine, params, monkeypatch):
     def compiled(*args, **kwargs):
         raise AssertionError("dbm_ais reached compilation with bad input")
 
-    monkeypatch.setattr(dbm_module, "_dbm_ais", compiled)
+    monkeypatch.setattr(dbm_partition, "_dbm_ais", compiled)
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="β = 0"):
         bz.dbm_ais(key, machine, params, betas=np.linspace(0.1, 1, 10))
@@ -569,8 +568,9 @@ def trained(x_bas):
 
 def test_train_dbm_improves_the_exact_lower_bound(trained, x_bas):
     machine, p0, _, fit, *_ = trained
-    before = float(bz.lower_bound(machine, p0, x_bas, machine.log_partition(p0)))
-    after = float(bz.lower_bound(machine, fit.params, x_bas, machine.log_partition(fit.params)))
+    before = float(bz.lower_bound(machine, p0, x_bas, bz.dbm_log_partition(machine, p0)))
+    after = float(bz.lower_bound(machine, fit.params, x_bas,
+                                 bz.dbm_log_partition(machine, fit.params)))
     assert after > before + 0.2, (before, after)
     # no model's mean log-likelihood on x beats the empirical distribution's: −H(p̂)
     _, counts = np.unique(x_bas, axis=0, return_counts=True)
@@ -609,7 +609,7 @@ def test_train_dbm_rejects_bad_input_before_compiling(x_bas, trained, monkeypatc
     def compiled(*args, **kwargs):
         raise AssertionError("train_dbm reached compilation with bad input")
 
-    monkeypatch.setattr(dbm_module, "_train_epoch", compiled)
+    monkeypatch.setattr(dbm_learning, "_train_epoch", compiled)
     machine, _, _, fit, *_ = trained
     key = jax.random.key(0)
     grey = x_bas.copy()
@@ -637,7 +637,7 @@ def test_train_dbm_checks_every_chains_shape_before_compiling(x_bas, trained, mo
     def compiled(*args, **kwargs):
         raise AssertionError("train_dbm reached compilation with bad chains")
 
-    monkeypatch.setattr(dbm_module, "_train_epoch", compiled)
+    monkeypatch.setattr(dbm_learning, "_train_epoch", compiled)
     machine, _, _, fit, *_ = trained
     bad = [fit.chains[0], jnp.zeros((100, 7), jnp.float32), fit.chains[2]]
     with pytest.raises(ValueError, match="chains"):

@@ -5,8 +5,6 @@ where the default device has no float64."""
 
 from __future__ import annotations
 
-import importlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,8 +16,7 @@ from jaxdeep.boltzmann import partition, rbm
 from jaxdeep.compat import enable_x64
 from jaxdeep.nets import mlp
 
-# the module, not the factory that jaxdeep.boltzmann re-exports under the same name
-dbm_module = importlib.import_module("jaxdeep.boltzmann.dbm")
+from jaxdeep.boltzmann import dbm, dbm_partition
 
 
 def dots(text: str) -> list[str]:
@@ -33,7 +30,7 @@ def exact_programs() -> dict[str, str]:
     key = jax.random.key(0)
     machine = rbm(6, 4)
     params = machine.init(key)
-    deep = dbm_module.dbm([6, 4, 2])
+    deep = dbm([6, 4, 2])
     deep_params = deep.init(key)
     net = mlp([8, 5, 5, 3], activation="sigmoid")
     net_params = net.init(key)
@@ -50,8 +47,8 @@ def exact_programs() -> dict[str, str]:
         "AIS log Z (RBM)": partition._ais.lower(machine, 3, key, params, path, None).as_text(),
         "reverse AIS (RBM)": partition._reverse_ais.lower(
             machine, key, params, jnp.ones((3, 6)), path[::-1], None).as_text(),
-        "exact log Z (DBM)": dbm_module._log_partition.lower(deep, 14, deep_params).as_text(),
-        "AIS log Z (DBM)": dbm_module._dbm_ais.lower(deep, 3, key, deep_params, path, None).as_text(),
+        "exact log Z (DBM)": dbm_partition._log_partition.lower(deep, 14, deep_params).as_text(),
+        "AIS log Z (DBM)": dbm_partition._dbm_ais.lower(deep, 3, key, deep_params, path, None).as_text(),
         "gradient flow": diagnostics._flow_jit.lower(net, net_params, x, t, "cross_entropy").as_text(),
     }
 

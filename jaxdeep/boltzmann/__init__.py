@@ -6,21 +6,22 @@
 * :mod:`~jaxdeep.boltzmann.partition` — exact ``log Z`` and likelihood, AIS, reverse AIS.
 * :mod:`~jaxdeep.boltzmann.metrics` — pseudo-log-likelihood, reconstruction error.
 * :mod:`~jaxdeep.boltzmann.dbn` — deep belief nets: stacked RBMs, generation.
-* :mod:`~jaxdeep.boltzmann.dbm` — deep Boltzmann machines: mean field, PCD, AIS, bound.
+* :mod:`~jaxdeep.boltzmann.dbm` — deep Boltzmann machines: the model, mean field, Gibbs;
+  :mod:`~jaxdeep.boltzmann.dbm_learning` (``train_dbm``), :mod:`~jaxdeep.boltzmann.dbm_partition`
+  (exact and AIS ``log Z``, the bound) and :mod:`~jaxdeep.boltzmann.dbm_layers`
+  (greedy pre-training, the recognition net as an MLP).
 """
 
-from jaxdeep.boltzmann.dbm import (
-    DBM,
+from jaxdeep.boltzmann.dbm import DBM, MeanField, dbm
+from jaxdeep.boltzmann.dbm_layers import (
     compose,
-    dbm,
-    dbm_ais,
     dbm_classifier,
-    recognition_mlp,
     dbm_inputs,
     dbm_layers,
-    lower_bound,
-    train_dbm,
+    recognition_mlp,
 )
+from jaxdeep.boltzmann.dbm_learning import DBMFit, DBMHistory, train_dbm
+from jaxdeep.boltzmann.dbm_partition import dbm_ais, dbm_log_partition, lower_bound
 from jaxdeep.boltzmann.dbn import RBMLayer, dbn_layers, generate
 from jaxdeep.boltzmann.gibbs import (
     GibbsResult,
@@ -55,7 +56,8 @@ from jaxdeep.boltzmann.partition import (
 from jaxdeep.boltzmann.rbm import RBM, base_rate, rbm
 
 __all__ = [
-    "DBM", "RBMLayer", "compose", "dbm", "dbm_ais", "dbm_classifier", "dbm_inputs",
+    "DBM", "DBMFit", "DBMHistory", "MeanField", "RBMLayer", "compose", "dbm", "dbm_ais",
+    "dbm_classifier", "dbm_inputs", "dbm_log_partition",
     "recognition_mlp",
     "dbm_layers", "dbn_layers", "generate", "lower_bound", "train_dbm",
     "AISResult", "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory",

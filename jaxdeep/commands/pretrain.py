@@ -30,15 +30,9 @@ from rich.table import Table
 from .. import data, plots
 from ..autoencoder import CORRUPTIONS, autoencoder_layers
 from ..boltzmann import base_rate
-from ..boltzmann.dbm import (
-    compose,
-    dbm_ais,
-    dbm_classifier,
-    dbm_inputs,
-    dbm_layers,
-    lower_bound,
-    train_dbm,
-)
+from ..boltzmann.dbm_layers import compose, dbm_classifier, dbm_inputs, dbm_layers
+from ..boltzmann.dbm_learning import train_dbm
+from ..boltzmann.dbm_partition import dbm_ais, lower_bound
 from ..boltzmann.dbn import dbn_layers, generate
 from ..boltzmann.partition import ais_betas
 from ..pretrain import greedy_pretrain

@@ -34,7 +34,8 @@ import jax
 import optax
 
 from ..autoencoder import autoencoder_layers
-from ..boltzmann.dbm import compose, dbm_layers, recognition_mlp, train_dbm
+from ..boltzmann.dbm_layers import compose, dbm_layers, recognition_mlp
+from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbn import dbn_layers
 from ..data import binarize
 from ..nets import mlp, residual_mlp

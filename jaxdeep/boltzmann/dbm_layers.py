@@ -1,0 +1,113 @@
+"""A DBM from greedy pre-training, and back to a feed-forward net.
+
+* :func:`dbm_layers` — the stack of RBMs whose input is doubled where the composed DBM
+  will have a second neighbour; :func:`compose` turns the trained stack into a DBM.
+* :func:`dbm_classifier` / :func:`recognition_mlp` — the DBM's recognition net as an MLP
+  with a new softmax layer, for fine-tuning by backprop; :func:`dbm_inputs` its input.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxdeep.boltzmann.dbm import DBM, dbm
+from jaxdeep.boltzmann.dbn import RBMLayer, check_layer_settings
+from jaxdeep.boltzmann.rbm import rbm
+from jaxdeep.data.validate import check_features, check_finite, check_positive_int
+from jaxdeep.nets.mlp import check_widths, mlp, stack_layers
+from jaxdeep.pretrain import Stack
+
+__all__ = ["compose", "dbm_classifier", "dbm_inputs", "dbm_layers", "recognition_mlp"]
+
+
+def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str = "cd",
+               k: int = 1, optimizer: optax.GradientTransformation | None = None,
+               weight_scale: float = 0.01) -> list[RBMLayer]:
+    """The greedy pre-training stack of a DBM with widths ``[n_visible, h₁, …, h_R]``:
+    RBMs with the bottom-up input doubled in the first (``p(h|v) = σ(2vW + c)``), the
+    top-down input doubled in the last (``p(v|h) = σ(2hWᵀ + b)``) and both in the middle
+    ones, so that each layer, once composed, gets input from both neighbours."""
+    widths = check_widths(widths)
+    if len(widths) < 3:
+        raise ValueError("a DBM needs at least two hidden layers, widths [n_visible, h1, h2, ...]"
+                         f"; got {list(widths)} (one hidden layer is just an RBM)")
+    check_layer_settings(method, k, epochs, batch_size)
+    layers = []
+    for r, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        up = 2.0 if r < len(widths) - 2 else 1.0
+        down = 2.0 if r > 0 else 1.0
+        layers.append(RBMLayer(rbm(a, b, bottom_up=up, top_down=down), method, k, epochs,
+                               batch_size, optimizer, weight_scale=float(weight_scale)))
+    return layers
+
+
+def compose(stack: Stack) -> tuple[DBM, dict]:
+    """The DBM made of a pre-trained :func:`dbm_layers` stack: the same weights; a layer
+    between two RBMs gets the mean of the bias it has in each."""
+    for layer in stack.learners:
+        if not isinstance(layer, RBMLayer):
+            raise ValueError(f"compose needs a stack of RBM layers; got {type(layer).__name__}")
+    p = stack.params
+    b = [p[0]["b"]] + [(p[r]["c"] + p[r + 1]["b"]) / 2 for r in range(len(p) - 1)] + [p[-1]["c"]]
+    return dbm(stack.widths), {"W": [q["W"] for q in p], "b": b}
+
+
+# ---------------------------------------------------------------------- classification
+
+
+def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array):
+    """The DBM's mean-field recognition net as an MLP (Salakhutdinov & Hinton 2009).
+
+    The input is ``[v, q(h⁽²⁾ | v)]`` (see :func:`dbm_inputs`): the first hidden layer
+    gets ``σ(v W⁽¹⁾ + q(h⁽²⁾) W⁽²⁾ᵀ + b⁽¹⁾)`` — the mean-field update of h⁽¹⁾ — and the
+    layers above ``σ(x W⁽ʳ⁾ + b⁽ʳ⁾)``; a new softmax layer on top. Returns
+    ``(model, params)``.
+    """
+    machine.check_params(params)
+    check_positive_int("n_classes", n_classes)
+    if machine.depth < 2:
+        raise ValueError("dbm_classifier needs a DBM with at least two hidden layers")
+    widths = (machine.widths[0] + machine.widths[2],) + machine.widths[1:] + (n_classes,)
+    model = mlp(widths, activation="sigmoid", output="softmax", init="glorot")
+    fresh = model.init(key)
+    first = (jnp.concatenate([params["W"][0], params["W"][1].T]), params["b"][1])
+    rest = [(params["W"][r], params["b"][r + 1]) for r in range(1, machine.depth)]
+    hidden = stack_layers(model.config, [first] + rest)
+    return model, {"hidden": hidden, "output": fresh["output"]}
+
+
+def recognition_mlp(machine: DBM, params, n_classes: int, *, key: jax.Array):
+    """The DBM's bottom-up recognition pass (:meth:`DBM.bottom_up`) as a plain sigmoid MLP
+    on ``v`` with a new softmax layer: hidden layer r computes
+    ``σ(2 x W⁽ʳ⁾ + b⁽ʳ⁾)`` below the top and ``σ(x W⁽ᴿ⁾ + b⁽ᴿ⁾)`` at the top — the doubled
+    weights stand in for the input from above. Its hidden activations equal the up-pass
+    that starts mean field; the same architecture as any other deep sigmoid net, which is
+    what the study compares. Returns ``(model, params)``."""
+    machine.check_params(params)
+    check_positive_int("n_classes", n_classes)
+    model = mlp(machine.widths + (n_classes,), activation="sigmoid", output="softmax",
+                init="glorot")
+    layers = [((2.0 if r < machine.depth - 1 else 1.0) * params["W"][r], params["b"][r + 1])
+              for r in range(machine.depth)]
+    return model, {"hidden": stack_layers(model.config, layers),
+                   "output": model.init(key)["output"]}
+
+
+def dbm_inputs(machine: DBM, params, x, *, iterations: int = 30) -> np.ndarray:
+    """``[x, q(h⁽²⁾ | x)]``, the recognition net's input (mean field with x clamped;
+    ``x`` may be grey levels in [0, 1])."""
+    x = np.asarray(x, np.float32)
+    check_features("x", x, machine.widths[0])
+    check_finite("x", x)
+    mu2 = _second_layer(machine, iterations, params, jnp.asarray(x))
+    return np.concatenate([x, np.asarray(mu2)], axis=1)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _second_layer(machine, iterations, params, x):
+    return machine.mean_field(params, x, iterations=iterations).mu[1]
