@@ -37,9 +37,8 @@ from .checkpoint import open_checkpoints, settings_of_key
 from .data.batching import epoch_indices
 from .data.validate import check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
-from .engine import run_blocks
+from .engine import LayerFit, run_blocks
 from .nets.mlp import check_widths
-from .pretrain import LayerFit
 from .sharding import mesh_for, replicate, split_batch
 
 __all__ = [

@@ -28,26 +28,20 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .data.validate import check_features, check_finite, check_positive_int
+from .engine import LayerFit
 
 __all__ = ["LayerFit", "Learner", "Stack", "check_stack", "encode", "greedy_pretrain",
            "stack_widths", "to_mlp"]
 
 #: Rows per call of the representation pass (fixed, so it compiles once per layer shape).
 CHUNK = 1024
-
-
-class LayerFit(NamedTuple):
-    """One trained layer: its parameters and its training history."""
-
-    params: Any
-    history: Any
 
 
 class Learner(Protocol):

@@ -31,7 +31,8 @@ from jaxdeep.boltzmann.learning import METHODS, train_rbm
 from jaxdeep.boltzmann.rbm import RBM, bernoulli, rbm
 from jaxdeep.data.validate import check_positive_int
 from jaxdeep.nets.mlp import check_widths
-from jaxdeep.pretrain import LayerFit, Stack
+from jaxdeep.engine import LayerFit
+from jaxdeep.pretrain import Stack
 
 __all__ = ["RBMLayer", "dbn_layers", "generate"]
 

@@ -7,5 +7,6 @@ result, saving checkpoints and the callback after each record.
 """
 
 from .loop import run_blocks
+from .result import LayerFit
 
-__all__ = ["run_blocks"]
+__all__ = ["LayerFit", "run_blocks"]
