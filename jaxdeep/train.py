@@ -30,6 +30,7 @@ from .data.validate import check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
 from .engine import run_blocks
 from .losses import log_softmax
+from .nets.model import is_stateful
 from .precision import check_precision, to_compute, to_float32
 from .sharding import default_mesh, mesh_for, n_data, replicate, split_batch
 
@@ -117,8 +118,9 @@ def get_task(task: str | Task) -> Task:
 
 
 def forward(model, params, state, x, *, train: bool):
-    """Logits and the updated model state (``None`` for models without state)."""
-    if getattr(model, "init_state", None) is None:
+    """Logits and the updated model state (``None`` for models without state): the
+    model contract's two return shapes (:mod:`jaxdeep.nets.model`) as one."""
+    if not is_stateful(model):
         return model.apply(params, x, logits=True), state
     return model.apply(params, x, state=state, train=train, logits=True)
 
@@ -283,7 +285,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     fresh_params = params is None
     if params is None:
         params = model.init(key_init)
-    if model_state is None and getattr(model, "init_state", None) is not None:
+    if model_state is None and is_stateful(model):
         model_state = model.init_state(key_init)
     # Tracing the forward pass on one example checks x's shape against the model (a
     # clear ValueError from the model) and tells the number of classes — nothing compiles.

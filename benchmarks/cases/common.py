@@ -12,13 +12,13 @@ def train_block(model, x, y, batch: int, steps: int, precision: str = "float32")
     import jax.numpy as jnp
     import optax
 
+    from jaxdeep.nets.model import is_stateful
     from jaxdeep.sharding import default_mesh, replicate
     from jaxdeep.train import TrainState, train_steps, classification
 
     optimizer = optax.adam(1e-3)
     params = model.init(jax.random.key(0))
-    model_state = model.init_state(jax.random.key(0)) if getattr(
-        model, "init_state", None) is not None else None
+    model_state = model.init_state(jax.random.key(0)) if is_stateful(model) else None
     ts = [TrainState(params, optimizer.init(params), model_state, jnp.zeros((), jnp.int32))]
     idx = jnp.arange(batch * steps, dtype=jnp.int32).reshape(steps, batch)
     mask = jnp.ones((steps, batch), jnp.float32)

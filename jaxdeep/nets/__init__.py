@@ -2,14 +2,15 @@
 
 from .initializers import INIT_NAMES, init_weights, recommended_init
 from .mlp import MLPConfig, Trace, mlp
-from .model import Model
+from .model import Model, Network, is_stateful
 from .residual import ResidualConfig, residual_mlp
 from .resnet import ResNetConfig, resnet
 from .unet import UNetConfig, unet
 from .unet_mlp import UNetMLPConfig, unet_mlp
 
 __all__ = [
-    "INIT_NAMES", "MLPConfig", "Model", "ResNetConfig", "ResidualConfig", "Trace",
-    "UNetConfig", "UNetMLPConfig", "init_weights", "mlp", "recommended_init", "residual_mlp", "resnet",
+    "INIT_NAMES", "MLPConfig", "Model", "Network", "ResNetConfig", "ResidualConfig", "Trace",
+    "UNetConfig", "UNetMLPConfig", "init_weights", "is_stateful", "mlp", "recommended_init",
+    "residual_mlp", "resnet",
     "unet", "unet_mlp",
 ]

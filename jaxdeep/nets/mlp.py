@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import activations as act_table
 from .initializers import check_init, init_weights
-from .model import Model
+from .model import Model, without_state
 
 OUTPUTS = ("identity", "sigmoid", "softmax")
 
@@ -175,7 +175,7 @@ def _build(config: MLPConfig) -> Model:
         y = f_out(net_out)
         return Trace(x, nets, acts, net_out, y) if trace else y
 
-    return Model(init, apply, config)
+    return Model(init, without_state(apply), config)
 
 
 def layerwise(fn, stacked: list[jax.Array]) -> jax.Array:

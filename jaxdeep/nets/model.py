@@ -7,12 +7,41 @@ Like optax's ``GradientTransformation``, a :class:`Model` is just ``init`` and `
     y = model.apply(params, x)                 # pure: same inputs, same output
 
 Nothing is hidden in objects, so params can be differentiated, jit-compiled, sharded,
-checkpointed and compared with ``jax.tree`` functions directly.
+checkpointed and compared with ``jax.tree`` functions directly. No ``apply`` is
+pre-compiled: it is traced into whatever program calls it (a trainer's step, a
+diagnostic), and ``jax.jit(model.apply)`` compiles it on its own.
+
+Every ``apply`` has one signature::
+
+    apply(params, x, *, state=None, train=False, logits=False, **options)
+
+and returns ``y`` for a model without state, ``(y, new_state)`` for a model with state
+(batch norm's running statistics) — which one a model is, ``model.stateful`` says.
+``logits=True`` gives the output layer's pre-activation (what losses take); ``options``
+are a network's own extras (``trace=True`` for the dense nets' forward record).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import functools
+from typing import Any, Callable, NamedTuple, Protocol
+
+import jax
+
+__all__ = ["Model", "Network", "is_stateful", "without_state"]
+
+
+class Network(Protocol):
+    """The typed contract (what :func:`jaxdeep.train.fit`, the diagnostics and the study
+    need from a network); :class:`Model` implements it, and so may a user's object."""
+
+    config: Any
+    init_state: Callable[[jax.Array], Any] | None
+
+    def init(self, key: jax.Array) -> Any: ...
+
+    def apply(self, params: Any, x: jax.Array, *, state: Any = None, train: bool = False,
+              logits: bool = False, **options: Any) -> Any: ...
 
 
 class Model(NamedTuple):
@@ -20,16 +49,41 @@ class Model(NamedTuple):
 
     Attributes:
       init: ``init(key) -> params``; params is a pytree of arrays.
-      apply: ``apply(params, x, *, logits=False, **options) -> y``; with ``logits=True``
-        the output layer's pre-activation (what losses take).
+      apply: ``apply(params, x, *, state=None, train=False, logits=False, **options)``;
+        ``y`` without state, ``(y, new_state)`` with state (see the module docstring).
       config: the factory's arguments (a frozen, hashable dataclass, so a model can be a
         static argument of ``jax.jit``), for reports and for building a twin.
       init_state: only for models with running statistics (batch norm):
-        ``init_state(key) -> state``, and then ``apply(params, x, *, state, train,
-        logits=False) -> (y, new_state)``; statistics change only when ``train=True``.
+        ``init_state(key) -> state``; statistics change only when ``train=True``.
     """
 
     init: Callable[..., Any]
     apply: Callable[..., Any]
     config: Any
     init_state: Callable[..., Any] | None = None
+
+    @property
+    def stateful(self) -> bool:
+        """Whether ``apply`` takes and returns a model state."""
+        return self.init_state is not None
+
+
+def is_stateful(model) -> bool:
+    """:attr:`Model.stateful` for any object with the contract's attributes."""
+    return getattr(model, "init_state", None) is not None
+
+
+def without_state(apply: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a stateless network's ``apply(params, x, *, logits, **options)`` the contract's
+    signature: ``state`` must be None (there is none to pass) and ``train`` changes
+    nothing (no dropout, no statistics)."""
+
+    @functools.wraps(apply)
+    def uniform(params, x, *, state=None, train: bool = False, logits: bool = False,
+                **options):
+        if state is not None:
+            raise ValueError("this network has no state (model.init_state is None); call "
+                             "apply without state=")
+        return apply(params, x, logits=logits, **options)
+
+    return uniform

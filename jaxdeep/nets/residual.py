@@ -56,7 +56,7 @@ import jax.numpy as jnp
 from .. import activations as act_table
 from .initializers import check_init, init_weights, recommended_init
 from .mlp import check_count, check_input, check_output, check_widths
-from .model import Model
+from .model import Model, without_state
 
 BLOCKS = ("pre", "post")
 
@@ -171,4 +171,4 @@ def _build(config: ResidualConfig) -> Model:
             return ResidualTrace(x, net_in, h_in, a, u, v, s, h_last, top, net_out, y)
         return y
 
-    return Model(init, apply, config)
+    return Model(init, without_state(apply), config)

@@ -70,7 +70,7 @@ import jax.numpy as jnp
 
 from .. import activations as act_table
 from .conv import conv3x3_same
-from .model import Model
+from .model import Model, without_state
 
 OUTPUTS = ("sigmoid", "softmax", "identity")
 
@@ -151,15 +151,12 @@ def _build(config: UNetConfig) -> Model:
     # Cached so the same configuration gives the same Model object: jit caches on it.
     f_out = act_table.get(config.output).f
 
-    # Both are jit-compiled here: a U-Net is dozens of ops, and run eagerly each op
-    # would be compiled on its own (seconds of start-up for one forward pass). Inside
-    # another jit (a trainer) they are simply inlined. Input checks run while tracing,
-    # so a bad x still raises before anything is compiled.
-    @jax.jit
+    # Not pre-compiled (the model contract): traced into the trainer's or the caller's
+    # program. Run eagerly, each of its dozens of ops compiles on its own (seconds of
+    # start-up for one forward pass): wrap it, ``jax.jit(model.apply)``.
     def init(key: jax.Array) -> dict:
         return init_params(config, key)
 
-    @functools.partial(jax.jit, static_argnames="logits")
     def apply(params: dict, x: jax.Array, *, logits: bool = False) -> jax.Array:
         skip_maps, bottom = encode(config, params, x)
         out = decode(config, params, skip_maps, bottom)
@@ -167,7 +164,7 @@ def _build(config: UNetConfig) -> Model:
             out = out[..., 0]  # (batch, H, W): the shape the segmentation task scores
         return out if logits else f_out(out)
 
-    return Model(init, apply, config)
+    return Model(init, without_state(apply), config)
 
 
 @dataclasses.dataclass(frozen=True)

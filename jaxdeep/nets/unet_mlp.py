@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from .. import activations as act_table
 from .initializers import check_init, init_weights, recommended_init
 from .mlp import check_count, check_input, check_output, check_widths
-from .model import Model
+from .model import Model, without_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,4 +119,4 @@ def _build(config: UNetMLPConfig) -> Model:
             return UNetMLPTrace(x, in_net, e0, enc_net, enc, dec_in, dec_net, dec, net_out, y)
         return y
 
-    return Model(init, apply, config)
+    return Model(init, without_state(apply), config)

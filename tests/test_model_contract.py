@@ -1,0 +1,51 @@
+"""The model contract (jaxdeep.nets.model): every network's ``apply`` has one signature,
+returns ``y`` without state and ``(y, new_state)`` with state as ``model.stateful``
+says, and none is pre-compiled. Checked by tracing only (``jax.eval_shape``): nothing
+compiles here."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from jaxdeep.nets import Model, is_stateful, mlp, residual_mlp, resnet, unet, unet_mlp
+
+FACTORIES = {
+    "mlp": (lambda: mlp([12, 8, 8, 3]), (4, 12), (4, 3)),
+    "residual_mlp": (lambda: residual_mlp(12, 3, width=8, blocks=2), (4, 12), (4, 3)),
+    "unet_mlp": (lambda: unet_mlp(12, 3, width=8, levels=2), (4, 12), (4, 3)),
+    "resnet": (lambda: resnet(8, image_shape=(8, 8, 1), n_classes=3), (4, 64), (4, 3)),
+    "unet": (lambda: unet(levels=1, base_width=2), (2, 8, 8), (2, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_one_signature_and_the_declared_return_shape(name):
+    factory, x_shape, y_shape = FACTORIES[name]
+    model = factory()
+    assert isinstance(model, Model) and model.stateful == is_stateful(model)
+    assert not hasattr(model.apply, "lower"), "apply must not be pre-compiled"
+    params = jax.eval_shape(model.init, jax.random.key(0))
+    state = jax.eval_shape(model.init_state, jax.random.key(0)) if model.stateful else None
+    x = jax.ShapeDtypeStruct(x_shape, jnp.float32)
+    for train in (False, True):
+        for logits in (False, True):
+            out = jax.eval_shape(lambda p, s, x: model.apply(p, x, state=s, train=train,
+                                                             logits=logits), params, state, x)
+            if model.stateful:
+                y, new_state = out
+                assert jax.tree_util.tree_structure(new_state) == \
+                    jax.tree_util.tree_structure(state)
+            else:
+                y = out
+            assert y.shape == y_shape, (name, train, logits, y.shape)
+
+
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "resnet"])
+def test_a_state_given_to_a_network_without_state_is_refused(name):
+    factory, x_shape, _ = FACTORIES[name]
+    model = factory()
+    params = jax.eval_shape(model.init, jax.random.key(0))
+    with pytest.raises(ValueError, match="has no state"):
+        model.apply(params, jnp.zeros(x_shape), state={"mean": jnp.zeros(3)})
