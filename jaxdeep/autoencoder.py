@@ -90,11 +90,11 @@ class Autoencoder:
     def init(self, key: jax.Array) -> dict:
         """``W`` (n_in × n_out) from ``init_name``, zero biases; ``W_dec`` if untied."""
         key_enc, key_dec = jax.random.split(key)
-        params = {"W": init_weights(self.init_name, key_enc, (self.n_in, self.n_out)),
+        params = {"W": init_weights(key_enc, self.init_name, (self.n_in, self.n_out)),
                   "b": jnp.zeros(self.n_out, jnp.float32),
                   "b_dec": jnp.zeros(self.n_in, jnp.float32)}
         if not self.tied:
-            params["W_dec"] = init_weights(self.init_name, key_dec, (self.n_out, self.n_in))
+            params["W_dec"] = init_weights(key_dec, self.init_name, (self.n_out, self.n_in))
         return params
 
     def encode(self, params, x) -> jax.Array:
@@ -114,7 +114,7 @@ class Autoencoder:
         z = self.decode_logits(params, self.encode(params, x))
         return jax.nn.sigmoid(z) if self.reconstruction == "sigmoid" else z
 
-    def objective(self, params, x, key, weights) -> jax.Array:
+    def objective(self, params, x, weights, *, key: jax.Array) -> jax.Array:
         """Weighted mean reconstruction loss of ``x`` from its corrupted copy."""
         z = self.decode_logits(params, self.encode(params, corrupt(key, x, self.corruption,
                                                                     self.level)))
@@ -229,7 +229,7 @@ def _train_epoch(layer: Autoencoder, optimizer, mesh, state, x, key):
         params, opt_state = state
         i, m, k = inputs
         xb, w = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
-        loss, grads = jax.value_and_grad(layer.objective)(params, xb, k, w)
+        loss, grads = jax.value_and_grad(layer.objective)(params, xb, w, key=k)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss * m.sum()
 

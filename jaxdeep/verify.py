@@ -50,7 +50,7 @@ def random_points(key: jax.Array, n: int = 2000, *, scale: float = 6.0) -> jax.A
     return jnp.where(jnp.abs(x) < 1e-3, 1e-3 * jnp.sign(x) + x, x)
 
 
-def check_activation(name: str, key: jax.Array) -> CheckRow:
+def check_activation(name: str, *, key: jax.Array) -> CheckRow:
     """max |df − f′_autodiff| / max(|f′_autodiff|, 10⁻³) over random points (float64).
 
     A relative error is the right measure except next to a root of f′ (GELU and SiLU
@@ -74,7 +74,7 @@ def check_activation(name: str, key: jax.Array) -> CheckRow:
                     ACTIVATION_TOLERANCE)
 
 
-def check_softmax_jacobian(key: jax.Array) -> CheckRow:
+def check_softmax_jacobian(*, key: jax.Array) -> CheckRow:
     """diag(o) − o oᵀ against ``jax.jacfwd(softmax)`` on random rows."""
     rows = random_points(key, 200).reshape(-1, 8)
     hand = activations.softmax_jacobian(rows)
@@ -87,7 +87,7 @@ def check_softmax_jacobian(key: jax.Array) -> CheckRow:
 NETWORKS = ("mlp", "residual", "unet_mlp")
 
 
-def check_backprop(activation: str, loss: str, depth: int, key: jax.Array, *,
+def check_backprop(activation: str, loss: str, depth: int, *, key: jax.Array,
                    network: str = "mlp", width: int = 16, n_in: int = 12, n_out: int = 5,
                    batch: int = 8) -> CheckRow:
     """A hand-written backward pass vs ``jax.grad`` (float64, random data and weights).
@@ -154,15 +154,15 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
         key = jax.random.key(seed)
         for name in names:
             key, sub = jax.random.split(key)
-            add(check_activation(name, sub))
+            add(check_activation(name, key=sub))
         key, sub = jax.random.split(key)
         if "softmax" in names:
-            add(check_softmax_jacobian(sub))
+            add(check_softmax_jacobian(key=sub))
         for network in networks:
             for loss in ("cross_entropy", "squared_error"):
                 for depth in depths:
                     for name in names:
                         key, sub = jax.random.split(key)
-                        add(check_backprop(name, loss, depth, sub, network=network))
+                        add(check_backprop(name, loss, depth, key=sub, network=network))
     return rows
 

@@ -137,7 +137,7 @@ def test_f_matches_independent_reference(name):
 @pytest.mark.parametrize("i, name", list(enumerate(NAMES)))
 def test_check_activation_df_matches_autodiff(i, name):
     with enable_x64(True):
-        row = verify.check_activation(name, jax.random.key(100 + i))
+        row = verify.check_activation(name, key=jax.random.key(100 + i))
     assert row.subject == name
     assert np.isfinite(row.max_rel)
     assert row.max_rel <= 1e-12, row
@@ -146,7 +146,7 @@ def test_check_activation_df_matches_autodiff(i, name):
 
 def test_check_softmax_jacobian():
     with enable_x64(True):
-        row = verify.check_softmax_jacobian(jax.random.key(7))
+        row = verify.check_softmax_jacobian(key=jax.random.key(7))
     assert row.max_rel <= 1e-12, row
     assert row.ok
 

@@ -27,7 +27,7 @@ def test_hand_gradient_equals_autodiff(tied, reconstruction, loss, activation):
         params["b"] = 0.3 * jax.random.normal(keys[1], (5,), jnp.float64)
         x = jax.random.uniform(keys[2], (9, 7), jnp.float64)
         weights = jnp.full(9, 1 / 9, jnp.float64).at[-1].set(0.0)  # a padded row
-        auto = jax.grad(layer.objective)(params, x, keys[3], weights)
+        auto = jax.grad(layer.objective)(params, x, weights, key=keys[3])
         hand = layer.gradient(params, x, corrupt(keys[3], x, "mask", 0.3), weights)
         assert set(hand) == set(auto)
         for name in auto:

@@ -115,7 +115,7 @@ def test_backprop_matches_autodiff_depth_30(depth_30_matrix, name, loss):
 @pytest.mark.parametrize("name", NAMES)
 def test_verify_check_backprop_full_matrix(name, loss, depth):
     with enable_x64(True):
-        row = verify.check_backprop(name, loss, depth, jax.random.key(depth))
+        row = verify.check_backprop(name, loss, depth, key=jax.random.key(depth))
     assert np.isfinite(row.max_rel)
     assert row.max_rel <= TOL, row
     assert row.ok

@@ -115,7 +115,7 @@ def gibbs_runs(machine, target, two_modes):
     (from uint8 zeros) and 1, and the two-mode RBM with key 0 (one compiled program)."""
     v0 = jnp.zeros((CHAINS, NV), jnp.float32)
     # The repeat starts from uint8 states (binary data as stored): cast, same chains.
-    runs = [bz.gibbs_chain(machine, jax.random.key(k), as_jax(params), start, steps=STEPS)
+    runs = [bz.gibbs_chain(jax.random.key(k), machine, as_jax(params), start, steps=STEPS)
             for params, k, start in [(target[0], 0, v0), (target[0], 0, np.uint8(v0)),
                                      (target[0], 1, v0), (two_modes[0], 0, v0)]]
     return jax.tree_util.tree_map(np.asarray, runs)
@@ -130,7 +130,7 @@ def tempering_runs(machine, target, two_modes):
     runs = {}
     for name, params, k in [("a", target[0], 0), ("b", target[0], 0), ("c", target[0], 1),
                             ("modes", two_modes[0], 0)]:
-        r = bz.parallel_tempering(machine, jax.random.key(k), as_jax(params), v0, BETAS,
+        r = bz.parallel_tempering(jax.random.key(k), machine, as_jax(params), v0, BETAS,
                                   steps=PT_STEPS)
         runs[name] = jax.tree_util.tree_map(np.asarray, r)
     return runs
@@ -168,7 +168,7 @@ def test_gibbs_chain_samples_the_tempered_model(machine, target):
     v0 = jnp.zeros((CHAINS, NV), jnp.float32)
 
     def run(key, p, base):
-        return bz.gibbs_chain(machine, key, p, v0, steps=STEPS, beta=0.4, base=base)
+        return bz.gibbs_chain(key, machine, p, v0, steps=STEPS, beta=0.4, base=base)
 
     args = (jax.random.key(2), as_jax(params), jnp.asarray(base, jnp.float32))
     r = compile_fast(run, *args)(*args)
@@ -180,7 +180,7 @@ def test_thinned_trajectory(machine, target):
     v0 = jnp.zeros((3, 50, NV), jnp.float32)  # any leading axes are chains
 
     def run(key, p):
-        return bz.gibbs_chain(machine, key, p, v0, steps=12, thin=4)
+        return bz.gibbs_chain(key, machine, p, v0, steps=12, thin=4)
 
     args = (jax.random.key(3), as_jax(target[0]))
     r = compile_fast(run, *args)(*args)
@@ -210,7 +210,7 @@ def test_gaussian_gibbs_chain_moments():
     cov = np.diag(var) + (means - mean).T @ ((means - mean) * ph[:, None])
     v0 = jnp.zeros((n, nv), jnp.float32)
     args = (jax.random.key(4), as_jax(params))
-    r = compile_fast(lambda key, p: bz.gibbs_chain(machine, key, p, v0, steps=STEPS),
+    r = compile_fast(lambda key, p: bz.gibbs_chain(key, machine, p, v0, steps=STEPS),
                      *args)(*args)
     v = np.asarray(r.v, np.float64)
     assert np.all(np.abs(v.mean(0) - mean) < 5 * np.sqrt(np.diag(cov) / n)), (v.mean(0), mean)
@@ -310,31 +310,31 @@ def test_samplers_reject_bad_input(machine, target):
     v0 = jnp.zeros((3, NV), jnp.float32)
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
-        bz.gibbs_chain(machine, key, params, v0, steps=0)
+        bz.gibbs_chain(key, machine, params, v0, steps=0)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
-        bz.gibbs_chain(machine, key, params, v0, steps=2.5)
+        bz.gibbs_chain(key, machine, params, v0, steps=2.5)
     with pytest.raises(ValueError, match=r"multiple of thin"):
-        bz.gibbs_chain(machine, key, params, v0, steps=10, thin=3)
+        bz.gibbs_chain(key, machine, params, v0, steps=10, thin=3)
     with pytest.raises(ValueError, match="thin must be a positive integer"):
-        bz.gibbs_chain(machine, key, params, v0, steps=10, thin=0)
+        bz.gibbs_chain(key, machine, params, v0, steps=10, thin=0)
     with pytest.raises(ValueError, match="n_visible = 6"):
-        bz.gibbs_chain(machine, key, params, jnp.zeros((3, 5)), steps=1)
+        bz.gibbs_chain(key, machine, params, jnp.zeros((3, 5)), steps=1)
     with pytest.raises(ValueError, match="NaN"):
-        bz.gibbs_chain(machine, key, params, v0.at[1, 2].set(jnp.nan), steps=1)
+        bz.gibbs_chain(key, machine, params, v0.at[1, 2].set(jnp.nan), steps=1)
     v0_pt = jnp.zeros((3, 2, NV), jnp.float32)
     with pytest.raises(ValueError, match="strictly increasing"):
-        bz.parallel_tempering(machine, key, params, v0_pt, [0.0, 0.6, 0.5, 1.0], steps=1)
+        bz.parallel_tempering(key, machine, params, v0_pt, [0.0, 0.6, 0.5, 1.0], steps=1)
     with pytest.raises(ValueError, match="end at exactly 1"):
-        bz.parallel_tempering(machine, key, params, v0_pt, [0.0, 0.5, 0.9], steps=1)
+        bz.parallel_tempering(key, machine, params, v0_pt, [0.0, 0.5, 0.9], steps=1)
     with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
-        bz.parallel_tempering(machine, key, params, v0_pt, [-1.0, 0.5, 1.0], steps=1)
+        bz.parallel_tempering(key, machine, params, v0_pt, [-1.0, 0.5, 1.0], steps=1)
     with pytest.raises(ValueError, match=r"v0 must have shape \(len\(betas\)=4"):
-        bz.parallel_tempering(machine, key, params, v0_pt, [0.0, 0.3, 0.6, 1.0], steps=1)
+        bz.parallel_tempering(key, machine, params, v0_pt, [0.0, 0.3, 0.6, 1.0], steps=1)
     with pytest.raises(ValueError, match="n_visible=6"):
-        bz.parallel_tempering(machine, key, params, jnp.zeros((3, 2, 5)), [0, 0.5, 1],
+        bz.parallel_tempering(key, machine, params, jnp.zeros((3, 2, 5)), [0, 0.5, 1],
                               steps=1)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
-        bz.parallel_tempering(machine, key, params, v0_pt, [0.0, 0.5, 1.0], steps=0)
+        bz.parallel_tempering(key, machine, params, v0_pt, [0.0, 0.5, 1.0], steps=0)
     with pytest.raises(ValueError, match="NaN"):
-        bz.parallel_tempering(machine, key, params, v0_pt.at[0, 0, 0].set(jnp.nan),
+        bz.parallel_tempering(key, machine, params, v0_pt.at[0, 0, 0].set(jnp.nan),
                               [0.0, 0.5, 1.0], steps=1)

@@ -180,7 +180,7 @@ def _theory(name, n_in, n_out, scale):
     # non-square (n_in ≠ n_out, so a fan-out / fan-in mix-up fails) is in the stacked test
 ])
 def test_initializer_std_matches_theory(name, scale, shape):
-    w = np.asarray(init_weights(name, jax.random.key(42), shape, scale=scale))
+    w = np.asarray(init_weights(jax.random.key(42), name, shape, scale=scale))
     assert w.shape == shape and w.dtype == np.float32
     want = _theory(name, *shape, scale)
     assert abs(w.std() / want - 1.0) < 0.05, (name, shape, w.std(), want)
@@ -193,14 +193,14 @@ def test_initializer_std_matches_theory(name, scale, shape):
 
 @pytest.mark.parametrize("shape, gain", [((512, 512), 1.0), ((512, 512), 2.0)])
 def test_orthogonal_init(shape, gain):
-    w = np.asarray(init_weights("orthogonal", jax.random.key(5), shape, scale=gain), np.float64)
+    w = np.asarray(init_weights(jax.random.key(5), "orthogonal", shape, scale=gain), np.float64)
     np.testing.assert_allclose(w.T @ w, gain**2 * np.eye(shape[1]), rtol=0, atol=1e-4 * gain**2)
 
 
 @pytest.mark.parametrize("name", ["normal", "lecun", "glorot", "he", "orthogonal"])
 def test_stacked_layers_are_independent_with_single_layer_statistics(name):
     # non-square, so that fan-in and fan-out differ: 256 → 1024
-    w = np.asarray(init_weights(name, jax.random.key(9), (2, 256, 1024)))
+    w = np.asarray(init_weights(jax.random.key(9), name, (2, 256, 1024)))
     assert w.shape == (2, 256, 1024) and w.dtype == np.float32
     assert not np.allclose(w[0], w[1])
     assert abs(np.corrcoef(w[0].ravel(), w[1].ravel())[0, 1]) < 0.01
@@ -250,7 +250,7 @@ def test_unknown_init_lists_valid_inits():
     for name in nets.INIT_NAMES:
         assert name in str(info.value)
     with pytest.raises(ValueError, match="bogus"):
-        init_weights("bogus", jax.random.key(0), (4, 4))
+        init_weights(jax.random.key(0), "bogus", (4, 4))
 
 
 def test_unknown_output():

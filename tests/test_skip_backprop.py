@@ -23,7 +23,7 @@ ACTS = activations.names()
 @pytest.mark.parametrize("activation", ACTS)
 def test_every_activation_depth_30(network, activation):
     with enable_x64(True):
-        row = verify.check_backprop(activation, "cross_entropy", 30, jax.random.key(1),
+        row = verify.check_backprop(activation, "cross_entropy", 30, key=jax.random.key(1),
                                     network=network)
     assert row.max_rel <= 1e-10, row
 
@@ -34,7 +34,8 @@ def test_every_activation_depth_30(network, activation):
 @pytest.mark.parametrize("loss", ["cross_entropy", "squared_error"])
 def test_shallow_depths_both_losses(network, depth, activation, loss):
     with enable_x64(True):
-        row = verify.check_backprop(activation, loss, depth, jax.random.key(2), network=network)
+        row = verify.check_backprop(activation, loss, depth, key=jax.random.key(2),
+                                    network=network)
     assert row.max_rel <= 1e-10, row
 
 

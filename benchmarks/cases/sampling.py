@@ -34,7 +34,7 @@ def run(*, quick: bool, reps: int, have_torch: bool, n_visible: int = N_VISIBLE,
     keys = iter(jax.random.split(jax.random.key(1), 10_000))
 
     def jax_gibbs():
-        return boltzmann.gibbs_chain(machine, next(keys), params, v0_dev, steps=steps).v
+        return boltzmann.gibbs_chain(next(keys), machine, params, v0_dev, steps=steps).v
 
     contenders = {"jaxdeep": jax_gibbs}
     if have_torch:

@@ -176,7 +176,7 @@ def generate(key: jax.Array, stack: Stack, n: int, *, steps: int = 1000,
         v0 = jnp.asarray(start, jnp.float32)
         if v0.shape != (n, top.n_in):
             raise ValueError(f"start must have shape ({n}, {top.n_in}); got {v0.shape}")
-    chain = gibbs_chain(top.machine, key_chain, top_params, v0, steps=steps)
+    chain = gibbs_chain(key_chain, top.machine, top_params, v0, steps=steps)
     return np.asarray(_top_down(tuple(stack.learners[:-1]), stack.params[:-1], key_down,
                                 chain.v))
 

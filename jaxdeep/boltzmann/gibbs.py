@@ -53,7 +53,7 @@ class TemperingResult(NamedTuple):
     acceptance: jax.Array
 
 
-def gibbs_step(machine: RBM, key, params, v, *, beta=1.0, base=None):
+def gibbs_step(key, machine: RBM, params, v, *, beta=1.0, base=None):
     """One block Gibbs step ``v → h → v'``; returns ``(v', h)``."""
     key_h, key_v = jax.random.split(key)
     h, _ = machine.sample_hidden(key_h, params, v, beta=beta)
@@ -61,7 +61,7 @@ def gibbs_step(machine: RBM, key, params, v, *, beta=1.0, base=None):
     return v_new, h
 
 
-def gibbs_chain(machine: RBM, key, params, v0, *, steps: int, beta=1.0, base=None,
+def gibbs_chain(key, machine: RBM, params, v0, *, steps: int, beta=1.0, base=None,
                 thin: int | None = None) -> GibbsResult:
     """Run ``steps`` block Gibbs steps from ``v0`` (any number of chains) in one scan.
 
@@ -95,7 +95,7 @@ def gibbs_chain(machine: RBM, key, params, v0, *, steps: int, beta=1.0, base=Non
 def _gibbs_chain(machine, steps, thin, key, params, v0, beta, base):
     def step(carry, key):
         v, _ = carry
-        return gibbs_step(machine, key, params, v, beta=beta, base=base), None
+        return gibbs_step(key, machine, params, v, beta=beta, base=base), None
 
     h0 = jnp.zeros(v0.shape[:-1] + (machine.n_hidden,), v0.dtype)
     if thin is None:
@@ -128,7 +128,7 @@ def check_betas(betas) -> np.ndarray:
     return b
 
 
-def tempering_step(machine: RBM, key, params, v, betas, *, parity, base=None):
+def tempering_step(key, machine: RBM, params, v, betas, *, parity, base=None):
     """One parallel-tempering step: a Gibbs step in every replica, then swaps.
 
     Args:
@@ -142,12 +142,12 @@ def tempering_step(machine: RBM, key, params, v, betas, *, parity, base=None):
     """
     key_gibbs, key_swap = jax.random.split(key)
     keys = jax.random.split(key_gibbs, betas.shape[0])
-    v, _ = jax.vmap(lambda k, x, b: gibbs_step(machine, k, params, x, beta=b, base=base))(
+    v, _ = jax.vmap(lambda k, x, b: gibbs_step(k, machine, params, x, beta=b, base=base))(
         keys, v, betas)
-    return replica_swap(machine, key_swap, params, v, betas, parity=parity, base=base)
+    return replica_swap(key_swap, machine, params, v, betas, parity=parity, base=base)
 
 
-def replica_swap(machine: RBM, key, params, v, betas, *, parity, base=None):
+def replica_swap(key, machine: RBM, params, v, betas, *, parity, base=None):
     """Metropolis swaps of neighbouring replicas ``(k, k+1)`` with ``k % 2 == parity``.
 
     Returns ``(v, accepted, attempted)`` as in :func:`tempering_step`.
@@ -177,7 +177,7 @@ def replica_swap(machine: RBM, key, params, v, betas, *, parity, base=None):
     return v, swap.sum(1, dtype=jnp.int32), attempted
 
 
-def parallel_tempering(machine: RBM, key, params, v0, betas, *, steps: int,
+def parallel_tempering(key, machine: RBM, params, v0, betas, *, steps: int,
                        base=None) -> TemperingResult:
     """Run ``steps`` parallel-tempering steps (even and odd pairs alternate) in one scan.
 
@@ -204,7 +204,7 @@ def _parallel_tempering(machine, steps, key, params, v0, betas, base):
     def step(carry, inputs):
         v, accepted, attempted = carry
         key, parity = inputs
-        v, acc, att = tempering_step(machine, key, params, v, betas, parity=parity, base=base)
+        v, acc, att = tempering_step(key, machine, params, v, betas, parity=parity, base=base)
         return (v, accepted + acc, attempted + att), None
 
     zeros = jnp.zeros(betas.shape[0] - 1, jnp.int32)

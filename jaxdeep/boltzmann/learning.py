@@ -241,7 +241,7 @@ def gradient_estimate(machine: RBM, settings: Learning, key, params, v, weights,
         def sweep(carry, inputs):
             x, acc, att = carry
             key, t = inputs
-            x, a, b = tempering_step(machine, key, params, x, betas,
+            x, a, b = tempering_step(key, machine, params, x, betas,
                                      parity=(step * settings.k + t) % 2)
             return (x, acc + a, att + b), None
 
@@ -251,7 +251,7 @@ def gradient_estimate(machine: RBM, settings: Learning, key, params, v, weights,
         v_model, model_weights = chains[-1], None
     else:
         def gibbs(x, key):
-            return gibbs_step(machine, key, params, x)[0], None
+            return gibbs_step(key, machine, params, x)[0], None
 
         if settings.method == "cd":
             # The first step's h ~ p(h|v_data) reuses ph_data: one matrix product saved.

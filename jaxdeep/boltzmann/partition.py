@@ -233,7 +233,7 @@ def _annealed_weights(machine, key, params, v0, path, base):
     return anneal(
         key,
         lambda v, beta: machine.free_energy(params, v, beta=beta, base=base),
-        lambda key, v, beta: gibbs_step(machine, key, params, v, beta=beta, base=base)[0],
+        lambda key, v, beta: gibbs_step(key, machine, params, v, beta=beta, base=base)[0],
         v0, path)
 
 

@@ -51,7 +51,7 @@ def check_init(name: str) -> str:
     return canonical
 
 
-def init_weights(name: str, key: jax.Array, shape: tuple[int, ...], *, scale: float = 1.0,
+def init_weights(key: jax.Array, name: str, shape: tuple[int, ...], *, scale: float = 1.0,
                  dtype=jnp.float32) -> jax.Array:
     """Draw weights of ``shape`` = (..., n_in, n_out) with the named scheme.
 
@@ -60,8 +60,8 @@ def init_weights(name: str, key: jax.Array, shape: tuple[int, ...], *, scale: fl
     layers has exactly the statistics of 20 separately made ones.
 
     Args:
+      key: PRNG key (first, as in ``jax.random`` and ``jax.nn.initializers``).
       name: one of ``normal``, ``lecun``, ``glorot``/``xavier``, ``he``/``kaiming``, ``orthogonal``.
-      key: PRNG key.
       shape: (n_in, n_out), or (n_layers, n_in, n_out) for a stack.
       scale: σ for ``normal``, the gain for ``orthogonal``; ignored by the others.
     """
@@ -69,7 +69,7 @@ def init_weights(name: str, key: jax.Array, shape: tuple[int, ...], *, scale: fl
     if len(shape) == 2:
         return init(key, shape, dtype)
     keys = jax.random.split(key, shape[0])
-    return jax.vmap(lambda k: init_weights(name, k, shape[1:], scale=scale, dtype=dtype))(keys)
+    return jax.vmap(lambda k: init_weights(k, name, shape[1:], scale=scale, dtype=dtype))(keys)
 
 
 _RECTIFIERS = ("relu", "leaky_relu", "elu", "gelu", "silu")

@@ -146,12 +146,12 @@ def _build(config: MLPConfig) -> Model:
     def init(key: jax.Array) -> dict:
         keys = jax.random.split(key, len(config.segments) + 1)
         hidden = [
-            {"W": init_weights(config.init, k, (n, a, b), scale=config.init_scale),
+            {"W": init_weights(k, config.init, (n, a, b), scale=config.init_scale),
              "b": jnp.zeros((n, b), jnp.float32)}
             for k, (n, a, b) in zip(keys[:-1], config.segments)
         ]
         h, n_out = config.widths[-2], config.widths[-1]
-        output = {"W": init_weights(config.init, keys[-1], (h, n_out), scale=config.init_scale),
+        output = {"W": init_weights(keys[-1], config.init, (h, n_out), scale=config.init_scale),
                   "b": jnp.zeros((n_out,), jnp.float32)}
         return {"hidden": hidden, "output": output}
 

@@ -139,13 +139,13 @@ def _build(config: ResidualConfig) -> Model:
     def init(key):
         k_in, k1, k2, k_out = jax.random.split(key, 4)
         return {
-            "input": {"W": init_weights(config.init, k_in, (n_in, width)),
+            "input": {"W": init_weights(k_in, config.init, (n_in, width)),
                       "b": jnp.zeros((width,), jnp.float32)},
-            "blocks": {"W1": init_weights(config.init, k1, (L, width, width)),
+            "blocks": {"W1": init_weights(k1, config.init, (L, width, width)),
                        "b1": jnp.zeros((L, width), jnp.float32),
-                       "W2": config.block_scale * init_weights(config.init, k2, (L, width, width)),
+                       "W2": config.block_scale * init_weights(k2, config.init, (L, width, width)),
                        "b2": jnp.zeros((L, width), jnp.float32)},
-            "output": {"W": init_weights(config.init, k_out, (width, n_out)),
+            "output": {"W": init_weights(k_out, config.init, (width, n_out)),
                        "b": jnp.zeros((n_out,), jnp.float32)},
         }
 

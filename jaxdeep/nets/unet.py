@@ -155,7 +155,7 @@ def _build(config: UNetConfig) -> Model:
     # program. Run eagerly, each of its dozens of ops compiles on its own (seconds of
     # start-up for one forward pass): wrap it, ``jax.jit(model.apply)``.
     def init(key: jax.Array) -> dict:
-        return init_params(config, key)
+        return _init_params(config, key)
 
     def apply(params: dict, x: jax.Array, *, logits: bool = False) -> jax.Array:
         skip_maps, bottom = encode(config, params, x)
@@ -204,7 +204,7 @@ def _layout(config: UNetConfig) -> dict:
             "decoder": decoder, "head": head}
 
 
-def init_params(config: UNetConfig, key: jax.Array) -> dict:
+def _init_params(config: UNetConfig, key: jax.Array) -> dict:
     """Fresh params (layout in the module docstring); the same key gives the same params.
 
     Weights are drawn like ``jax.nn.initializers.he_normal`` / ``lecun_normal`` do it —

@@ -85,11 +85,11 @@ def _build(config: UNetMLPConfig) -> Model:
     def init(key):
         k_in, k_e, k_d, k_out = jax.random.split(key, 4)
         return {
-            "input": {"W": init_weights(config.init, k_in, (n_in, w)), "b": jnp.zeros((w,))},
-            "encoder": {"W": init_weights(config.init, k_e, (L, w, w)), "b": jnp.zeros((L, w))},
-            "decoder": {"W": init_weights(config.init, k_d, (L, 2 * w, w)),
+            "input": {"W": init_weights(k_in, config.init, (n_in, w)), "b": jnp.zeros((w,))},
+            "encoder": {"W": init_weights(k_e, config.init, (L, w, w)), "b": jnp.zeros((L, w))},
+            "decoder": {"W": init_weights(k_d, config.init, (L, 2 * w, w)),
                         "b": jnp.zeros((L, w))},
-            "output": {"W": init_weights(config.init, k_out, (w, n_out)), "b": jnp.zeros((n_out,))},
+            "output": {"W": init_weights(k_out, config.init, (w, n_out)), "b": jnp.zeros((n_out,))},
         }
 
     def encoder_layer(e, p):

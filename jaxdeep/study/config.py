@@ -17,13 +17,14 @@ A config file holds any of the fields below at its top level, e.g. ``study.toml`
 from __future__ import annotations
 
 import dataclasses
-import json
 import numbers
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..config import read_config_file, resolve_settings
 from ..precision import check_precision
+
+__all__ = ["DATASETS", "PRESETS", "StudyConfig", "read_config_file"]
 
 #: The grid and budget of each preset. ``default`` is the field defaults.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -95,20 +96,8 @@ class StudyConfig:
                 **overrides) -> "StudyConfig":
         """The preset's values, then the file's, then ``overrides`` (``None`` = not given).
         The preset is ``preset`` if given, else the file's ``preset``, else ``default``."""
-        values: dict[str, Any] = {}
-        from_file = read_config_file(file) if file is not None else {}
-        preset = preset or from_file.pop("preset", None) or "default"
-        from_file.pop("preset", None)
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-        values.update(PRESETS[preset])
-        values.update(from_file)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown study setting(s) {', '.join(unknown)}"
-                             + (f" in {file}" if file else "")
-                             + f"; known: {', '.join(f.name for f in dataclasses.fields(cls))}")
+        preset, values = resolve_settings(cls, PRESETS, "study", preset, file, overrides,
+                                          default="default")
         return cls(preset=preset, **values).checked()
 
     def checked(self) -> "StudyConfig":
@@ -165,26 +154,6 @@ class StudyConfig:
     @property
     def n_cells(self) -> int:
         return len(self.remedies) * len(self.depths) * len(self.seeds)
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The settings in a ``.toml`` or ``.json`` file (dashes in keys read as underscores)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist or is not a file")
-    try:
-        text = path.read_text()
-        if path.suffix.lower() == ".toml":
-            values = tomllib.loads(text)
-        elif path.suffix.lower() == ".json":
-            values = json.loads(text)
-        else:
-            raise ValueError(f"config file {path} must end in .toml or .json")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"cannot read config file {path}: {error}") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"config file {path} must hold a table/object of settings at the top")
-    return {k.replace("-", "_"): tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 def _names(field: str, value) -> tuple[str, ...]:

@@ -1,0 +1,64 @@
+"""Settings of a pipeline (the study, an RBM run): a preset, then a file, then flags.
+
+Precedence, lowest first: the field defaults, the preset's values, a TOML or JSON
+config file, then the flags given on the command line (or keyword arguments in
+Python). Each pipeline has a frozen dataclass of its settings and a ``resolve``
+classmethod built on :func:`resolve_settings`; its ``checked`` method validates every
+value before anything is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+__all__ = ["read_config_file", "resolve_settings"]
+
+
+def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | None,
+                     file: str | Path | None, overrides: dict[str, Any], *,
+                     default: str) -> tuple[str, dict[str, Any]]:
+    """The preset's name and the values of a ``cls`` (a dataclass) to build.
+
+    The preset is ``preset`` if given, else the file's ``preset``, else ``default``;
+    its values, then the file's, then ``overrides`` (``None`` = not given). Unknown
+    names, in the file or the overrides, are a ValueError naming the known ones.
+    """
+    values: dict[str, Any] = {}
+    from_file = read_config_file(file) if file is not None else {}
+    preset = preset or from_file.pop("preset", None) or default
+    from_file.pop("preset", None)
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(presets)}")
+    values.update(presets[preset])
+    values.update(from_file)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = [f.name for f in dataclasses.fields(cls) if f.name != "preset"]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} setting(s) {', '.join(unknown)}"
+                         + (f" in {file}" if file else "") + f"; known: {', '.join(known)}")
+    return preset, values
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a ``.toml`` or ``.json`` file (dashes in keys read as underscores)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist or is not a file")
+    try:
+        text = path.read_text()
+        if path.suffix.lower() == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix.lower() == ".json":
+            values = json.loads(text)
+        else:
+            raise ValueError(f"config file {path} must end in .toml or .json")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read config file {path}: {error}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path} must hold a table/object of settings at the top")
+    return {k.replace("-", "_"): tuple(v) if isinstance(v, list) else v for k, v in values.items()}
