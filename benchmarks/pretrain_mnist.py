@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
         }
         if "dbm_history" in metrics:
             record["dbm_train_seconds"] = metrics["dbm_history"]["seconds"][-1]
-            seed = int(metrics["args"]["seed"])
+            seed = int(metrics["settings"]["seed"])
             record["ais_cross_check"] = ais_cross_check(
                 Path(folder) / "dbm_params.npz", record, args.data_dir, seed,
                 args.cross_check_temperatures)

@@ -177,7 +177,7 @@ def test_pretrain_dbn_and_sae(kind, tmp_path):
     (["rbm", "--lr", "0"], "lr (--lr) must be positive"),
     (["pretrain", "--kind", "dbm", "--layers", "100"], "at least two hidden layers"),
     (["pretrain", "--kind", "sae", "--level", "1.5"], "must lie in [0, 1)"),
-    (["pretrain", "--finetune-lr", "0"], "--finetune-lr must be positive"),
+    (["pretrain", "--finetune-lr", "0"], "finetune_lr (--finetune-lr) must be positive"),
 ])
 def test_bad_input_is_one_clear_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

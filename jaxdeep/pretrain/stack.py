@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data.validate import check_features, check_finite, check_positive_int
-from .engine import LayerFit
+from ..data.validate import check_features, check_finite, check_positive_int
+from ..engine import LayerFit
 
 __all__ = ["LayerFit", "Learner", "Stack", "check_stack", "encode", "greedy_pretrain",
            "stack_widths", "to_mlp"]
@@ -194,7 +194,7 @@ def to_mlp(stack: Stack, n_classes: int, *, key: jax.Array, output: str = "softm
     up-pass. The output layer is new: Glorot-initialised from ``key``, biases 0 — the
     same draw the randomly initialised twin ``model.init(key)`` gets.
     """
-    from .nets.mlp import mlp, stack_layers  # heavier; import when converting
+    from ..nets.mlp import mlp, stack_layers  # heavier; import when converting
 
     check_positive_int("n_classes", n_classes)
     kinds = {getattr(layer, "activation", None) for layer in stack.learners}

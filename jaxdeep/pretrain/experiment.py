@@ -1,0 +1,280 @@
+"""Greedy pre-training then fine-tuning, end to end: what ``jaxdeep pretrain`` runs.
+
+:func:`run_pretrain` pre-trains the hidden layers one at a time (``kind``: ``sae``
+denoising autoencoders; ``dbn`` RBMs; ``dbm`` RBMs with doubled input, composed into a
+deep Boltzmann machine and trained jointly), puts a softmax layer on top and fine-tunes
+the whole net by backprop — beside the same net from random (Glorot) initialisation on
+the same batches — and writes the figures and ``metrics.json``. For a DBM it also
+estimates log Z by AIS and the variational lower bound on the test log-likelihood::
+
+    from jaxdeep.pretrain.experiment import PretrainConfig, run_pretrain
+    result = run_pretrain(PretrainConfig.resolve(kind="dbn", steps=500, out="dbn-out"))
+    result.report["pre-trained"]["accuracy"]
+
+Settings come from :class:`PretrainConfig`: a preset per data set (``digits``,
+``mnist``), then a TOML or JSON file, then keyword arguments (flags on the command line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import numbers
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import data, plots
+from ..autoencoder import CORRUPTIONS, autoencoder_layers
+from ..boltzmann.dbm_layers import compose, dbm_classifier, dbm_inputs, dbm_layers
+from ..boltzmann.dbm_learning import train_dbm
+from ..boltzmann.dbm_partition import dbm_ais, lower_bound
+from ..boltzmann.dbn import dbn_layers, generate
+from ..boltzmann.partition import ais_betas
+from ..boltzmann.rbm import base_rate
+from ..config import resolve_settings
+from ..train import final_metric, finetune
+from .stack import Stack, greedy_pretrain
+
+__all__ = ["DEFAULT_LAYERS", "KINDS", "PRESETS", "PretrainConfig", "PretrainRun",
+           "run_pretrain"]
+
+KINDS = ("sae", "dbn", "dbm")
+#: Hidden widths when none are given, per data set and kind.
+DEFAULT_LAYERS = {
+    "digits": {"sae": (128,) * 10, "dbn": (128,) * 10, "dbm": (100, 200)},
+    "mnist": {"sae": (1000,) * 3, "dbn": (500, 500, 2000), "dbm": (500, 1000)},
+}
+#: Per data set: the pre-training batch.
+PRESETS: dict[str, dict[str, Any]] = {
+    "digits": {"dataset": "digits", "batch": 32},
+    "mnist": {"dataset": "mnist", "batch": 100},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Every setting of a pre-training experiment (the flags of ``jaxdeep pretrain``)."""
+
+    preset: str = "digits"
+    kind: str = "dbn"
+    #: Hidden widths, bottom first (None: :data:`DEFAULT_LAYERS` of the data set and kind).
+    layers: tuple[int, ...] | None = None
+    dataset: str = "digits"
+    data_dir: str | None = None
+    train_size: int | None = None
+    #: Pre-training epochs per layer and batch size.
+    epochs: int = 20
+    batch: int = 32
+    #: dbn/dbm: σ of the RBMs' initial weights (0.1 keeps a deep stack of small layers from
+    #: collapsing to constant features; Hinton's guide says 0.01 for one RBM).
+    weight_scale: float = 0.1
+    #: Pre-training learning rate (None: RBMs SGD 0.1 with momentum 0.5, autoencoders Adam 1e-3).
+    lr: float | None = None
+    #: sae: how the input is corrupted, and how much (mask: fraction zeroed; gaussian: σ).
+    corruption: str = "mask"
+    level: float = 0.2
+    #: dbm: joint training after composing the stack.
+    dbm_epochs: int = 20
+    dbm_lr: float = 0.001
+    dbm_k: int = 5
+    dbm_chains: int = 100
+    #: Fine-tuning: Adam steps, batch, rate, cosine decay of the rate to 0.
+    steps: int = 1000
+    finetune_batch: int = 64
+    finetune_lr: float = 1e-3
+    finetune_decay: bool = False
+    #: Also train the randomly initialised twin.
+    twin: bool = True
+    ais_temperatures: int = 1000
+    ais_chains: int = 100
+    #: dbn/dbm: Gibbs steps for the sample grid.
+    sample_steps: int = 1000
+    seed: int = 0
+    out: str = "pretrain-out"
+
+    @classmethod
+    def resolve(cls, preset: str | None = None, file: str | Path | None = None,
+                **overrides) -> "PretrainConfig":
+        """The preset's values, then the file's, then ``overrides`` (``None`` = not
+        given). The preset defaults to the data set asked for, else ``digits``."""
+        preset = preset or overrides.get("dataset")
+        preset, values = resolve_settings(cls, PRESETS, "pretrain", preset, file, overrides,
+                                          default="digits")
+        return cls(preset=preset, **values).checked()
+
+    def checked(self) -> "PretrainConfig":
+        """This config, every value checked (a ValueError naming the bad one)."""
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; choose one of {KINDS}")
+        if self.dataset not in DEFAULT_LAYERS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: "
+                             f"{', '.join(DEFAULT_LAYERS)}")
+        for name in ("epochs", "batch", "dbm_epochs", "dbm_k", "dbm_chains", "steps",
+                     "finetune_batch", "ais_temperatures", "ais_chains", "sample_steps"):
+            _positive_int(name, getattr(self, name))
+        if self.train_size is not None:
+            _positive_int("train_size", self.train_size)
+        layers = None
+        if self.layers is not None:
+            layers = tuple(self.layers)
+            for width in layers:
+                _positive_int("layers", width)
+        for name in ("lr", "dbm_lr", "finetune_lr", "weight_scale"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, numbers.Real) or not value > 0):
+                raise ValueError(f"{name} (--{name.replace('_', '-')}) must be positive, "
+                                 f"got {value}")
+        if self.corruption not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {self.corruption!r}; choose one of {CORRUPTIONS}")
+        if self.kind == "dbm" and layers is not None and len(layers) < 2:
+            raise ValueError("kind dbm needs at least two hidden layers, e.g. layers 500,1000")
+        if self.kind == "sae" and self.corruption == "mask" and not 0 <= self.level < 1:
+            raise ValueError(f"the masking level (--level) must lie in [0, 1), got {self.level}")
+        if self.data_dir is not None and self.dataset != "mnist":
+            raise ValueError("data_dir is only used with dataset = 'mnist'")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"the output path {self.out} is a file; give a folder")
+        return dataclasses.replace(self, layers=layers)
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        return self.layers or DEFAULT_LAYERS[self.dataset][self.kind]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+
+def _positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class PretrainRun(NamedTuple):
+    """What :func:`run_pretrain` returns: the pre-trained stack, the fine-tuning runs by
+    label (``pre-trained``, and ``random init`` with the twin), every number as written
+    to metrics.json (``report``) and the output folder."""
+
+    stack: Stack
+    runs: dict
+    report: dict
+    out: Path
+
+
+def learners(config: PretrainConfig, widths):
+    """The layer learners the config describes."""
+    if config.kind == "sae":
+        optimizer = optax.adam(config.lr or 1e-3)
+        return autoencoder_layers(widths, corruption=config.corruption,
+                                  level=config.level if config.corruption != "none" else 0.0,
+                                  epochs=config.epochs, batch_size=config.batch,
+                                  optimizer=optimizer)
+    optimizer = optax.sgd(config.lr or 0.1, momentum=0.5)
+    build = dbn_layers if config.kind == "dbn" else dbm_layers
+    return build(widths, epochs=config.epochs, batch_size=config.batch, optimizer=optimizer,
+                 weight_scale=config.weight_scale)
+
+
+def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
+    """Pre-train, fine-tune beside the twin, measure, and (``write=True``) write the
+    figures, metrics.json and, for a DBM, its parameters (see the module docstring)."""
+    ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
+    x, y = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
+    widths = [x.shape[1]] + list(config.hidden)
+    layers = learners(config, widths)
+    key_pre, key_dbm, key_tune, key_ais, key_samples = jax.random.split(
+        jax.random.key(config.seed), 5)
+    # A DBM is a model of binary data: it trains on one seeded binarization.
+    x_pre = data.binarize(x, "sample", seed=config.seed) if config.kind == "dbm" else x
+
+    stack = greedy_pretrain(layers, x_pre, key=key_pre)
+    report: dict[str, Any] = {"pretrain_seconds": stack.seconds}
+    rate = optax.cosine_decay_schedule(config.finetune_lr, config.steps) \
+        if config.finetune_decay else config.finetune_lr
+    tune = dict(steps=config.steps, batch_size=config.finetune_batch,
+                optimizer=optax.adam(rate), twin=config.twin)
+    dbm_fit = None
+    if config.kind == "dbm":
+        machine, params = compose(stack)
+        dbm_fit = train_dbm(machine, x_pre, key=key_dbm, params=params, epochs=config.dbm_epochs,
+                            batch_size=config.batch,
+                            optimizer=optax.sgd(config.dbm_lr, momentum=0.9), k=config.dbm_k,
+                            n_chains=config.dbm_chains)
+        params = dbm_fit.params
+        report.update(dbm_history=dbm_fit.history._asdict(),
+                      **dbm_likelihood(key_ais, machine, params, x_pre, ds.x_test, config))
+        pair = dbm_classifier(machine, params, ds.n_classes, key=key_tune)
+        train_x, test_x = dbm_inputs(machine, params, x), dbm_inputs(machine, params, ds.x_test)
+        tuned = finetune(pair, (train_x, y), key=key_tune, eval_data=(test_x, ds.y_test), **tune)
+    else:
+        tuned = finetune(stack, (x, y), key=key_tune, n_classes=ds.n_classes,
+                         eval_data=(ds.x_test, ds.y_test), **tune)
+    runs = {"pre-trained": tuned.pretrained}
+    if tuned.random is not None:
+        runs["random init"] = tuned.random
+    for label, result in runs.items():
+        accuracy = final_metric(result.history, "accuracy")
+        report[label] = {"accuracy": accuracy, "seconds": result.history.seconds[-1],
+                         "test_error_percent": 100 * (1 - accuracy),
+                         "history": result.history._asdict()}
+    out = Path(config.out)
+    if write:
+        out.mkdir(parents=True, exist_ok=True)
+        if dbm_fit is not None:  # the trained machine, for sampling or a second AIS run later
+            np.savez(out / "dbm_params.npz",
+                     **{f"W{i}": np.asarray(w) for i, w in enumerate(dbm_fit.params["W"])},
+                     **{f"b{i}": np.asarray(b) for i, b in enumerate(dbm_fit.params["b"])})
+        write_figures(config, ds, stack, runs, key_samples, dbm_fit)
+        (out / "metrics.json").write_text(json.dumps({
+            "settings": config.as_dict(), "widths": widths,
+            "layer_histories": [h._asdict() for h in stack.histories], **report},
+            indent=1, default=float))
+    return PretrainRun(stack, runs, report, out)
+
+
+def dbm_likelihood(key, machine, params, x_train, x_test, config: PretrainConfig) -> dict:
+    """AIS log Z and the variational lower bound on the (binarized) test data."""
+    start = time.perf_counter()
+    estimate = dbm_ais(key, machine, params, betas=ais_betas(max(4, config.ais_temperatures)),
+                       n_chains=config.ais_chains, base=jnp.asarray(base_rate(x_train)))
+    x_test = data.binarize(x_test, "sample", seed=config.seed + 1)
+    bound = float(lower_bound(machine, params, x_test, estimate.log_z))
+    return {"log_z": float(estimate.log_z), "log_z_std": float(estimate.log_z_std),
+            "lower_bound": bound, "ais_seconds": time.perf_counter() - start}
+
+
+def write_figures(config: PretrainConfig, ds, stack: Stack, runs: dict, key, dbm_fit) -> None:
+    """curves.png, pretraining.png, filters.png and samples.png in ``config.out``."""
+    out, kind = Path(config.out), config.kind
+    histories = {label: result.history for label, result in runs.items()}
+    plots.training_curves(histories, out / "curves.png",
+                          title=f"Fine-tuning after {kind.upper()} pre-training")
+    plots.layer_curves(stack.histories, out / "pretraining.png",
+                       title=f"{kind.upper()} pre-training, layer by layer")
+    first = stack.learners[0].encoder(stack.params[0])[0] if kind != "dbm" \
+        else stack.params[0]["W"]
+    n = min(first.shape[1], 100)
+    plots.image_grid(np.asarray(first).T[:n], out / "filters.png",
+                     image_shape=ds.image_shape, symmetric=True,
+                     title=f"first-layer weights of {n} hidden units")
+    if kind == "dbn":
+        images = generate(key, stack, 100, steps=config.sample_steps)
+        title = f"DBN samples: {config.sample_steps} Gibbs steps in the top RBM, then down"
+    elif kind == "dbm":
+        images = np.asarray(dbm_fit.chains[0][:100])
+        title = "DBM persistent chains at the end of training (visible states)"
+    else:
+        layer, params = stack.learners[0], stack.params[0]
+        originals = ds.x_test[:50]
+        recon = np.asarray(layer.reconstruct(params, jnp.asarray(originals)))
+        images = np.concatenate([originals, recon])
+        title = "test digits (top half) and their first-layer reconstructions (bottom half)"
+    plots.image_grid(np.clip(images, 0, 1), out / "samples.png",
+                     image_shape=ds.image_shape, title=title)
