@@ -31,6 +31,7 @@ import optax
 
 from .. import data, plots
 from ..config import resolve_settings
+from ..data.validate import check_positive_int
 from ..precision import highest_precision
 from ..sharding import data_mesh
 from . import partition
@@ -117,10 +118,10 @@ class RBMConfig:
             raise ValueError(f"binarize must be one of {data.BINARIZATIONS}, got {self.binarize!r}")
         for name in ("hidden", "k", "temperatures", "epochs", "batch", "ais_temperatures",
                      "ais_chains", "sample_steps"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("train_size", "chains", "eval_every", "devices"):
             if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
+                check_positive_int(name, getattr(self, name))
         if isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real) or not self.lr > 0:
             raise ValueError(f"lr (--lr) must be positive, got {self.lr}")
         if self.learn_variance and self.visible != "gaussian":
@@ -135,10 +136,6 @@ class RBMConfig:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class RBMRun(NamedTuple):

@@ -71,3 +71,12 @@ def checkpoint_folder(args) -> Path | None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(flags, indent=1))
     return Path(folder)
+
+
+def config_from_flags(config_class, args):
+    """A pipeline's settings (``config_class.resolve``): its preset, then ``--config``'s
+    file, then the flags given (flags not given are unset: argparse.SUPPRESS)."""
+    given = {k: v for k, v in vars(args).items()
+             if k not in ("preset", "config", "run", "command")}
+    return config_class.resolve(getattr(args, "preset", None), getattr(args, "config", None),
+                                **given)

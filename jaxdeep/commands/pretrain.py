@@ -27,7 +27,7 @@ from rich.table import Table
 
 from ..autoencoder import CORRUPTIONS
 from ..pretrain.experiment import KINDS, PRESETS, PretrainConfig, run_pretrain
-from .common import int_list, positive_int
+from .common import config_from_flags, int_list, positive_int
 
 NAME = "pretrain"
 HELP = "greedy layer-wise pre-training (SAE, DBN or DBM), then fine-tuning vs random init"
@@ -87,16 +87,8 @@ def add_arguments(p) -> None:
                    help="folder for the PNG figures and metrics.json (default pretrain-out)")
 
 
-def config_of(args) -> PretrainConfig:
-    """The resolved settings: the preset's, the config file's, then the flags given."""
-    given = {k: v for k, v in vars(args).items()
-             if k not in ("preset", "config", "run", "command")}
-    return PretrainConfig.resolve(getattr(args, "preset", None), getattr(args, "config", None),
-                                  **given)
-
-
 def run(args, console) -> int:
-    config = config_of(args)
+    config = config_from_flags(PretrainConfig, args)
     result = run_pretrain(config)
     report, stack = result.report, result.stack
     widths = [stack.learners[0].n_in] + list(config.hidden)

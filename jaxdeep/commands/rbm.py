@@ -26,7 +26,7 @@ from rich.table import Table
 from .. import data
 from ..boltzmann.experiment import PRESETS, RBMConfig, run_rbm
 from ..boltzmann.learning import METHODS
-from .common import checkpoint_folder, positive_int
+from .common import checkpoint_folder, config_from_flags, positive_int
 
 NAME = "rbm"
 HELP = "train an RBM (CD-k, PCD-k or parallel tempering) and report its log-likelihood"
@@ -84,16 +84,8 @@ def add_arguments(p) -> None:
                    help="save the run here every --eval-every epochs; run again to resume")
 
 
-def config_of(args) -> RBMConfig:
-    """The resolved settings: the preset's, the config file's, then the flags given."""
-    given = {k: v for k, v in vars(args).items()
-             if k not in ("preset", "config", "run", "command")}
-    return RBMConfig.resolve(getattr(args, "preset", None), getattr(args, "config", None),
-                             **given)
-
-
 def run(args, console) -> int:
-    config = config_of(args)
+    config = config_from_flags(RBMConfig, args)
     # A checkpoint folder is tied to the resolved settings (command.json there).
     checkpoint_folder(argparse.Namespace(**config.as_dict()))
     result = run_rbm(config)

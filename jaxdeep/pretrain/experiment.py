@@ -38,6 +38,7 @@ from ..boltzmann.dbn import dbn_layers, generate
 from ..boltzmann.partition import ais_betas
 from ..boltzmann.rbm import base_rate
 from ..config import resolve_settings
+from ..data.validate import check_positive_int
 from ..train import final_metric, finetune
 from .stack import Stack, greedy_pretrain
 
@@ -117,14 +118,14 @@ class PretrainConfig:
                              f"{', '.join(DEFAULT_LAYERS)}")
         for name in ("epochs", "batch", "dbm_epochs", "dbm_k", "dbm_chains", "steps",
                      "finetune_batch", "ais_temperatures", "ais_chains", "sample_steps"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if self.train_size is not None:
-            _positive_int("train_size", self.train_size)
+            check_positive_int("train_size", self.train_size)
         layers = None
         if self.layers is not None:
             layers = tuple(self.layers)
             for width in layers:
-                _positive_int("layers", width)
+                check_positive_int("layers", width)
         for name in ("lr", "dbm_lr", "finetune_lr", "weight_scale"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(
@@ -151,10 +152,6 @@ class PretrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
 
-
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class PretrainRun(NamedTuple):
