@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +36,7 @@ from .checkpoint import open_checkpoints, settings_of_key
 from .data.batching import epoch_indices
 from .data.validate import check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
-from .engine import LayerFit, run_blocks
+from .engine import History, LayerFit, run_blocks
 from .nets.mlp import check_widths
 from .sharding import mesh_for, replicate, split_batch
 
@@ -58,13 +57,10 @@ LOSSES: tuple[str, ...] = ("cross_entropy", "squared")
 RECONSTRUCTIONS: tuple[str, ...] = ("sigmoid", "linear")
 
 
-class AEHistory(NamedTuple):
-    """Per-epoch mean training loss (on the corrupted input) and elapsed seconds."""
-
-    epoch: list[int]
-    loss: list[float]
-    seconds: list[float]
-    diverged: int | None
+#: What an autoencoder layer records per epoch: the engine's
+#: :class:`~jaxdeep.engine.History`, unit ``epoch``, with ``loss`` (the mean training
+#: loss); no held-out measure.
+AEHistory = History
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,10 +201,9 @@ class Autoencoder:
             return history if np.isfinite(float(loss)) else history._replace(diverged=first + 1)
 
         (state, _), history = run_blocks(
-            (state, key), AEHistory([], [], [], None), total=self.epochs, every=1, block=block,
-            record=record, status=_status, done=lambda h: len(h.epoch),
-            description=description, unit="epochs", progress=progress,
-            checkpoints=open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings))
+            (state, key), History.empty("epoch", "loss", evaluates=False), total=self.epochs,
+            every=1, block=block, record=record, status=_status, description=description,
+            unit="epochs", progress=progress, checkpoints=open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings))
         return LayerFit(state[0], history)
 
 

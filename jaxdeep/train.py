@@ -28,7 +28,7 @@ import optax
 from .data import epoch_indices
 from .data.validate import check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
-from .engine import run_blocks
+from .engine import History, run_blocks
 from .losses import log_softmax
 from .nets.model import is_stateful
 from .precision import check_precision, to_compute, to_float32
@@ -137,22 +137,13 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
-class History(NamedTuple):
-    """What happened during :func:`fit`: one entry per evaluation point.
-
-    ``train_loss`` is the mean training loss over the block of steps before each point;
-    ``eval`` maps metric names to lists (empty when no evaluation data was given).
-    ``diverged`` is the first step whose loss was non-finite, or ``None``.
-    """
-
-    step: list[int]
-    train_loss: list[float]
-    eval: dict[str, list[float]]
-    seconds: list[float]
-    diverged: int | None
-
-
 class FitResult(NamedTuple):
+    """What :func:`fit` returns. Its ``history`` is the engine's
+    :class:`~jaxdeep.engine.History`, unit ``step``: ``step``, ``train_loss`` (the mean
+    training loss over the block of steps before each point), ``eval`` (metric name →
+    list; empty without evaluation data), ``seconds`` and ``diverged`` (the first step
+    whose loss was non-finite)."""
+
     params: Any
     model_state: Any
     history: History
@@ -324,9 +315,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
                 history.eval.setdefault(k, []).append(v)
         return history
 
-    ts, history = run_blocks(ts, History([], [], {}, [], None), total=steps, every=eval_every,
-                             block=block, record=record, status=_status,
-                             done=lambda h: h.step[-1] if h.step else 0,
+    ts, history = run_blocks(ts, History.empty("step", "train_loss"), total=steps,
+                             every=eval_every, block=block, record=record, status=_status,
                              description=description, unit="steps", progress=progress,
                              checkpoints=checkpoints)
     return FitResult(ts.params, ts.model_state, history)

@@ -21,21 +21,16 @@ from jaxdeep.boltzmann.rbm import bernoulli
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import epoch_indices
 from jaxdeep.data.validate import check_positive_int
-from jaxdeep.engine import run_blocks
+from jaxdeep.engine import History, run_blocks
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = ["DBMFit", "DBMHistory", "train_dbm"]
 
 
-class DBMHistory(NamedTuple):
-    """Per-epoch records: mean-field sweeps used and the reconstruction error
-    ``‖v − σ(μ⁽¹⁾W⁽¹⁾ᵀ + b⁽⁰⁾)‖²`` (per example) of the training data, and seconds."""
-
-    epoch: list[int]
-    mean_field_iterations: list[float]
-    reconstruction: list[float]
-    seconds: list[float]
-    diverged: int | None
+#: What :func:`train_dbm` records per epoch: the engine's :class:`~jaxdeep.engine.History`,
+#: unit ``epoch``, with ``mean_field_iterations`` (sweeps used) and ``reconstruction``
+#: (``‖v − σ(μ⁽¹⁾W⁽¹⁾ᵀ + b⁽⁰⁾)‖²`` per example of the training data); no held-out measure.
+DBMHistory = History
 
 
 class DBMFit(NamedTuple):
@@ -114,9 +109,10 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
         return history if np.isfinite(float(recon)) else history._replace(diverged=first + 1)
 
     (state, key), history = run_blocks(
-        (state, key), DBMHistory([], [], [], [], None), total=epochs, every=1, block=block,
-        record=record, status=_status, done=lambda h: len(h.epoch), description=description,
-        unit="epochs", progress=progress, checkpoints=checkpoints)
+        (state, key), History.empty("epoch", "mean_field_iterations", "reconstruction",
+                                    evaluates=False),
+        total=epochs, every=1, block=block, record=record, status=_status,
+        description=description, unit="epochs", progress=progress, checkpoints=checkpoints)
     return DBMFit(state[0], state[2], key, history)
 
 

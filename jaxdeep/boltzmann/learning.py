@@ -49,7 +49,7 @@ from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
 from jaxdeep.boltzmann.rbm import RBM, bernoulli
 from jaxdeep.data.batching import epoch_indices, num_batches
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
-from jaxdeep.engine import run_blocks
+from jaxdeep.engine import History, run_blocks
 from jaxdeep.data.validate import check_positive_int
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
@@ -349,29 +349,14 @@ def train_epochs(machine, settings, optimizer, mesh, batch_size, epochs, state, 
     return jax.lax.scan(epoch, state, None, length=epochs)
 
 
-class RBMHistory(NamedTuple):
-    """Per-evaluation records of a :func:`train_rbm` run (lists, one entry per eval).
-
-    Attributes:
-      epoch: epochs completed at each record (counting from the start of the run).
-      updates: gradient updates completed.
-      reconstruction: mean-field reconstruction error of the monitored data (computed at
-        evaluation time, so the training loop does no work for it).
-      eval: held-out measures by name (``"log_likelihood"`` exact, or
-        ``"pseudo_log_likelihood"``), each a list.
-      acceptance: PT swap acceptance per pair over the epochs since the previous record
-        (PT only); None for a pair not tried in them.
-      seconds: wall time since the start.
-      diverged: epoch at which parameters became non-finite, or None.
-    """
-
-    epoch: list
-    updates: list
-    reconstruction: list
-    eval: dict
-    acceptance: list
-    seconds: list
-    diverged: int | None
+#: What :func:`train_rbm` records, one entry per evaluation: the engine's
+#: :class:`~jaxdeep.engine.History`, unit ``epoch``, with ``updates`` (gradient updates
+#: done), ``reconstruction`` (mean-field reconstruction error of the monitored data,
+#: computed at evaluation time), ``acceptance`` (PT swap acceptance per pair over the
+#: epochs since the previous record, None for a pair not tried; empty for CD/PCD),
+#: ``eval`` (``log_likelihood`` exact or ``pseudo_log_likelihood``), ``seconds`` and
+#: ``diverged`` (the epoch at which parameters became non-finite).
+RBMHistory = History
 
 
 class RBMFit(NamedTuple):
@@ -516,10 +501,10 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         return history
 
     state, history = run_blocks(
-        state, RBMHistory([], [], [], {}, [], [], None), total=epochs, every=eval_every,
-        block=block, record=record, status=_status,
-        done=lambda h: h.epoch[-1] if h.epoch else 0, description=description,
-        unit="epochs", progress=progress, checkpoints=checkpoints, on_record=on_eval)
+        state, History.empty("epoch", "updates", "reconstruction", "acceptance"),
+        total=epochs, every=eval_every, block=block, record=record, status=_status,
+        description=description, unit="epochs", progress=progress, checkpoints=checkpoints,
+        on_record=on_eval)
     return RBMFit(state.params, state, history)
 
 

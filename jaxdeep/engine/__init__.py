@@ -6,7 +6,8 @@ the rest — resuming from a checkpoint, the progress display, timing, divergenc
 result, saving checkpoints and the callback after each record.
 """
 
+from .history import History
 from .loop import run_blocks
 from .result import LayerFit
 
-__all__ = ["LayerFit", "run_blocks"]
+__all__ = ["History", "LayerFit", "run_blocks"]

@@ -27,28 +27,26 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..sharding import is_main_process
+from .history import History
 
 __all__ = ["run_blocks"]
 
 
-def run_blocks(state: Any, history: Any, *, total: int, every: int,
+def run_blocks(state: Any, history: History, *, total: int, every: int,
                block: Callable[[Any, int, int], tuple[Any, Any]],
                record: Callable[[Any, Any, Any, int, int], Any],
-               status: Callable[[Any], str], done: Callable[[Any], int],
-               description: str, unit: str, progress: bool = True, checkpoints=None,
-               on_record: Callable[[Any, Any], None] | None = None) -> tuple[Any, Any]:
+               status: Callable[[History], str], description: str, unit: str, progress: bool = True, checkpoints=None,
+               on_record: Callable[[History, Any], None] | None = None) -> tuple[Any, History]:
     """Run a trainer's blocks to ``total`` units and return ``(state, history)``.
 
     Args:
       state: the training state, placed on its mesh (a pytree; what is checkpointed).
-      history: an empty history: a NamedTuple with list fields, a ``seconds`` list and a
-        ``diverged`` field (None while the run is sound).
+      history: an empty :class:`~jaxdeep.engine.History` of the trainer's kind.
       total, every: units in the whole run and per compiled block.
       block: ``block(state, first, n) -> (state, out)`` runs units ``[first, first + n)``.
       record: ``record(history, state, out, first, n) -> history`` appends this block's
         record (metrics, evaluations) and sets ``diverged`` when the run blew up.
       status: the progress bar's text for a history.
-      done: units a history says are finished (its last record's position, 0 if none).
       description, unit: the progress bar's label and what it counts ("steps", "epochs").
       progress: show the bar (process 0 only in multi-host runs).
       checkpoints: a :class:`~jaxdeep.checkpoint.Checkpoints` or None.
@@ -57,8 +55,8 @@ def run_blocks(state: Any, history: Any, *, total: int, every: int,
     restored = checkpoints and checkpoints.restore(state)
     if restored:
         state, meta = restored
-        history = type(history)(**meta["history"])
-    finished = done(history)
+        history = history.restore(meta["history"])
+    finished = history.done
     start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn(unit), TimeElapsedColumn(), TextColumn("{task.fields[status]}")]
