@@ -87,7 +87,7 @@ def test_gradient_estimate_is_grad_of_free_energy_difference(visible, method):
     rng = np.random.default_rng(0)
 
     def estimate_and_reference(params, v, w, chains, key):
-        grad, new_chains, extras = bz.gradient_estimate(machine, settings, key, params, v, w,
+        grad, new_chains, extras = bz.gradient_estimate(key, machine, settings, params, v, w,
                                                         chains, jnp.int32(0))
         v_model = new_chains[-1] if method == "pt" else new_chains
         u = w if method == "cd" else jnp.full(CHAINS, 1.0 / CHAINS)
@@ -152,7 +152,7 @@ def test_center_gradient_matches_the_centered_formula():
         v = rng.integers(0, 2, (B, NV)).astype(np.float64)
 
         def run(params, v, weights, mu, lam, key):
-            grad, v_model, _ = bz.gradient_estimate(machine, settings, key, params, v,
+            grad, v_model, _ = bz.gradient_estimate(key, machine, settings, params, v,
                                                     weights, None, jnp.int32(0))
             return (grad, v_model, bz.center_gradient(grad, mu, lam),
                     bz.center_gradient(grad, jnp.zeros_like(mu), jnp.zeros_like(lam)))
@@ -326,7 +326,7 @@ def test_one_epoch_equals_a_hand_written_loop():
     keys = jax.random.split(key_steps, 2)
 
     def sgd_step(p, v, w, key, step):
-        grad, _, _ = bz.gradient_estimate(SMALL, settings, key, p, v, w, None, step)
+        grad, _, _ = bz.gradient_estimate(key, SMALL, settings, p, v, w, None, step)
         return jax.tree_util.tree_map(lambda a, g: a + 5.0 * g, p, grad)
 
     p, step = params, None

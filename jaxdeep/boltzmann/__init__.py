@@ -2,7 +2,8 @@
 
 * :mod:`~jaxdeep.boltzmann.rbm` — the model: energy, free energy, conditionals, samplers.
 * :mod:`~jaxdeep.boltzmann.gibbs` — block Gibbs chains and parallel tempering.
-* :mod:`~jaxdeep.boltzmann.learning` — CD-k, PCD-k and tempering gradients; ``train_rbm``.
+* :mod:`~jaxdeep.boltzmann.gradient` — the CD-k, PCD-k and tempering gradient estimates.
+* :mod:`~jaxdeep.boltzmann.learning` — training with them: ``train_rbm``.
 * :mod:`~jaxdeep.boltzmann.partition` — exact ``log Z`` and likelihood, AIS, reverse AIS.
 * :mod:`~jaxdeep.boltzmann.metrics` — pseudo-log-likelihood, reconstruction error.
 * :mod:`~jaxdeep.boltzmann.dbn` — deep belief nets: stacked RBMs, generation.
@@ -31,17 +32,14 @@ from jaxdeep.boltzmann.gibbs import (
     gibbs_step,
     parallel_tempering,
 )
-from jaxdeep.boltzmann.learning import (
+from jaxdeep.boltzmann.gradient import (
     METHODS,
     Learning,
-    RBMFit,
-    RBMHistory,
-    RBMTrainState,
     center_gradient,
     gradient_estimate,
     learning,
-    train_rbm,
 )
+from jaxdeep.boltzmann.learning import RBMFit, RBMHistory, RBMTrainState, train_rbm
 from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
 from jaxdeep.boltzmann.partition import (
     AISResult,

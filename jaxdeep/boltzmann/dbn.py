@@ -27,7 +27,8 @@ import optax
 
 from jaxdeep import activations
 from jaxdeep.boltzmann.gibbs import gibbs_chain
-from jaxdeep.boltzmann.learning import METHODS, train_rbm
+from jaxdeep.boltzmann.gradient import METHODS
+from jaxdeep.boltzmann.learning import train_rbm
 from jaxdeep.boltzmann.rbm import RBM, bernoulli, rbm
 from jaxdeep.data.validate import check_positive_int
 from jaxdeep.nets.mlp import check_widths

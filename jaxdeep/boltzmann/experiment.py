@@ -36,7 +36,8 @@ from ..precision import highest_precision
 from ..sharding import data_mesh
 from . import partition
 from .gibbs import gibbs_chain
-from .learning import AUTO_EXACT, METHODS, RBMFit, train_rbm
+from .gradient import METHODS
+from .learning import AUTO_EXACT, RBMFit, train_rbm
 from .partition import ais, ais_betas
 from .rbm import RBM, base_rate, rbm
 

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from .. import data
 from ..boltzmann.experiment import PRESETS, RBMConfig, run_rbm
-from ..boltzmann.learning import METHODS
+from ..boltzmann.gradient import METHODS
 from .common import checkpoint_folder, config_from_flags, positive_int
 
 NAME = "rbm"
