@@ -73,6 +73,18 @@ def checkpoint_folder(args) -> Path | None:
     return Path(folder)
 
 
+def add_likelihood_flags(p, samples: str) -> None:
+    """The flags every Boltzmann pipeline shares: the AIS schedule, the sample grid's
+    Gibbs steps (``samples`` says for what), the seed. Unset unless given."""
+    p.add_argument("--ais-temperatures", type=positive_int, default=argparse.SUPPRESS,
+                   help="default 1000")
+    p.add_argument("--ais-chains", type=positive_int, default=argparse.SUPPRESS,
+                   help="default 100")
+    p.add_argument("--sample-steps", type=positive_int, default=argparse.SUPPRESS,
+                   help=f"{samples}Gibbs steps for the sample grid (default 1000)")
+    p.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="default 0")
+
+
 def config_from_flags(config_class, args):
     """A pipeline's settings (``config_class.resolve``): its preset, then ``--config``'s
     file, then the flags given (flags not given are unset: argparse.SUPPRESS)."""

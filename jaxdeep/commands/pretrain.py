@@ -27,7 +27,7 @@ from rich.table import Table
 
 from ..autoencoder import CORRUPTIONS
 from ..pretrain.experiment import KINDS, PRESETS, PretrainConfig, run_pretrain
-from .common import config_from_flags, int_list, positive_int
+from .common import add_likelihood_flags, config_from_flags, int_list, positive_int
 
 NAME = "pretrain"
 HELP = "greedy layer-wise pre-training (SAE, DBN or DBM), then fine-tuning vs random init"
@@ -78,11 +78,7 @@ def add_arguments(p) -> None:
                    help="decay the fine-tuning rate to 0 along a cosine over the steps")
     p.add_argument("--no-twin", dest="twin", action="store_false", default=S,
                    help="skip the randomly initialised twin")
-    p.add_argument("--ais-temperatures", type=positive_int, default=S, help="default 1000")
-    p.add_argument("--ais-chains", type=positive_int, default=S, help="default 100")
-    p.add_argument("--sample-steps", type=positive_int, default=S,
-                   help="dbn/dbm: Gibbs steps for the sample grid (default 1000)")
-    p.add_argument("--seed", type=int, default=S, help="default 0")
+    add_likelihood_flags(p, samples="dbn/dbm: ")
     p.add_argument("--out", type=str, default=S,
                    help="folder for the PNG figures and metrics.json (default pretrain-out)")
 

@@ -26,7 +26,7 @@ from rich.table import Table
 from .. import data
 from ..boltzmann.experiment import PRESETS, RBMConfig, run_rbm
 from ..boltzmann.gradient import METHODS
-from .common import checkpoint_folder, config_from_flags, positive_int
+from .common import add_likelihood_flags, checkpoint_folder, config_from_flags, positive_int
 
 NAME = "rbm"
 HELP = "train an RBM (CD-k, PCD-k or parallel tempering) and report its log-likelihood"
@@ -69,11 +69,7 @@ def add_arguments(p) -> None:
                    help="decay the learning rate linearly to this value over the run")
     p.add_argument("--eval-every", type=positive_int, default=S,
                    help="epochs between evaluations (default: about 20 per run)")
-    p.add_argument("--ais-temperatures", type=positive_int, default=S, help="default 1000")
-    p.add_argument("--ais-chains", type=positive_int, default=S, help="default 100")
-    p.add_argument("--sample-steps", type=positive_int, default=S,
-                   help="Gibbs steps for the sample grid (default 1000)")
-    p.add_argument("--seed", type=int, default=S, help="default 0")
+    add_likelihood_flags(p, samples="")
     p.add_argument("--out", type=str, default=S,
                    help="folder for curves.png, filters.png, samples.png and metrics.json "
                         "(default rbm-out)")
