@@ -46,7 +46,9 @@ __all__ = [
     "RECONSTRUCTIONS",
     "AEHistory",
     "Autoencoder",
+    "AutoencoderLayer",
     "autoencoder",
+    "autoencoder_layer",
     "autoencoder_layers",
     "corrupt",
     "reconstruction_loss",
@@ -65,9 +67,10 @@ AEHistory = History
 
 @dataclasses.dataclass(frozen=True)
 class Autoencoder:
-    """An autoencoder layer and how to train it (a layer learner for
-    :func:`~jaxdeep.pretrain.greedy_pretrain`). Build with :func:`autoencoder`, which
-    checks the settings. Frozen and hashable: the compiled epoch caches on it."""
+    """An autoencoder layer, the model alone: its sizes, encoder, decoder, corruption and
+    loss. Build with :func:`autoencoder`, which checks the settings; train it as an
+    :class:`AutoencoderLayer` (the model with its training settings). Frozen and
+    hashable: the compiled epoch caches on it."""
 
     n_in: int
     n_out: int
@@ -77,9 +80,6 @@ class Autoencoder:
     loss: str = "cross_entropy"
     corruption: str = "none"
     level: float = 0.0
-    epochs: int = 10
-    batch_size: int = 100
-    optimizer: optax.GradientTransformation | None = None
     init_name: str = "glorot"
 
     # ------------------------------------------------------------------ the model
@@ -151,8 +151,8 @@ class Autoencoder:
             grad["W_dec"] = h.T @ delta_out
         return grad
 
-    # ------------------------------------------------------------------ training
     def check_input(self, name: str, x) -> None:
+        """Finite rows of ``n_in`` features, in [0, 1] for the cross-entropy loss."""
         check_features(name, x, self.n_in)
         check_finite(name, x)
         x = np.asarray(x)
@@ -160,6 +160,43 @@ class Autoencoder:
             raise ValueError(f"{name} must lie in [0, 1] for the cross-entropy loss; got "
                              f"values in [{x.min()}, {x.max()}]; rescale it or use "
                              "loss='squared'")
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderLayer:
+    """A layer learner for :func:`~jaxdeep.pretrain.greedy_pretrain`: an
+    :class:`Autoencoder` (``model``) and how to train it — ``epochs``, ``batch_size`` and
+    an optax ``optimizer`` (None: Adam 1e-3). Build with :func:`autoencoder_layer`."""
+
+    model: Autoencoder
+    epochs: int = 10
+    batch_size: int = 100
+    optimizer: optax.GradientTransformation | None = None
+
+    # What greedy pre-training and the conversion to an MLP read: the model's.
+    @property
+    def n_in(self) -> int:
+        return self.model.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.model.n_out
+
+    @property
+    def activation(self) -> str:
+        return self.model.activation
+
+    def init(self, key: jax.Array) -> dict:
+        return self.model.init(key)
+
+    def encode(self, params, x) -> jax.Array:
+        return self.model.encode(params, x)
+
+    def encoder(self, params) -> tuple[jax.Array, jax.Array]:
+        return self.model.encoder(params)
+
+    def reconstruct(self, params, x) -> jax.Array:
+        return self.model.reconstruct(params, x)
 
     def train(self, x, *, key: jax.Array, progress: bool = True,
               description: str = "autoencoder", params=None, mesh=None, checkpoint_dir=None,
@@ -173,17 +210,17 @@ class Autoencoder:
         ``checkpoint_every`` epochs (default 1) and the same call run again continues
         from it, bitwise on the CPU (:mod:`jaxdeep.checkpoint`).
         """
-        self.check_input("x", x)
+        model = self.model
+        model.check_input("x", x)
         if checkpoint_every is not None:
             check_positive_int("checkpoint_every", checkpoint_every)
         mesh = mesh_for(mesh, batch_size=self.batch_size)
+        # the optimiser is functions, not data: it is not among the settings compared
         settings = {"trainer": "autoencoder", "examples": len(x), "start": params is not None,
-                    "key": settings_of_key(key),
-                    # the optimiser is functions, not data: the command line guards it
-                    **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                       if f.name != "optimizer"}}
+                    "key": settings_of_key(key), "epochs": self.epochs,
+                    "batch_size": self.batch_size, **dataclasses.asdict(model)}
         key_init, key = jax.random.split(key)
-        params = self.init(key_init) if params is None else params
+        params = model.init(key_init) if params is None else params
         optimizer = self.optimizer or default_optimizer()
         # replicate() copies: the compiled epoch may donate the state, never the caller's.
         state = replicate((params, optimizer.init(params)), mesh)
@@ -192,7 +229,8 @@ class Autoencoder:
         def block(carry, first, n):  # one epoch; the key is part of the checkpointed state
             state, key = carry
             key, key_epoch = jax.random.split(key)
-            state, loss = _train_epoch(self, optimizer, mesh, state, x_dev, key_epoch)
+            state, loss = _train_epoch(model, self.batch_size, optimizer, mesh, state, x_dev,
+                                       key_epoch)
             return (state, key), loss
 
         def record(history, carry, loss, first, n):
@@ -203,7 +241,8 @@ class Autoencoder:
         (state, _), history = run_blocks(
             (state, key), History.empty("epoch", "loss", evaluates=False), total=self.epochs,
             every=1, block=block, record=record, status=_status, description=description,
-            unit="epochs", progress=progress, checkpoints=open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings))
+            unit="epochs", progress=progress,
+            checkpoints=open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings))
         return LayerFit(state[0], history)
 
 
@@ -213,18 +252,18 @@ def _status(h: AEHistory) -> str:
     return f"loss {h.loss[-1]:.4f}"
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(3,))
-def _train_epoch(layer: Autoencoder, optimizer, mesh, state, x, key):
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), donate_argnums=(4,))
+def _train_epoch(model: Autoencoder, batch_size: int, optimizer, mesh, state, x, key):
     """One epoch: a scan over shuffled, padded batches, each split over the mesh's data
     axis; returns the mean loss."""
     key_order, key_steps = jax.random.split(key)
-    idx, mask = epoch_indices(key_order, x.shape[0], layer.batch_size)
+    idx, mask = epoch_indices(key_order, x.shape[0], batch_size)
 
     def step(state, inputs):
         params, opt_state = state
         i, m, k = inputs
         xb, w = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
-        loss, grads = jax.value_and_grad(layer.objective)(params, xb, w, key=k)
+        loss, grads = jax.value_and_grad(model.objective)(params, xb, w, key=k)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss * m.sum()
 
@@ -258,10 +297,9 @@ def reconstruction_loss(z, x, loss: str, reconstruction: str) -> jax.Array:
 
 def autoencoder(n_in: int, n_out: int, *, tied: bool = True, activation: str = "sigmoid",
                 reconstruction: str = "sigmoid", loss: str = "cross_entropy",
-                corruption: str = "none", level: float = 0.0, epochs: int = 10,
-                batch_size: int = 100, optimizer: optax.GradientTransformation | None = None,
+                corruption: str = "none", level: float = 0.0,
                 init: str = "glorot") -> Autoencoder:
-    """An :class:`Autoencoder` layer, every setting checked.
+    """An :class:`Autoencoder` (the model), every setting checked.
 
     Args:
       n_in, n_out: input and code widths.
@@ -272,13 +310,10 @@ def autoencoder(n_in: int, n_out: int, *, tied: bool = True, activation: str = "
         ``squared``.
       corruption, level: ``none``, ``mask`` (level = fraction zeroed, in [0, 1)) or
         ``gaussian`` (level = noise σ ≥ 0).
-      epochs, batch_size, optimizer: training (default optimizer Adam 1e-3).
       init: weight initialiser name (:mod:`jaxdeep.nets.initializers`).
     """
     check_positive_int("n_in", n_in)
     check_positive_int("n_out", n_out)
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
     activations.get(activation)
     for name, value, allowed in (("reconstruction", reconstruction, RECONSTRUCTIONS),
                                  ("loss", loss, LOSSES), ("corruption", corruption, CORRUPTIONS)):
@@ -298,12 +333,22 @@ def autoencoder(n_in: int, n_out: int, *, tied: bool = True, activation: str = "
         raise ValueError(f"level={level} was given without a corruption; pick "
                          "corruption='mask' or 'gaussian'")
     return Autoencoder(int(n_in), int(n_out), bool(tied), activation, reconstruction, loss,
-                       corruption, float(level), int(epochs), int(batch_size), optimizer,
-                       check_init(init))
+                       corruption, float(level), check_init(init))
 
 
-def autoencoder_layers(widths, **settings) -> list[Autoencoder]:
+def autoencoder_layer(n_in: int, n_out: int, *, epochs: int = 10, batch_size: int = 100,
+                      optimizer: optax.GradientTransformation | None = None,
+                      **model) -> AutoencoderLayer:
+    """An :class:`AutoencoderLayer`: :func:`autoencoder` ``(n_in, n_out, **model)`` trained
+    for ``epochs`` epochs of ``batch_size`` examples with ``optimizer`` (None: Adam 1e-3)."""
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    return AutoencoderLayer(autoencoder(n_in, n_out, **model), int(epochs), int(batch_size),
+                            optimizer)
+
+
+def autoencoder_layers(widths, **settings) -> list[AutoencoderLayer]:
     """The layers of a stacked autoencoder with widths ``[n_in, h₁, …, h_L]``, all with
-    the same ``settings`` (the keyword arguments of :func:`autoencoder`)."""
+    the same ``settings`` (the keyword arguments of :func:`autoencoder_layer`)."""
     widths = check_widths(widths)
-    return [autoencoder(a, b, **settings) for a, b in zip(widths[:-1], widths[1:])]
+    return [autoencoder_layer(a, b, **settings) for a, b in zip(widths[:-1], widths[1:])]

@@ -145,11 +145,11 @@ def test_denoising_autoencoder_and_dbm_match_one_device():
     """The other trainers behind greedy pre-training and the DBM: same parameters on 1
     and 8 devices (the corruption noise and the DBM's Gibbs sweeps are drawn identically
     however the batch is split), DBM chains split."""
-    from jaxdeep.autoencoder import autoencoder
+    from jaxdeep.autoencoder import autoencoder_layer
     from jaxdeep.boltzmann import dbm, train_dbm
 
     x = binary_data()
-    layer = autoencoder(16, 8, corruption="mask", level=0.3, epochs=1, batch_size=BATCH)
+    layer = autoencoder_layer(16, 8, corruption="mask", level=0.3, epochs=1, batch_size=BATCH)
     fits = [layer.train(x, key=jax.random.key(6), progress=False, mesh=m) for m in (ONE, EIGHT)]
     close(fits[0].params, fits[1].params)
     runs = [train_dbm(dbm([16, 8, 4]), x, key=jax.random.key(7), epochs=1, batch_size=BATCH,

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdeep.autoencoder import autoencoder, corrupt, reconstruction_loss
+from jaxdeep.autoencoder import autoencoder, autoencoder_layer, corrupt, reconstruction_loss
 from jaxdeep.compat import enable_x64
 
 SETTINGS = [  # (tied, reconstruction, loss, activation)
@@ -67,7 +67,7 @@ def test_params_tied_and_untied():
 
 def test_training_lowers_the_reconstruction_error(digits_batch):
     x = np.asarray(digits_batch[0][:200])
-    layer = autoencoder(64, 32, epochs=5, batch_size=50, corruption="mask", level=0.2)
+    layer = autoencoder_layer(64, 32, epochs=5, batch_size=50, corruption="mask", level=0.2)
     start = layer.init(jax.random.split(jax.random.key(0))[0])
     fit = layer.train(x, key=jax.random.key(0), progress=False)
     h = fit.history
@@ -92,14 +92,24 @@ def test_training_lowers_the_reconstruction_error(digits_batch):
     (dict(corruption="dropout", level=0.1), "unknown corruption"),
     (dict(activation="nope"), "nope"),
     (dict(epochs=0), "epochs"),
+    (dict(batch_size=2.5), "batch_size"),
 ])
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
-        autoencoder(6, 4, **settings)
+        autoencoder_layer(6, 4, **settings)
+
+
+def test_the_model_is_apart_from_its_training_settings():
+    model = autoencoder(6, 4, corruption="mask", level=0.1)
+    assert not {"epochs", "batch_size", "optimizer"} & {f for f in vars(model)}
+    with pytest.raises(TypeError):
+        autoencoder(6, 4, epochs=3)  # training settings belong to the layer
+    layer = autoencoder_layer(6, 4, corruption="mask", level=0.1, epochs=3)
+    assert layer.model == model and (layer.n_in, layer.n_out, layer.epochs) == (6, 4, 3)
 
 
 def test_cross_entropy_needs_inputs_in_the_unit_interval():
-    layer = autoencoder(6, 4)
+    layer = autoencoder_layer(6, 4)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         layer.train(np.full((10, 6), 2.0, np.float32), key=jax.random.key(0), progress=False)
     with pytest.raises(ValueError, match="6"):

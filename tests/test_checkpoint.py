@@ -151,10 +151,10 @@ def interrupted_dbm(directory):
 
 
 def interrupted_autoencoder(directory):
-    from jaxdeep.autoencoder import autoencoder
+    from jaxdeep.autoencoder import autoencoder_layer
 
     x = np.random.default_rng(5).random((40, 6)).astype(np.float32)
-    layer = autoencoder(6, 4, corruption="mask", level=0.2, epochs=3, batch_size=8)
+    layer = autoencoder_layer(6, 4, corruption="mask", level=0.2, epochs=3, batch_size=8)
     fit_ = layer.train(x, key=jax.random.key(6), progress=False, checkpoint_dir=directory)
     return fit_.params, fit_.history
 

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxdeep.autoencoder import autoencoder, autoencoder_layers
+from jaxdeep.autoencoder import autoencoder_layer, autoencoder_layers
 from jaxdeep.boltzmann.dbn import RBMLayer, dbn_layers, generate
 from jaxdeep.boltzmann.rbm import rbm
 from jaxdeep.pretrain import LayerFit, encode, greedy_pretrain, to_mlp
@@ -188,7 +188,7 @@ def test_generation_ends_with_the_bottom_layers_visible_means(dbn_stack):
 
 
 def test_generation_refuses_other_stacks(dbn_stack):
-    stack = dbn_stack._replace(learners=(autoencoder(64, 32),) + dbn_stack.learners[1:])
+    stack = dbn_stack._replace(learners=(autoencoder_layer(64, 32),) + dbn_stack.learners[1:])
     with pytest.raises(ValueError, match="RBM layers"):
         generate(jax.random.key(0), stack, 4)
 
