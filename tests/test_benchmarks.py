@@ -108,3 +108,28 @@ def test_the_accelerator_check_skips_what_the_budget_leaves_no_time_for(suite, t
     assert record["sections"]["gradcheck"] == {"skipped": "--skip"}
     assert all("budget" in s["skipped"] for name, s in record["sections"].items()
                if name != "gradcheck")
+
+
+def test_the_accelerator_checks_highest_precision_row_runs_at_highest(suite, monkeypatch):
+    """Every timed call of that contender must run under the highest precision (jit
+    recompiles at the default for a call outside the setting)."""
+    import accelerator
+    from cases import mlp_step
+
+    from jaxdeep.compat import matmul_precision_in_force
+
+    seen = []  # per contender built, the precision in force at each of its calls
+
+    def probe(depth, width, batch, precision="float32"):
+        calls = []
+        seen.append(calls)
+
+        def steps():
+            calls.append(matmul_precision_in_force())
+            return 0.0
+        return steps
+
+    monkeypatch.setattr(mlp_step, "jaxdeep_steps", probe)
+    accelerator.section_mlp(accelerator.SIZES["toy"], 2, None)
+    # float32, bfloat16, then the highest-precision contender; warm-up + 2 repetitions each
+    assert seen == [["default"] * 3, ["default"] * 3, ["highest"] * 3]
