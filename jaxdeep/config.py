@@ -19,17 +19,24 @@ __all__ = ["read_config_file", "resolve_settings"]
 
 
 def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | None,
-                     file: str | Path | None, overrides: dict[str, Any], *,
-                     default: str) -> tuple[str, dict[str, Any]]:
+                     file: str | Path | None, overrides: dict[str, Any], *, default: str,
+                     follows: str | None = None) -> tuple[str, dict[str, Any]]:
     """The preset's name and the values of a ``cls`` (a dataclass) to build.
 
-    The preset is ``preset`` if given, else the file's ``preset``, else ``default``;
-    its values, then the file's, then ``overrides`` (``None`` = not given). Unknown
-    names, in the file or the overrides, are a ValueError naming the known ones.
+    The preset is ``preset`` if given, else the file's ``preset``, else — when presets
+    are named after the values of a setting (``follows``, e.g. the data set) — that
+    setting's value as given by ``overrides`` or the file, else ``default``. Its values,
+    then the file's, then ``overrides`` (``None`` = not given). Unknown names, in the
+    file or the overrides, are a ValueError naming the known ones.
     """
     values: dict[str, Any] = {}
     from_file = read_config_file(file) if file is not None else {}
-    preset = preset or from_file.pop("preset", None) or default
+    preset = preset or from_file.pop("preset", None)
+    if preset is None and follows is not None:
+        given = overrides.get(follows)
+        given = from_file.get(follows) if given is None else given
+        preset = given if given in presets else None
+    preset = preset or default
     from_file.pop("preset", None)
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(presets)}")

@@ -20,6 +20,9 @@ def test_settings_resolve_preset_then_file_then_keywords(tmp_path):
     from_file = PretrainConfig.resolve(file=file, steps=5)
     assert (from_file.kind, from_file.hidden, from_file.steps) == ("sae", (64, 32), 5)
     assert from_file.as_dict()["layers"] == [64, 32]
+    file.write_text('dataset = "mnist"\n')
+    assert (PretrainConfig.resolve(file=file).preset, PretrainConfig.resolve(file=file).batch) == (
+        "mnist", 100)
 
 
 @pytest.mark.parametrize("settings, message", [

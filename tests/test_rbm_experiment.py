@@ -22,6 +22,11 @@ def test_the_preset_follows_the_dataset_then_file_then_keywords(tmp_path):
     file.write_text('preset = "mnist"\nepochs = 7\nlearn-variance = false\n')
     from_file = RBMConfig.resolve(file=file, epochs=3)
     assert (from_file.preset, from_file.hidden, from_file.epochs) == ("mnist", 500, 3)
+    # A data set named only in the file picks its preset too; a keyword wins over it.
+    file.write_text('dataset = "digits"\n')
+    assert (RBMConfig.resolve(file=file).preset, RBMConfig.resolve(file=file).hidden) == (
+        "digits", 100)
+    assert RBMConfig.resolve(file=file, dataset="mnist").hidden == 500
 
 
 @pytest.mark.parametrize("settings, message", [

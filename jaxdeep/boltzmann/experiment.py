@@ -99,11 +99,10 @@ class RBMConfig:
     def resolve(cls, preset: str | None = None, file: str | Path | None = None,
                 **overrides) -> "RBMConfig":
         """The preset's values, then the file's, then ``overrides`` (``None`` = not
-        given). The preset defaults to the data set asked for (``dataset=``), else
-        ``bas``."""
-        preset = preset or overrides.get("dataset")
+        given). The preset defaults to the data set asked for (``dataset`` in the keywords
+        or the file), else ``bas``."""
         preset, values = resolve_settings(cls, PRESETS, "rbm", preset, file, overrides,
-                                          default="bas")
+                                          default="bas", follows="dataset")
         return cls(preset=preset, **values).checked()
 
     def checked(self) -> "RBMConfig":

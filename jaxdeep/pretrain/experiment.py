@@ -103,10 +103,10 @@ class PretrainConfig:
     def resolve(cls, preset: str | None = None, file: str | Path | None = None,
                 **overrides) -> "PretrainConfig":
         """The preset's values, then the file's, then ``overrides`` (``None`` = not
-        given). The preset defaults to the data set asked for, else ``digits``."""
-        preset = preset or overrides.get("dataset")
+        given). The preset defaults to the data set asked for (``dataset`` in the keywords
+        or the file), else ``digits``."""
         preset, values = resolve_settings(cls, PRESETS, "pretrain", preset, file, overrides,
-                                          default="digits")
+                                          default="digits", follows="dataset")
         return cls(preset=preset, **values).checked()
 
     def checked(self) -> "PretrainConfig":
