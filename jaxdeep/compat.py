@@ -5,8 +5,8 @@ jaxdeep supports JAX from the version Colab's runtime ships (the floor, pinned i
 changed between the two, the rest of the library calls the name here and never checks a
 version itself:
 
-* **x64 scoping** — ``jax.experimental.enable_x64()`` up to 0.8, ``jax.enable_x64()``
-  after (the experimental one is gone in 0.10).
+* **x64 scoping** — ``jax.experimental.enable_x64()`` on the floor (0.7.2),
+  ``jax.enable_x64()`` in newer releases (the experimental one is gone in 0.10.2).
 * **meshes** — ``jax.make_mesh`` with explicit ``axis_types`` (the keyword and
   ``jax.sharding.AxisType`` arrived in 0.5–0.6; the default axis type is changing from
   Auto to Explicit, so it is always passed).
@@ -33,7 +33,7 @@ def enable_x64(enabled: bool = True) -> Iterator[None]:
     Scoped: the global setting is restored on exit, so float64 checks never leak into
     float32 training.
     """
-    if hasattr(jax, "enable_x64"):  # jax ≥ 0.8.1
+    if hasattr(jax, "enable_x64"):  # newer releases
         scope = jax.enable_x64(enabled)
     else:  # the floor: the experimental context managers
         from jax import experimental

@@ -90,7 +90,8 @@ def describe() -> dict:
 
 
 def summary_line(info: dict | None = None) -> str:
-    """One line for a report: ``cpu (cpu) ×1, JAX 0.7.2, matmul default (exact: highest)``."""
+    """One line for a report, e.g. ``cpu (cpu) ×1, JAX 0.7.2, training matmul precision
+    default, measurements at highest``."""
     info = describe() if info is None else info
     return (f"{info['backend']} ({info['device_kind']}) ×{info['devices']}, JAX "
             f"{info['versions'].get('jax', '?')}, training matmul precision "

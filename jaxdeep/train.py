@@ -299,8 +299,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
 
     def block(ts, first, n):
         idx, mask = order[0][first:first + n], order[1][first:first + n]
-        return train_steps(model, task, optimizer, mesh, precision, ts, x_dev, y_dev,
-                                idx, mask)
+        return train_steps(model, task, optimizer, mesh, precision, ts, x_dev, y_dev, idx,
+                           mask)
 
     def record(history, ts, losses, first, n):
         losses = np.asarray(losses)

@@ -34,8 +34,9 @@ __all__ = ["run_blocks"]
 
 def run_blocks(state: Any, history: History, *, total: int, every: int,
                block: Callable[[Any, int, int], tuple[Any, Any]],
-               record: Callable[[Any, Any, Any, int, int], Any],
-               status: Callable[[History], str], description: str, unit: str, progress: bool = True, checkpoints=None,
+               record: Callable[[History, Any, Any, int, int], History],
+               status: Callable[[History], str], description: str, unit: str,
+               progress: bool = True, checkpoints=None,
                on_record: Callable[[History, Any], None] | None = None) -> tuple[Any, History]:
     """Run a trainer's blocks to ``total`` units and return ``(state, history)``.
 
