@@ -18,7 +18,8 @@ A **denoising** autoencoder (Vincent et al. 2008, 2010) encodes a corrupted copy
 
 Stacked, greedily (:func:`jaxdeep.pretrain.greedy_pretrain`), the layers' encoders
 initialise a deep net; the decoders are discarded. Training is plain minibatch
-gradient descent with any optax optimiser, one jit-compiled ``lax.scan`` per epoch.
+gradient descent with any optax optimiser (:class:`AutoencoderLearner`, the training
+engine's learner), one jit-compiled ``lax.scan`` per epoch.
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ import optax
 
 from . import activations
 from .checkpoint import open_checkpoints, settings_of_key
-from .data.batching import epoch_indices
 from .data.validate import check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
-from .engine import History, LayerFit, run_blocks
+from .engine import Batch, History, LayerFit, epoch_keys, run_blocks, scan_epochs
 from .nets.mlp import check_widths
-from .sharding import mesh_for, replicate, split_batch
+from .sharding import mesh_for, replicate
 
 __all__ = [
     "CORRUPTIONS",
@@ -47,6 +47,7 @@ __all__ = [
     "AEHistory",
     "Autoencoder",
     "AutoencoderLayer",
+    "AutoencoderLearner",
     "autoencoder",
     "autoencoder_layer",
     "autoencoder_layers",
@@ -163,6 +164,32 @@ class Autoencoder:
 
 
 @dataclasses.dataclass(frozen=True)
+class AutoencoderLearner:
+    """Autoencoder learning as the engine's learner (:mod:`jaxdeep.engine`): minibatch
+    gradient descent on :meth:`Autoencoder.objective` with any optax ``optimizer``.
+    Frozen and hashable: a static argument of the compiled epochs."""
+
+    model: Autoencoder
+    optimizer: optax.GradientTransformation
+
+    #: the per-epoch key schedule of :func:`~jaxdeep.engine.scan_epochs`
+    epoch_keys = staticmethod(epoch_keys)
+
+    def init(self, params) -> tuple:
+        """``(params, opt_state)`` before the first step."""
+        return params, self.optimizer.init(params)
+
+    def step(self, state, batch: Batch, key) -> tuple[tuple, jax.Array]:
+        """One optimiser step on the batch's mean reconstruction loss (``key`` draws the
+        corruption). Metric: the loss summed over the batch's real rows."""
+        params, opt_state = state
+        loss, grads = jax.value_and_grad(self.model.objective)(params, batch.inputs,
+                                                                batch.weights, key=key)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss * batch.mask.sum()
+
+
+@dataclasses.dataclass(frozen=True)
 class AutoencoderLayer:
     """A layer learner for :func:`~jaxdeep.pretrain.greedy_pretrain`: an
     :class:`Autoencoder` (``model``) and how to train it — ``epochs``, ``batch_size`` and
@@ -221,19 +248,19 @@ class AutoencoderLayer:
                     "batch_size": self.batch_size, **dataclasses.asdict(model)}
         key_init, key = jax.random.split(key)
         params = model.init(key_init) if params is None else params
-        optimizer = self.optimizer or default_optimizer()
+        learner = AutoencoderLearner(model, self.optimizer or default_optimizer())
         # replicate() copies: the compiled epoch may donate the state, never the caller's.
-        state = replicate((params, optimizer.init(params)), mesh)
+        state = replicate(learner.init(params), mesh)
         x_dev = replicate(np.asarray(x, np.float32), mesh)
+        examples = np.float32(len(x))
 
         def block(carry, first, n):  # one epoch; the key is part of the checkpointed state
-            state, key = carry
-            key, key_epoch = jax.random.split(key)
-            state, loss = _train_epoch(model, self.batch_size, optimizer, mesh, state, x_dev,
-                                       key_epoch)
-            return (state, key), loss
+            state, key, loss_sum = scan_epochs(learner, mesh, self.batch_size, 1, *carry,
+                                               x_dev)
+            return (state, key), loss_sum
 
-        def record(history, carry, loss, first, n):
+        def record(history, carry, loss_sum, first, n):
+            loss = np.asarray(loss_sum)[0] / examples  # the epoch's mean loss per example
             history.epoch.append(first + 1)
             history.loss.append(float(loss))
             return history if np.isfinite(float(loss)) else history._replace(diverged=first + 1)
@@ -250,26 +277,6 @@ def _status(h: AEHistory) -> str:
     if h.diverged is not None:
         return f"[red]diverged in epoch {h.diverged}[/]"
     return f"loss {h.loss[-1]:.4f}"
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), donate_argnums=(4,))
-def _train_epoch(model: Autoencoder, batch_size: int, optimizer, mesh, state, x, key):
-    """One epoch: a scan over shuffled, padded batches, each split over the mesh's data
-    axis; returns the mean loss."""
-    key_order, key_steps = jax.random.split(key)
-    idx, mask = epoch_indices(key_order, x.shape[0], batch_size)
-
-    def step(state, inputs):
-        params, opt_state = state
-        i, m, k = inputs
-        xb, w = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
-        loss, grads = jax.value_and_grad(model.objective)(params, xb, w, key=k)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss * m.sum()
-
-    keys = jax.random.split(key_steps, idx.shape[0])
-    state, losses = jax.lax.scan(step, state, (idx, mask, keys))
-    return state, losses.sum() / x.shape[0]
 
 
 @functools.cache

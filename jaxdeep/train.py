@@ -16,6 +16,7 @@ A run whose loss becomes non-finite (exploding gradients) is a *result*: trainin
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Callable, NamedTuple
@@ -28,7 +29,7 @@ import optax
 from .data import epoch_indices
 from .data.validate import check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
-from .engine import History, run_blocks
+from .engine import Batch, History, run_blocks, scan_steps
 from .losses import log_softmax
 from .nets.model import is_stateful
 from .precision import check_precision, to_compute, to_float32
@@ -149,38 +150,39 @@ class FitResult(NamedTuple):
     history: History
 
 
-def _train_block(model, task, optimizer, mesh, precision, ts: TrainState, x, y, idx, mask):
-    """Run one block of steps: scan over (batch indices, mask) rows.
+@dataclasses.dataclass(frozen=True)
+class SupervisedLearner:
+    """Supervised learning as the engine's learner (:mod:`jaxdeep.engine`): ``model``
+    trained on ``task`` with ``optimizer``, its forward and backward pass in
+    ``precision`` (:mod:`jaxdeep.precision`; params, optimiser state and loss stay
+    float32). Frozen and hashable: a static argument of the compiled block."""
 
-    Each batch is split over the mesh's data axis; the loss is a mean over the whole
-    batch, so its gradient is the all-reduced sum of the devices' parts. The forward and
-    backward pass run in ``precision`` (:mod:`jaxdeep.precision`); params, optimiser
-    state and loss stay float32.
-    """
+    model: Any
+    task: Task
+    optimizer: optax.GradientTransformation
+    precision: str = "float32"
 
-    def step(ts, batch):
-        i, m = batch
-        xb, yb, m = (split_batch(a, mesh) for a in (x[i], y[i], m))
+    def init(self, params, model_state=None) -> TrainState:
+        """The state before the first step: ``params``, a fresh optimiser state, the
+        model's running statistics (``None`` for a model without) and step 0."""
+        return TrainState(params, self.optimizer.init(params), model_state,
+                          jnp.zeros((), jnp.int32))
+
+    def step(self, ts: TrainState, batch: Batch, key=None) -> tuple[TrainState, jax.Array]:
+        """One optimiser step on ``batch`` (draws nothing: ``key`` is unused). The loss is
+        a mean over the whole batch, so on a mesh its gradient is the all-reduced sum of
+        the devices' parts. Returns the new state and the batch's loss."""
 
         def loss_fn(params):
-            logits, new_state = forward(model, *to_compute((params, ts.model_state, xb),
-                                                           precision), train=True)
-            logits, new_state = to_float32((logits, new_state), precision)
-            return task.loss(logits, yb, m), new_state
+            logits, new_state = forward(self.model, *to_compute(
+                (params, ts.model_state, batch.inputs), self.precision), train=True)
+            logits, new_state = to_float32((logits, new_state), self.precision)
+            return self.task.loss(logits, batch.targets, batch.mask), new_state
 
         (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params)
-        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+        updates, opt_state = self.optimizer.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
         return TrainState(params, opt_state, new_state, ts.step + 1), loss
-
-    return jax.lax.scan(step, ts, (idx, mask))
-
-
-#: :func:`fit`'s compiled block — ``train_steps(model, task, optimizer, mesh, precision, ts,
-#: x, y, idx, mask) -> (ts, losses)``: one optimiser step per row of ``idx``/``mask`` (batch
-#: indices into the device-resident ``x``, ``y`` and their padding mask), as one
-#: ``lax.scan``. The state ``ts`` is donated. Public: the benchmarks time exactly this.
-train_steps = jax.jit(_train_block, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,))
 
 
 def _eval_counts(model, task, mesh, precision, params, state, x, y, idx, mask):
@@ -285,9 +287,9 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     _check_data("training", x, y, task, out.shape[-1])
     if eval_data is not None:
         _check_data("evaluation", *eval_data, task, out.shape[-1])
+    learner = SupervisedLearner(model, task, optimizer, precision)
     # replicate() copies onto the mesh, so the donated training state is never the caller's.
-    ts = replicate(TrainState(params, optimizer.init(params), model_state,
-                              jnp.zeros((), jnp.int32)), mesh)
+    ts = replicate(learner.init(params, model_state), mesh)
     x_dev, y_dev = replicate((x, y), mesh)
     order = _batch_order(key_order, len(x), batch_size, steps)
 
@@ -299,8 +301,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
 
     def block(ts, first, n):
         idx, mask = order[0][first:first + n], order[1][first:first + n]
-        return train_steps(model, task, optimizer, mesh, precision, ts, x_dev, y_dev, idx,
-                           mask)
+        return scan_steps(learner, mesh, ts, (x_dev, y_dev), idx, mask)
 
     def record(history, ts, losses, first, n):
         losses = np.asarray(losses)

@@ -111,19 +111,18 @@ def test_rbm_epoch_matches_one_device(method):
 
 
 def test_cd_epoch_splits_the_batch():
-    from jaxdeep.boltzmann.learning import (train_epochs, default_optimizer, init_state,
-                                            place_state)
+    from jaxdeep.boltzmann.learning import RBMLearner, default_optimizer
+    from jaxdeep.engine import scan_epochs
     from jaxdeep.sharding import replicate
 
     machine = boltzmann.rbm(16, 8)
     x = binary_data()
     settings = boltzmann.learning(machine, method="cd", n_chains=BATCH)
-    optimizer = default_optimizer()
+    learner = RBMLearner(machine, settings, default_optimizer(), EIGHT)
     params = machine.init(jax.random.key(0), data=x)
-    state = place_state(init_state(machine, settings, optimizer, params, x, jax.random.key(1)),
-                        settings, EIGHT)
-    hlo = train_epochs.lower(machine, settings, optimizer, EIGHT, BATCH, 1, state,
-                              replicate(x, EIGHT)).compile().as_text()
+    state = learner.place(learner.init(params, x, jax.random.key(1)))
+    hlo = scan_epochs.lower(learner, EIGHT, BATCH, 1, state._replace(key=None), state.key,
+                            replicate(x, EIGHT)).compile().as_text()
     # Each device multiplies its own 2 rows by W, and the statistics are summed across
     # devices before the update.
     assert "f32[2,16]" in hlo and "f32[2,8]" in hlo

@@ -82,8 +82,8 @@ def unstopped(tmp_path_factory):
 
 
 #: The compiled block each run repeats: (module, name). Both runs do 4 blocks in all.
-BLOCKS = {"supervised": ("jaxdeep.train", "train_steps"),
-          "pcd": ("jaxdeep.boltzmann.learning", "train_epochs")}
+BLOCKS = {"supervised": ("jaxdeep.train", "scan_steps"),
+          "pcd": ("jaxdeep.boltzmann.learning", "scan_epochs")}
 
 
 @pytest.mark.parametrize("run", ["supervised", "pcd"])

@@ -609,7 +609,7 @@ def test_train_dbm_rejects_bad_input_before_compiling(x_bas, trained, monkeypatc
     def compiled(*args, **kwargs):
         raise AssertionError("train_dbm reached compilation with bad input")
 
-    monkeypatch.setattr(dbm_learning, "_train_epoch", compiled)
+    monkeypatch.setattr(dbm_learning, "scan_epochs", compiled)
     machine, _, _, fit, *_ = trained
     key = jax.random.key(0)
     grey = x_bas.copy()
@@ -637,7 +637,7 @@ def test_train_dbm_checks_every_chains_shape_before_compiling(x_bas, trained, mo
     def compiled(*args, **kwargs):
         raise AssertionError("train_dbm reached compilation with bad chains")
 
-    monkeypatch.setattr(dbm_learning, "_train_epoch", compiled)
+    monkeypatch.setattr(dbm_learning, "scan_epochs", compiled)
     machine, _, _, fit, *_ = trained
     bad = [fit.chains[0], jnp.zeros((100, 7), jnp.float32), fit.chains[2]]
     with pytest.raises(ValueError, match="chains"):

@@ -10,7 +10,8 @@ import pytest
 from jaxdeep.nets import mlp
 from jaxdeep.precision import to_compute, to_float32
 from jaxdeep.sharding import data_mesh, replicate
-from jaxdeep.train import TrainState, train_steps, classification, default_optimizer, fit
+from jaxdeep.engine import scan_steps
+from jaxdeep.train import SupervisedLearner, classification, default_optimizer, fit
 
 
 def test_casts_touch_only_floating_leaves():
@@ -27,12 +28,12 @@ def test_bfloat16_step_multiplies_in_bfloat16_and_keeps_float32_params(digits_ba
     model, optimizer = mlp([64, 32, 10], activation="relu"), default_optimizer()
     mesh = data_mesh(1)
     params = model.init(jax.random.key(0))
-    ts = replicate(TrainState(params, optimizer.init(params), None, jnp.zeros((), jnp.int32)),
-                   mesh)
+    learner = {p: SupervisedLearner(model, classification(), optimizer, p)
+               for p in ("float32", "bfloat16")}
+    ts = replicate(learner["float32"].init(params), mesh)
     idx = jnp.arange(64, dtype=jnp.int32).reshape(2, 32)
     mask = jnp.ones((2, 32), jnp.float32)
-    args = (model, classification(), optimizer, mesh)
-    lowered = {p: train_steps.lower(*args, p, ts, x, y, idx, mask) for p in
+    lowered = {p: scan_steps.lower(learner[p], mesh, ts, (x, y), idx, mask) for p in
                ("float32", "bfloat16")}
     text = {p: low.as_text() for p, low in lowered.items()}
     # The forward and backward matmuls take bfloat16 operands only in bfloat16 mode.
@@ -45,7 +46,7 @@ def test_bfloat16_step_multiplies_in_bfloat16_and_keeps_float32_params(digits_ba
     out = {}
     for p in ("float32", "bfloat16"):
         copy = jax.tree_util.tree_map(jnp.copy, ts)
-        out[p] = train_steps(*args, p, copy, x, y, idx, mask)
+        out[p] = scan_steps(learner[p], mesh, copy, (x, y), idx, mask)
     new_ts, losses = out["bfloat16"]
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(new_ts.params))
     assert all(leaf.dtype == jnp.float32

@@ -40,7 +40,7 @@ def jaxdeep_epoch(x: np.ndarray, batch: int, method: str, n_hidden: int):
     import optax
 
     from jaxdeep import boltzmann
-    from jaxdeep.boltzmann.learning import train_epochs, init_state, place_state
+    from jaxdeep.boltzmann.learning import RBMLearner, train_epochs
     from jaxdeep.sharding import default_mesh, replicate
 
     machine = boltzmann.rbm(x.shape[1], n_hidden)
@@ -48,12 +48,12 @@ def jaxdeep_epoch(x: np.ndarray, batch: int, method: str, n_hidden: int):
     optimizer = optax.sgd(LR)
     params = machine.init(jax.random.key(0), data=x)
     mesh = default_mesh(batch)  # what train_rbm uses: every device that splits the batch
-    state = [place_state(init_state(machine, settings, optimizer, params, x,
-                                    jax.random.key(1)), settings, mesh)]
+    learner = RBMLearner(machine, settings, optimizer, mesh)
+    state = [learner.place(learner.init(params, x, jax.random.key(1)))]
     x_dev = replicate(x, mesh)
 
     def epoch():
-        state[0], _ = train_epochs(machine, settings, optimizer, mesh, batch, 1, state[0], x_dev)
+        state[0], _ = train_epochs(learner, batch, 1, state[0], x_dev)
         return state[0].params["W"]
 
     return epoch

@@ -2,14 +2,16 @@
 
 Each batch: the data term from the mean-field posterior μ (fixed-point sweeps with v
 clamped), the model term from persistent Gibbs chains, one optax step on
-``−(⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_data − ⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_model)`` and the biases' ⟨s⁽ʳ⁾⟩ differences. An epoch
-is one compiled ``lax.scan``; the training engine (:mod:`jaxdeep.engine`) runs the epochs.
+``−(⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_data − ⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_model)`` and the biases' ⟨s⁽ʳ⁾⟩ differences — the
+step of :class:`DBMLearner`. The training engine (:mod:`jaxdeep.engine`) scans it over
+each epoch's batches inside ``jax.jit`` and runs the epochs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,12 +21,12 @@ import optax
 from jaxdeep.boltzmann.dbm import DBM
 from jaxdeep.boltzmann.rbm import bernoulli
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
-from jaxdeep.data.batching import epoch_indices
+from jaxdeep.data.batching import num_batches
 from jaxdeep.data.validate import check_positive_int
-from jaxdeep.engine import History, run_blocks
+from jaxdeep.engine import Batch, History, epoch_keys, run_blocks, scan_epochs
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
-__all__ = ["DBMFit", "DBMHistory", "train_dbm"]
+__all__ = ["DBMFit", "DBMHistory", "DBMLearner", "DBMTrainState", "train_dbm"]
 
 
 #: What :func:`train_dbm` records per epoch: the engine's :class:`~jaxdeep.engine.History`,
@@ -41,6 +43,62 @@ class DBMFit(NamedTuple):
     chains: list
     key: jax.Array
     history: DBMHistory
+
+
+class DBMTrainState(NamedTuple):
+    """What a DBM run carries between updates: ``params``, the optax ``opt_state`` and
+    the persistent ``chains`` (one ``(n_chains, n)`` array per layer, visible first)."""
+
+    params: dict
+    opt_state: optax.OptState
+    chains: list
+
+
+@dataclasses.dataclass(frozen=True)
+class DBMLearner:
+    """DBM learning by stochastic approximation as the engine's learner
+    (:mod:`jaxdeep.engine`): ``machine`` trained with ``optimizer``, ``k`` Gibbs sweeps of
+    the persistent chains and ``iterations`` mean-field sweeps per update, batches and
+    chains split over ``mesh``. Frozen and hashable: a static argument of the compiled
+    epochs."""
+
+    machine: DBM
+    optimizer: optax.GradientTransformation
+    mesh: Any
+    k: int = 5
+    iterations: int = 10
+
+    #: the per-epoch key schedule of :func:`~jaxdeep.engine.scan_epochs`
+    epoch_keys = staticmethod(epoch_keys)
+
+    def init(self, params, chains) -> DBMTrainState:
+        """The state before the first update, placed on the mesh: copies (the compiled
+        epochs may donate them, never the caller's arrays), chains split over the data
+        axis."""
+        return DBMTrainState(*replicate((params, self.optimizer.init(params)), self.mesh),
+                             split_rows([jnp.asarray(c, jnp.float32) for c in chains],
+                                        self.mesh))
+
+    def step(self, state: DBMTrainState, batch: Batch, key) -> tuple[DBMTrainState, tuple]:
+        """One update: the data term from the mean-field posterior of ``batch.inputs``,
+        the model term from ``k`` Gibbs sweeps of the chains, one optax step on
+        ``−(data − model)``. Metrics: the mean-field sweeps used and the batch's mean
+        reconstruction error ``‖v − σ(μ⁽¹⁾W⁽¹⁾ᵀ + b⁽⁰⁾)‖²``."""
+        machine, (params, opt_state, chains) = self.machine, state
+        v, weights = batch.inputs, batch.weights
+        field = machine.mean_field(params, v, iterations=self.iterations, tol=0.0)
+        data = _pair_statistics([v] + field.mu, weights)
+        for key_k in jax.random.split(key, self.k):
+            chains = machine.gibbs_step(key_k, params, chains)
+        chains = [split_batch(c, self.mesh) for c in chains]  # each device keeps its own
+        uniform = jnp.full(chains[0].shape[0], 1.0 / chains[0].shape[0])
+        model = _pair_statistics(chains, uniform)
+        ascent = jax.tree_util.tree_map(lambda d, s: s - d, data, model)  # optax minimises
+        updates, opt_state = self.optimizer.update(ascent, opt_state, params)
+        recon = jax.nn.sigmoid(field.mu[0] @ params["W"][0].T + params["b"][0])
+        error = weights @ jnp.sum((v - recon) ** 2, -1)
+        return (DBMTrainState(optax.apply_updates(params, updates), opt_state, chains),
+                (field.iterations.astype(jnp.float32), error))
 
 
 def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: int = 100,
@@ -88,21 +146,18 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
             f"chains must be {machine.depth + 1} arrays of shapes "
             f"{[(n_chains, n) for n in machine.widths]} (the DBMFit.chains of a run of this "
             f"DBM with n_chains={n_chains}); got {[tuple(np.shape(c)) for c in chains]}")
-    # Copies on the mesh: the compiled epoch may donate its state, never the caller's.
-    state = (*replicate((params, optimizer.init(params)), mesh),
-             split_rows([jnp.asarray(c, jnp.float32) for c in chains], mesh))
+    learner = DBMLearner(machine, optimizer, mesh, k, mean_field_iterations)
+    state = learner.init(params, chains)
     x_dev = replicate(np.asarray(x, np.float32), mesh)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings)
+    per_epoch = np.float32(num_batches(len(x), batch_size))
 
     def block(carry, first, n):  # one epoch; the key is part of the checkpointed state
-        state, key = carry
-        key, key_epoch = jax.random.split(key)
-        state, out = _train_epoch(machine, optimizer, mesh, batch_size, k,
-                                  mean_field_iterations, state, x_dev, key_epoch)
+        state, key, out = scan_epochs(learner, mesh, batch_size, 1, *carry, x_dev)
         return (state, key), out
 
     def record(history, carry, out, first, n):
-        sweeps, recon = out
+        sweeps, recon = (np.asarray(o)[0] / per_epoch for o in out)  # epoch means
         history.epoch.append(first + 1)
         history.mean_field_iterations.append(float(sweeps))
         history.reconstruction.append(float(recon))
@@ -133,31 +188,3 @@ def _pair_statistics(states, weights) -> dict:
     """``{W: [Σₙ wₙ s⁽ʳ⁻¹⁾ₙ s⁽ʳ⁾ₙᵀ], b: [Σₙ wₙ s⁽ʳ⁾ₙ]}`` — the sufficient statistics −∂Φ/∂θ."""
     return {"W": [(a * weights[:, None]).T @ b for a, b in zip(states[:-1], states[1:])],
             "b": [weights @ s for s in states]}
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), donate_argnums=(6,))
-def _train_epoch(machine, optimizer, mesh, batch_size, k, iterations, state, x, key):
-    """One epoch of stochastic approximation; batches and chains split over the mesh."""
-    key_order, key_steps = jax.random.split(key)
-    idx, mask = epoch_indices(key_order, x.shape[0], batch_size)
-
-    def step(state, inputs):
-        params, opt_state, chains = state
-        i, m, key = inputs
-        v, weights = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
-        field = machine.mean_field(params, v, iterations=iterations, tol=0.0)
-        data = _pair_statistics([v] + field.mu, weights)
-        for key_k in jax.random.split(key, k):
-            chains = machine.gibbs_step(key_k, params, chains)
-        chains = [split_batch(c, mesh) for c in chains]  # each device keeps its own chains
-        uniform = jnp.full(chains[0].shape[0], 1.0 / chains[0].shape[0])
-        model = _pair_statistics(chains, uniform)
-        ascent = jax.tree_util.tree_map(lambda d, s: s - d, data, model)  # optax minimises
-        updates, opt_state = optimizer.update(ascent, opt_state, params)
-        recon = jax.nn.sigmoid(field.mu[0] @ params["W"][0].T + params["b"][0])
-        error = weights @ jnp.sum((v - recon) ** 2, -1)
-        return (optax.apply_updates(params, updates), opt_state, chains), (field.iterations, error)
-
-    keys = jax.random.split(key_steps, idx.shape[0])
-    state, (sweeps, errors) = jax.lax.scan(step, state, (idx, mask, keys))
-    return state, (jnp.mean(sweeps.astype(jnp.float32)), jnp.mean(errors))

@@ -1,23 +1,25 @@
-"""Training an RBM: the updates, the compiled epochs and :func:`train_rbm`.
+"""Training an RBM: its learner (init and step) and :func:`train_rbm`.
 
-Each update estimates the log-likelihood gradient on one batch
+:class:`RBMLearner` is RBM learning as the training engine's learner
+(:mod:`jaxdeep.engine`). Each step estimates the log-likelihood gradient on one batch
 (:func:`~jaxdeep.boltzmann.gradient.gradient_estimate`: CD-k, PCD-k or tempering, with
 centering and sparsity options) and hands ``−gradient`` to any optax optimiser (optax
 minimises), so momentum, weight decay and schedules come from optax. The persistent
 chains, the centering offsets and the PRNG key live in the training state
 (:class:`RBMTrainState`), so a run continues exactly where it stopped.
 
-One epoch is one jit'd ``lax.scan`` over its batches, and :func:`train_rbm` runs
-``eval_every`` epochs per compiled call through the training engine
-(:mod:`jaxdeep.engine`). A short last batch is padded and masked (see
+The engine scans the step over an epoch's batches inside ``jax.jit``
+(:func:`~jaxdeep.engine.scan_epochs`), and :func:`train_rbm` runs ``eval_every`` epochs
+per compiled call through its loop. A short last batch is padded and masked (see
 :func:`jaxdeep.data.epoch_indices`), never dropped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,15 +35,15 @@ from jaxdeep.boltzmann.gradient import (
 from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
 from jaxdeep.boltzmann.rbm import RBM
-from jaxdeep.data.batching import epoch_indices, num_batches
+from jaxdeep.data.batching import num_batches
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
-from jaxdeep.engine import History, run_blocks
+from jaxdeep.engine import Batch, History, run_blocks, scan_epochs, split_three
 from jaxdeep.data.validate import check_positive_int
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = [
-    "AUTO_EXACT", "MONITORS", "RBMFit", "RBMHistory", "RBMTrainState", "default_optimizer",
-    "init_state", "place_state", "train_epochs", "train_rbm", "update",
+    "AUTO_EXACT", "MONITORS", "RBMFit", "RBMHistory", "RBMLearner", "RBMTrainState",
+    "default_optimizer", "train_epochs", "train_rbm",
 ]
 
 #: Held-out measures :func:`train_rbm` can log per evaluation.
@@ -83,131 +85,129 @@ def default_optimizer() -> optax.GradientTransformation:
     return optax.sgd(0.05, momentum=0.5)
 
 
-def init_state(machine: RBM, settings: Learning, optimizer, params, x, key) -> RBMTrainState:
-    """The state before the first update: persistent chains start at random training
-    examples (a common choice; they leave them within a few updates), offsets at the
-    data mean and 0.5."""
-    key_chains, key_next = jax.random.split(key)
-    chains = None
-    if settings.method in ("pcd", "pt"):
-        pick = jax.random.randint(key_chains, (settings.n_chains,), 0, x.shape[0])
-        chains = jnp.asarray(x, params["W"].dtype)[pick]
+@dataclasses.dataclass(frozen=True)
+class RBMLearner:
+    """RBM learning as the engine's learner (:mod:`jaxdeep.engine`): ``machine`` trained
+    with the gradient estimator ``settings`` (:func:`~jaxdeep.boltzmann.gradient.learning`)
+    and ``optimizer``, batches and persistent chains split over ``mesh``. Frozen and
+    hashable: a static argument of the compiled epochs."""
+
+    machine: RBM
+    settings: Learning
+    optimizer: optax.GradientTransformation
+    mesh: Any
+
+    #: the per-epoch key schedule of :func:`~jaxdeep.engine.scan_epochs`
+    epoch_keys = staticmethod(split_three)
+
+    def init(self, params, x, key) -> RBMTrainState:
+        """The state before the first update: persistent chains start at random training
+        examples (a common choice; they leave them within a few updates), offsets at
+        the data mean and 0.5. Not yet placed on the mesh (:meth:`place`)."""
+        settings, dtype = self.settings, params["W"].dtype
+        key_chains, key_next = jax.random.split(key)
+        chains = None
+        if settings.method in ("pcd", "pt"):
+            pick = jax.random.randint(key_chains, (settings.n_chains,), 0, x.shape[0])
+            chains = jnp.asarray(x, dtype)[pick]
+            if settings.method == "pt":
+                chains = jnp.broadcast_to(chains, (len(settings.betas),) + chains.shape)
+        offsets = None
+        if settings.centering:
+            mu = jnp.asarray(np.asarray(x, np.float64).mean(0), dtype)
+            offsets = (mu, jnp.full(self.machine.n_hidden, 0.5, dtype))
+        return RBMTrainState(params, self.optimizer.init(params), chains, offsets, key_next,
+                             jnp.zeros((), jnp.int32))
+
+    def chain_shape(self, params) -> tuple[int, ...] | None:
+        """Shape of the persistent chains :meth:`init` makes (None for CD)."""
+        settings = self.settings
+        if settings.method == "cd":
+            return None
+        n_visible = params["W"].shape[0]
         if settings.method == "pt":
-            chains = jnp.broadcast_to(chains, (len(settings.betas),) + chains.shape)
-    offsets = None
-    if settings.centering:
-        mu = jnp.asarray(np.asarray(x, np.float64).mean(0), params["W"].dtype)
-        offsets = (mu, jnp.full(machine.n_hidden, 0.5, params["W"].dtype))
-    return RBMTrainState(params, optimizer.init(params), chains, offsets, key_next,
-                         jnp.zeros((), jnp.int32))
+            return (len(settings.betas), settings.n_chains, n_visible)
+        return (settings.n_chains, n_visible)
+
+    def check_resumable(self, state: RBMTrainState) -> None:
+        """Check that ``state`` was made by a run with the same estimator and optimiser,
+        so that continuing from it means what it says (raises ``ValueError`` otherwise)."""
+        settings = self.settings
+        expected = self.chain_shape(state.params)
+        got = None if state.chains is None else tuple(state.chains.shape)
+        if got != expected:
+            made_by = "cd (no chains)" if got is None else f"chains of shape {got}"
+            wanted = "cd (no chains)" if expected is None else f"chains of shape {expected}"
+            raise ValueError(
+                f"cannot continue: the state has {made_by}, but method={settings.method!r} "
+                f"with n_chains={settings.n_chains} needs {wanted}; resume with the method, "
+                "n_chains and betas of the run that made the state")
+        if (state.offsets is not None) != settings.centering:
+            raise ValueError(
+                f"cannot continue: the state was made with centering="
+                f"{state.offsets is not None}, but centering={settings.centering} was asked; "
+                "resume with the same setting")
+        fresh = jax.eval_shape(self.optimizer.init, state.params)
+        if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(state.opt_state):
+            raise ValueError("cannot continue: the state's optimiser state does not fit this "
+                             "optimizer; resume with the optimizer of the run that made the "
+                             "state")
+
+    @property
+    def chain_axis(self) -> int:
+        """The axis of the persistent chains that indexes chains (PT stacks temperatures
+        first): the one split over the data mesh axis."""
+        return 1 if self.settings.method == "pt" else 0
+
+    def place(self, state: RBMTrainState) -> RBMTrainState:
+        """Put a training state on the mesh: chains split along the data axis (each
+        device runs its own chains), everything else replicated. Always a copy, so the
+        compiled epochs may donate it without touching the caller's arrays."""
+        chains = None if state.chains is None else split_rows(state.chains, self.mesh,
+                                                              self.chain_axis)
+        return replicate(state._replace(chains=None), self.mesh)._replace(chains=chains)
+
+    def step(self, state: RBMTrainState, batch: Batch, key) -> tuple[RBMTrainState, dict]:
+        """One optimiser update on one batch: the gradient estimate on ``batch.inputs``
+        with rows weighted by ``batch.weights`` (padding rows weigh 0), sparsity and
+        centering applied, ``−gradient`` handed to the optimiser (optax minimises).
+        Returns the new state and the batch's metrics (PT swap counts)."""
+        machine, settings = self.machine, self.settings
+        grad, chains, extras = gradient_estimate(key, machine, settings, state.params,
+                                                 batch.inputs, batch.weights, state.chains,
+                                                 state.step)
+        mean_ph = batch.weights @ extras["ph_data"]
+        if settings.sparsity_target is not None:
+            grad = {**grad, "c": grad["c"] + settings.sparsity_cost
+                    * (settings.sparsity_target - mean_ph)}
+        offsets = state.offsets
+        if settings.centering:
+            mu, lam = offsets
+            grad = center_gradient(grad, mu, lam)
+            offsets = (mu, (1 - settings.offset_rate) * lam + settings.offset_rate * mean_ph)
+        if settings.method == "cd":
+            chains = None  # CD keeps nothing between updates
+        else:  # each device keeps its own chains
+            chains = split_batch(chains, self.mesh, self.chain_axis)
+        ascent = jax.tree_util.tree_map(jnp.negative, grad)  # optax minimises
+        updates, opt_state = self.optimizer.update(ascent, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {}
+        if settings.method == "pt":
+            metrics.update(accepted=extras["accepted"], attempted=extras["attempted"])
+        return RBMTrainState(params, opt_state, chains, offsets, state.key,
+                             state.step + 1), metrics
 
 
-def check_resumable(settings: Learning, optimizer, state: RBMTrainState) -> None:
-    """Check that ``state`` was made by a run with the same estimator and optimiser, so
-    that continuing from it means what it says (raises ``ValueError`` otherwise)."""
-    expected = init_state_shapes(settings, state.params)
-    got = None if state.chains is None else tuple(state.chains.shape)
-    if got != expected:
-        made_by = "cd (no chains)" if got is None else f"chains of shape {got}"
-        wanted = "cd (no chains)" if expected is None else f"chains of shape {expected}"
-        raise ValueError(
-            f"cannot continue: the state has {made_by}, but method={settings.method!r} with "
-            f"n_chains={settings.n_chains} needs {wanted}; resume with the method, n_chains "
-            "and betas of the run that made the state")
-    if (state.offsets is not None) != settings.centering:
-        raise ValueError(
-            f"cannot continue: the state was made with centering={state.offsets is not None}, "
-            f"but centering={settings.centering} was asked; resume with the same setting")
-    fresh = jax.eval_shape(optimizer.init, state.params)
-    if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(state.opt_state):
-        raise ValueError("cannot continue: the state's optimiser state does not fit this "
-                         "optimizer; resume with the optimizer of the run that made the state")
-
-
-def init_state_shapes(settings: Learning, params) -> tuple[int, ...] | None:
-    """Shape of the persistent chains :func:`init_state` makes (None for CD)."""
-    if settings.method == "cd":
-        return None
-    n_visible = params["W"].shape[0]
-    if settings.method == "pt":
-        return (len(settings.betas), settings.n_chains, n_visible)
-    return (settings.n_chains, n_visible)
-
-
-
-
-def update(machine, settings, optimizer, state: RBMTrainState, v, weights, key):
-    """One optimiser update on one batch ``v`` (rows weighted by ``weights``, summing to
-    1; padding rows weigh 0): the step :func:`train_epochs` scans. Returns the new state
-    and the batch's metrics (PT swap counts)."""
-    grad, chains, extras = gradient_estimate(key, machine, settings, state.params, v,
-                                             weights, state.chains, state.step)
-    mean_ph = weights @ extras["ph_data"]
-    if settings.sparsity_target is not None:
-        grad = {**grad, "c": grad["c"] + settings.sparsity_cost
-                * (settings.sparsity_target - mean_ph)}
-    offsets = state.offsets
-    if settings.centering:
-        mu, lam = offsets
-        grad = center_gradient(grad, mu, lam)
-        offsets = (mu, (1 - settings.offset_rate) * lam + settings.offset_rate * mean_ph)
-    if settings.method == "cd":
-        chains = None  # CD keeps nothing between updates
-    ascent = jax.tree_util.tree_map(jnp.negative, grad)  # optax minimises
-    updates, opt_state = optimizer.update(ascent, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = {}
-    if settings.method == "pt":
-        metrics.update(accepted=extras["accepted"], attempted=extras["attempted"])
-    return RBMTrainState(params, opt_state, chains, offsets, state.key, state.step + 1), metrics
-
-
-def chain_axis(settings: Learning) -> int:
-    """The axis of the persistent chains that indexes chains (PT stacks temperatures
-    first): the one split over the data mesh axis."""
-    return 1 if settings.method == "pt" else 0
-
-
-def place_state(state: RBMTrainState, settings: Learning, mesh) -> RBMTrainState:
-    """Put a training state on ``mesh``: chains split along the data axis (each device
-    runs its own chains), everything else replicated. Always a copy, so the compiled
-    epochs may donate it without touching the caller's arrays."""
-    chains = None if state.chains is None else split_rows(state.chains, mesh,
-                                                          chain_axis(settings))
-    return replicate(state._replace(chains=None), mesh)._replace(chains=chains)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), donate_argnums=(6,))
-def train_epochs(machine, settings, optimizer, mesh, batch_size, epochs, state, x):
-    """``epochs`` epochs, each a scan over shuffled, padded batches of ``x`` —
-    :func:`train_rbm`'s compiled block (public: the benchmarks time exactly this).
-
-    Each batch is split over the mesh's data axis, and so are the persistent chains; the
-    statistics are sums over rows, so their all-reduce gives the full-batch gradient.
-    """
-    n = x.shape[0]
-
-    def epoch(state, _):
-        key, key_order, key_steps = jax.random.split(state.key, 3)
-        idx, mask = epoch_indices(key_order, n, batch_size)
-
-        def batch(state, inputs):
-            i, m, k = inputs
-            m = m.astype(x.dtype)  # the mask is float32; weights follow the data's dtype
-            v, w = split_batch(x[i], mesh), split_batch(m / m.sum(), mesh)
-            state, metrics = update(machine, settings, optimizer, state, v, w, k)
-            if state.chains is not None:  # keep each device's chains on that device
-                state = state._replace(chains=split_batch(state.chains, mesh,
-                                                          chain_axis(settings)))
-            return state, metrics
-
-        keys = jax.random.split(key_steps, idx.shape[0])
-        state, metrics = jax.lax.scan(batch, state._replace(key=key), (idx, mask, keys))
-        counts = {name: metrics[name].sum(0) for name in ("accepted", "attempted")
-                  if name in metrics}
-        return state, counts
-
-    return jax.lax.scan(epoch, state, None, length=epochs)
+def train_epochs(learner: RBMLearner, batch_size: int, epochs: int, state: RBMTrainState,
+                 x) -> tuple[RBMTrainState, dict]:
+    """``epochs`` epochs of ``learner`` over ``x`` from ``state`` (placed, donated):
+    the engine's :func:`~jaxdeep.engine.scan_epochs` with the key the state carries.
+    Returns the new state and the PT swap counts per epoch (empty for CD/PCD) —
+    :func:`train_rbm`'s block, and what the benchmarks time."""
+    state, key, metrics = scan_epochs(learner, learner.mesh, batch_size, epochs,
+                                      state._replace(key=None), state.key, x)
+    return state._replace(key=key), metrics
 
 
 #: What :func:`train_rbm` records, one entry per evaluation: the engine's
@@ -311,6 +311,9 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         machine.check_data("eval_data", eval_data)
     eval_x = x_host[:MONITOR_EXAMPLES] if eval_data is None else np.asarray(eval_data)
     optimizer = optimizer or default_optimizer()
+    mesh = mesh_for(mesh, batch_size=batch_size,
+                    **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
+    learner = RBMLearner(machine, settings, optimizer, mesh)
     key_init, key_state = jax.random.split(key)
     start_from = "state" if state is not None else "params" if params is not None else "init"
     if state is not None:
@@ -318,16 +321,14 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
             raise ValueError("pass either params (a fresh run from them) or state (continue "
                              "a run), not both")
         machine.check_params(state.params)
-        check_resumable(settings, optimizer, state)
+        learner.check_resumable(state)
     else:
         if params is None:
             params = machine.init(key_init, data=x_host)
         else:
             machine.check_params(params)
-        state = init_state(machine, settings, optimizer, params, x_host, key_state)
-    mesh = mesh_for(mesh, batch_size=batch_size,
-                    **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
-    state = place_state(state, settings, mesh)
+        state = learner.init(params, x_host, key_state)
+    state = learner.place(state)
     x_dev = replicate(x_host.astype(state.params["W"].dtype), mesh)
 
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
@@ -338,7 +339,7 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     per_epoch = num_batches(len(x_host), batch_size)
 
     def block(state, first, n):
-        return train_epochs(machine, settings, optimizer, mesh, batch_size, n, state, x_dev)
+        return train_epochs(learner, batch_size, n, state, x_dev)
 
     def record(history, state, metrics, first, n):
         done = first + n

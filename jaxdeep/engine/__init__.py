@@ -1,13 +1,19 @@
-"""The one training engine: the loop every trainer shares.
+"""The one training engine: learners' steps, compiled blocks, and the loop around them.
 
-A trainer (``fit``, ``train_rbm``, ``train_dbm``, an autoencoder layer) supplies its
-compiled block of steps and what to record after each block; :func:`run_blocks` owns
-the rest — resuming from a checkpoint, the progress display, timing, divergence as a
-result, saving checkpoints and the callback after each record.
+Each family of learning (supervised ``fit``, RBM, DBM and autoencoder learning) is a
+*learner*: an optax-like pair ``init(...) -> state`` and a pure
+``step(state, batch, key) -> (state, metrics)`` (:mod:`.steps`). The engine owns the
+rest: batches (shuffled, padded and masked, split over the mesh) scanned through the
+step inside one ``jax.jit`` (:func:`scan_steps`, :func:`scan_epochs`), and, between
+those compiled blocks, :func:`run_blocks` — resuming from a checkpoint, the progress
+display, timing, divergence as a result, saving checkpoints and the callback after each
+record (:mod:`.loop`), into one :class:`History`.
 """
 
 from .history import History
 from .loop import run_blocks
 from .result import LayerFit
+from .steps import Batch, Learner, epoch_keys, scan_epochs, scan_steps, split_three
 
-__all__ = ["History", "LayerFit", "run_blocks"]
+__all__ = ["Batch", "History", "LayerFit", "Learner", "epoch_keys", "run_blocks",
+           "scan_epochs", "scan_steps", "split_three"]
