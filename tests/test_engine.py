@@ -1,15 +1,24 @@
-"""The training engine on its own: the one History type and the block loop, with a toy
-trainer in plain Python (nothing compiles here). Every real trainer's use of it is tested
-with that trainer (resume, divergence, checkpoints)."""
+"""The training engine on its own: the one History type and the block loop (a toy
+trainer in plain Python), the compiled blocks with toy learners, and the learner of
+docs/architecture.md. Every real trainer's use of it is tested with that trainer
+(resume, divergence, checkpoints)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
+import re
+from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 
-from jaxdeep.engine import History, run_blocks
+from jaxdeep.engine import History, Learner, epoch_keys, run_blocks, scan_epochs, scan_steps
+from jaxdeep.sharding import data_mesh
 
 
 def test_history_reads_as_its_family_and_records_flat():
@@ -68,3 +77,117 @@ def test_a_diverged_block_ends_the_run_as_a_result():
     state, history, calls, _ = toy_run(total=10, every=4, blow_up_at=6)
     assert calls == [(0, 4), (4, 4)] and history.diverged == 8
     assert history.train_loss[0] == 1.0 and math.isinf(history.train_loss[1])
+
+
+# --------------------------------------------------------------- learners and compiled blocks
+
+
+@dataclasses.dataclass(frozen=True)
+class Tally:
+    """A learner that counts what it is shown: the state sums the real rows it saw and
+    their weights; the metric is the real rows of the batch."""
+
+    epoch_keys = staticmethod(epoch_keys)
+
+    def init(self, n_features):
+        return {"rows": jnp.zeros(()), "sum": jnp.zeros(n_features), "weight": jnp.zeros(()),
+                "keys": jnp.zeros((), jnp.uint32)}
+
+    def step(self, state, batch, key):
+        real = batch.mask.sum()
+        drawn = jnp.zeros((), jnp.uint32) if key is None else jax.random.bits(key, ())
+        return {"rows": state["rows"] + real, "sum": state["sum"] + batch.mask @ batch.inputs,
+                "weight": state["weight"] + batch.weights.sum(),
+                "keys": state["keys"] ^ drawn}, real
+
+
+def test_scan_epochs_shows_every_row_once_per_epoch_padded_and_masked():
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)  # 10 rows in batches of 4: 4, 4, 2+2
+    learner, mesh = Tally(), data_mesh(1)
+    state, key, metrics = scan_epochs(learner, mesh, 4, 2, learner.init(3), jax.random.key(0),
+                                      jnp.asarray(x))
+    assert float(state["rows"]) == 20 and float(state["weight"]) == pytest.approx(6.0)
+    np.testing.assert_allclose(state["sum"], 2 * x.sum(0))
+    np.testing.assert_array_equal(metrics, [10.0, 10.0])  # summed per epoch, per epoch
+    # The carried key moved on, by the learner's schedule; the same key gives the same run.
+    assert not np.array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(0)))
+    again = scan_epochs(learner, mesh, 4, 2, learner.init(3), jax.random.key(0), jnp.asarray(x))
+    assert int(again[0]["keys"]) == int(state["keys"]) != 0
+
+
+def test_scan_steps_gathers_inputs_and_targets_and_passes_no_key_when_none():
+    x, y = np.eye(4, dtype=np.float32), np.arange(4, dtype=np.int32)
+    seen = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Targets:
+        def init(self):
+            return jnp.zeros(())
+
+        def step(self, state, batch, key):
+            seen.append(key)
+            return state + batch.targets @ batch.mask, batch.inputs.sum()
+
+    idx = jnp.asarray([[0, 1], [2, 3], [3, 0]], jnp.int32)
+    mask = jnp.asarray([[1, 1], [1, 1], [1, 0]], jnp.float32)
+    state, metrics = scan_steps(Targets(), data_mesh(1), jnp.zeros(()), (x, y), idx, mask)
+    assert float(state) == 0 + 1 + 2 + 3 + 3 and seen == [None]  # traced once, no key
+    np.testing.assert_array_equal(metrics, [2.0, 2.0, 2.0])
+
+
+def test_every_family_is_a_learner_and_hashable():
+    from jaxdeep import boltzmann
+    from jaxdeep.autoencoder import AutoencoderLearner, autoencoder
+    from jaxdeep.boltzmann.dbm_learning import DBMLearner
+    from jaxdeep.boltzmann.learning import RBMLearner
+    from jaxdeep.nets import mlp
+    from jaxdeep.train import SupervisedLearner, classification
+
+    mesh, sgd = data_mesh(1), optax.sgd(0.1)
+    machine = boltzmann.rbm(6, 3)
+    learners = [SupervisedLearner(mlp([6, 4, 2]), classification(), sgd),
+                RBMLearner(machine, boltzmann.learning(machine), sgd, mesh),
+                DBMLearner(boltzmann.dbm([6, 3, 2]), sgd, mesh),
+                AutoencoderLearner(autoencoder(6, 3), sgd)]
+    for learner in learners:
+        assert isinstance(learner, Learner)
+        assert hash(learner) == hash(dataclasses.replace(learner))  # one compile per config
+
+
+def test_the_architecture_pages_example_learner_trains_and_resumes(tmp_path):
+    page = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
+    code = re.search(r"### Adding a learner.*?```python\n(.*?)```", page, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "architecture.md", "exec"), namespace)
+
+    class Linear:  # a tied linear autoencoder: loss = weighted ‖x − xWWᵀ‖²
+        def init(self, key):
+            return {"W": 0.1 * jax.random.normal(key, (6, 2))}
+
+        def loss(self, params, x, weights, *, key):
+            return weights @ jnp.sum((x - x @ params["W"] @ params["W"].T) ** 2, -1)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 2)) @ rng.normal(size=(2, 6))
+    train = namespace["train_mine"]
+    params, history = train(Linear(), x, key=jax.random.key(0), epochs=4, batch_size=16,
+                            progress=False)
+    assert history.epoch == [1, 2, 3, 4] and history.loss[-1] < history.loss[0]
+    # Interrupted in its third epoch and run again, it ends where the unstopped run does.
+    calls, block = [], namespace["scan_epochs"]
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return block(*args)
+
+    namespace["scan_epochs"] = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        train(Linear(), x, key=jax.random.key(0), epochs=4, batch_size=16, progress=False,
+              checkpoint_dir=tmp_path / "run")
+    resumed, again = train(Linear(), x, key=jax.random.key(0), epochs=4, batch_size=16,
+                           progress=False, checkpoint_dir=tmp_path / "run")
+    assert len(calls) == 5  # 2 + the interrupted one + the 2 left
+    np.testing.assert_array_equal(params["W"], resumed["W"])
+    assert again.loss == history.loss
