@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     eval_every = next(d for d in range(max(1, args.steps // 20), 0, -1) if args.steps % d == 0)
     runs = {}
     for label, residual in ((f"ResNet-{args.depth}", True), (f"plain-{args.depth}", False)):
-        model = resnet(args.depth, image_shape=data.image_shape, n_classes=data.n_classes,
+        model = resnet(data.image_shape, data.n_classes, depth=args.depth,
                        residual=residual)
         start = time.perf_counter()
         run = fit(model, (data.x_train, data.y_train), key=jax.random.key(args.seed),

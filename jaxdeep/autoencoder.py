@@ -2,7 +2,7 @@
 
 One layer encodes and reconstructs::
 
-      h = f(x̃ W + b),      x̂ = g(h W' + b'),      W' = Wᵀ (tied) or its own matrix,
+      h = f(x̃ W + c),      x̂ = g(h W' + b),      W' = Wᵀ (tied) or its own matrix,
 
 with ``f`` the encoder activation (sigmoid by default), ``g`` sigmoid or identity (the
 *reconstruction*), and the loss between ``x̂`` and the **clean** input ``x``:
@@ -16,10 +16,10 @@ A **denoising** autoencoder (Vincent et al. 2008, 2010) encodes a corrupted copy
 * ``mask``: each input is set to 0 with probability ν (the *corruption level*);
 * ``gaussian``: ``x̃ = x + ν ε`` with ε ~ N(0, 1) (ν is the noise's standard deviation).
 
-Stacked, greedily (:func:`jaxdeep.pretrain.greedy_pretrain`), the layers' encoders
-initialise a deep net; the decoders are discarded. Training is plain minibatch
-gradient descent with any optax optimiser (:class:`AutoencoderLearner`, the training
-engine's learner), one jit-compiled ``lax.scan`` per epoch.
+Training (:func:`train_autoencoder`) is plain minibatch gradient descent with any optax
+optimiser (:class:`AutoencoderLearner`, the training engine's learner), one
+jit-compiled ``lax.scan`` per epoch. Stacked, greedily (:mod:`jaxdeep.pretrain.sae`),
+the layers' encoders initialise a deep net; the decoders are discarded.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from .checkpoint import open_checkpoints, settings_of_key
 from .data.validate import check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
 from .engine import Batch, History, LayerFit, epoch_keys, run_blocks, scan_epochs
-from .nets.mlp import check_widths
 from .sharding import mesh_for, replicate
 
 __all__ = [
@@ -46,13 +45,11 @@ __all__ = [
     "RECONSTRUCTIONS",
     "AEHistory",
     "Autoencoder",
-    "AutoencoderLayer",
     "AutoencoderLearner",
     "autoencoder",
-    "autoencoder_layer",
-    "autoencoder_layers",
     "corrupt",
     "reconstruction_loss",
+    "train_autoencoder",
 ]
 
 CORRUPTIONS: tuple[str, ...] = ("none", "mask", "gaussian")
@@ -69,9 +66,10 @@ AEHistory = History
 @dataclasses.dataclass(frozen=True)
 class Autoencoder:
     """An autoencoder layer, the model alone: its sizes, encoder, decoder, corruption and
-    loss. Build with :func:`autoencoder`, which checks the settings; train it as an
-    :class:`AutoencoderLayer` (the model with its training settings). Frozen and
-    hashable: the compiled epoch caches on it."""
+    loss. Build with :func:`autoencoder`, which checks the settings; train it with
+    :func:`train_autoencoder`, or stack it as a :class:`jaxdeep.pretrain.AutoencoderLayer`
+    (the model with its training settings). Frozen and hashable: the compiled epoch
+    caches on it."""
 
     n_in: int
     n_out: int
@@ -88,26 +86,26 @@ class Autoencoder:
         """``W`` (n_in × n_out) from ``init_name``, zero biases; ``W_dec`` if untied."""
         key_enc, key_dec = jax.random.split(key)
         params = {"W": init_weights(key_enc, self.init_name, (self.n_in, self.n_out)),
-                  "b": jnp.zeros(self.n_out, jnp.float32),
-                  "b_dec": jnp.zeros(self.n_in, jnp.float32)}
+                  "c": jnp.zeros(self.n_out, jnp.float32),
+                  "b": jnp.zeros(self.n_in, jnp.float32)}
         if not self.tied:
             params["W_dec"] = init_weights(key_dec, self.init_name, (self.n_out, self.n_in))
         return params
 
     def encode(self, params, x) -> jax.Array:
-        """``h = f(x W + b)`` — written as the MLP writes its layers (bitwise equal)."""
-        return activations.get(self.activation).f(x @ params["W"] + params["b"])
+        """``h = f(x W + c)`` — written as the MLP writes its layers (bitwise equal)."""
+        return activations.get(self.activation).f(x @ params["W"] + params["c"])
 
     def encoder(self, params) -> tuple[jax.Array, jax.Array]:
-        return params["W"], params["b"]
+        return params["W"], params["c"]
 
     def decode_logits(self, params, h) -> jax.Array:
-        """``h W' + b'`` — the reconstruction before ``g``."""
+        """``h W' + b`` — the reconstruction before ``g``."""
         W_dec = params["W"].T if self.tied else params["W_dec"]
-        return h @ W_dec + params["b_dec"]
+        return h @ W_dec + params["b"]
 
     def reconstruct(self, params, x) -> jax.Array:
-        """``x̂ = g(f(x W + b) W' + b')`` of the clean input."""
+        """``x̂ = g(f(x W + c) W' + b)`` of the clean input."""
         z = self.decode_logits(params, self.encode(params, x))
         return jax.nn.sigmoid(z) if self.reconstruction == "sigmoid" else z
 
@@ -120,20 +118,20 @@ class Autoencoder:
     def gradient(self, params, x, x_tilde, weights) -> dict:
         """``∂/∂θ`` of :meth:`objective` by hand — backprop through the two layers::
 
-            net = x̃W + b,  h = f(net),  z = hW' + b',  x̂ = g(z)
+            net = x̃W + c,  h = f(net),  z = hW' + b,  x̂ = g(z)
             δ_out = ∂L/∂z = x̂ − x                 (cross-entropy with sigmoid g; and
                                                    squared error with linear g)
                           = (x̂ − x) ⊙ x̂(1 − x̂)     (squared error with sigmoid g)
             δ_h   = (δ_out W'ᵀ) ⊙ f′(net)
             ∂W = x̃ᵀδ_h (+ δ_outᵀh when tied, W' = Wᵀ),   ∂W_dec = hᵀδ_out,
-            ∂b = Σ δ_h,   ∂b' = Σ δ_out
+            ∂c = Σ δ_h,   ∂b = Σ δ_out
 
         with every example's row weighted by ``weights``. ``x_tilde`` is the corrupted
         input the objective encoded (:func:`corrupt`, same key). Checked against
         ``jax.grad`` in the tests; training uses ``jax.grad``.
         """
         act = activations.get(self.activation)
-        net = x_tilde @ params["W"] + params["b"]
+        net = x_tilde @ params["W"] + params["c"]
         h = act.f(net)
         z = self.decode_logits(params, h)
         if self.reconstruction == "sigmoid":
@@ -145,7 +143,7 @@ class Autoencoder:
         delta_out = delta_out * weights[:, None]
         W_dec = params["W"].T if self.tied else params["W_dec"]
         delta_h = (delta_out @ W_dec.T) * act.df(net)
-        grad = {"W": x_tilde.T @ delta_h, "b": delta_h.sum(0), "b_dec": delta_out.sum(0)}
+        grad = {"W": x_tilde.T @ delta_h, "c": delta_h.sum(0), "b": delta_out.sum(0)}
         if self.tied:
             grad["W"] = grad["W"] + delta_out.T @ h
         else:
@@ -189,88 +187,65 @@ class AutoencoderLearner:
         return (optax.apply_updates(params, updates), opt_state), loss * batch.mask.sum()
 
 
-@dataclasses.dataclass(frozen=True)
-class AutoencoderLayer:
-    """A layer learner for :func:`~jaxdeep.pretrain.greedy_pretrain`: an
-    :class:`Autoencoder` (``model``) and how to train it — ``epochs``, ``batch_size`` and
-    an optax ``optimizer`` (None: Adam 1e-3). Build with :func:`autoencoder_layer`."""
+def train_autoencoder(model: Autoencoder, x, *, key: jax.Array, epochs: int = 10,
+                      batch_size: int = 100,
+                      optimizer: optax.GradientTransformation | None = None, params=None,
+                      progress: bool = True, description: str = "autoencoder", mesh=None,
+                      checkpoint_dir=None, checkpoint_every: int | None = None) -> LayerFit:
+    """Train an autoencoder by minibatch gradient descent; returns
+    ``LayerFit(params, AEHistory)``.
 
-    model: Autoencoder
-    epochs: int = 10
-    batch_size: int = 100
-    optimizer: optax.GradientTransformation | None = None
+    Args:
+      model: the :class:`Autoencoder` (:func:`autoencoder`).
+      x: training data ``(N, n_in)``, in [0, 1] for the cross-entropy loss.
+      key: PRNG key (initial weights, batch order, corruption).
+      epochs, batch_size: passes over ``x`` and examples per step (the last batch of an
+        epoch is padded and masked).
+      optimizer: any optax transformation (default Adam 1e-3).
+      params: start from these instead of ``model.init``.
+      progress, description: the progress bar.
+      mesh: each batch is split over its data axis (default: every device that splits
+        ``batch_size``; see :mod:`jaxdeep.sharding`), parameters replicated.
+      checkpoint_dir, checkpoint_every: save the run (params, optimiser state, key,
+        history) every ``checkpoint_every`` epochs (default 1); the same call run again
+        continues from it, bitwise on the CPU (:mod:`jaxdeep.checkpoint`).
 
-    # What greedy pre-training and the conversion to an MLP read: the model's.
-    @property
-    def n_in(self) -> int:
-        return self.model.n_in
+    A non-finite loss stops training and is recorded in ``history.diverged``.
+    """
+    model.check_input("x", x)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    if checkpoint_every is not None:
+        check_positive_int("checkpoint_every", checkpoint_every)
+    mesh = mesh_for(mesh, batch_size=batch_size)
+    # the optimiser is functions, not data: it is not among the settings compared
+    settings = {"trainer": "autoencoder", "examples": len(x), "start": params is not None,
+                "key": settings_of_key(key), "epochs": epochs, "batch_size": batch_size,
+                **dataclasses.asdict(model)}
+    key_init, key = jax.random.split(key)
+    params = model.init(key_init) if params is None else params
+    learner = AutoencoderLearner(model, optimizer or default_optimizer())
+    # replicate() copies: the compiled epoch may donate the state, never the caller's.
+    state = replicate(learner.init(params), mesh)
+    x_dev = replicate(np.asarray(x, np.float32), mesh)
+    examples = np.float32(len(x))
 
-    @property
-    def n_out(self) -> int:
-        return self.model.n_out
+    def block(carry, first, n):  # one epoch; the key is part of the checkpointed state
+        state, key, loss_sum = scan_epochs(learner, mesh, batch_size, 1, *carry, x_dev)
+        return (state, key), loss_sum
 
-    @property
-    def activation(self) -> str:
-        return self.model.activation
+    def record(history, carry, loss_sum, first, n):
+        loss = np.asarray(loss_sum)[0] / examples  # the epoch's mean loss per example
+        history.epoch.append(first + 1)
+        history.loss.append(float(loss))
+        return history if np.isfinite(float(loss)) else history._replace(diverged=first + 1)
 
-    def init(self, key: jax.Array) -> dict:
-        return self.model.init(key)
-
-    def encode(self, params, x) -> jax.Array:
-        return self.model.encode(params, x)
-
-    def encoder(self, params) -> tuple[jax.Array, jax.Array]:
-        return self.model.encoder(params)
-
-    def reconstruct(self, params, x) -> jax.Array:
-        return self.model.reconstruct(params, x)
-
-    def train(self, x, *, key: jax.Array, progress: bool = True,
-              description: str = "autoencoder", params=None, mesh=None, checkpoint_dir=None,
-              checkpoint_every: int | None = None) -> LayerFit:
-        """Minibatch training for ``epochs`` epochs; returns ``LayerFit(params, AEHistory)``.
-
-        A non-finite loss stops training and is recorded in ``history.diverged``. Each
-        batch is split over ``mesh``'s data axis (default: every device that splits
-        ``batch_size``; see :mod:`jaxdeep.sharding`), parameters replicated. With
-        ``checkpoint_dir`` the run (params, optimiser state, key, history) is saved every
-        ``checkpoint_every`` epochs (default 1) and the same call run again continues
-        from it, bitwise on the CPU (:mod:`jaxdeep.checkpoint`).
-        """
-        model = self.model
-        model.check_input("x", x)
-        if checkpoint_every is not None:
-            check_positive_int("checkpoint_every", checkpoint_every)
-        mesh = mesh_for(mesh, batch_size=self.batch_size)
-        # the optimiser is functions, not data: it is not among the settings compared
-        settings = {"trainer": "autoencoder", "examples": len(x), "start": params is not None,
-                    "key": settings_of_key(key), "epochs": self.epochs,
-                    "batch_size": self.batch_size, **dataclasses.asdict(model)}
-        key_init, key = jax.random.split(key)
-        params = model.init(key_init) if params is None else params
-        learner = AutoencoderLearner(model, self.optimizer or default_optimizer())
-        # replicate() copies: the compiled epoch may donate the state, never the caller's.
-        state = replicate(learner.init(params), mesh)
-        x_dev = replicate(np.asarray(x, np.float32), mesh)
-        examples = np.float32(len(x))
-
-        def block(carry, first, n):  # one epoch; the key is part of the checkpointed state
-            state, key, loss_sum = scan_epochs(learner, mesh, self.batch_size, 1, *carry,
-                                               x_dev)
-            return (state, key), loss_sum
-
-        def record(history, carry, loss_sum, first, n):
-            loss = np.asarray(loss_sum)[0] / examples  # the epoch's mean loss per example
-            history.epoch.append(first + 1)
-            history.loss.append(float(loss))
-            return history if np.isfinite(float(loss)) else history._replace(diverged=first + 1)
-
-        (state, _), history = run_blocks(
-            (state, key), History.empty("epoch", "loss", evaluates=False), total=self.epochs,
-            every=1, block=block, record=record, status=_status, description=description,
-            unit="epochs", progress=progress,
-            checkpoints=open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings))
-        return LayerFit(state[0], history)
+    (state, _), history = run_blocks(
+        (state, key), History.empty("epoch", "loss", evaluates=False), total=epochs,
+        every=1, block=block, record=record, status=_status, description=description,
+        unit="epochs", progress=progress,
+        checkpoints=open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings))
+    return LayerFit(state[0], history)
 
 
 def _status(h: AEHistory) -> str:
@@ -341,21 +316,3 @@ def autoencoder(n_in: int, n_out: int, *, tied: bool = True, activation: str = "
                          "corruption='mask' or 'gaussian'")
     return Autoencoder(int(n_in), int(n_out), bool(tied), activation, reconstruction, loss,
                        corruption, float(level), check_init(init))
-
-
-def autoencoder_layer(n_in: int, n_out: int, *, epochs: int = 10, batch_size: int = 100,
-                      optimizer: optax.GradientTransformation | None = None,
-                      **model) -> AutoencoderLayer:
-    """An :class:`AutoencoderLayer`: :func:`autoencoder` ``(n_in, n_out, **model)`` trained
-    for ``epochs`` epochs of ``batch_size`` examples with ``optimizer`` (None: Adam 1e-3)."""
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
-    return AutoencoderLayer(autoencoder(n_in, n_out, **model), int(epochs), int(batch_size),
-                            optimizer)
-
-
-def autoencoder_layers(widths, **settings) -> list[AutoencoderLayer]:
-    """The layers of a stacked autoencoder with widths ``[n_in, h₁, …, h_L]``, all with
-    the same ``settings`` (the keyword arguments of :func:`autoencoder_layer`)."""
-    widths = check_widths(widths)
-    return [autoencoder_layer(a, b, **settings) for a, b in zip(widths[:-1], widths[1:])]

@@ -323,49 +323,6 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     return FitResult(ts.params, ts.model_state, history)
 
 
-class FineTuned(NamedTuple):
-    """A fine-tuned classifier and its randomly initialised twin (``None`` if not asked)."""
-
-    model: Any
-    pretrained: FitResult
-    random: FitResult | None
-
-
-def finetune(pretrained, data, *, key: jax.Array, n_classes: int | None = None,
-             twin: bool = True, **fit_settings) -> FineTuned:
-    """Fine-tune a pre-trained net as a classifier by backprop, and (``twin=True``) train
-    the same architecture from its random initialisation on the same batches.
-
-    Args:
-      pretrained: a :class:`~jaxdeep.pretrain.Stack` (becomes an MLP with a new softmax
-        layer, :func:`~jaxdeep.pretrain.to_mlp`), or a ``(model, params)`` pair such as
-        :func:`~jaxdeep.boltzmann.dbm_layers.dbm_classifier` returns.
-      data: ``(x, y)`` training data; ``y`` integer labels.
-      key: PRNG key; the new output layer, the twin's initialisation and the batch order
-        (shared by both runs) come from it.
-      n_classes: classes of the new output layer (default: ``max(y) + 1``).
-      twin: also train the randomly initialised twin.
-      fit_settings: passed to :func:`fit` (``steps``, ``batch_size``, ``optimizer``,
-        ``eval_data``, ``progress`` …).
-    """
-    from .pretrain import Stack, check_stack_input, to_mlp
-
-    key_output, key_fit = jax.random.split(key)
-    if isinstance(pretrained, Stack):
-        check_stack_input(pretrained, data[0])
-        if n_classes is None:
-            n_classes = int(np.max(np.asarray(data[1]))) + 1
-        model, params = to_mlp(pretrained, n_classes, key=key_output)
-    else:
-        model, params = pretrained
-    tuned = fit(model, data, key=key_fit, params=params,
-                **{"description": "fine-tuning", **fit_settings})
-    random = None
-    if twin:
-        random = fit(model, data, key=key_fit, **{**fit_settings, "description": "random twin"})
-    return FineTuned(model, tuned, random)
-
-
 @functools.cache
 def default_optimizer() -> optax.GradientTransformation:
     """Adam, learning rate 1e-3 — one shared object, so repeated fits reuse the compilation."""

@@ -144,7 +144,7 @@ def test_denoising_autoencoder_and_dbm_match_one_device():
     """The other trainers behind greedy pre-training and the DBM: same parameters on 1
     and 8 devices (the corruption noise and the DBM's Gibbs sweeps are drawn identically
     however the batch is split), DBM chains split."""
-    from jaxdeep.autoencoder import autoencoder_layer
+    from jaxdeep.pretrain import autoencoder_layer
     from jaxdeep.boltzmann import dbm, train_dbm
 
     x = binary_data()

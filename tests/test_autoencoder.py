@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdeep.autoencoder import autoencoder, autoencoder_layer, corrupt, reconstruction_loss
+from jaxdeep.autoencoder import autoencoder, corrupt, reconstruction_loss
+from jaxdeep.pretrain import autoencoder_layer
 from jaxdeep.compat import enable_x64
 
 SETTINGS = [  # (tied, reconstruction, loss, activation)
@@ -24,7 +25,7 @@ def test_hand_gradient_equals_autodiff(tied, reconstruction, loss, activation):
                             activation=activation, corruption="mask", level=0.3)
         keys = jax.random.split(jax.random.key(0), 4)
         params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), layer.init(keys[0]))
-        params["b"] = 0.3 * jax.random.normal(keys[1], (5,), jnp.float64)
+        params["c"] = 0.3 * jax.random.normal(keys[1], (5,), jnp.float64)
         x = jax.random.uniform(keys[2], (9, 7), jnp.float64)
         weights = jnp.full(9, 1 / 9, jnp.float64).at[-1].set(0.0)  # a padded row
         auto = jax.grad(layer.objective)(params, x, weights, key=keys[3])
@@ -61,7 +62,7 @@ def test_masking_zeroes_the_asked_fraction_and_gaussian_adds_sigma():
 def test_params_tied_and_untied():
     tied = autoencoder(6, 4).init(jax.random.key(0))
     untied = autoencoder(6, 4, tied=False).init(jax.random.key(0))
-    assert {k: v.shape for k, v in tied.items()} == {"W": (6, 4), "b": (4,), "b_dec": (6,)}
+    assert {k: v.shape for k, v in tied.items()} == {"W": (6, 4), "c": (4,), "b": (6,)}
     assert untied["W_dec"].shape == (4, 6)
 
 

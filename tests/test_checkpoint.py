@@ -151,7 +151,7 @@ def interrupted_dbm(directory):
 
 
 def interrupted_autoencoder(directory):
-    from jaxdeep.autoencoder import autoencoder_layer
+    from jaxdeep.pretrain import autoencoder_layer
 
     x = np.random.default_rng(5).random((40, 6)).astype(np.float32)
     layer = autoencoder_layer(6, 4, corruption="mask", level=0.2, epochs=3, batch_size=8)

@@ -42,10 +42,10 @@ from scipy.special import expit, logsumexp
 
 from jaxdeep import boltzmann as bz
 from jaxdeep.boltzmann import dbm_learning, dbm_partition
-from jaxdeep.boltzmann.dbn import RBMLayer
+from jaxdeep import pretrain as pre
 from jaxdeep.data.bars import bars_and_stripes
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED
-from jaxdeep.pretrain import Stack, greedy_pretrain
+from jaxdeep.pretrain import RBMLayer, Stack, greedy_pretrain
 
 WIDTHS = [5, 4, 3, 2]      # odd top layer; odd units 4 + 2 = 6, even 5 + 3 = 8
 SMALL = [3, 2, 2]          # even top layer; for the Gibbs sampler
@@ -447,7 +447,7 @@ def test_gibbs_at_beta_zero_samples_the_base_model(gibbs_runs):
 
 
 def test_dbm_layers_double_the_right_sides():
-    layers = bz.dbm_layers([6, 5, 4, 3], epochs=3, batch_size=7)
+    layers = pre.dbm_layers([6, 5, 4, 3], epochs=3, batch_size=7)
     assert all(isinstance(layer, RBMLayer) for layer in layers)
     assert [(m.machine.n_visible, m.machine.n_hidden) for m in layers] == [(6, 5), (5, 4),
                                                                          (4, 3)]
@@ -490,12 +490,12 @@ def test_dbm_layers_double_the_right_sides():
 
 def test_pretraining_settings_are_checked():
     with pytest.raises(ValueError, match="at least two hidden layers"):
-        bz.dbm_layers([6, 5])
+        pre.dbm_layers([6, 5])
     for bad in ([6], [6, 0, 3], [6, 5.5, 3]):
         with pytest.raises(ValueError):
-            bz.dbm_layers(bad)
+            pre.dbm_layers(bad)
     with pytest.raises(ValueError, match="epochs"):
-        bz.dbm_layers([6, 5, 4], epochs=0)
+        pre.dbm_layers([6, 5, 4], epochs=0)
     for kwargs in ({"bottom_up": 0}, {"top_down": -2.0}, {"bottom_up": True},
                    {"top_down": "2"}):
         with pytest.raises(ValueError):
@@ -505,9 +505,9 @@ def test_pretraining_settings_are_checked():
 
 def test_dbm_layers_checks_method_and_k_like_dbn_layers():
     with pytest.raises(ValueError, match="method"):
-        bz.dbm_layers([6, 5, 4], method="bogus")
+        pre.dbm_layers([6, 5, 4], method="bogus")
     with pytest.raises(ValueError, match="k"):
-        bz.dbm_layers([6, 5, 4], k=0)
+        pre.dbm_layers([6, 5, 4], k=0)
 
 
 @pytest.fixture(scope="module")
@@ -519,13 +519,13 @@ def x_bas():
 
 @pytest.fixture(scope="module")
 def stack(x_bas):
-    return greedy_pretrain(bz.dbm_layers(BAS, epochs=1, batch_size=20), x_bas,
+    return greedy_pretrain(pre.dbm_layers(BAS, epochs=1, batch_size=20), x_bas,
                            key=jax.random.key(12), progress=False)
 
 
 def test_compose_keeps_weights_and_averages_middle_biases(stack):
     assert stack.widths == tuple(BAS)
-    machine, params = bz.compose(stack)
+    machine, params = pre.compose(stack)
     assert isinstance(machine, bz.DBM) and machine.widths == tuple(BAS)
     machine.check_params(params)
     lower, upper = stack.params
@@ -540,12 +540,12 @@ def test_compose_keeps_weights_and_averages_middle_biases(stack):
 
 
 def test_compose_refuses_a_stack_that_is_not_rbms(stack):
-    from jaxdeep.autoencoder import autoencoder_layers
+    from jaxdeep.pretrain import autoencoder_layers
 
     learners = tuple(autoencoder_layers([16, 8, 6]))
     fake = Stack(learners, stack.params, stack.histories, stack.seconds)
     with pytest.raises(ValueError, match="RBM"):
-        bz.compose(fake)
+        pre.compose(fake)
 
 
 # --------------------------------------------------------------------------- training
@@ -648,20 +648,20 @@ def test_train_dbm_checks_every_chains_shape_before_compiling(x_bas, trained, mo
 # --------------------------------------------------------------------------- classifier
 
 
-def test_dbm_classifier_first_layer_is_a_mean_field_update(v_all):
+def test_augmented_dbm_classifier_first_layer_is_a_mean_field_update(v_all):
     # h¹ ≠ h² (the input is [v, q(h²|v)], 5 + 3 wide, not 5 + 4), and two 3 → 3 layers
     # above, which the MLP stacks into one segment
     widths = [5, 4, 3, 3, 3]
     machine = bz.dbm(widths)
     pn = random_params(widths, seed=16)
     p = to_jax(pn)
-    inputs = bz.dbm_inputs(machine, p, v_all)
+    inputs = pre.dbm_inputs(machine, p, v_all)
     assert inputs.shape == (32, widths[0] + widths[2])
     np.testing.assert_array_equal(inputs[:, :widths[0]], v_all)
     mu2 = inputs[:, widths[0]:].astype(np.float64)
     field = mean_field(machine, p, jnp.asarray(v_all), 30, 1e-6)  # q(h²|v): 30 sweeps
     np.testing.assert_allclose(mu2, field.mu[1], rtol=0, atol=1e-6)
-    model, mlp_params = bz.dbm_classifier(machine, p, 3, key=jax.random.key(17))
+    model, mlp_params = pre.dbm_classifier(machine, p, 3, key=jax.random.key(17), augmented=True)
     assert model.config.widths == (8, 4, 3, 3, 3, 3)
     assert [n for n, _, _ in model.config.segments] == [1, 1, 2]
 
@@ -684,8 +684,8 @@ def test_dbm_classifier_first_layer_is_a_mean_field_update(v_all):
     np.testing.assert_allclose(np.sum(trace.y, 1), 1.0, rtol=1e-5)
 
 
-def test_recognition_mlp_is_the_bottom_up_pass_bitwise(machine, params, v_all):
-    model, mlp_params = bz.recognition_mlp(machine, params, 3, key=jax.random.key(5))
+def test_dbm_classifier_on_v_is_the_bottom_up_pass_bitwise(machine, params, v_all):
+    model, mlp_params = pre.dbm_classifier(machine, params, 3, key=jax.random.key(5))
     assert model.config.widths == tuple(WIDTHS) + (3,)
     assert model.config.activation == "sigmoid"
 
@@ -704,17 +704,19 @@ def test_recognition_mlp_is_the_bottom_up_pass_bitwise(machine, params, v_all):
 
 def test_dbm_classifier_rejects_bad_input(params, v_all):
     machine = bz.dbm(WIDTHS)
+    one = (bz.dbm([5, 4]), to_jax(random_params([5, 4], seed=0)))
     with pytest.raises(ValueError, match="two hidden layers"):
-        bz.dbm_classifier(bz.dbm([5, 4]), to_jax(random_params([5, 4], seed=0)), 3,
-                          key=jax.random.key(0))
+        pre.dbm_classifier(*one, 3, key=jax.random.key(0), augmented=True)
+    # on v alone, one hidden layer is an RBM's up-pass: σ(v W + b¹) under a softmax
+    assert pre.dbm_classifier(*one, 3, key=jax.random.key(0))[0].config.widths == (5, 4, 3)
     with pytest.raises(ValueError, match="n_classes"):
-        bz.dbm_classifier(machine, params, 0, key=jax.random.key(0))
+        pre.dbm_classifier(machine, params, 0, key=jax.random.key(0))
     with pytest.raises(ValueError, match="params"):
-        bz.dbm_classifier(bz.dbm([5, 4, 3, 3]), params, 3, key=jax.random.key(0))
+        pre.dbm_classifier(bz.dbm([5, 4, 3, 3]), params, 3, key=jax.random.key(0))
     with pytest.raises(ValueError):
-        bz.dbm_inputs(machine, params, v_all[:, :4])
+        pre.dbm_inputs(machine, params, v_all[:, :4])
     with pytest.raises(ValueError):
-        bz.dbm_inputs(machine, params, np.full((2, 5), np.nan))
+        pre.dbm_inputs(machine, params, np.full((2, 5), np.nan))
 
 
 def test_dbm_widths_are_checked(x_bas):

@@ -15,7 +15,7 @@ FACTORIES = {
     "mlp": (lambda: mlp([12, 8, 8, 3]), (4, 12), (4, 3)),
     "residual_mlp": (lambda: residual_mlp(12, 3, width=8, blocks=2), (4, 12), (4, 3)),
     "unet_mlp": (lambda: unet_mlp(12, 3, width=8, levels=2), (4, 12), (4, 3)),
-    "resnet": (lambda: resnet(8, image_shape=(8, 8, 1), n_classes=3), (4, 64), (4, 3)),
+    "resnet": (lambda: resnet((8, 8, 1), 3, depth=8), (4, 64), (4, 3)),
     "unet": (lambda: unet(levels=1, base_width=2), (2, 8, 8), (2, 8, 8)),
 }
 

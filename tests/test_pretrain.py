@@ -8,11 +8,20 @@ import numpy as np
 import optax
 import pytest
 
-from jaxdeep.autoencoder import autoencoder_layer, autoencoder_layers
-from jaxdeep.boltzmann.dbn import RBMLayer, dbn_layers, generate
 from jaxdeep.boltzmann.rbm import rbm
-from jaxdeep.pretrain import LayerFit, encode, greedy_pretrain, to_mlp
-from jaxdeep.train import evaluate, finetune
+from jaxdeep.pretrain import (
+    LayerFit,
+    RBMLayer,
+    autoencoder_layer,
+    autoencoder_layers,
+    dbn_layers,
+    encode,
+    finetune,
+    generate,
+    greedy_pretrain,
+    to_mlp,
+)
+from jaxdeep.train import evaluate
 
 # One small stack shape for the whole file: 64 → 32 → 32 → 32 (digits-sized input; the
 # two upper layers share a shape, so they share one compilation and one MLP segment).
@@ -74,7 +83,7 @@ def test_the_head_of_a_deeper_stack_is_the_shallower_stack(x):
     head = deep.head(2)
     assert head.widths == shallow.widths == (64, 40, 20)
     # Same data and the same key per layer: layer i's key does not depend on the depth.
-    for got, want in zip(head.learners, shallow_layers):
+    for got, want in zip(head.layers, shallow_layers):
         np.testing.assert_array_equal(got.seen[0][0], want.seen[0][0])
         assert jax.random.key_data(got.seen[0][1]).tolist() == \
             jax.random.key_data(want.seen[0][1]).tolist()
@@ -83,7 +92,7 @@ def test_the_head_of_a_deeper_stack_is_the_shallower_stack(x):
 
 
 def test_chunked_encoding_equals_one_pass(x, dbn_stack):
-    layer, params = dbn_stack.learners[0], dbn_stack.params[0]
+    layer, params = dbn_stack.layers[0], dbn_stack.params[0]
     whole = np.asarray(layer.encode(params, jnp.asarray(x)))
     np.testing.assert_allclose(encode(layer, params, x, chunk=64), whole, rtol=0, atol=1e-6)
     assert encode(layer, params, x, chunk=64).shape == (200, 32)
@@ -100,14 +109,14 @@ def test_same_key_same_stack_different_key_different(x, dbn_stack):
         assert not np.allclose(a["W"], c["W"])
 
 
-@pytest.mark.parametrize("learners, message", [
+@pytest.mark.parametrize("layers, message", [
     ([], "empty"),
     (dbn_layers([64, 32]) + dbn_layers([16, 8]), "do not chain"),
-    ([object()], "not a layer learner"),
+    ([object()], "is not a layer:"),
 ])
-def test_bad_stacks_are_refused_before_training(x, learners, message):
+def test_bad_stacks_are_refused_before_training(x, layers, message):
     with pytest.raises(ValueError, match=message):
-        greedy_pretrain(learners, x, key=jax.random.key(0), progress=False)
+        greedy_pretrain(layers, x, key=jax.random.key(0), progress=False)
 
 
 def test_data_of_the_wrong_width_or_range_is_refused(x):
@@ -149,7 +158,7 @@ def test_sae_to_mlp_is_exact(x):
 def test_a_dbm_pretraining_stack_is_not_an_mlp(dbn_stack):
     """An RBM with doubled input (DBM pre-training) has no MLP layer of its own."""
     doubled = RBMLayer(rbm(64, 32, bottom_up=2.0))
-    stack = dbn_stack._replace(learners=(doubled,) + dbn_stack.learners[1:])
+    stack = dbn_stack._replace(layers=(doubled,) + dbn_stack.layers[1:])
     with pytest.raises(ValueError, match="plain RBM"):
         to_mlp(stack, 10, key=jax.random.key(0))
 
@@ -188,7 +197,7 @@ def test_generation_ends_with_the_bottom_layers_visible_means(dbn_stack):
 
 
 def test_generation_refuses_other_stacks(dbn_stack):
-    stack = dbn_stack._replace(learners=(autoencoder_layer(64, 32),) + dbn_stack.learners[1:])
+    stack = dbn_stack._replace(layers=(autoencoder_layer(64, 32),) + dbn_stack.layers[1:])
     with pytest.raises(ValueError, match="RBM layers"):
         generate(jax.random.key(0), stack, 4)
 

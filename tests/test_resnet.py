@@ -14,7 +14,7 @@ from jaxdeep.nets.resnet import resnet, shortcut_a
 
 @pytest.fixture(scope="module")
 def r8():
-    model = resnet(8, image_shape=(8, 8))
+    model = resnet((8, 8), depth=8)
     return model, model.init(jax.random.key(0)), model.init_state()
 
 
@@ -25,7 +25,7 @@ def _same(a, b):
 @pytest.mark.parametrize("image_shape, x_shape", [
     ((8, 8), (2, 64)), ((8, 8), (2, 8, 8)), ((28, 28), (2, 28, 28, 1)), ((32, 32, 3), (2, 32, 32, 3))])
 def test_shapes_on_each_input_size(image_shape, x_shape):
-    model = resnet(8, image_shape=image_shape, n_classes=7)
+    model = resnet(image_shape, 7, depth=8)
     params = jax.eval_shape(model.init, jax.random.key(0))
     # Shapes by tracing alone (no convolution is run); the values on one size below.
     y, _ = jax.eval_shape(lambda p, x: model.apply(p, x, state=model.init_state()), params,
@@ -44,9 +44,9 @@ def test_depth_sets_blocks_and_the_scan_keeps_the_program_small():
     """ResNet-20 has 3 blocks per stage, ResNet-110 18; the traced program does not grow with n."""
     sizes = {}
     for depth in (20, 110):
-        model = resnet(depth, image_shape=(8, 8))
+        model = resnet((8, 8), depth=depth)
         params = jax.eval_shape(model.init, jax.random.key(0))  # shapes only: nothing to draw
-        assert params["stages"][0]["rest"]["conv1"].shape[0] == (depth - 2) // 6 - 1
+        assert params["stages"][0]["rest"]["conv1"]["W"].shape[0] == (depth - 2) // 6 - 1
         jaxpr = jax.make_jaxpr(lambda p, s, x: model.apply(p, x, state=s, train=True))(
             params, model.init_state(), jnp.ones((2, 64)))
         sizes[depth] = len(jaxpr.eqns)
@@ -55,7 +55,7 @@ def test_depth_sets_blocks_and_the_scan_keeps_the_program_small():
 
 def test_plain_twin_has_the_same_parameters_but_no_shortcut(r8):
     model, params, state = r8
-    plain = resnet(8, image_shape=(8, 8), residual=False)
+    plain = resnet((8, 8), depth=8, residual=False)
     p2 = plain.init(jax.random.key(0))
     assert jax.tree_util.tree_structure(p2) == jax.tree_util.tree_structure(params)
     assert _same(p2, params)  # same key, same draws: a true twin
@@ -66,11 +66,11 @@ def test_plain_twin_has_the_same_parameters_but_no_shortcut(r8):
 
 
 def test_option_b_adds_projections_only_where_shapes_change():
-    model = resnet(8, image_shape=(8, 8), shortcut="B")
+    model = resnet((8, 8), depth=8, shortcut="B")
     params = model.init(jax.random.key(0))
     assert "proj" not in params["stages"][0]["first"]
-    assert params["stages"][1]["first"]["proj"].shape == (1, 1, 16, 32)
-    assert params["stages"][2]["first"]["proj"].shape == (1, 1, 32, 64)
+    assert params["stages"][1]["first"]["proj"]["W"].shape == (1, 1, 16, 32)
+    assert params["stages"][2]["first"]["proj"]["W"].shape == (1, 1, 32, 64)
     y, _ = model.apply(params, jnp.ones((2, 64)), state=model.init_state())
     assert y.shape == (2, 10)
 
@@ -93,7 +93,7 @@ def test_batch_norm_train_updates_running_statistics_eval_does_not(r8):
                                    after_train, state)
     assert all(jax.tree_util.tree_leaves(moved))  # every BN layer's mean and var moved
     # running mean = 0.9·old + 0.1·batch mean, for the stem BN: check against a hand computation
-    h = conv(x.reshape(16, 8, 8, 1), params["stem"]["conv"])
+    h = conv(x.reshape(16, 8, 8, 1), params["stem"]["conv"]["W"])
     np.testing.assert_allclose(after_train["stem"]["mean"], 0.1 * jnp.mean(h, axis=(0, 1, 2)),
                                rtol=1e-5, atol=1e-6)
 
@@ -116,7 +116,7 @@ def test_eval_is_deterministic_and_independent_of_the_batch(r8):
 
 def test_trains_on_digits_and_threads_the_state(digits_batch):
     x, y = digits_batch
-    model = resnet(8, image_shape=(8, 8))
+    model = resnet((8, 8), depth=8)
     result = train.fit(model, (x, y), key=jax.random.key(0), steps=30, batch_size=64,
                        eval_every=15, progress=False, eval_data=(x, y))
     assert result.history.train_loss[-1] < result.history.train_loss[0]
@@ -137,3 +137,8 @@ def test_wrong_input_shape(r8, shape):
     model, params, state = r8
     with pytest.raises(ValueError, match="8×8×1"):
         model.apply(params, jnp.ones(shape), state=state)
+
+
+def test_a_depth_given_where_the_image_shape_goes_is_refused_with_the_keyword_to_use():
+    with pytest.raises(ValueError, match=r"depth=20"):
+        resnet(20)

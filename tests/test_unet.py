@@ -61,10 +61,10 @@ def skip_halves(params, scale: float):
     """Params with every decoder conv1's W_e (the weights that read eₗ) multiplied by ``scale``."""
     decoder = []
     for level, block in enumerate(params["decoder"]):
-        w = block["conv1"]["w"]
+        w = block["conv1"]["W"]
         half = w.shape[2] // 2  # input channels are [uₗ ‖ eₗ]
         new_w = w.at[:, :, half:, :].multiply(scale)
-        decoder.append({**block, "conv1": {**block["conv1"], "w": new_w}})
+        decoder.append({**block, "conv1": {**block["conv1"], "W": new_w}})
     return {**params, "decoder": decoder}
 
 
@@ -81,18 +81,18 @@ def test_same_config_gives_the_same_model_object(model, twin):
 
 def test_params_layout_and_init_scales(model, params):
     shapes_ = jax.tree.map(lambda a: a.shape, params)
-    assert shapes_["encoder"][0]["conv1"]["w"] == (3, 3, 1, 8)
-    assert shapes_["encoder"][1]["conv2"]["w"] == (3, 3, 16, 16)
-    assert shapes_["bottleneck"]["conv1"]["w"] == (3, 3, 16, 32)
-    assert shapes_["decoder"][1]["up"]["w"] == (2, 2, 32, 16)
-    assert shapes_["decoder"][0]["conv1"]["w"] == (3, 3, 16, 8)  # [u₀ ‖ e₀]: 2 · 8 inputs
-    assert shapes_["head"]["w"] == (8, 1)
+    assert shapes_["encoder"][0]["conv1"]["W"] == (3, 3, 1, 8)
+    assert shapes_["encoder"][1]["conv2"]["W"] == (3, 3, 16, 16)
+    assert shapes_["bottleneck"]["conv1"]["W"] == (3, 3, 16, 32)
+    assert shapes_["decoder"][1]["up"]["W"] == (2, 2, 32, 16)
+    assert shapes_["decoder"][0]["conv1"]["W"] == (3, 3, 16, 8)  # [u₀ ‖ e₀]: 2 · 8 inputs
+    assert shapes_["head"]["W"] == (8, 1)
     leaves = jax.tree.leaves(params)
     assert all(isinstance(a, jax.Array) and a.dtype == jnp.float32 for a in leaves)
     # He: Var = 2 / fan_in (truncated normal, so only roughly)
-    w = params["bottleneck"]["conv2"]["w"]
+    w = params["bottleneck"]["conv2"]["W"]
     assert float(jnp.std(w)) == pytest.approx((2 / (9 * 32)) ** 0.5, rel=0.15)
-    up = params["decoder"][1]["up"]["w"]
+    up = params["decoder"][1]["up"]["W"]
     assert float(jnp.std(up)) == pytest.approx((2 / 32) ** 0.5, rel=0.15)
 
 
@@ -108,7 +108,7 @@ def test_init_is_deterministic_by_key(model, params):
     again, other = model.init(jax.random.key(0)), model.init(jax.random.key(5))
     for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(params)):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(other["head"]["w"], params["head"]["w"])
+    assert not np.array_equal(other["head"]["W"], params["head"]["W"])
 
 
 def test_output_shapes_ranges_and_channel_axis(model, params, x):
@@ -219,11 +219,11 @@ def test_hand_written_conv_backward_matches_autodiff():
     """conv3x3's custom backward (dx by a flipped-kernel conv, dW = patchesᵀ δ) vs jax.grad."""
     with enable_x64(True):
         x = jnp.asarray(RNG.normal(size=(2, 6, 5, 3)), jnp.float64)
-        layer = {"w": jnp.asarray(RNG.normal(size=(3, 3, 3, 4)), jnp.float64),
+        layer = {"W": jnp.asarray(RNG.normal(size=(3, 3, 3, 4)), jnp.float64),
                  "b": jnp.asarray(RNG.normal(size=(4,)), jnp.float64)}
 
         def reference(layer, x):
-            y = jax.lax.conv_general_dilated(x, layer["w"], (1, 1), "SAME",
+            y = jax.lax.conv_general_dilated(x, layer["W"], (1, 1), "SAME",
                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
             return jnp.sum(jnp.sin(y + layer["b"].reshape(1, 1, 1, -1)))
 

@@ -20,7 +20,7 @@ def jaxdeep_stack(x, widths):
     import jax
     import optax
 
-    from jaxdeep.boltzmann.dbn import dbn_layers
+    from jaxdeep.pretrain import dbn_layers
     from jaxdeep.pretrain import greedy_pretrain
 
     optimizer = optax.sgd(LR)  # one object for every call: the compiled epochs are reused

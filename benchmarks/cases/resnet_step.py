@@ -26,7 +26,7 @@ def jaxdeep_steps(depth: int, batch: int, shape, precision: str = "float32"):
     from jaxdeep.nets import resnet
 
     x, y = batches(batch, shape)
-    model = resnet(depth, image_shape=shape, n_classes=N_CLASSES)
+    model = resnet(shape, N_CLASSES, depth=depth)
     return train_block(model, x, y, batch, STEPS, precision)
 
 

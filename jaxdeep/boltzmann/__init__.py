@@ -6,24 +6,23 @@
 * :mod:`~jaxdeep.boltzmann.learning` — training with them: ``train_rbm``.
 * :mod:`~jaxdeep.boltzmann.partition` — exact ``log Z`` and likelihood, AIS, reverse AIS.
 * :mod:`~jaxdeep.boltzmann.metrics` — pseudo-log-likelihood, reconstruction error.
-* :mod:`~jaxdeep.boltzmann.dbn` — deep belief nets: stacked RBMs, generation.
 * :mod:`~jaxdeep.boltzmann.dbm` — deep Boltzmann machines: the model, mean field, Gibbs;
-  :mod:`~jaxdeep.boltzmann.dbm_learning` (``train_dbm``), :mod:`~jaxdeep.boltzmann.dbm_partition`
-  (exact and AIS ``log Z``, the bound) and :mod:`~jaxdeep.boltzmann.dbm_layers`
-  (greedy pre-training, the recognition net as an MLP).
+  :mod:`~jaxdeep.boltzmann.dbm_learning` (``train_dbm``) and
+  :mod:`~jaxdeep.boltzmann.dbm_partition` (exact and AIS ``log Z``, the bound).
+
+Stacks of them — deep belief nets, a DBM's greedy pre-training, the recognition net as an
+MLP — are in :mod:`jaxdeep.pretrain`, which builds on this package.
 """
 
 from jaxdeep.boltzmann.dbm import DBM, MeanField, dbm
-from jaxdeep.boltzmann.dbm_layers import (
-    compose,
-    dbm_classifier,
-    dbm_inputs,
-    dbm_layers,
-    recognition_mlp,
+from jaxdeep.boltzmann.dbm_learning import (
+    DBMFit,
+    DBMHistory,
+    DBMLearner,
+    DBMTrainState,
+    train_dbm,
 )
-from jaxdeep.boltzmann.dbm_learning import DBMFit, DBMHistory, train_dbm
 from jaxdeep.boltzmann.dbm_partition import dbm_ais, dbm_log_partition, lower_bound
-from jaxdeep.boltzmann.dbn import RBMLayer, dbn_layers, generate
 from jaxdeep.boltzmann.gibbs import (
     GibbsResult,
     TemperingResult,
@@ -32,6 +31,15 @@ from jaxdeep.boltzmann.gibbs import (
     gibbs_step,
     parallel_tempering,
 )
+from jaxdeep.boltzmann.learning import (
+    RBMFit,
+    RBMHistory,
+    RBMLearner,
+    RBMTrainState,
+    train_rbm,
+)
+# After the learning module: importing it binds the name `learning` on this package to
+# the module; the estimator settings factory of the same name must win.
 from jaxdeep.boltzmann.gradient import (
     METHODS,
     Learning,
@@ -39,7 +47,6 @@ from jaxdeep.boltzmann.gradient import (
     gradient_estimate,
     learning,
 )
-from jaxdeep.boltzmann.learning import RBMFit, RBMHistory, RBMTrainState, train_rbm
 from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
 from jaxdeep.boltzmann.partition import (
     AISResult,
@@ -54,14 +61,12 @@ from jaxdeep.boltzmann.partition import (
 from jaxdeep.boltzmann.rbm import RBM, base_rate, rbm
 
 __all__ = [
-    "DBM", "DBMFit", "DBMHistory", "MeanField", "RBMLayer", "compose", "dbm", "dbm_ais",
-    "dbm_classifier", "dbm_inputs", "dbm_log_partition",
-    "recognition_mlp",
-    "dbm_layers", "dbn_layers", "generate", "lower_bound", "train_dbm",
-    "AISResult", "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory",
-    "RBMTrainState", "TemperingResult", "ais", "ais_betas", "base_rate", "center_gradient",
-    "check_betas", "exact_gradient", "exact_log_likelihood", "exact_samples",
-    "gibbs_chain", "gibbs_step", "gradient_estimate", "learning", "log_partition",
-    "parallel_tempering", "pseudo_log_likelihood", "rbm", "reconstruction_error",
-    "reverse_ais", "train_rbm",
+    "DBM", "DBMFit", "DBMHistory", "DBMLearner", "DBMTrainState", "MeanField", "dbm",
+    "dbm_ais", "dbm_log_partition", "lower_bound", "train_dbm", "AISResult",
+    "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory", "RBMLearner",
+    "RBMTrainState", "TemperingResult", "ais", "ais_betas", "base_rate",
+    "center_gradient", "check_betas", "exact_gradient", "exact_log_likelihood",
+    "exact_samples", "gibbs_chain", "gibbs_step", "gradient_estimate", "learning",
+    "log_partition", "parallel_tempering", "pseudo_log_likelihood", "rbm",
+    "reconstruction_error", "reverse_ais", "train_rbm",
 ]

@@ -19,15 +19,18 @@ layers); the rest is split as the RBM side is:
   data term uses a factorial **mean-field** posterior q(h|v) = Πμ (fixed-point iterations
   of the conditionals above with v clamped); the model term uses **persistent Gibbs
   chains** (alternating odd/even layers).
-* **Pre-training** (:func:`~jaxdeep.boltzmann.dbm_layers.dbm_layers`): a greedy stack of RBMs whose input is doubled on
-  the side where the composed DBM will have a second neighbour — bottom-up for the first,
-  top-down for the last, both ways for middle layers — then :func:`compose`.
+* **Pre-training** (:func:`jaxdeep.pretrain.dbm_layers`, in the pre-training package
+  that builds on this one): a greedy stack of RBMs whose input is doubled on the side
+  where the composed DBM will have a second neighbour — bottom-up for the first,
+  top-down for the last, both ways for middle layers — then ``compose``.
 * **Likelihood**: AIS for log Z on the odd layers with the even layers summed out
   (:func:`~jaxdeep.boltzmann.dbm_partition.dbm_ais`), exact log Z by enumeration for
   tiny machines, and the variational lower bound log p(v) ≥ −Φ(v, μ) + H(q) − log Z
   (:mod:`~jaxdeep.boltzmann.dbm_partition`).
-* **Classification** (:func:`~jaxdeep.boltzmann.dbm_layers.dbm_classifier`): the mean-field recognition net as an MLP —
-  input ``[v, q(h⁽²⁾|v)]``, first layer ``[W⁽¹⁾; W⁽²⁾ᵀ]`` — fine-tuned by backprop.
+* **Classification** (:func:`jaxdeep.pretrain.dbm_classifier`): the recognition net as
+  an MLP, fine-tuned by backprop — on ``v`` (the bottom-up pass, doubled weights below
+  the top), or Salakhutdinov & Hinton's mean-field net on ``[v, q(h⁽²⁾|v)]`` with first
+  layer ``[W⁽¹⁾; W⁽²⁾ᵀ]``.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class DBM:
     def bottom_up(self, params, v) -> list:
         """The mean-field starting point: one up-pass with the weights doubled below the
         top (standing in for the input from above that is not yet known). Written as the
-        MLP writes its layers (:func:`recognition_mlp` computes the very same numbers)."""
+        MLP writes its layers (:func:`jaxdeep.pretrain.dbm_classifier` computes the very same numbers)."""
         mu, h = [], v
         for r in range(1, self.depth + 1):
             factor = 2.0 if r < self.depth else 1.0

@@ -87,7 +87,7 @@ def run(args, console) -> int:
     config = config_from_flags(PretrainConfig, args)
     result = run_pretrain(config)
     report, stack = result.report, result.stack
-    widths = [stack.learners[0].n_in] + list(config.hidden)
+    widths = [stack.layers[0].n_in] + list(config.hidden)
     table = Table(title=f"{config.kind.upper()} {'-'.join(map(str, widths))} on "
                         f"{config.dataset}, fine-tuned {config.steps} Adam steps")
     for col in ("initialisation", "test accuracy", "test error %"):

@@ -66,7 +66,7 @@ def add_arguments(p) -> None:
 def build(args, ds, residual: bool):
     """The model the flags describe (``residual=False`` → the plain twin)."""
     if args.model == "resnet":
-        return resnet(args.depth or 20, image_shape=ds.image_shape, n_classes=ds.n_classes,
+        return resnet(ds.image_shape, ds.n_classes, depth=args.depth or 20,
                       shortcut=args.shortcut, residual=residual)
     init = recommended_init(args.activation) if args.init == "auto" else check_init(args.init)
     n_in = ds.x_train.shape[1]

@@ -65,16 +65,16 @@ class ResNetConfig:
         return (self.depth - 2) // 6
 
 
-def resnet(depth: int = 20, *, image_shape=(32, 32, 3), n_classes: int = 10,
+def resnet(image_shape=(32, 32, 3), n_classes: int = 10, *, depth: int = 20,
            shortcut: str = "A", residual: bool = True, width: int = 16) -> Model:
     """ResNet-``depth`` (depth = 6n + 2) for images of ``image_shape``, or its plain twin.
 
     Args:
-      depth: 8, 14, 20, 32, 44, 56, 110, … (6n + 2).
       image_shape: (H, W) or (H, W, C) of one input, e.g. (8, 8) for digits, (28, 28) for
         MNIST, (32, 32, 3) for CIFAR. ``apply`` takes (batch, H, W, C), (batch, H, W) for
         one channel, or flattened rows (batch, H·W·C) as the data loaders give them.
       n_classes: output units.
+      depth: 8, 14, 20, 32, 44, 56, 110, … (6n + 2).
       shortcut: ``A`` (zero-padding identity) or ``B`` (1×1 projection).
       residual: False builds the plain twin.
       width: channels in the first stage (16 in the paper).
@@ -82,11 +82,13 @@ def resnet(depth: int = 20, *, image_shape=(32, 32, 3), n_classes: int = 10,
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"ResNet depth must be 6n + 2 with n ≥ 1 (8, 14, 20, 32, 56, 110, …), "
                          f"got {depth!r}")
-    shape = tuple(image_shape)
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else (image_shape,)
     if len(shape) == 2:
         shape = shape + (1,)
     if len(shape) != 3 or any(not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(f"image_shape must be (H, W) or (H, W, C) positive ints, got {image_shape!r}")
+        raise ValueError(f"image_shape must be (H, W) or (H, W, C) positive ints, got "
+                         f"{image_shape!r} (the depth is a keyword: resnet(shape, n_classes, "
+                         "depth=20))")
     if min(shape[:2]) < 4:
         raise ValueError(f"images must be at least 4×4 (two stride-2 stages), got {shape[:2]}")
     if shortcut not in SHORTCUTS:
@@ -136,11 +138,13 @@ def shortcut_a(x, channels):
 
 
 def _conv_init(key, shape):
-    """He-normal for HWIO kernels; a leading axis stacks independent kernels."""
+    """``{"W": kernel}``, He-normal for HWIO kernels (no bias: batch norm follows); a
+    leading axis stacks independent kernels."""
     init = jinit.he_normal()
     if len(shape) == 4:
-        return init(key, shape, jnp.float32)
-    return jax.vmap(lambda k: init(k, shape[1:], jnp.float32))(jax.random.split(key, shape[0]))
+        return {"W": init(key, shape, jnp.float32)}
+    return {"W": jax.vmap(lambda k: init(k, shape[1:], jnp.float32))(
+        jax.random.split(key, shape[0]))}
 
 
 def _bn_params(c, stack=()):
@@ -199,13 +203,13 @@ def _build(config: ResNetConfig) -> Model:
 
     def basic_block(x, p, s, stride, train):
         new = {}
-        h, new["bn1"] = batch_norm(conv(x, p["conv1"], stride), p["bn1"], s["bn1"], train)
+        h, new["bn1"] = batch_norm(conv(x, p["conv1"]["W"], stride), p["bn1"], s["bn1"], train)
         h = jax.nn.relu(h)
-        h, new["bn2"] = batch_norm(conv(h, p["conv2"]), p["bn2"], s["bn2"], train)
+        h, new["bn2"] = batch_norm(conv(h, p["conv2"]["W"]), p["bn2"], s["bn2"], train)
         if config.residual:
-            c_out = p["conv2"].shape[-1]
+            c_out = p["conv2"]["W"].shape[-1]
             if "proj" in p:
-                sc, new["proj_bn"] = batch_norm(conv(x, p["proj"], stride), p["proj_bn"],
+                sc, new["proj_bn"] = batch_norm(conv(x, p["proj"]["W"], stride), p["proj_bn"],
                                                 s["proj_bn"], train)
             elif x.shape[-1] != c_out or stride != 1:
                 sc = shortcut_a(x, c_out)
@@ -219,7 +223,7 @@ def _build(config: ResNetConfig) -> Model:
     def apply(params, x, *, state, train=False, logits=False):
         x = as_images(config, x)
         new_state = {"stages": []}
-        h, new_state["stem"] = batch_norm(conv(x, params["stem"]["conv"]), params["stem"]["bn"],
+        h, new_state["stem"] = batch_norm(conv(x, params["stem"]["conv"]["W"]), params["stem"]["bn"],
                                           state["stem"], train)
         h = jax.nn.relu(h)
         for stage in range(3):

@@ -46,12 +46,12 @@ inside ``lax.scan`` on XLA:CPU, which is where :func:`jaxdeep.train.fit` runs th
 
 Params::
 
-    {"encoder":    [{"conv1": {"w": (3, 3, c_in, wₗ), "b": (wₗ,)}, "conv2": {…}}] * L,
-     "bottleneck": {"conv1": {"w": (3, 3, w_{L−1}, w_L), …}, "conv2": {…}},
-     "decoder":    [{"up":    {"w": (2, 2, wₗ₊₁, wₗ), "b": (wₗ,)},
-                     "conv1": {"w": (3, 3, 2wₗ, wₗ), …},   # input channels: [uₗ ‖ eₗ]
-                     "conv2": {"w": (3, 3, wₗ, wₗ), …}}] * L,   # decoder[l] is level l
-     "head":       {"w": (w₀, out_channels), "b": (out_channels,)}}
+    {"encoder":    [{"conv1": {"W": (3, 3, c_in, wₗ), "b": (wₗ,)}, "conv2": {…}}] * L,
+     "bottleneck": {"conv1": {"W": (3, 3, w_{L−1}, w_L), …}, "conv2": {…}},
+     "decoder":    [{"up":    {"W": (2, 2, wₗ₊₁, wₗ), "b": (wₗ,)},
+                     "conv1": {"W": (3, 3, 2wₗ, wₗ), …},   # input channels: [uₗ ‖ eₗ]
+                     "conv2": {"W": (3, 3, wₗ, wₗ), …}}] * L,   # decoder[l] is level l
+     "head":       {"W": (w₀, out_channels), "b": (out_channels,)}}
 
 Convolution weights are He-normal (Var = 2/fan_in, fan_in = 9·c_in for a 3×3 conv and
 c_in for the up-convolution, whose output pixels each see one input pixel); the head is
@@ -103,15 +103,15 @@ def _check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def unet(*, in_channels: int = 1, levels: int = 3, base_width: int = 16,
-         out_channels: int = 1, skips: bool = True, output: str = "sigmoid") -> Model:
+def unet(in_channels: int = 1, out_channels: int = 1, *, levels: int = 3,
+         base_width: int = 16, skips: bool = True, output: str = "sigmoid") -> Model:
     """A U-Net as a :class:`~jaxdeep.nets.Model` (structure in the module docstring).
 
     Args:
       in_channels: channels of the input images (1 for grey-scale).
+      out_channels: channels of the output map (1 for binary segmentation).
       levels: number of 2×2 poolings L; inputs need H and W divisible by 2ᴸ.
       base_width: channels w₀ of the first level; level l has base_width · 2ˡ.
-      out_channels: channels of the output map (1 for binary segmentation).
       skips: ``True`` concatenates each encoder map eₗ into the decoder; ``False`` is the
         ablation with zeros in its place (identical parameter shapes).
       output: activation applied by ``apply`` unless ``logits=True``: ``sigmoid``
@@ -186,7 +186,7 @@ def _layout(config: UNetConfig) -> dict:
         return _Leaf(shape, math.sqrt(gain / fan_in) / _TRUNCATED_STD)
 
     def conv(c_in, c_out):  # He: gain 2 for the ReLU that follows
-        return {"w": weights((3, 3, c_in, c_out), 9 * c_in, 2.0), "b": _Leaf((c_out,), 0.0)}
+        return {"W": weights((3, 3, c_in, c_out), 9 * c_in, 2.0), "b": _Leaf((c_out,), 0.0)}
 
     def double(c_in, c_out):
         return {"conv1": conv(c_in, c_out), "conv2": conv(c_out, c_out)}
@@ -194,11 +194,11 @@ def _layout(config: UNetConfig) -> dict:
     L, width = config.levels, config.width
     encoder = [double(config.in_channels if l == 0 else width(l - 1), width(l)) for l in range(L)]
     # up-convolution: windows do not overlap, so each output pixel sees c_in inputs
-    decoder = [{"up": {"w": weights((2, 2, width(l + 1), width(l)), width(l + 1), 2.0),
+    decoder = [{"up": {"W": weights((2, 2, width(l + 1), width(l)), width(l + 1), 2.0),
                        "b": _Leaf((width(l),), 0.0)},
                 **double(2 * width(l), width(l))}  # conv1 reads [uₗ ‖ eₗ], 2wₗ channels
                for l in range(L)]
-    head = {"w": weights((width(0), config.out_channels), width(0), 1.0),  # LeCun: no ReLU
+    head = {"W": weights((width(0), config.out_channels), width(0), 1.0),  # LeCun: no ReLU
             "b": _Leaf((config.out_channels,), 0.0)}
     return {"encoder": encoder, "bottleneck": double(width(L - 1), width(L)),
             "decoder": decoder, "head": head}
@@ -212,7 +212,10 @@ def _init_params(config: UNetConfig, key: jax.Array) -> dict:
     into pieces: every ``jax.random`` call is a separate threefry hash for XLA to compile
     (about 2 s each on a small CPU), and a U-Net has two dozen weight arrays.
     """
-    leaves, treedef = jax.tree.flatten(_layout(config))
+    # Drawn in the order of the layout as it was first published — kernels named "w",
+    # which sorts after "b" — so that a seed gives the U-Net it always gave; the kernels
+    # are then named "W", as every weight is in jaxdeep.
+    leaves, treedef = jax.tree.flatten(_first_layout(_layout(config)))
     sizes = [math.prod(leaf.shape) for leaf in leaves]
     z = jax.random.truncated_normal(key, -2.0, 2.0, (sum(sizes),), jnp.float32)
     arrays, offset = [], 0
@@ -222,7 +225,20 @@ def _init_params(config: UNetConfig, key: jax.Array) -> dict:
         else:
             arrays.append(z[offset:offset + size].reshape(leaf.shape) * jnp.float32(leaf.std))
         offset += size
-    return jax.tree.unflatten(treedef, arrays)
+    return _renamed(jax.tree.unflatten(treedef, arrays), {"w": "W"})
+
+
+def _first_layout(tree):
+    return _renamed(tree, {"W": "w"})
+
+
+def _renamed(tree, names: dict):
+    """``tree`` with its dict keys renamed by ``names`` (lists and leaves as they are)."""
+    if isinstance(tree, dict):
+        return {names.get(k, k): _renamed(v, names) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_renamed(v, names) for v in tree]
+    return tree
 
 
 def check_input(config: UNetConfig, x) -> jax.Array:
@@ -265,7 +281,7 @@ def encode(config: UNetConfig, params: dict, x) -> tuple[list[jax.Array], jax.Ar
     eₗ has shape (batch, H/2ˡ, W/2ˡ, wₗ); d_L has shape (batch, H/2ᴸ, W/2ᴸ, w_L).
     """
     # the params' float type (float64 params → a float64 pass), also for integer images
-    h = check_input(config, x).astype(params["encoder"][0]["conv1"]["w"].dtype)
+    h = check_input(config, x).astype(params["encoder"][0]["conv1"]["W"].dtype)
     skip_maps = []
     for block in params["encoder"]:
         e = double_conv(block, h)
@@ -288,7 +304,7 @@ def decode(config: UNetConfig, params: dict, skip_maps, bottom: jax.Array) -> ja
         d = double_conv(block, jnp.concatenate([u, e if config.skips else jnp.zeros_like(e)],
                                                 axis=-1))
     head = params["head"]
-    return jnp.einsum("nhwc,co->nhwo", d, head["w"]) + head["b"].reshape(1, 1, 1, -1)
+    return jnp.einsum("nhwc,co->nhwo", d, head["W"]) + head["b"].reshape(1, 1, 1, -1)
 
 
 def conv3x3(layer: dict, x: jax.Array) -> jax.Array:
@@ -296,7 +312,7 @@ def conv3x3(layer: dict, x: jax.Array) -> jax.Array:
 
         y[n, i, j, o] = Σ_{a,b ∈ {0,1,2}} Σ_c x[n, i+a−1, j+b−1, c] · W[a, b, c, o] + β[o].
     """
-    return conv3x3_same(x, layer["w"]) + layer["b"].reshape(1, 1, 1, -1)
+    return conv3x3_same(x, layer["W"]) + layer["b"].reshape(1, 1, 1, -1)
 
 
 
@@ -307,8 +323,8 @@ def up_conv(layer: dict, x: jax.Array) -> jax.Array:
     Windows do not overlap, so y[2i+a, 2j+b, o] = Σ_c x[i, j, c] W[a, b, c, o] + β[o].
     """
     n, h, w, _ = x.shape
-    o = layer["w"].shape[-1]
-    y = jnp.einsum("nhwc,abco->nhawbo", x, layer["w"]).reshape(n, 2 * h, 2 * w, o)
+    o = layer["W"].shape[-1]
+    y = jnp.einsum("nhwc,abco->nhawbo", x, layer["W"]).reshape(n, 2 * h, 2 * w, o)
     return y + layer["b"].reshape(1, 1, 1, -1)
 
 

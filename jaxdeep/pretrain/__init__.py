@@ -1,16 +1,29 @@
-"""Greedy layer-wise pre-training: the driver, and the whole experiment.
+"""Greedy layer-wise pre-training: the layers, the driver, fine-tuning, the experiment.
 
-* :mod:`~jaxdeep.pretrain.stack` — :func:`greedy_pretrain` trains a stack of layer
-  learners bottom up; :func:`to_mlp` turns the stack into a deep MLP for fine-tuning.
+This package sits on top of the models and their trainers (it imports them; they never
+import it):
+
+* :mod:`~jaxdeep.pretrain.stack` — :func:`greedy_pretrain` trains a stack of layers
+  bottom up; :func:`to_mlp` turns the stack into a deep MLP.
+* :mod:`~jaxdeep.pretrain.sae` — stacked (denoising) autoencoders: :class:`AutoencoderLayer`.
+* :mod:`~jaxdeep.pretrain.dbn` — deep belief nets: :class:`RBMLayer`, :func:`dbn_layers`,
+  :func:`generate`.
+* :mod:`~jaxdeep.pretrain.dbm` — a deep Boltzmann machine from pre-trained RBMs
+  (:func:`dbm_layers`, :func:`compose`) and back to a classifier (:func:`dbm_classifier`).
+* :mod:`~jaxdeep.pretrain.finetune` — :func:`finetune`: a new softmax layer and backprop,
+  beside the random twin.
 * :mod:`~jaxdeep.pretrain.experiment` — what ``jaxdeep pretrain`` runs, as a library
-  function: pre-training (SAE, DBN or DBM), fine-tuning beside the random-init twin,
-  the DBM's likelihood bound, figures and metrics (import it explicitly: it depends on
-  the learners, which depend on this package's driver).
+  function (import it explicitly: it draws figures).
 """
 
+from ..engine import LayerFit
+from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
+from .dbn import RBMLayer, dbn_layers, generate
+from .finetune import FineTuned, finetune
+from .sae import AutoencoderLayer, autoencoder_layer, autoencoder_layers
 from .stack import (
     CHUNK,
-    Learner,
+    Layer,
     Stack,
     check_stack,
     check_stack_input,
@@ -19,7 +32,8 @@ from .stack import (
     stack_widths,
     to_mlp,
 )
-from ..engine import LayerFit
 
-__all__ = ["CHUNK", "LayerFit", "Learner", "Stack", "check_stack", "check_stack_input", "encode",
-           "greedy_pretrain", "stack_widths", "to_mlp"]
+__all__ = ["CHUNK", "AutoencoderLayer", "FineTuned", "Layer", "LayerFit", "RBMLayer", "Stack",
+           "autoencoder_layer", "autoencoder_layers", "check_stack", "check_stack_input",
+           "compose", "dbm_classifier", "dbm_inputs", "dbm_layers", "dbn_layers", "encode",
+           "finetune", "generate", "greedy_pretrain", "stack_widths", "to_mlp"]

@@ -30,16 +30,18 @@ import numpy as np
 import optax
 
 from .. import data, plots
-from ..autoencoder import CORRUPTIONS, autoencoder_layers
-from ..boltzmann.dbm_layers import compose, dbm_classifier, dbm_inputs, dbm_layers
+from ..autoencoder import CORRUPTIONS
 from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbm_partition import dbm_ais, lower_bound
-from ..boltzmann.dbn import dbn_layers, generate
 from ..boltzmann.partition import ais_betas
 from ..boltzmann.rbm import base_rate
 from ..config import resolve_settings
 from ..data.validate import check_positive_int
-from ..train import final_metric, finetune
+from ..train import final_metric
+from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
+from .dbn import dbn_layers, generate
+from .finetune import finetune
+from .sae import autoencoder_layers
 from .stack import Stack, greedy_pretrain
 
 __all__ = ["DEFAULT_LAYERS", "KINDS", "PRESETS", "PretrainConfig", "PretrainRun",
@@ -165,8 +167,8 @@ class PretrainRun(NamedTuple):
     out: Path
 
 
-def learners(config: PretrainConfig, widths):
-    """The layer learners the config describes."""
+def pretrain_layers(config: PretrainConfig, widths):
+    """The layers the config describes."""
     if config.kind == "sae":
         optimizer = optax.adam(config.lr or 1e-3)
         return autoencoder_layers(widths, corruption=config.corruption,
@@ -185,7 +187,7 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
     ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
     x, y = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
     widths = [x.shape[1]] + list(config.hidden)
-    layers = learners(config, widths)
+    layers = pretrain_layers(config, widths)
     key_pre, key_dbm, key_tune, key_ais, key_samples = jax.random.split(
         jax.random.key(config.seed), 5)
     # A DBM is a model of binary data: it trains on one seeded binarization.
@@ -207,7 +209,7 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
         params = dbm_fit.params
         report.update(dbm_history=dbm_fit.history._asdict(),
                       **dbm_likelihood(key_ais, machine, params, x_pre, ds.x_test, config))
-        pair = dbm_classifier(machine, params, ds.n_classes, key=key_tune)
+        pair = dbm_classifier(machine, params, ds.n_classes, key=key_tune, augmented=True)
         train_x, test_x = dbm_inputs(machine, params, x), dbm_inputs(machine, params, ds.x_test)
         tuned = finetune(pair, (train_x, y), key=key_tune, eval_data=(test_x, ds.y_test), **tune)
     else:
@@ -255,7 +257,7 @@ def write_figures(config: PretrainConfig, ds, stack: Stack, runs: dict, key, dbm
                           title=f"Fine-tuning after {kind.upper()} pre-training")
     plots.layer_curves(stack.histories, out / "pretraining.png",
                        title=f"{kind.upper()} pre-training, layer by layer")
-    first = stack.learners[0].encoder(stack.params[0])[0] if kind != "dbm" \
+    first = stack.layers[0].encoder(stack.params[0])[0] if kind != "dbm" \
         else stack.params[0]["W"]
     n = min(first.shape[1], 100)
     plots.image_grid(np.asarray(first).T[:n], out / "filters.png",
@@ -268,7 +270,7 @@ def write_figures(config: PretrainConfig, ds, stack: Stack, runs: dict, key, dbm
         images = np.asarray(dbm_fit.chains[0][:100])
         title = "DBM persistent chains at the end of training (visible states)"
     else:
-        layer, params = stack.learners[0], stack.params[0]
+        layer, params = stack.layers[0], stack.params[0]
         originals = ds.x_test[:50]
         recon = np.asarray(layer.reconstruct(params, jnp.asarray(originals)))
         images = np.concatenate([originals, recon])

@@ -7,16 +7,17 @@ time, bottom up, each on its own unsupervised objective::
       x⁽⁰⁾ = x,     θ⁽ˡ⁾ = train_l(x⁽ˡ⁻¹⁾),     x⁽ˡ⁾ = encode_l(θ⁽ˡ⁾, x⁽ˡ⁻¹⁾),
 
 then put a new output layer on top and fine-tune the whole net by backpropagation
-(:func:`jaxdeep.train.finetune`). The layer's objective is what distinguishes the three
-families, and it is all a *learner* has to supply:
+(:func:`jaxdeep.pretrain.finetune`). The layer's objective is what distinguishes the three
+families, and it is all a *layer* has to supply:
 
-* an autoencoder (:mod:`jaxdeep.autoencoder`) — reconstruct the (corrupted) input;
-* an RBM (:class:`jaxdeep.boltzmann.dbn.RBMLayer`) — maximise the likelihood of the
+* an autoencoder (:class:`jaxdeep.pretrain.AutoencoderLayer`) — reconstruct the
+  (corrupted) input;
+* an RBM (:class:`jaxdeep.pretrain.RBMLayer`) — maximise the likelihood of the
   layer below's representation (a deep belief net, Hinton, Osindero & Teh 2006);
 * an RBM with doubled input on one side (a deep Boltzmann machine's pre-training,
   Salakhutdinov & Hinton 2009).
 
-A learner is any object with ``n_in``, ``n_out``, ``train(x, *, key, progress,
+A layer is any object with ``n_in``, ``n_out``, ``train(x, *, key, progress,
 description) -> LayerFit``, ``encode(params, x)`` (the representation the layer above
 trains on, a pure JAX function) and, if it can become an MLP layer, ``activation`` and
 ``encoder(params) -> (W, b)``. :func:`greedy_pretrain` checks the whole stack before any
@@ -37,14 +38,14 @@ import numpy as np
 from ..data.validate import check_features, check_finite, check_positive_int
 from ..engine import LayerFit
 
-__all__ = ["LayerFit", "Learner", "Stack", "check_stack", "encode", "greedy_pretrain",
+__all__ = ["LayerFit", "Layer", "Stack", "check_stack", "encode", "greedy_pretrain",
            "stack_widths", "to_mlp"]
 
 #: Rows per call of the representation pass (fixed, so it compiles once per layer shape).
 CHUNK = 1024
 
 
-class Learner(Protocol):
+class Layer(Protocol):
     """What :func:`greedy_pretrain` needs from a layer (see the module docstring)."""
 
     n_in: int
@@ -57,10 +58,10 @@ class Learner(Protocol):
 
 
 class Stack(NamedTuple):
-    """A greedily pre-trained stack: the learners, their trained parameters (bottom
+    """A greedily pre-trained stack: the layers, their trained parameters (bottom
     first), their training histories and the seconds each layer took."""
 
-    learners: tuple
+    layers: tuple
     params: list
     histories: list
     seconds: list
@@ -68,51 +69,51 @@ class Stack(NamedTuple):
     @property
     def widths(self) -> tuple[int, ...]:
         """(n_in, n_out of layer 1, …, n_out of layer L)."""
-        return stack_widths(self.learners)
+        return stack_widths(self.layers)
 
     def head(self, depth: int) -> "Stack":
         """The first ``depth`` layers: what greedy pre-training of those layers alone, with
         the same key, would have produced (each layer sees only the layers below it)."""
-        if not 1 <= depth <= len(self.learners):
-            raise ValueError(f"depth must lie in 1…{len(self.learners)} for this stack, got {depth}")
-        return Stack(self.learners[:depth], self.params[:depth], self.histories[:depth],
+        if not 1 <= depth <= len(self.layers):
+            raise ValueError(f"depth must lie in 1…{len(self.layers)} for this stack, got {depth}")
+        return Stack(self.layers[:depth], self.params[:depth], self.histories[:depth],
                      self.seconds[:depth])
 
     def features(self, x, *, depth: int | None = None) -> np.ndarray:
         """The representation of ``x`` after ``depth`` layers (default: all), on the host."""
         x = check_stack_input(self, x)
-        depth = len(self.learners) if depth is None else depth
-        for learner, params in zip(self.learners[:depth], self.params[:depth]):
-            x = encode(learner, params, x)
+        depth = len(self.layers) if depth is None else depth
+        for layer, params in zip(self.layers[:depth], self.params[:depth]):
+            x = encode(layer, params, x)
         return x
 
 
-def stack_widths(learners: Sequence) -> tuple[int, ...]:
-    return (learners[0].n_in,) + tuple(layer.n_out for layer in learners)
+def stack_widths(layers: Sequence) -> tuple[int, ...]:
+    return (layers[0].n_in,) + tuple(layer.n_out for layer in layers)
 
 
-def check_stack(learners) -> tuple:
-    """A stack must be a non-empty sequence of learners whose sizes chain:
+def check_stack(layers) -> tuple:
+    """A stack must be a non-empty sequence of layers whose sizes chain:
     layer l's ``n_in`` equals layer l−1's ``n_out``."""
     try:
-        learners = tuple(learners)
+        layers = tuple(layers)
     except TypeError:
-        raise ValueError(f"a stack must be a sequence of layer learners, got "
-                         f"{type(learners).__name__}") from None
-    if not learners:
+        raise ValueError(f"a stack must be a sequence of layers, got "
+                         f"{type(layers).__name__}") from None
+    if not layers:
         raise ValueError("the stack is empty: give at least one layer, e.g. "
-                         "jaxdeep.boltzmann.dbn.dbn_layers([784, 500, 500])")
-    for i, layer in enumerate(learners):
+                         "jaxdeep.pretrain.dbn_layers([784, 500, 500])")
+    for i, layer in enumerate(layers):
         if not all(hasattr(layer, a) for a in ("n_in", "n_out", "train", "encode")):
-            raise ValueError(f"layer {i + 1} ({type(layer).__name__}) is not a layer learner: "
+            raise ValueError(f"layer {i + 1} ({type(layer).__name__}) is not a layer: "
                              "it needs n_in, n_out, train() and encode()")
-    for i in range(1, len(learners)):
-        if learners[i].n_in != learners[i - 1].n_out:
+    for i in range(1, len(layers)):
+        if layers[i].n_in != layers[i - 1].n_out:
             raise ValueError(
-                f"layer sizes do not chain: layer {i} outputs {learners[i - 1].n_out} units but "
-                f"layer {i + 1} takes {learners[i].n_in}; widths so far "
-                f"{[learners[0].n_in] + [layer.n_out for layer in learners[:i]]}")
-    return learners
+                f"layer sizes do not chain: layer {i} outputs {layers[i - 1].n_out} units but "
+                f"layer {i + 1} takes {layers[i].n_in}; widths so far "
+                f"{[layers[0].n_in] + [layer.n_out for layer in layers[:i]]}")
+    return layers
 
 
 def check_stack_input(stack: Stack, x) -> np.ndarray:
@@ -123,21 +124,21 @@ def check_stack_input(stack: Stack, x) -> np.ndarray:
     return x
 
 
-def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True,
+def greedy_pretrain(layers, x, *, key: jax.Array, progress: bool = True,
                     mesh=None) -> Stack:
-    """Train ``learners`` one after another, each on the representation of the layers
+    """Train ``layers`` one after another, each on the representation of the layers
     below it (the greedy layer-wise procedure).
 
     Args:
-      learners: the layers, bottom first (e.g. ``dbn_layers(...)``,
+      layers: the layers, bottom first (e.g. ``dbn_layers(...)``,
         ``autoencoder_layers(...)``, ``dbm_layers(...)``).
-      x: training data ``(N, n_in)`` (host array; what each learner accepts, e.g. values in
+      x: training data ``(N, n_in)`` (host array; what each layer accepts, e.g. values in
         [0, 1] for Bernoulli RBMs and cross-entropy autoencoders).
       key: PRNG key; layer i trains with ``jax.random.fold_in(key, i)``, so the first L
         layers of a deeper stack are exactly the L-layer stack (:meth:`Stack.head`).
       progress: show a progress bar per layer.
       mesh: the data-parallel mesh each layer trains on (:mod:`jaxdeep.sharding`);
-        default: each learner's own default (every device that splits its batch).
+        default: each layer's own default (every device that splits its batch).
 
     Returns:
       the :class:`Stack`.
@@ -146,30 +147,30 @@ def greedy_pretrain(learners, x, *, key: jax.Array, progress: bool = True,
       ValueError: an empty stack, sizes that do not chain, or data whose width or values
         the first layer cannot take — all before anything is trained.
     """
-    learners = check_stack(learners)
+    layers = check_stack(layers)
     x = np.asarray(x, np.float32)
-    check_features("x", x, learners[0].n_in)
+    check_features("x", x, layers[0].n_in)
     check_finite("x", x)
-    if hasattr(learners[0], "check_input"):
-        learners[0].check_input("x", x)
+    if hasattr(layers[0], "check_input"):
+        layers[0].check_input("x", x)
     params, histories, seconds = [], [], []
-    keys = [jax.random.fold_in(key, i) for i in range(len(learners))]
-    for i, (learner, k) in enumerate(zip(learners, keys)):
+    keys = [jax.random.fold_in(key, i) for i in range(len(layers))]
+    for i, (layer, k) in enumerate(zip(layers, keys)):
         start = time.perf_counter()
-        description = f"layer {i + 1}/{len(learners)} {learner.n_in}→{learner.n_out}"
-        # Only passed when given, so learners written before meshes existed still work.
-        fit = learner.train(x, key=k, progress=progress, description=description,
+        description = f"layer {i + 1}/{len(layers)} {layer.n_in}→{layer.n_out}"
+        # Only passed when given, so layers written before meshes existed still work.
+        fit = layer.train(x, key=k, progress=progress, description=description,
                             **({} if mesh is None else {"mesh": mesh}))
         params.append(fit.params)
         histories.append(fit.history)
-        if i + 1 < len(learners):
-            x = encode(learner, fit.params, x)
+        if i + 1 < len(layers):
+            x = encode(layer, fit.params, x)
         seconds.append(time.perf_counter() - start)
-    return Stack(learners, params, histories, seconds)
+    return Stack(layers, params, histories, seconds)
 
 
-def encode(learner, params, x, *, chunk: int = CHUNK) -> np.ndarray:
-    """``learner.encode`` over all rows of ``x``, in fixed-size jit-compiled chunks."""
+def encode(layer, params, x, *, chunk: int = CHUNK) -> np.ndarray:
+    """``layer.encode`` over all rows of ``x``, in fixed-size jit-compiled chunks."""
     check_positive_int("chunk", chunk)
     x = np.asarray(x, np.float32)
     n = x.shape[0]
@@ -177,13 +178,13 @@ def encode(learner, params, x, *, chunk: int = CHUNK) -> np.ndarray:
     n_chunks = -(-n // size)
     padded = np.zeros((n_chunks * size, x.shape[1]), np.float32)
     padded[:n] = x
-    out = _encode_chunks(learner, params, jnp.asarray(padded.reshape(n_chunks, size, -1)))
+    out = _encode_chunks(layer, params, jnp.asarray(padded.reshape(n_chunks, size, -1)))
     return np.asarray(out).reshape(n_chunks * size, -1)[:n]
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
-def _encode_chunks(learner, params, chunks):
-    return jax.lax.map(lambda c: learner.encode(params, c), chunks)
+def _encode_chunks(layer, params, chunks):
+    return jax.lax.map(lambda c: layer.encode(params, c), chunks)
 
 
 def to_mlp(stack: Stack, n_classes: int, *, key: jax.Array, output: str = "softmax"):
@@ -197,13 +198,13 @@ def to_mlp(stack: Stack, n_classes: int, *, key: jax.Array, output: str = "softm
     from ..nets.mlp import mlp, stack_layers  # heavier; import when converting
 
     check_positive_int("n_classes", n_classes)
-    kinds = {getattr(layer, "activation", None) for layer in stack.learners}
-    if len(kinds) != 1 or None in kinds or not all(hasattr(x, "encoder") for x in stack.learners):
+    kinds = {getattr(layer, "activation", None) for layer in stack.layers}
+    if len(kinds) != 1 or None in kinds or not all(hasattr(x, "encoder") for x in stack.layers):
         raise ValueError("to_mlp needs every layer to be an encoder with one shared "
                          f"activation (RBM or autoencoder layers); got activations {kinds}")
     model = mlp(stack.widths + (n_classes,), activation=kinds.pop(), output=output,
                 init="glorot")
     fresh = model.init(key)
-    layers = [layer.encoder(params) for layer, params in zip(stack.learners, stack.params)]
+    layers = [layer.encoder(params) for layer, params in zip(stack.layers, stack.params)]
     hidden = stack_layers(model.config, layers)
     return model, {"hidden": hidden, "output": fresh["output"]}

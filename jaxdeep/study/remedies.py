@@ -33,13 +33,18 @@ from typing import Any, Callable, NamedTuple
 import jax
 import optax
 
-from ..autoencoder import autoencoder_layers
-from ..boltzmann.dbm_layers import compose, dbm_layers, recognition_mlp
 from ..boltzmann.dbm_learning import train_dbm
-from ..boltzmann.dbn import dbn_layers
 from ..data import binarize
 from ..nets import mlp, residual_mlp
-from ..pretrain import greedy_pretrain, to_mlp
+from ..pretrain import (
+    autoencoder_layers,
+    compose,
+    dbm_classifier,
+    dbm_layers,
+    dbn_layers,
+    greedy_pretrain,
+    to_mlp,
+)
 
 #: Settings of the pre-training that the study keeps fixed.
 RBM_LEARNING_RATE = 0.1
@@ -174,7 +179,7 @@ def dbm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
                         batch_size=config.pretrain_batch,
                         optimizer=optax.sgd(DBM_LEARNING_RATE, momentum=0.9), progress=False)
         params, seconds = fit.params, seconds + fit.history.seconds[-1]
-    model, params = recognition_mlp(machine, params, ctx.n_classes, key=key)
+    model, params = dbm_classifier(machine, params, ctx.n_classes, key=key)
     return Built(model, params, depth, seconds)
 
 

@@ -2,8 +2,8 @@
 
 * :func:`dbm_layers` — the stack of RBMs whose input is doubled where the composed DBM
   will have a second neighbour; :func:`compose` turns the trained stack into a DBM.
-* :func:`dbm_classifier` / :func:`recognition_mlp` — the DBM's recognition net as an MLP
-  with a new softmax layer, for fine-tuning by backprop; :func:`dbm_inputs` its input.
+* :func:`dbm_classifier` — the DBM's recognition net as an MLP with a new softmax layer,
+  for fine-tuning by backprop (on ``v``, or on :func:`dbm_inputs` ``[v, q(h⁽²⁾|v)]``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdeep.boltzmann.dbm import DBM, dbm
-from jaxdeep.boltzmann.dbn import RBMLayer, check_layer_settings
-from jaxdeep.boltzmann.rbm import rbm
-from jaxdeep.data.validate import check_features, check_finite, check_positive_int
-from jaxdeep.nets.mlp import check_widths, mlp, stack_layers
-from jaxdeep.pretrain import Stack
+from ..boltzmann.dbm import DBM, dbm
+from ..boltzmann.rbm import rbm
+from ..data.validate import check_features, check_finite, check_positive_int
+from ..nets.mlp import check_widths, mlp, stack_layers
+from .dbn import RBMLayer, check_layer_settings
+from .stack import Stack
 
-__all__ = ["compose", "dbm_classifier", "dbm_inputs", "dbm_layers", "recognition_mlp"]
+__all__ = ["compose", "dbm_classifier", "dbm_inputs", "dbm_layers"]
 
 
 def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str = "cd",
@@ -49,7 +49,7 @@ def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str =
 def compose(stack: Stack) -> tuple[DBM, dict]:
     """The DBM made of a pre-trained :func:`dbm_layers` stack: the same weights; a layer
     between two RBMs gets the mean of the bias it has in each."""
-    for layer in stack.learners:
+    for layer in stack.layers:
         if not isinstance(layer, RBMLayer):
             raise ValueError(f"compose needs a stack of RBM layers; got {type(layer).__name__}")
     p = stack.params
@@ -60,46 +60,44 @@ def compose(stack: Stack) -> tuple[DBM, dict]:
 # ---------------------------------------------------------------------- classification
 
 
-def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array):
-    """The DBM's mean-field recognition net as an MLP (Salakhutdinov & Hinton 2009).
+def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array,
+                   augmented: bool = False):
+    """The DBM's recognition net as a sigmoid MLP with a new softmax layer, for
+    fine-tuning by backprop. Returns ``(model, params)``. Two inputs, one conversion:
 
-    The input is ``[v, q(h⁽²⁾ | v)]`` (see :func:`dbm_inputs`): the first hidden layer
-    gets ``σ(v W⁽¹⁾ + q(h⁽²⁾) W⁽²⁾ᵀ + b⁽¹⁾)`` — the mean-field update of h⁽¹⁾ — and the
-    layers above ``σ(x W⁽ʳ⁾ + b⁽ʳ⁾)``; a new softmax layer on top. Returns
-    ``(model, params)``.
+    * ``augmented=False`` — the input is ``v``: the bottom-up pass that starts mean field
+      (:meth:`DBM.bottom_up`); hidden layer r computes ``σ(2 x W⁽ʳ⁾ + b⁽ʳ⁾)`` below the
+      top (the doubled weights stand in for the input from above) and
+      ``σ(x W⁽ᴿ⁾ + b⁽ᴿ⁾)`` at the top. The net has the widths of the DBM, the same
+      architecture as any other deep sigmoid net: what the study compares.
+    * ``augmented=True`` — Salakhutdinov & Hinton's (2009) classifier: the input is
+      ``[v, q(h⁽²⁾ | v)]`` (:func:`dbm_inputs`), the first hidden layer computes
+      ``σ(v W⁽¹⁾ + q(h⁽²⁾) W⁽²⁾ᵀ + b⁽¹⁾)`` — the mean-field update of h⁽¹⁾ — and the layers
+      above ``σ(x W⁽ʳ⁾ + b⁽ʳ⁾)``: what ``jaxdeep pretrain --kind dbm`` fine-tunes, to
+      reproduce their MNIST result. Needs two hidden layers or more; feed it
+      :func:`dbm_inputs` of the data.
     """
     machine.check_params(params)
     check_positive_int("n_classes", n_classes)
-    if machine.depth < 2:
-        raise ValueError("dbm_classifier needs a DBM with at least two hidden layers")
-    widths = (machine.widths[0] + machine.widths[2],) + machine.widths[1:] + (n_classes,)
-    model = mlp(widths, activation="sigmoid", output="softmax", init="glorot")
-    fresh = model.init(key)
-    first = (jnp.concatenate([params["W"][0], params["W"][1].T]), params["b"][1])
-    rest = [(params["W"][r], params["b"][r + 1]) for r in range(1, machine.depth)]
-    hidden = stack_layers(model.config, [first] + rest)
-    return model, {"hidden": hidden, "output": fresh["output"]}
-
-
-def recognition_mlp(machine: DBM, params, n_classes: int, *, key: jax.Array):
-    """The DBM's bottom-up recognition pass (:meth:`DBM.bottom_up`) as a plain sigmoid MLP
-    on ``v`` with a new softmax layer: hidden layer r computes
-    ``σ(2 x W⁽ʳ⁾ + b⁽ʳ⁾)`` below the top and ``σ(x W⁽ᴿ⁾ + b⁽ᴿ⁾)`` at the top — the doubled
-    weights stand in for the input from above. Its hidden activations equal the up-pass
-    that starts mean field; the same architecture as any other deep sigmoid net, which is
-    what the study compares. Returns ``(model, params)``."""
-    machine.check_params(params)
-    check_positive_int("n_classes", n_classes)
-    model = mlp(machine.widths + (n_classes,), activation="sigmoid", output="softmax",
-                init="glorot")
-    layers = [((2.0 if r < machine.depth - 1 else 1.0) * params["W"][r], params["b"][r + 1])
-              for r in range(machine.depth)]
+    W, b = params["W"], params["b"]
+    if not augmented:
+        widths = machine.widths
+        layers = [((2.0 if r < machine.depth - 1 else 1.0) * W[r], b[r + 1])
+                  for r in range(machine.depth)]
+    else:
+        if machine.depth < 2:
+            raise ValueError("an augmented dbm_classifier needs a DBM with at least two "
+                             "hidden layers; use augmented=False for one")
+        widths = (machine.widths[0] + machine.widths[2],) + machine.widths[1:]
+        layers = [(jnp.concatenate([W[0], W[1].T]), b[1])] + [
+            (W[r], b[r + 1]) for r in range(1, machine.depth)]
+    model = mlp(widths + (n_classes,), activation="sigmoid", output="softmax", init="glorot")
     return model, {"hidden": stack_layers(model.config, layers),
                    "output": model.init(key)["output"]}
 
 
 def dbm_inputs(machine: DBM, params, x, *, iterations: int = 30) -> np.ndarray:
-    """``[x, q(h⁽²⁾ | x)]``, the recognition net's input (mean field with x clamped;
+    """``[x, q(h⁽²⁾ | x)]``, the augmented recognition net's input (mean field with x clamped;
     ``x`` may be grey levels in [0, 1])."""
     x = np.asarray(x, np.float32)
     check_features("x", x, machine.widths[0])

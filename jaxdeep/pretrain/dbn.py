@@ -25,15 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdeep import activations
-from jaxdeep.boltzmann.gibbs import gibbs_chain
-from jaxdeep.boltzmann.gradient import METHODS
-from jaxdeep.boltzmann.learning import train_rbm
-from jaxdeep.boltzmann.rbm import RBM, bernoulli, rbm
-from jaxdeep.data.validate import check_positive_int
-from jaxdeep.nets.mlp import check_widths
-from jaxdeep.engine import LayerFit
-from jaxdeep.pretrain import Stack
+from .. import activations
+from ..boltzmann.gibbs import gibbs_chain
+from ..boltzmann.gradient import METHODS
+from ..boltzmann.learning import train_rbm
+from ..boltzmann.rbm import RBM, bernoulli, rbm
+from ..data.validate import check_positive_int
+from ..engine import LayerFit
+from ..nets.mlp import check_widths
+from .stack import Stack
 
 __all__ = ["RBMLayer", "dbn_layers", "generate"]
 
@@ -42,7 +42,7 @@ _sigmoid = activations.get("sigmoid").f  # the MLP's own sigmoid: conversion is 
 
 @dataclasses.dataclass(frozen=True)
 class RBMLayer:
-    """A layer learner (see :mod:`jaxdeep.pretrain`) that trains a Bernoulli RBM with
+    """A layer for greedy pre-training (:mod:`jaxdeep.pretrain`) that trains a Bernoulli RBM with
     :func:`~jaxdeep.boltzmann.learning.train_rbm`.
 
     Input that is not binary (grey levels, or the probabilities of the layer below) is
@@ -134,7 +134,7 @@ def dbn_layers(widths, *, method: str = "cd", k: int = 1, epochs: int = 10,
                batch_size: int = 100, optimizer: optax.GradientTransformation | None = None,
                n_chains: int | None = None, centering: bool = False,
                weight_scale: float = 0.01) -> list[RBMLayer]:
-    """The layer learners of a DBN with layer widths ``[n_in, h₁, …, h_L]``.
+    """The layers of a DBN with layer widths ``[n_in, h₁, …, h_L]``.
 
     The settings are shared by all layers; build :class:`RBMLayer` objects by hand for
     per-layer ones. Example: ``greedy_pretrain(dbn_layers([784, 500, 500, 2000]), x, key=k)``.
@@ -165,11 +165,11 @@ def generate(key: jax.Array, stack: Stack, n: int, *, steps: int = 1000,
     """
     check_positive_int("n", n)
     check_positive_int("steps", steps)
-    for layer in stack.learners:
+    for layer in stack.layers:
         if not isinstance(layer, RBMLayer):
             raise ValueError(f"generate needs a stack of RBM layers (a DBN); got a "
                              f"{type(layer).__name__}")
-    top, top_params = stack.learners[-1], stack.params[-1]
+    top, top_params = stack.layers[-1], stack.params[-1]
     key_start, key_chain, key_down = jax.random.split(key, 3)
     if start is None:
         v0 = bernoulli(key_start, jnp.full((n, top.n_in), 0.5, jnp.float32))
@@ -178,15 +178,15 @@ def generate(key: jax.Array, stack: Stack, n: int, *, steps: int = 1000,
         if v0.shape != (n, top.n_in):
             raise ValueError(f"start must have shape ({n}, {top.n_in}); got {v0.shape}")
     chain = gibbs_chain(key_chain, top.machine, top_params, v0, steps=steps)
-    return np.asarray(_top_down(tuple(stack.learners[:-1]), stack.params[:-1], key_down,
+    return np.asarray(_top_down(tuple(stack.layers[:-1]), stack.params[:-1], key_down,
                                 chain.v))
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
-def _top_down(learners, params, key, h):
+def _top_down(layers, params, key, h):
     """Directed pass down: sample every intermediate layer, return the bottom's means."""
-    keys = jax.random.split(key, max(len(learners), 1))
-    for i in range(len(learners) - 1, -1, -1):
-        p = learners[i].decode(params[i], h)
+    keys = jax.random.split(key, max(len(layers), 1))
+    for i in range(len(layers) - 1, -1, -1):
+        p = layers[i].decode(params[i], h)
         h = p if i == 0 else bernoulli(keys[i], p)
     return h
