@@ -249,8 +249,6 @@ def train_autoencoder(model: Autoencoder, x, *, key: jax.Array, epochs: int = 10
 
 
 def _status(h: AEHistory) -> str:
-    if h.diverged is not None:
-        return f"[red]diverged in epoch {h.diverged}[/]"
     return f"loss {h.loss[-1]:.4f}"
 
 

@@ -2,9 +2,9 @@
 
 Precedence, lowest first: the field defaults, the preset's values, a TOML or JSON
 config file, then the flags given on the command line (or keyword arguments in
-Python). Each pipeline has a frozen dataclass of its settings and a ``resolve``
-classmethod built on :func:`resolve_settings`; its ``checked`` method validates every
-value before anything is computed.
+Python). Each pipeline has a frozen dataclass of its settings, a :class:`Settings`:
+``resolve`` builds it (:func:`resolve_settings`) and its ``checked`` method validates
+every value before anything is computed.
 """
 
 from __future__ import annotations
@@ -13,9 +13,46 @@ import dataclasses
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["read_config_file", "resolve_settings"]
+__all__ = ["Settings", "read_config_file", "resolve_settings"]
+
+
+class Settings:
+    """Base of a pipeline's settings (a frozen dataclass with a ``preset`` field).
+
+    A subclass names its presets and defines ``checked()``, which returns the settings
+    validated (or raises a ValueError naming the bad value and what to do)::
+
+        presets = PRESETS          # preset name → values
+        what = "rbm"               # the word in error messages
+        default_preset = "bas"
+        follows = "dataset"        # presets named after this setting's values (or None)
+    """
+
+    presets: ClassVar[dict[str, dict[str, Any]]]
+    what: ClassVar[str]
+    default_preset: ClassVar[str]
+    follows: ClassVar[str | None] = None
+
+    @classmethod
+    def resolve(cls, preset: str | None = None, file: str | Path | None = None,
+                **overrides):
+        """The preset's values, then the file's, then ``overrides`` (``None`` = not
+        given), checked. The preset is ``preset`` if given, else the file's ``preset``,
+        else the one named after the ``follows`` setting's value (the data set) when
+        there is one, else ``default_preset``."""
+        preset, values = resolve_settings(cls, cls.presets, cls.what, preset, file, overrides,
+                                          default=cls.default_preset, follows=cls.follows)
+        return cls(preset=preset, **values).checked()
+
+    def checked(self):
+        raise NotImplementedError
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting, sequences as lists (for JSON)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
 
 
 def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | None,

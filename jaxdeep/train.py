@@ -338,8 +338,6 @@ def _batch_order(key, n, batch_size, steps):
 
 
 def _status(h: History) -> str:
-    if h.diverged is not None:
-        return f"[red]diverged at step {h.diverged}[/]"
     text = f"loss {h.train_loss[-1]:.4f}"
     for k, v in h.eval.items():
         if k != "loss":

@@ -172,8 +172,6 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
 
 
 def _status(h: DBMHistory) -> str:
-    if h.diverged is not None:
-        return f"[red]diverged in epoch {h.diverged}[/]"
     return f"reconstruction {h.reconstruction[-1]:.3f}"
 
 

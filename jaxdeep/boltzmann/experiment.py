@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from .. import data, plots
-from ..config import resolve_settings
+from ..config import Settings
 from ..data.validate import check_positive_int
 from ..precision import highest_precision
 from ..sharding import data_mesh
@@ -52,8 +52,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class RBMConfig:
+class RBMConfig(Settings):
     """Every setting of an RBM experiment (the flags of ``jaxdeep rbm``)."""
+
+    presets = PRESETS
+    what = "rbm"
+    default_preset = "bas"
+    follows = "dataset"
 
     preset: str = "bas"
     #: ``bas`` (bars and stripes, exact likelihood), ``digits`` or ``mnist``.
@@ -95,16 +100,6 @@ class RBMConfig:
     #: Save the run here every ``eval_every`` epochs; run again to resume.
     checkpoint_dir: str | None = None
 
-    @classmethod
-    def resolve(cls, preset: str | None = None, file: str | Path | None = None,
-                **overrides) -> "RBMConfig":
-        """The preset's values, then the file's, then ``overrides`` (``None`` = not
-        given). The preset defaults to the data set asked for (``dataset`` in the keywords
-        or the file), else ``bas``."""
-        preset, values = resolve_settings(cls, PRESETS, "rbm", preset, file, overrides,
-                                          default="bas", follows="dataset")
-        return cls(preset=preset, **values).checked()
-
     def checked(self) -> "RBMConfig":
         """This config, or a ValueError naming the bad value and what to do."""
         if self.dataset not in data.DATASETS:
@@ -132,9 +127,6 @@ class RBMConfig:
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise ValueError(f"the output path {self.out} is a file; give a folder")
         return self
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 

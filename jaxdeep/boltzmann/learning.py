@@ -377,8 +377,6 @@ def _evaluate(machine, params, x, monitor):
 
 
 def _status(h: RBMHistory) -> str:
-    if h.diverged is not None:
-        return f"[red]diverged at epoch {h.diverged}[/]"
     text = f"recon {h.reconstruction[-1]:.4f}"
     for name, values in h.eval.items():
         text += f"  {name.replace('_', ' ')} {values[-1]:.3f}"

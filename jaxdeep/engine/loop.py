@@ -47,7 +47,8 @@ def run_blocks(state: Any, history: History, *, total: int, every: int,
       block: ``block(state, first, n) -> (state, out)`` runs units ``[first, first + n)``.
       record: ``record(history, state, out, first, n) -> history`` appends this block's
         record (metrics, evaluations) and sets ``diverged`` when the run blew up.
-      status: the progress bar's text for a history.
+      status: the progress bar's text for a history that has not diverged (the engine
+        says "diverged at <unit> N" itself).
       description, unit: the progress bar's label and what it counts ("steps", "epochs").
       progress: show the bar (process 0 only in multi-host runs).
       checkpoints: a :class:`~jaxdeep.checkpoint.Checkpoints` or None.
@@ -63,14 +64,14 @@ def run_blocks(state: Any, history: History, *, total: int, every: int,
                TextColumn(unit), TimeElapsedColumn(), TextColumn("{task.fields[status]}")]
     with Progress(*columns, disable=not progress or not is_main_process()) as bar:
         task = bar.add_task(description, total=total, completed=finished,
-                            status=status(history) if finished else "compiling…")
+                            status=_status(status, history) if finished else "compiling…")
         while finished < total and history.diverged is None:
             first, n = finished, min(every, total - finished)
             state, out = block(state, first, n)
             history = record(history, state, out, first, n)
             history.seconds.append(time.perf_counter() - start)
             finished = first + n
-            bar.update(task, advance=n, status=status(history))
+            bar.update(task, advance=n, status=_status(status, history))
             if checkpoints is not None and (history.diverged is not None
                                             or checkpoints.due(first, finished, total)):
                 checkpoints.save(finished, state, {"history": history._asdict()})
@@ -79,3 +80,9 @@ def run_blocks(state: Any, history: History, *, total: int, every: int,
     if checkpoints is not None:
         checkpoints.close()
     return state, history
+
+
+def _status(status: Callable[[History], str], history: History) -> str:
+    if history.diverged is not None:
+        return f"[red]diverged at {history.unit} {history.diverged}[/]"
+    return status(history)

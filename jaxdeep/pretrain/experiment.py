@@ -35,7 +35,7 @@ from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbm_partition import dbm_ais, lower_bound
 from ..boltzmann.partition import ais_betas
 from ..boltzmann.rbm import base_rate
-from ..config import resolve_settings
+from ..config import Settings
 from ..data.validate import check_positive_int
 from ..train import final_metric
 from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
@@ -61,8 +61,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(Settings):
     """Every setting of a pre-training experiment (the flags of ``jaxdeep pretrain``)."""
+
+    presets = PRESETS
+    what = "pretrain"
+    default_preset = "digits"
+    follows = "dataset"
 
     preset: str = "digits"
     kind: str = "dbn"
@@ -100,16 +105,6 @@ class PretrainConfig:
     sample_steps: int = 1000
     seed: int = 0
     out: str = "pretrain-out"
-
-    @classmethod
-    def resolve(cls, preset: str | None = None, file: str | Path | None = None,
-                **overrides) -> "PretrainConfig":
-        """The preset's values, then the file's, then ``overrides`` (``None`` = not
-        given). The preset defaults to the data set asked for (``dataset`` in the keywords
-        or the file), else ``digits``."""
-        preset, values = resolve_settings(cls, PRESETS, "pretrain", preset, file, overrides,
-                                          default="digits", follows="dataset")
-        return cls(preset=preset, **values).checked()
 
     def checked(self) -> "PretrainConfig":
         """This config, every value checked (a ValueError naming the bad one)."""
@@ -149,10 +144,6 @@ class PretrainConfig:
     @property
     def hidden(self) -> tuple[int, ...]:
         return self.layers or DEFAULT_LAYERS[self.dataset][self.kind]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
 
 
 

@@ -21,7 +21,7 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from ..config import read_config_file, resolve_settings
+from ..config import Settings, read_config_file
 from ..precision import check_precision
 
 __all__ = ["DATASETS", "PRESETS", "StudyConfig", "read_config_file"]
@@ -44,10 +44,14 @@ DATASETS = ("digits", "mnist")
 
 
 @dataclasses.dataclass(frozen=True)
-class StudyConfig:
+class StudyConfig(Settings):
     """Every knob of a study. Fields that change a cell's numbers are listed by
     :meth:`cell_settings`; the rest (the grid, where to write) may change between a run
     and its resumption."""
+
+    presets = PRESETS
+    what = "study"
+    default_preset = "default"
 
     preset: str = "default"
     #: Remedy names (see :data:`jaxdeep.study.REMEDIES`), in the order of the report.
@@ -91,15 +95,6 @@ class StudyConfig:
     out: str = "study-report"
 
     # ------------------------------------------------------------------ building
-    @classmethod
-    def resolve(cls, preset: str | None = None, file: str | Path | None = None,
-                **overrides) -> "StudyConfig":
-        """The preset's values, then the file's, then ``overrides`` (``None`` = not given).
-        The preset is ``preset`` if given, else the file's ``preset``, else ``default``."""
-        preset, values = resolve_settings(cls, PRESETS, "study", preset, file, overrides,
-                                          default="default")
-        return cls(preset=preset, **values).checked()
-
     def checked(self) -> "StudyConfig":
         """This config with sequences as tuples, or a ValueError naming the bad value."""
         from .remedies import REMEDIES, get_remedy
@@ -141,10 +136,6 @@ class StudyConfig:
             data_dir=None if self.data_dir is None else str(self.data_dir), out=str(self.out))
 
     # ------------------------------------------------------------------ views
-    def as_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
-
     def cell_settings(self) -> dict[str, Any]:
         """The settings a cell's numbers depend on (not the grid, the preset name or the
         output folder): a resumed run must agree with the finished cells on these."""
