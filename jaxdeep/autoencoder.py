@@ -34,9 +34,10 @@ import optax
 
 from . import activations
 from .checkpoint import open_checkpoints, settings_of_key
-from .data.validate import check_features, check_finite, check_positive_int
+from .validate import check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
-from .engine import Batch, History, LayerFit, epoch_keys, run_blocks, scan_epochs
+from .memory import check_fits, tree_bytes
+from .engine import Batch, History, LayerFit, epoch_keys, ran_away, run_blocks, scan_epochs
 from .sharding import mesh_for, replicate
 
 __all__ = [
@@ -223,8 +224,16 @@ def train_autoencoder(model: Autoencoder, x, *, key: jax.Array, epochs: int = 10
                 "key": settings_of_key(key), "epochs": epochs, "batch_size": batch_size,
                 **dataclasses.asdict(model)}
     key_init, key = jax.random.split(key)
-    params = model.init(key_init) if params is None else params
     learner = AutoencoderLearner(model, optimizer or default_optimizer())
+    shapes = jax.eval_shape(model.init, key_init)
+    copies = mesh.devices.size  # replicated: parameters, optimiser state, data
+    check_fits("training this autoencoder", {
+        "parameters": copies * tree_bytes(shapes),
+        "optimiser state": copies * tree_bytes(jax.eval_shape(learner.optimizer.init, shapes)),
+        "activations and their gradients": 2 * 4 * 2 * batch_size * (model.n_in + model.n_out),
+        "data": copies * 4 * int(np.prod(np.shape(x)))}, devices=mesh.devices.flat,
+        fix="use a narrower layer, a smaller batch, or less data")
+    params = model.init(key_init) if params is None else params
     # replicate() copies: the compiled epoch may donate the state, never the caller's.
     state = replicate(learner.init(params), mesh)
     x_dev = replicate(np.asarray(x, np.float32), mesh)
@@ -238,7 +247,7 @@ def train_autoencoder(model: Autoencoder, x, *, key: jax.Array, epochs: int = 10
         loss = np.asarray(loss_sum)[0] / examples  # the epoch's mean loss per example
         history.epoch.append(first + 1)
         history.loss.append(float(loss))
-        return history if np.isfinite(float(loss)) else history._replace(diverged=first + 1)
+        return history._replace(diverged=first + 1) if ran_away(carry[0][0], loss) else history
 
     (state, _), history = run_blocks(
         (state, key), History.empty("epoch", "loss", evaluates=False), total=epochs,

@@ -134,7 +134,7 @@ def mlp_backward(model, params, x, target, *, loss: str = "cross_entropy") -> Ba
 
 def check_batch(model, x, target) -> None:
     """Host-side checks of a concrete batch; skipped for tracers (inside someone's jit)."""
-    from .data.validate import check_features, check_finite, check_labels
+    from .validate import check_features, check_finite, check_labels
 
     if isinstance(x, jax.core.Tracer) or isinstance(target, jax.core.Tracer):
         return

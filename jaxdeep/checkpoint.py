@@ -31,7 +31,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .data.validate import check_positive_int
+from .validate import check_output_dir, check_positive_int
 from .compat import is_prng_key
 
 __all__ = ["CheckpointWarning", "Checkpoints", "open_checkpoints", "settings_of_key"]
@@ -189,9 +189,12 @@ class Checkpoints:
 
 
 def open_checkpoints(directory, every: int, settings: dict) -> Checkpoints | None:
-    """A trainer's checkpoints: None when it was given no ``checkpoint_dir``."""
-    return None if directory is None else Checkpoints(directory, settings=settings,
-                                                       every=every)
+    """A trainer's checkpoints: None when it was given no ``checkpoint_dir``; a
+    ValueError, before anything is written, when it cannot be a folder of checkpoints."""
+    if directory is None:
+        return None
+    check_output_dir("checkpoint_dir", directory)
+    return Checkpoints(directory, settings=settings, every=every)
 
 
 def _sync(name: str) -> None:

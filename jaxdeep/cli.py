@@ -15,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jaxdeep",
         description="Why deep networks were hard to train, and how the field fixed it — in JAX.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show its Python traceback too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         p = sub.add_parser(command.NAME, help=command.HELP, description=command.__doc__,
@@ -24,18 +26,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Failures a user can fix (bad settings, data, places, sizes): one line, exit status 2.
+EXPECTED = (ValueError, OSError, MemoryError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script. Bad input → a one-line error and exit status 2."""
+    """Entry point of the console script. An expected failure (bad settings, data or
+    places; a size that cannot fit) → one line on stderr and exit status 2, no traceback
+    (``--debug`` shows it); Ctrl-C → exit status 130 (a checkpointed run resumes)."""
     args = build_parser().parse_args(argv)
     console = Console()
     try:
         return int(args.run(args, console) or 0)
-    except (ValueError, FileNotFoundError) as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False)
+    except EXPECTED as error:
+        if args.debug:
+            raise
+        say_error(error)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130
+    except Exception as error:  # XLA's own failures, above all running out of memory
+        if args.debug or not _out_of_memory(error):
+            raise
+        say_error(MemoryError(
+            "the device ran out of memory while running this; use smaller sizes (width, "
+            "layers, batch, chains) or fewer devices' worth of data per step"))
+        return 2
+
+
+def say_error(error: BaseException) -> None:
+    """``error: <message>`` as one line on stderr (never wrapped; newlines folded)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
+        text += f": {error.filename}"
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {text}", highlight=False)
+
+
+def _out_of_memory(error: Exception) -> bool:
+    return "RESOURCE_EXHAUSTED" in str(error) or "Out of memory" in str(error)
 
 
 if __name__ == "__main__":

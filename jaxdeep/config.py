@@ -2,7 +2,9 @@
 
 Precedence, lowest first: the field defaults, the preset's values, a TOML or JSON
 config file, then the flags given on the command line (or keyword arguments in
-Python). Each pipeline has a frozen dataclass of its settings, a :class:`Settings`:
+Python). A config file holds the settings by their names (``eval_every = 50``); a
+setting that may be left empty takes ``"none"`` (TOML has no null), as its flag does.
+Each pipeline has a frozen dataclass of its settings, a :class:`Settings`:
 ``resolve`` builds it (:func:`resolve_settings`) and its ``checked`` method validates
 every value before anything is computed.
 """
@@ -11,11 +13,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
+import os
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["Settings", "read_config_file", "resolve_settings"]
+__all__ = ["Settings", "flag", "read_config_file", "resolve_settings"]
+
+
+def flag(name: str) -> str:
+    """A setting's name as messages give it: ``lr_end (--lr-end)``, the name in a config
+    file and in Python, and the flag on the command line."""
+    return f"{name} (--{name.replace('_', '-')})"
 
 
 class Settings:
@@ -72,7 +84,7 @@ def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | Non
     if preset is None and follows is not None:
         given = overrides.get(follows)
         given = from_file.get(follows) if given is None else given
-        preset = given if given in presets else None
+        preset = given if isinstance(given, str) and given in presets else None
     preset = preset or default
     from_file.pop("preset", None)
     if preset not in presets:
@@ -85,7 +97,40 @@ def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | Non
     if unknown:
         raise ValueError(f"unknown {what} setting(s) {', '.join(unknown)}"
                          + (f" in {file}" if file else "") + f"; known: {', '.join(known)}")
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        values[name] = _of_type(name, value, hints[name], file)
     return preset, values
+
+
+def _of_type(name: str, value: Any, kind: Any, file) -> Any:
+    """``value`` if it is of the field's type (a path given for text becomes text), else a
+    ValueError saying what the setting takes — so a wrong type in a config file or a
+    Python call is named, not a TypeError from deep inside."""
+    options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    if type(None) in options and (value is None or (isinstance(value, str)
+                                                     and value.lower() == "none")):
+        return None  # TOML has no null: "none" says it (as the flags do)
+    for option in options:
+        origin = typing.get_origin(option)
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return value
+        if option is str and isinstance(value, (str, os.PathLike)):
+            return str(value) if isinstance(value, os.PathLike) else value
+        if origin is tuple and isinstance(value, (list, tuple, str)):
+            return value  # the elements are the config's own check (a comma list is text)
+    wanted = " or ".join(_WORDS.get(o, _WORDS.get(typing.get_origin(o), str(o)))
+                         for o in options)
+    raise ValueError(f"{flag(name)} must be {wanted}; got {value!r}"
+                     + (f" in {file}" if file else ""))
+
+
+_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "text",
+          tuple: "a list", type(None): "nothing (none)"}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

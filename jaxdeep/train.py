@@ -27,10 +27,11 @@ import numpy as np
 import optax
 
 from .data import epoch_indices
-from .data.validate import check_finite, check_labels, check_positive_int
+from .validate import check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
-from .engine import Batch, History, run_blocks, scan_steps
+from .engine import Batch, History, ran_away, run_blocks, scan_steps
 from .losses import log_softmax
+from .memory import check_fits, forward_bytes, tree_bytes
 from .nets.model import is_stateful
 from .precision import check_precision, to_compute, to_float32
 from .sharding import default_mesh, mesh_for, n_data, replicate, split_batch
@@ -136,6 +137,21 @@ class TrainState(NamedTuple):
     opt_state: Any
     model_state: Any
     step: jax.Array
+
+
+def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) -> None:
+    """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`):
+    parameters, optimiser state and data on every device, a step's activations split."""
+    copies = mesh.devices.size  # everything but the batch is replicated
+    batch = jax.ShapeDtypeStruct((batch_size,) + x.shape[1:], jnp.float32)
+    step = forward_bytes(lambda p, s, xb: forward(model, p, s, xb, train=True)[0],
+                         shapes, state_shapes, batch)
+    check_fits("training this model", {
+        "parameters": copies * tree_bytes(shapes),
+        "optimiser state": copies * tree_bytes(jax.eval_shape(optimizer.init, shapes)),
+        "activations and their gradients": 2 * step,
+        "data": copies * (x.nbytes + y.nbytes)}, devices=mesh.devices.flat,
+        fix="use a smaller model (width, depth), a smaller batch_size, or less data")
 
 
 class FitResult(NamedTuple):
@@ -276,28 +292,33 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
 
     key_init, key_order = jax.random.split(key)
     fresh_params = params is None
+    # Shapes first (abstract evaluation: nothing is allocated or compiled): tracing the
+    # forward pass on one example checks x's shape against the model (a clear
+    # ValueError from the model) and tells the number of classes.
+    shapes = jax.eval_shape(model.init, key_init) if params is None else params
+    state_shapes = model_state
+    if model_state is None and is_stateful(model):
+        state_shapes = jax.eval_shape(model.init_state, key_init)
+    out = jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=False)[0],
+                         shapes, state_shapes, x[:1])
+    _check_data("training", x, y, task, out.shape[-1])
+    if eval_data is not None:
+        _check_data("evaluation", *eval_data, task, out.shape[-1])
+    _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size)
+    checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
+        "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
+        "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
+        "precision": precision, "key": settings_of_key(key), "fresh_params": fresh_params,
+        "shapes": jax.tree_util.tree_map(lambda a: list(a.shape), shapes)})
     if params is None:
         params = model.init(key_init)
     if model_state is None and is_stateful(model):
         model_state = model.init_state(key_init)
-    # Tracing the forward pass on one example checks x's shape against the model (a
-    # clear ValueError from the model) and tells the number of classes — nothing compiles.
-    out = jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=False)[0],
-                         params, model_state, x[:1])
-    _check_data("training", x, y, task, out.shape[-1])
-    if eval_data is not None:
-        _check_data("evaluation", *eval_data, task, out.shape[-1])
     learner = SupervisedLearner(model, task, optimizer, precision)
     # replicate() copies onto the mesh, so the donated training state is never the caller's.
     ts = replicate(learner.init(params, model_state), mesh)
     x_dev, y_dev = replicate((x, y), mesh)
     order = _batch_order(key_order, len(x), batch_size, steps)
-
-    checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
-        "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
-        "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),
-        "precision": precision, "key": settings_of_key(key), "fresh_params": fresh_params,
-        "shapes": jax.tree_util.tree_map(lambda a: list(a.shape), ts.params)})
 
     def block(ts, first, n):
         idx, mask = order[0][first:first + n], order[1][first:first + n]
@@ -309,6 +330,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         history.train_loss.append(float(np.mean(losses)))
         if not np.all(np.isfinite(losses)):
             return history._replace(diverged=first + int(np.argmin(np.isfinite(losses))) + 1)
+        if ran_away(ts.params):
+            return history._replace(diverged=first + n)
         if eval_data is not None:
             metrics = evaluate(model, ts.params, *eval_data, task=task,
                                model_state=ts.model_state, mesh=mesh, precision=precision)

@@ -86,7 +86,7 @@ def test_train_compare_writes_curves_and_history(tmp_path, capsys):
     # Other flags (here the learning rate, which the checkpoint cannot see) are refused.
     capsys.readouterr()
     assert main(argv + ["--lr", "0.01"]) == 2
-    assert "--lr 0.001 there, 0.01 now" in capsys.readouterr().out.replace("\n", " ")
+    assert "--lr 0.001 there, 0.01 now" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # 20 s; U-Net training and its skip-free twin are tested in tests/test_unet.py
@@ -170,20 +170,22 @@ def test_pretrain_dbn_and_sae(kind, tmp_path):
     (["gradcheck", "--networks", "lstm"], "unknown network"),
     (["gradcheck", "--activations", "swish2"], "unknown activation"),
     (["train", "--model", "mlp", "--compare"], "need a model with skips"),
-    (["train", "--lr", "-1"], "--lr must be positive"),
+    (["train", "--lr", "-1"], "--lr must be a finite number in (0, ∞); got -1.0"),
     (["unet", "--size", "20", "--levels", "3"], "multiple of 2^levels"),
     (["rbm", "--learn-variance"], "needs gaussian visibles"),
     (["rbm", "--method", "pt", "--temperatures", "1"], "at least 2"),
-    (["rbm", "--lr", "0"], "lr (--lr) must be positive"),
+    (["rbm", "--lr", "0"], "lr (--lr) must be a finite number in (0, ∞); got 0.0"),
     (["pretrain", "--kind", "dbm", "--layers", "100"], "at least two hidden layers"),
     (["pretrain", "--kind", "sae", "--level", "1.5"], "must lie in [0, 1)"),
-    (["pretrain", "--finetune-lr", "0"], "finetune_lr (--finetune-lr) must be positive"),
+    (["pretrain", "--finetune-lr", "0"], "finetune_lr (--finetune-lr) must be a finite number in (0"),
 ])
 def test_bad_input_is_one_clear_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
-    err = capsys.readouterr().out
-    assert "error:" in err and message.lower() in err.lower().replace("\n", " ")
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "error:" in err and message.lower() in err.lower()
+    assert err.count("\n") == 1 and "Traceback" not in err + captured.out  # one line
     assert not list(tmp_path.iterdir())  # nothing written
 
 

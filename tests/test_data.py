@@ -202,7 +202,7 @@ def test_read_idx_missing_file(tmp_path):
 
 def test_load_mnist_from_data_dir(tmp_path):
     arrays = write_fake_mnist(tmp_path)
-    ds = load("mnist", data_dir=tmp_path)
+    ds = load("mnist", data_dir=tmp_path, verify=False)  # not the published bytes
     assert ds.x_train.shape == (12, 784) and ds.x_test.shape == (5, 784)
     assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int32
     assert ds.n_classes == 10 and ds.image_shape == (28, 28) and ds.name == "mnist"
@@ -217,14 +217,14 @@ def test_load_mnist_mismatched_counts(tmp_path):
     write_fake_mnist(tmp_path)
     write_idx(tmp_path / MNIST_FILES["train_labels"], np.zeros(11, np.uint8))
     with pytest.raises(ValueError, match="12 images but .* 11 labels"):
-        load("mnist", data_dir=tmp_path)
+        load("mnist", data_dir=tmp_path, verify=False)
 
 
 def test_load_mnist_swapped_files(tmp_path):
     write_fake_mnist(tmp_path)
     write_idx(tmp_path / MNIST_FILES["test_images"], np.zeros(5, np.uint8))
     with pytest.raises(ValueError, match="must be 3-D"):
-        load("mnist", data_dir=tmp_path)
+        load("mnist", data_dir=tmp_path, verify=False)
 
 
 def test_load_mnist_missing_file_message(tmp_path):
@@ -250,8 +250,34 @@ def test_load_mnist_cache_without_download(tmp_path):
 def test_load_mnist_from_filled_cache_does_not_download(tmp_path):
     # All four files present: load must read them without touching the network.
     write_fake_mnist(tmp_path / "cache")
-    ds = load("mnist", cache_dir=tmp_path / "cache")
+    ds = load("mnist", cache_dir=tmp_path / "cache", verify=False)
     assert ds.x_train.shape == (12, 784)
+
+
+def test_files_that_are_not_the_published_ones_are_refused_on_every_load(tmp_path):
+    write_fake_mnist(tmp_path / "cache")  # the right names, other bytes
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz is not the published "
+                                         r"MNIST file \(md5 .*\); delete it: the next load"):
+        load("mnist", cache_dir=tmp_path / "cache", download=False)
+    write_fake_mnist(tmp_path / "mine")
+    with pytest.raises(ValueError, match="replace it with the original file, or pass "
+                                         "verify=False"):
+        load("mnist", data_dir=tmp_path / "mine")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (os.remove(d / MNIST_FILES["train_images"]),
+                (d / MNIST_FILES["train_images"]).mkdir()), "is a folder, not the MNIST file"),
+    (lambda d: write_idx(d / MNIST_FILES["train_images"], np.zeros((0, 28, 28), np.uint8)),
+     "holds no images"),
+    (lambda d: write_idx(d / MNIST_FILES["train_images"], np.zeros((12, 0, 0), np.uint8)),
+     "images of 0×0 pixels"),
+])
+def test_damaged_data_folders_name_the_file_and_the_fix(tmp_path, damage, message):
+    write_fake_mnist(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        load("mnist", data_dir=tmp_path, verify=False)
 
 
 def test_default_cache_dir_honours_env(monkeypatch, tmp_path):
@@ -282,7 +308,7 @@ def test_download_from_file_mirror(tmp_path, mirror):
     assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_MD5)
     for name, digest in md5.items():
         assert md5_of(cache / name) == digest
-    ds = load("mnist", cache_dir=cache, download=False)
+    ds = load("mnist", cache_dir=cache, download=False, verify=False)
     assert ds.x_train.shape == (12, 784) and ds.y_test.shape == (5,)
 
 
@@ -294,8 +320,8 @@ def test_download_wrong_md5_is_rejected_and_not_kept(tmp_path, mirror):
         download_mnist(cache, mirrors=[url], md5=bad)
     assert "data_dir=" in str(e.value)
     assert isinstance(e.value, OSError)
-    assert not (cache / "train-images-idx3-ubyte.gz").exists()
-    assert not any(p.name.endswith(".part") for p in cache.iterdir())
+    # the first file failed, so nothing was kept — not even the folder this call made
+    assert not cache.exists()
 
 
 def test_download_replaces_corrupt_cached_file(tmp_path, mirror):
@@ -310,8 +336,9 @@ def test_download_replaces_corrupt_cached_file(tmp_path, mirror):
 def test_download_all_mirrors_fail(tmp_path):
     dead = (tmp_path / "nowhere").as_uri() + "/"
     with pytest.raises(DownloadError, match="could not download") as e:
-        download_mnist(tmp_path / "cache", mirrors=[dead], md5=MNIST_MD5)
+        download_mnist(tmp_path / "a" / "cache", mirrors=[dead], md5=MNIST_MD5)
     assert "data_dir=" in str(e.value)
+    assert not (tmp_path / "a").exists()  # the folders it made are gone again
 
 
 # --------------------------------------------------------------------------- real MNIST

@@ -30,7 +30,7 @@ def test_settings_resolve_preset_then_file_then_keywords(tmp_path):
     (dict(kind="dbm", layers=(100,)), "at least two hidden layers"),
     (dict(kind="sae", level=1.5), r"must lie in \[0, 1\)"),
     (dict(finetune_lr=0.0), "must be positive"),
-    (dict(layers=(16, 0)), "layers must be a positive integer"),
+    (dict(layers=(16, 0)), r"layers \(--layers\) must be a positive integer"),
     (dict(flavour="x"), "unknown pretrain setting"),
 ])
 def test_bad_settings_are_refused(settings, message):

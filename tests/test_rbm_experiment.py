@@ -32,8 +32,8 @@ def test_the_preset_follows_the_dataset_then_file_then_keywords(tmp_path):
 @pytest.mark.parametrize("settings, message", [
     (dict(colour="red"), "unknown rbm setting"),
     (dict(method="gd"), "unknown method"),
-    (dict(hidden=0), "hidden must be a positive integer"),
-    (dict(lr=-1.0), "must be positive"),
+    (dict(hidden=0), r"hidden \(--hidden\) must be a positive integer"),
+    (dict(lr=-1.0), r"lr \(--lr\) must be a finite number in \(0, ∞\); got -1.0"),
     (dict(learn_variance=True), "needs gaussian visibles"),
     (dict(dataset="bas", data_dir="somewhere"), "only used with dataset = 'mnist'"),
 ])

@@ -33,6 +33,7 @@ from conftest import compile_fast
 from jaxdeep import boltzmann as bz
 from jaxdeep.data import epoch_indices
 from jaxdeep.compat import enable_x64
+from jaxdeep.engine import RUNAWAY
 
 # One optimiser object for the whole file: it is a static argument of the compiled
 # epochs, so reusing it reuses their compilation.
@@ -290,8 +291,10 @@ SMALL_RUN = {"method": "cd", "batch_size": 5, "optimizer": BIG_STEP, "monitor": 
 
 def test_short_last_batch_is_counted_and_used():
     params = SMALL.init(jax.random.key(0), scale=0.3)
+    # three epochs at a step that does not blow the Gaussian RBM up (the 5.0 of SMALL_RUN
+    # runs its weights past RUNAWAY in the second epoch: test_divergence_… below)
     fit = bz.train_rbm(SMALL, SHORT, key=jax.random.key(3), params=params, epochs=3,
-                       **SMALL_RUN)
+                       **{**SMALL_RUN, "optimizer": optax.sgd(0.05)})
     assert fit.history.updates == [2, 4, 6] and fit.history.epoch == [1, 2, 3]
     assert int(fit.state.step) == 6 and fit.history.diverged is None
     # Every example matters in one epoch: were the short batch dropped, the two examples
@@ -342,8 +345,9 @@ def test_one_epoch_equals_a_hand_written_loop():
 
 
 def test_divergence_is_recorded_not_raised():
-    """Gaussian visibles and a step too large for them: the parameters overflow, and
-    training stops with ``diverged`` set instead of raising."""
+    """Gaussian visibles and a step too large for them: the parameters run away (past
+    RUNAWAY, on their way to overflowing), and training stops with ``diverged`` set
+    instead of raising."""
     seen = []
     fit = bz.train_rbm(SMALL, SHORT, key=jax.random.key(0), epochs=200,
                        on_eval=lambda history, state: seen.append(history.epoch[-1]),
@@ -351,8 +355,8 @@ def test_divergence_is_recorded_not_raised():
     h = fit.history
     assert h.diverged is not None and 1 <= h.diverged < 200
     assert h.epoch[-1] == h.diverged and seen == h.epoch  # stopped at once
-    leaves = jax.tree_util.tree_leaves(fit.params)
-    assert not all(bool(jnp.all(jnp.isfinite(p))) for p in leaves)
+    largest = max(float(jnp.max(jnp.abs(p))) for p in jax.tree_util.tree_leaves(fit.params))
+    assert not np.isfinite(largest) or largest > RUNAWAY
     assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(
         SMALL.init(jax.random.key(0))))
     assert np.isfinite(h.reconstruction[0])

@@ -172,7 +172,8 @@ def test_presets_file_and_flags_resolve_in_order(tmp_path):
     (dict(depths=(0, 5)), "depths must be positive"),
     (dict(depths=(1,), remedies=("dbm",)), "needs depth ≥ 2"),
     (dict(seeds=(-1,)), "seeds must be ≥ 0"),
-    (dict(learning_rate=0.0), "learning_rate must be a positive"),
+    (dict(learning_rate=0.0),
+     r"learning_rate \(--learning-rate\) must be a finite number in \(0, ∞\); got 0.0"),
     (dict(preset="huge"), "unknown preset"),
     (dict(colour="red"), "unknown study setting"),
 ])
@@ -198,7 +199,7 @@ def test_bad_config_files_and_outputs_are_refused(tmp_path):
 def test_cli_rejects_bad_flags_with_a_message(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["study", "--remedies", "sigmoid,nope", "--out", str(out)]) == 2
-    assert "unknown remedy 'nope'" in capsys.readouterr().out
+    assert "unknown remedy 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["study", "--depths", "0,3", "--out", str(out)])
     assert "positive integer" in capsys.readouterr().err

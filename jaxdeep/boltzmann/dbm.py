@@ -45,7 +45,7 @@ import jax.numpy as jnp
 
 from jaxdeep.activations import sigmoid
 from jaxdeep.boltzmann.rbm import base_rate, bernoulli
-from jaxdeep.data.validate import check_binary, check_features, check_finite
+from jaxdeep.validate import check_binary, check_features, check_finite
 from jaxdeep.nets.mlp import check_widths
 
 __all__ = ["DBM", "MeanField", "dbm"]

@@ -22,8 +22,9 @@ from jaxdeep.boltzmann.dbm import DBM
 from jaxdeep.boltzmann.rbm import bernoulli
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import num_batches
-from jaxdeep.data.validate import check_positive_int
-from jaxdeep.engine import Batch, History, epoch_keys, run_blocks, scan_epochs
+from jaxdeep.validate import check_positive_int
+from jaxdeep.memory import check_fits, tree_bytes
+from jaxdeep.engine import Batch, History, epoch_keys, ran_away, run_blocks, scan_epochs
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = ["DBMFit", "DBMHistory", "DBMLearner", "DBMTrainState", "train_dbm"]
@@ -131,11 +132,12 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
                 "mean_field_iterations": mean_field_iterations, "examples": len(x),
                 "key": settings_of_key(key), "start": [params is not None, chains is not None]}
     key_init, key_chains, key = jax.random.split(key, 3)
+    optimizer = optimizer or _default_optimizer()
+    if params is not None:
+        machine.check_params(params)
+    _check_fits(machine, optimizer, mesh, x, batch_size, n_chains, k, mean_field_iterations)
     if params is None:
         params = machine.init(key_init, data=x)
-    else:
-        machine.check_params(params)
-    optimizer = optimizer or _default_optimizer()
     if chains is None:
         pick = jax.random.randint(key_chains, (n_chains,), 0, x.shape[0])
         v0 = jnp.asarray(x, jnp.float32)[pick]
@@ -161,7 +163,8 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
         history.epoch.append(first + 1)
         history.mean_field_iterations.append(float(sweeps))
         history.reconstruction.append(float(recon))
-        return history if np.isfinite(float(recon)) else history._replace(diverged=first + 1)
+        diverged = ran_away(carry[0].params, sweeps, recon)
+        return history._replace(diverged=first + 1) if diverged else history
 
     (state, key), history = run_blocks(
         (state, key), History.empty("epoch", "mean_field_iterations", "reconstruction",
@@ -169,6 +172,21 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
         total=epochs, every=1, block=block, record=record, status=_status,
         description=description, unit="epochs", progress=progress, checkpoints=checkpoints)
     return DBMFit(state[0], state[2], key, history)
+
+
+def _check_fits(machine: DBM, optimizer, mesh, x, batch_size, n_chains, k,
+                iterations) -> None:
+    """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`)."""
+    copies = mesh.devices.size  # replicated: parameters, optimiser state, data
+    params = jax.eval_shape(machine.init, jax.random.key(0))
+    units = sum(machine.widths)
+    check_fits("training this DBM", {
+        "parameters": copies * tree_bytes(params),
+        "optimiser state": copies * tree_bytes(jax.eval_shape(optimizer.init, params)),
+        "persistent chains": 4 * n_chains * units * 2,
+        "one update's mean field": 4 * batch_size * units * (iterations + 1),
+        "data": copies * 4 * int(np.prod(np.shape(x)))}, devices=mesh.devices.flat,
+        fix="use narrower layers, a smaller batch or fewer chains, or less data")
 
 
 def _status(h: DBMHistory) -> str:

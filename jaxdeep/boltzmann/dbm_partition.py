@@ -29,7 +29,7 @@ from jaxdeep.boltzmann.partition import (
     chunking,
     log_mean_exp,
 )
-from jaxdeep.data.validate import check_positive_int
+from jaxdeep.validate import check_positive_int
 from jaxdeep.precision import highest_precision
 
 __all__ = ["dbm_ais", "dbm_log_partition", "lower_bound"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import numbers
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,8 +29,8 @@ import numpy as np
 import optax
 
 from .. import data, plots
-from ..config import Settings
-from ..data.validate import check_positive_int
+from ..config import Settings, flag
+from ..validate import check_number, check_output_dir, check_positive_int
 from ..precision import highest_precision
 from ..sharding import data_mesh
 from . import partition
@@ -76,8 +75,8 @@ class RBMConfig(Settings):
     k: int = 1
     #: Persistent chains (default: the batch size).
     chains: int | None = None
-    #: Parallel tempering: replicas, β evenly spaced in [0, 1].
-    temperatures: int = 10
+    #: Parallel tempering: replicas, β evenly spaced in [0, 1] (default 10).
+    temperatures: int | None = None
     centering: bool = False
     #: Target mean hidden activation, or None.
     sparsity: float | None = None
@@ -111,21 +110,41 @@ class RBMConfig(Settings):
             raise ValueError(f"visible must be 'bernoulli' or 'gaussian', got {self.visible!r}")
         if self.binarize not in data.BINARIZATIONS:
             raise ValueError(f"binarize must be one of {data.BINARIZATIONS}, got {self.binarize!r}")
-        for name in ("hidden", "k", "temperatures", "epochs", "batch", "ais_temperatures",
-                     "ais_chains", "sample_steps"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("train_size", "chains", "eval_every", "devices"):
+        for name in ("hidden", "k", "epochs", "batch", "ais_temperatures", "ais_chains",
+                     "sample_steps"):
+            check_positive_int(flag(name), getattr(self, name))
+        for name in ("train_size", "chains", "temperatures", "eval_every", "devices"):
             if getattr(self, name) is not None:
-                check_positive_int(name, getattr(self, name))
-        if isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real) or not self.lr > 0:
-            raise ValueError(f"lr (--lr) must be positive, got {self.lr}")
+                check_positive_int(flag(name), getattr(self, name))
+        check_number(flag("lr"), self.lr, low=0, low_open=True, hint="the SGD step size")
+        check_number(flag("momentum"), self.momentum, low=0, high=1, high_open=True,
+                     hint="0 for none; at 1 or more the steps grow without bound")
+        if self.lr_end is not None:
+            check_number(flag("lr_end"), self.lr_end, low=0,
+                         hint="the rate at the last update; a negative one unlearns")
+        if self.sparsity is not None:
+            check_number(flag("sparsity"), self.sparsity, low=0, high=1, low_open=True,
+                         high_open=True, hint="a target mean hidden activation")
+        if self.ais_chains < 2:
+            raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
+                             "log Z estimate is measured across the chains")
+        if self.chains is not None and self.method == "cd":
+            raise ValueError("chains (--chains) sets the persistent chains of pcd and pt; cd "
+                             "starts from the batch itself: drop it, or use method pcd")
+        if self.temperatures is not None and self.temperatures < 2:
+            raise ValueError("temperatures (--temperatures) must be at least 2: the ladder "
+                             "runs from β = 0 to β = 1")
+        if self.temperatures is not None and self.method != "pt":
+            raise ValueError(f"temperatures (--temperatures) is the ladder of method pt; "
+                             f"{self.method} does not use it: drop it, or use method pt")
         if self.learn_variance and self.visible != "gaussian":
             raise ValueError("learn_variance (--learn-variance) needs gaussian visibles: "
                              "visible = 'gaussian' (--visible gaussian)")
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise ValueError(f"the output path {self.out} is a file; give a folder")
+        check_output_dir(flag("out"), self.out)
+        if self.checkpoint_dir is not None:
+            check_output_dir(flag("checkpoint_dir"), self.checkpoint_dir)
         return self
 
 
@@ -174,7 +193,7 @@ def run_rbm(config: RBMConfig, *, progress: bool = True, write: bool = True) -> 
     fit = train_rbm(
         machine, x, key=key_train, method=config.method, k=config.k, epochs=epochs,
         batch_size=batch, optimizer=optimizer, n_chains=config.chains,
-        betas=np.linspace(0, 1, config.temperatures) if config.method == "pt" else None,
+        betas=np.linspace(0, 1, config.temperatures or 10) if config.method == "pt" else None,
         centering=config.centering, sparsity_target=config.sparsity,
         eval_data=x_test, eval_every=config.eval_every or max(1, epochs // 20),
         description=f"RBM {config.method}-{config.k} on {config.dataset}",

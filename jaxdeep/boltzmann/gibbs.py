@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdeep.boltzmann.rbm import RBM
-from jaxdeep.data.validate import check_finite, check_positive_int
+from jaxdeep.validate import check_finite, check_positive_int
 
 __all__ = [
     "GibbsResult", "TemperingResult", "check_betas", "gibbs_chain", "gibbs_step",

@@ -40,7 +40,7 @@ import numpy as np
 
 from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step, tempering_step
 from jaxdeep.boltzmann.rbm import RBM, bernoulli
-from jaxdeep.data.validate import check_positive_int
+from jaxdeep.validate import check_positive_int
 
 __all__ = ["METHODS", "Learning", "center_gradient", "gradient_estimate", "learning"]
 

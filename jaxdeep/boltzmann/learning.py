@@ -36,9 +36,10 @@ from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_erro
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
 from jaxdeep.boltzmann.rbm import RBM
 from jaxdeep.data.batching import num_batches
+from jaxdeep.memory import check_fits, tree_bytes
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
-from jaxdeep.engine import Batch, History, run_blocks, scan_epochs, split_three
-from jaxdeep.data.validate import check_positive_int
+from jaxdeep.engine import Batch, History, ran_away, run_blocks, scan_epochs, split_three
+from jaxdeep.validate import check_positive_int
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = [
@@ -216,7 +217,8 @@ def train_epochs(learner: RBMLearner, batch_size: int, epochs: int, state: RBMTr
 #: computed at evaluation time), ``acceptance`` (PT swap acceptance per pair over the
 #: epochs since the previous record, None for a pair not tried; empty for CD/PCD),
 #: ``eval`` (``log_likelihood`` exact or ``pseudo_log_likelihood``), ``seconds`` and
-#: ``diverged`` (the epoch at which parameters became non-finite).
+#: ``diverged`` (the epoch at which the parameters became non-finite or ran away, see
+#: :mod:`jaxdeep.engine.divergence`).
 RBMHistory = History
 
 
@@ -314,6 +316,7 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     mesh = mesh_for(mesh, batch_size=batch_size,
                     **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
     learner = RBMLearner(machine, settings, optimizer, mesh)
+    _check_fits(learner, x_host, batch_size)
     key_init, key_state = jax.random.split(key)
     start_from = "state" if state is not None else "params" if params is not None else "init"
     if state is not None:
@@ -354,8 +357,7 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
             attempted = np.asarray(metrics["attempted"]).sum(0)
             history.acceptance.append([float(a / t) if t else None
                                        for a, t in zip(accepted, attempted)])
-        if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(
-                state.params)):
+        if ran_away(state.params):
             return history._replace(diverged=done)
         if monitor != "none":
             name, value = _evaluate(machine, state.params, eval_x, monitor)
@@ -368,6 +370,24 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         description=description, unit="epochs", progress=progress, checkpoints=checkpoints,
         on_record=on_eval)
     return RBMFit(state.params, state, history)
+
+
+def _check_fits(learner: RBMLearner, x, batch_size: int) -> None:
+    """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`)."""
+    machine, settings, mesh = learner.machine, learner.settings, learner.mesh
+    copies = mesh.devices.size  # replicated: parameters, optimiser state, data
+    params = jax.eval_shape(machine.init, jax.random.key(0))
+    chains = 0
+    if settings.method != "cd":
+        chains = settings.n_chains * machine.n_visible * len(settings.betas or (1,))
+    units = machine.n_visible + machine.n_hidden
+    check_fits("training this RBM", {
+        "parameters": copies * tree_bytes(params),
+        "optimiser state": copies * tree_bytes(jax.eval_shape(learner.optimizer.init, params)),
+        "persistent chains": 4 * chains,
+        "one update's states": 4 * 2 * batch_size * units * (settings.k + 1),
+        "data": copies * 4 * int(np.prod(np.shape(x)))}, devices=mesh.devices.flat,
+        fix="use fewer hidden units, a smaller batch or fewer chains, or less data")
 
 
 def _evaluate(machine, params, x, monitor):

@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step
 from jaxdeep.boltzmann.rbm import RBM
-from jaxdeep.data.validate import check_finite, check_positive_int
+from jaxdeep.validate import check_finite, check_positive_int
 from jaxdeep.precision import highest_precision
 
 __all__ = [

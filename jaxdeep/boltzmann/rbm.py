@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdeep.data.validate import (
+from jaxdeep.validate import (
     check_binary,
     check_features,
     check_finite,
@@ -136,12 +136,14 @@ class RBM:
     # ------------------------------------------------------------------ energies
     def energy(self, params, v, h) -> jax.Array:
         """``E(v, h)`` for a batch of joint states, shape ``(batch,)``."""
+        self.check_params(params)
         interaction = jnp.sum((self._scaled(params, v) @ params["W"]) * h, axis=-1)
         return self._visible_energy(params, v) - h @ params["c"] - interaction
 
     def hidden_input(self, params, v) -> jax.Array:
         """``cⱼ + Σᵢ Wᵢⱼ v̂ᵢ`` with ``v̂ = v`` (Bernoulli) or ``v/σ²`` (Gaussian); the sum is
         multiplied by ``bottom_up`` when that is not 1."""
+        self.check_params(params)
         up = self._scaled(params, v) @ params["W"]
         return params["c"] + (up if self.bottom_up == 1.0 else self.bottom_up * up)
 
@@ -163,6 +165,7 @@ class RBM:
         ``−cᵀh − Σᵢ [(bᵢ + (Wh)ᵢ)² − bᵢ²]/2σᵢ² − Σᵢ ½ log(2πσᵢ²)``.
         ``log Z = log Σ_h exp(−G(h))``, a sum over the hidden layer only.
         """
+        self.check_params(params)
         a = h @ params["W"].T
         if self.gaussian:
             var = jnp.broadcast_to(self.variance(params), params["b"].shape)
@@ -193,6 +196,7 @@ class RBM:
     def visible_mean(self, params, h, *, beta=1.0, base=None) -> jax.Array:
         """``E[v | h]`` under ``p_β``: ``σ(β(b + Wh) + (1−β) base)`` for Bernoulli
         visibles, ``β(b + Wh) + (1−β) base`` for Gaussian ones (variance σ² at every β)."""
+        self.check_params(params)
         down = h @ params["W"].T
         net = beta * (params["b"] + (down if self.top_down == 1.0 else self.top_down * down))
         if not _is_one(beta) and base is not None:
@@ -294,7 +298,9 @@ class RBM:
             check_binary(name, x)
 
     def check_params(self, params) -> None:
-        """Check that a params pytree has this RBM's keys and shapes."""
+        """Check that a params pytree has this RBM's keys and shapes (the energy, the
+        conditionals and the free energies call it: shapes are static, so it costs
+        nothing under ``jit``)."""
         expected = {"W": (self.n_visible, self.n_hidden), "b": (self.n_visible,),
                     "c": (self.n_hidden,)}
         if self.learn_variance:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..files import read_json
 from ..sharding import is_main_process
 
 
@@ -46,7 +47,9 @@ def seed_list(text: str) -> list[int]:
 
 #: Flags that may change between a run and its continuation: where things are written
 #: and how many devices compute (same numbers up to summation order).
-RESUMABLE_FLAGS = ("out", "checkpoint_dir", "devices", "run", "command")
+#: What argparse holds that is not a setting of the run: the command and how it reports.
+NOT_SETTINGS = ("run", "command", "debug")
+RESUMABLE_FLAGS = ("out", "checkpoint_dir", "devices", *NOT_SETTINGS)
 
 
 def checkpoint_folder(args) -> Path | None:
@@ -60,7 +63,11 @@ def checkpoint_folder(args) -> Path | None:
     flags = {k: str(v) for k, v in sorted(vars(args).items()) if k not in RESUMABLE_FLAGS}
     saved = Path(folder) / "command.json"
     if saved.is_file():
-        before = json.loads(saved.read_text())
+        before = read_json(saved, "command record", "delete it (it records the flags the "
+                           "run started with) or choose another --checkpoint-dir")
+        if not isinstance(before, dict):
+            raise ValueError(f"{saved} is not a command record; delete it or choose "
+                             "another --checkpoint-dir")
         changed = [f"--{k.replace('_', '-')} {before.get(k)} there, {flags.get(k)} now"
                    for k in sorted(set(before) | set(flags)) if before.get(k) != flags.get(k)]
         if changed:
@@ -89,6 +96,6 @@ def config_from_flags(config_class, args):
     """A pipeline's settings (``config_class.resolve``): its preset, then ``--config``'s
     file, then the flags given (flags not given are unset: argparse.SUPPRESS)."""
     given = {k: v for k, v in vars(args).items()
-             if k not in ("preset", "config", "run", "command")}
+             if k not in ("preset", "config", *NOT_SETTINGS)}
     return config_class.resolve(getattr(args, "preset", None), getattr(args, "config", None),
                                 **given)

@@ -24,6 +24,7 @@ from ..losses import LOSSES
 from ..nets import INIT_NAMES, mlp
 from ..nets.initializers import check_init, recommended_init
 from ..runtime import describe, summary_line
+from ..validate import check_output_dir
 from .common import name_list, positive_int
 
 NAME = "gradflow"
@@ -69,8 +70,9 @@ def run(args, console) -> int:
     configs = configurations(args)
     if args.data_dir is not None and args.dataset != "mnist":
         raise ValueError("--data-dir is only used with --dataset mnist")
-    if args.out.suffix.lower() != ".png":
+    if args.out.suffix.lower() != ".png" or args.out.is_dir():
         raise ValueError(f"--out must name a .png file, got {args.out}")
+    check_output_dir("the folder of --out", args.out.parent)
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
     n = min(args.batch, len(ds.x_train))
     x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])

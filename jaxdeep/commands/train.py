@@ -24,7 +24,8 @@ from ..nets import INIT_NAMES, mlp, residual_mlp, resnet
 from ..nets.initializers import check_init, recommended_init
 from ..precision import PRECISIONS
 from ..sharding import data_mesh
-from .common import checkpoint_folder, positive_int
+from ..validate import check_number, check_output_dir
+from .common import NOT_SETTINGS, checkpoint_folder, positive_int
 
 NAME = "train"
 HELP = "train an MLP, residual MLP or ResNet (and its plain twin) on digits or MNIST"
@@ -81,10 +82,10 @@ def build(args, ds, residual: bool):
 
 def run(args, console) -> int:
     activations.get(args.activation)
-    if not args.lr > 0:
-        raise ValueError(f"--lr must be positive, got {args.lr}")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} is a file; give a folder")
+    check_number("--lr", args.lr, low=0, low_open=True, hint="must be positive")
+    check_output_dir("--out", args.out)
+    if args.checkpoint_dir is not None:
+        check_output_dir("--checkpoint-dir", args.checkpoint_dir)
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
     x, y = ds.x_train[:args.train_size], ds.y_train[:args.train_size]
     variants = {"plain": False} if args.plain else {"with skips": True}
@@ -118,7 +119,7 @@ def run(args, console) -> int:
     plots.training_curves({k: r.history for k, r in results.items()}, args.out / "curves.png",
                           title=f"{args.model} on {args.dataset}")
     (args.out / "history.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items() if k != "run"},
+        {"args": {k: str(v) for k, v in vars(args).items() if k not in NOT_SETTINGS},
          "runs": {k: r.history._asdict() for k, r in results.items()}}, indent=1))
     console.print(f"wrote [bold]{args.out / 'curves.png'}[/] and [bold]{args.out / 'history.json'}[/]")
     return 0

@@ -24,7 +24,8 @@ from .. import plots
 from ..data.shapes import shapes
 from ..nets.unet import unet
 from ..train import evaluate, fit
-from .common import positive_int
+from ..validate import check_number, check_output_dir
+from .common import NOT_SETTINGS, positive_int
 
 NAME = "unet"
 HELP = "U-Net vs its skips=False twin on synthetic shape segmentation"
@@ -50,10 +51,8 @@ def run(args, console) -> int:
     if args.size % 2 ** args.levels:
         raise ValueError(f"--size {args.size} must be a multiple of 2^levels = {2 ** args.levels}"
                          " (the U-Net pools that many times)")
-    if not args.lr > 0:
-        raise ValueError(f"--lr must be positive, got {args.lr}")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} is a file; give a folder")
+    check_number("--lr", args.lr, low=0, low_open=True, hint="must be positive")
+    check_output_dir("--out", args.out)
     k_train, k_test, k_fit = jax.random.split(jax.random.key(args.seed), 3)
     train = tuple(np.asarray(a) for a in shapes(k_train, args.train_size, args.size))
     test = tuple(np.asarray(a) for a in shapes(k_test, args.test_size, args.size))
@@ -87,7 +86,8 @@ def run(args, console) -> int:
     plots.segmentation_grid(args.out / "segmentation.png", test[0][:N_SHOWN], test[1][:N_SHOWN],
                             predictions)
     (args.out / "metrics.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items() if k != "run"}, "metrics": metrics},
+        {"args": {k: str(v) for k, v in vars(args).items() if k not in NOT_SETTINGS},
+         "metrics": metrics},
         indent=1))
     console.print(f"wrote [bold]{args.out / 'segmentation.png'}[/] and "
                   f"[bold]{args.out / 'metrics.json'}[/]")

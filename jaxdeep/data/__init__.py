@@ -36,7 +36,7 @@ from jaxdeep.data.mnist import (  # noqa: E402
     load_mnist,
     read_idx,
 )
-from jaxdeep.data.validate import (  # noqa: E402
+from jaxdeep.validate import (  # noqa: E402
     check_binary,
     check_features,
     check_finite,
@@ -80,6 +80,7 @@ def load(
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
+    verify: bool = True,
     size: int | None = None,
 ) -> Dataset:
     """Load a data set by name.
@@ -92,6 +93,8 @@ def load(
       cache_dir: ``"mnist"`` only — download cache used when ``data_dir`` is None
         (default ``$JAXDEEP_CACHE/mnist`` or ``~/.cache/jaxdeep/mnist``).
       download: ``"mnist"`` only — download missing files into the cache.
+      verify: ``"mnist"`` only — check the files against the published md5 sums (False:
+        read other IDX files under the MNIST names).
       size: ``"bas"`` only — image side length (default 4: 30 patterns of 16 pixels).
 
     Returns:
@@ -125,7 +128,7 @@ def load(
     if name == "digits":
         return load_digits()
     if name == "mnist":
-        return load_mnist(data_dir, cache_dir=cache_dir, download=download)
+        return load_mnist(data_dir, cache_dir=cache_dir, download=download, verify=verify)
     return load_bas(4 if size is None else size)
 
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdeep.data.validate import check_positive_int
+from jaxdeep.validate import check_positive_int
 
 __all__ = ["all_bars_and_stripes", "bars_and_stripes"]
 

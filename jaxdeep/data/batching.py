@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdeep.data.validate import check_positive_int
+from jaxdeep.validate import check_positive_int
 
 __all__ = ["epoch_indices", "iterate_batches", "num_batches"]
 

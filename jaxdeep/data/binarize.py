@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxdeep.data.validate import check_finite
+from jaxdeep.validate import check_finite
 
 __all__ = ["BINARIZATIONS", "binarize"]
 

@@ -174,6 +174,12 @@ def _read_split(
             f"{labels_path} holds a {labels.ndim}-D array of shape {labels.shape}, but "
             "a labels file must be 1-D; the files may be swapped"
         )
+    if images.shape[0] == 0:
+        raise ValueError(f"{images_path} holds no images (its header says 0); the file is "
+                         "empty or corrupt — replace it with the original file")
+    if 0 in images.shape[1:]:
+        raise ValueError(f"{images_path} holds images of {images.shape[1]}×{images.shape[2]} "
+                         "pixels; the file is corrupt — replace it with the original file")
     if images.shape[0] != labels.shape[0]:
         raise ValueError(
             f"{images_path} has {images.shape[0]} images but {labels_path} has "
@@ -260,7 +266,19 @@ def download_mnist(
         raise ValueError("mirrors must list at least one URL prefix")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache = cache.expanduser()
+    made = [p for p in (cache, *cache.parents) if not p.exists()]  # to undo on failure
     cache.mkdir(parents=True, exist_ok=True)
+    try:
+        _download_missing(cache, mirrors, md5)
+    except BaseException:
+        for folder in made:  # leave nothing behind: the folders this call made, if empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    return cache
+
+
+def _download_missing(cache: Path, mirrors, md5: dict[str, str]) -> None:
     for name, expected in md5.items():
         target = cache / name
         if target.exists():
@@ -283,7 +301,6 @@ def download_mnist(
                 + "\nIf you have the files, pass data_dir= naming a directory with the "
                 f"four MNIST files ({', '.join(md5)})."
             )
-    return cache
 
 
 def load_mnist(
@@ -291,6 +308,7 @@ def load_mnist(
     *,
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
+    verify: bool = True,
 ):
     """Load MNIST as a :class:`~jaxdeep.data.Dataset` (60,000 train, 10,000 test).
 
@@ -301,6 +319,9 @@ def load_mnist(
         to; default :func:`default_cache_dir`.
       download: when ``data_dir`` is None and files are missing from the cache,
         download them (md5-verified). If False, a missing file is an error.
+      verify: check every file against the published md5 on every load (about 0.1 s),
+        so a damaged or replaced file is never trained on silently. ``False`` reads
+        other IDX files under the MNIST names (e.g. a subset you made).
 
     Returns:
       ``Dataset`` with float32 images in [0, 1] flattened to 784, int32 labels 0..9,
@@ -310,7 +331,8 @@ def load_mnist(
     Raises:
       FileNotFoundError: a file is missing (from ``data_dir``, or from the cache with
         ``download=False``); the message names it and says how to get it.
-      ValueError: a file is truncated, corrupt, or the images and labels disagree.
+      ValueError: a file is not the published one (md5), is truncated, corrupt, empty,
+        or the images and labels disagree; a folder stands where a file should be.
       DownloadError: the download failed at every mirror.
     """
     from jaxdeep.data.dataset import Dataset
@@ -332,6 +354,9 @@ def load_mnist(
         if download and any(not (directory / f).exists() for f in MNIST_MD5):
             download_mnist(directory)
     for fname in MNIST_FILES.values():
+        if (directory / fname).is_dir():
+            raise ValueError(f"{directory / fname} is a folder, not the MNIST file of that "
+                             "name; remove it and put the original file there")
         if not (directory / fname).exists():
             if data_dir is not None:
                 fix = _how_to_get(directory)
@@ -343,6 +368,15 @@ def load_mnist(
                 )
             raise FileNotFoundError(f"MNIST file {fname} not found in {directory}; {fix}")
 
+    if verify:
+        for fname in MNIST_FILES.values():
+            got, want = _md5(directory / fname), MNIST_MD5[fname]
+            if got != want:
+                fix = ("delete it: the next load downloads it again" if data_dir is None else
+                       "replace it with the original file, or pass verify=False to read "
+                       "other IDX files under this name")
+                raise ValueError(f"{directory / fname} is not the published MNIST file (md5 "
+                                 f"{got}, expected {want}); {fix}")
     x_train, y_train, shape_train = _read_split(
         directory / MNIST_FILES["train_images"], directory / MNIST_FILES["train_labels"]
     )

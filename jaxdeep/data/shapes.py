@@ -45,7 +45,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from jaxdeep.data.validate import check_positive_int
+from jaxdeep.validate import check_positive_int
 
 __all__ = ["SHAPE_KINDS", "shapes"]
 

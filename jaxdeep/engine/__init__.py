@@ -10,10 +10,11 @@ display, timing, divergence as a result, saving checkpoints and the callback aft
 record (:mod:`.loop`), into one :class:`History`.
 """
 
+from .divergence import RUNAWAY, ran_away
 from .history import History
 from .loop import run_blocks
 from .result import LayerFit
 from .steps import Batch, Learner, epoch_keys, scan_epochs, scan_steps, split_three
 
-__all__ = ["Batch", "History", "LayerFit", "Learner", "epoch_keys", "run_blocks",
-           "scan_epochs", "scan_steps", "split_three"]
+__all__ = ["RUNAWAY", "Batch", "History", "LayerFit", "Learner", "epoch_keys", "ran_away",
+           "run_blocks", "scan_epochs", "scan_steps", "split_three"]

@@ -42,7 +42,8 @@ class History(_Records):
       eval: held-out measures by name, one entry per evaluated record; ``None`` for a
         trainer that evaluates nothing.
       seconds: wall time since the run began (across resumptions), per record.
-      diverged: the first unit whose loss or parameters were non-finite, or None.
+      diverged: the first unit whose loss or parameters were non-finite or ran away
+        (:mod:`~jaxdeep.engine.divergence`), or None.
     """
 
     __slots__ = ()

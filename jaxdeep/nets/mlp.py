@@ -175,7 +175,7 @@ def _build(config: MLPConfig) -> Model:
         y = f_out(net_out)
         return Trace(x, nets, acts, net_out, y) if trace else y
 
-    return Model(init, without_state(apply), config)
+    return Model(init, without_state(apply, init), config)
 
 
 def layerwise(fn, stacked: list[jax.Array]) -> jax.Array:

@@ -28,7 +28,8 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 
-__all__ = ["Model", "Network", "is_stateful", "without_state"]
+__all__ = ["Model", "Network", "check_params", "checking_params", "is_stateful",
+           "without_state"]
 
 
 class Network(Protocol):
@@ -73,10 +74,13 @@ def is_stateful(model) -> bool:
     return getattr(model, "init_state", None) is not None
 
 
-def without_state(apply: Callable[..., Any]) -> Callable[..., Any]:
+def without_state(apply: Callable[..., Any],
+                  init: Callable[..., Any] | None = None) -> Callable[..., Any]:
     """Give a stateless network's ``apply(params, x, *, logits, **options)`` the contract's
-    signature: ``state`` must be None (there is none to pass) and ``train`` changes
-    nothing (no dropout, no statistics)."""
+    signature — ``state`` must be None (there is none to pass) and ``train`` changes
+    nothing (no dropout, no statistics) — and, given its ``init``, the params check
+    (:func:`checking_params`; a network may instead call :func:`check_params` itself,
+    after checking its input)."""
 
     @functools.wraps(apply)
     def uniform(params, x, *, state=None, train: bool = False, logits: bool = False,
@@ -86,4 +90,59 @@ def without_state(apply: Callable[..., Any]) -> Callable[..., Any]:
                              "apply without state=")
         return apply(params, x, logits=logits, **options)
 
-    return uniform
+    return uniform if init is None else checking_params(uniform, init)
+
+
+def checking_params(apply: Callable[..., Any], init: Callable[..., Any]) -> Callable[..., Any]:
+    """``apply`` that first checks its params against what ``init`` makes
+    (:func:`check_params`): shapes are static, so this costs nothing under ``jit``."""
+
+    @functools.wraps(apply)
+    def checked(params, x, **kwargs):
+        check_params(init, params)
+        return apply(params, x, **kwargs)
+
+    return checked
+
+
+def check_params(init: Callable[..., Any], params: Any, *, name: str = "params") -> None:
+    """Check that ``params`` have the tree and leaf shapes ``init(key)`` makes, so that
+    params of another model or configuration fail with the leaf that differs instead of
+    a shape error deep inside — or, worse, an output of the wrong shape.
+
+    Raises:
+      ValueError: naming the first leaf that is missing, extra or of another shape.
+    """
+    treedef, expected = _layout(init)
+    try:
+        leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    except Exception:  # noqa: BLE001 — anything unflattenable is simply not params
+        leaves = None
+    got = None if leaves is None else tuple(
+        (jax.tree_util.keystr(path), tuple(getattr(leaf, "shape", ())))
+        for path, leaf in leaves)
+    if got is not None and len(got) == len(expected) and all(
+            g == e for g, e in zip(got, expected)):
+        return
+    if got is None or [p for p, _ in got] != [p for p, _ in expected]:
+        missing = [p for p, _ in expected if p not in dict(got or ())]
+        extra = [p for p, _ in (got or ()) if p not in dict(expected)]
+        raise ValueError(
+            f"{name} do not fit this model: "
+            + (f"missing {', '.join(missing[:3])}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unexpected {', '.join(extra[:3])}" if extra else "")
+            + " — pass the params made by this model's init (or by a model of the same "
+              "configuration)")
+    for (path, shape), (_, want) in zip(got, expected):
+        if shape != want:
+            raise ValueError(f"{name}{path} has shape {shape}; this model needs {want} — "
+                             "were the params made for another configuration?")
+
+
+@functools.lru_cache(maxsize=512)
+def _layout(init: Callable[..., Any]) -> tuple[Any, tuple]:
+    """``init``'s params as (tree structure, ((path, shape), …)), by abstract evaluation."""
+    out = jax.eval_shape(init, jax.random.key(0))
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(out)
+    return treedef, tuple((jax.tree_util.keystr(p), tuple(leaf.shape)) for p, leaf in leaves)

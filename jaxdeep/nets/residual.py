@@ -171,4 +171,4 @@ def _build(config: ResidualConfig) -> Model:
             return ResidualTrace(x, net_in, h_in, a, u, v, s, h_last, top, net_out, y)
         return y
 
-    return Model(init, without_state(apply), config)
+    return Model(init, without_state(apply, init), config)

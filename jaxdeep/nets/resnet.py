@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
 from .conv import conv3x3_same
-from .model import Model
+from .model import Model, checking_params
 
 SHORTCUTS = ("A", "B")
 BN_MOMENTUM = 0.9
@@ -239,7 +239,7 @@ def _build(config: ResNetConfig) -> Model:
         out = pooled @ params["head"]["W"] + params["head"]["b"]
         return (out if logits else jax.nn.softmax(out)), new_state
 
-    return Model(init, apply, config, init_state)
+    return Model(init, checking_params(apply, init), config, init_state)
 
 
 def as_images(config: ResNetConfig, x):

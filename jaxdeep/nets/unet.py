@@ -70,7 +70,7 @@ import jax.numpy as jnp
 
 from .. import activations as act_table
 from .conv import conv3x3_same
-from .model import Model, without_state
+from .model import Model, check_params, without_state
 
 OUTPUTS = ("sigmoid", "softmax", "identity")
 
@@ -158,6 +158,8 @@ def _build(config: UNetConfig) -> Model:
         return _init_params(config, key)
 
     def apply(params: dict, x: jax.Array, *, logits: bool = False) -> jax.Array:
+        check_input(config, x)  # the input first: the commoner mistake, named as such
+        check_params(init, params)
         skip_maps, bottom = encode(config, params, x)
         out = decode(config, params, skip_maps, bottom)
         if config.out_channels == 1:

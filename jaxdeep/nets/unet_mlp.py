@@ -119,4 +119,4 @@ def _build(config: UNetMLPConfig) -> Model:
             return UNetMLPTrace(x, in_net, e0, enc_net, enc, dec_in, dec_net, dec, net_out, y)
         return y
 
-    return Model(init, without_state(apply), config)
+    return Model(init, without_state(apply, init), config)

@@ -17,7 +17,7 @@ import optax
 
 from ..boltzmann.dbm import DBM, dbm
 from ..boltzmann.rbm import rbm
-from ..data.validate import check_features, check_finite, check_positive_int
+from ..validate import check_features, check_finite, check_positive_int
 from ..nets.mlp import check_widths, mlp, stack_layers
 from .dbn import RBMLayer, check_layer_settings
 from .stack import Stack

@@ -30,7 +30,7 @@ from ..boltzmann.gibbs import gibbs_chain
 from ..boltzmann.gradient import METHODS
 from ..boltzmann.learning import train_rbm
 from ..boltzmann.rbm import RBM, bernoulli, rbm
-from ..data.validate import check_positive_int
+from ..validate import check_positive_int
 from ..engine import LayerFit
 from ..nets.mlp import check_widths
 from .stack import Stack

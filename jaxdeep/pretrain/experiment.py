@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import numbers
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,8 +34,8 @@ from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbm_partition import dbm_ais, lower_bound
 from ..boltzmann.partition import ais_betas
 from ..boltzmann.rbm import base_rate
-from ..config import Settings
-from ..data.validate import check_positive_int
+from ..config import Settings, flag
+from ..validate import check_number, check_output_dir, check_positive_int
 from ..train import final_metric
 from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
 from .dbn import dbn_layers, generate
@@ -115,20 +114,25 @@ class PretrainConfig(Settings):
                              f"{', '.join(DEFAULT_LAYERS)}")
         for name in ("epochs", "batch", "dbm_epochs", "dbm_k", "dbm_chains", "steps",
                      "finetune_batch", "ais_temperatures", "ais_chains", "sample_steps"):
-            check_positive_int(name, getattr(self, name))
+            check_positive_int(flag(name), getattr(self, name))
         if self.train_size is not None:
-            check_positive_int("train_size", self.train_size)
+            check_positive_int(flag("train_size"), self.train_size)
         layers = None
         if self.layers is not None:
+            if isinstance(self.layers, (str, bytes)) or not hasattr(self.layers, "__iter__"):
+                raise ValueError(f"layers (--layers) must be a list of widths such as "
+                                 f"[500, 500]; got {self.layers!r}")
             layers = tuple(self.layers)
             for width in layers:
-                check_positive_int("layers", width)
+                check_positive_int(flag("layers"), width)
         for name in ("lr", "dbm_lr", "finetune_lr", "weight_scale"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(
-                    value, numbers.Real) or not value > 0):
-                raise ValueError(f"{name} (--{name.replace('_', '-')}) must be positive, "
-                                 f"got {value}")
+            if getattr(self, name) is not None:
+                check_number(flag(name), getattr(self, name), low=0, low_open=True,
+                             hint="must be positive")
+        if self.ais_chains < 2:
+            raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
+                             "log Z estimate is measured across the chains")
+        check_number(flag("level"), self.level, low=0, hint="the corruption level")
         if self.corruption not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {self.corruption!r}; choose one of {CORRUPTIONS}")
         if self.kind == "dbm" and layers is not None and len(layers) < 2:
@@ -137,8 +141,7 @@ class PretrainConfig(Settings):
             raise ValueError(f"the masking level (--level) must lie in [0, 1), got {self.level}")
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise ValueError(f"the output path {self.out} is a file; give a folder")
+        check_output_dir(flag("out"), self.out)
         return dataclasses.replace(self, layers=layers)
 
     @property

@@ -15,7 +15,7 @@ import jax
 import optax
 
 from ..autoencoder import Autoencoder, autoencoder, train_autoencoder
-from ..data.validate import check_positive_int
+from ..validate import check_positive_int
 from ..engine import LayerFit
 from ..nets.mlp import check_widths
 

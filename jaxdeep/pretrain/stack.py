@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data.validate import check_features, check_finite, check_positive_int
+from ..validate import check_features, check_finite, check_positive_int
 from ..engine import LayerFit
 
 __all__ = ["LayerFit", "Layer", "Stack", "check_stack", "encode", "greedy_pretrain",

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from pathlib import Path
 from typing import Any
 
-from ..config import Settings, read_config_file
+from ..config import Settings, flag, read_config_file
 from ..precision import check_precision
+from ..validate import check_number, check_output_dir
 
 __all__ = ["DATASETS", "PRESETS", "StudyConfig", "read_config_file"]
 
@@ -117,18 +117,15 @@ class StudyConfig(Settings):
             if getattr(self, name) is not None:
                 _ints(name, [getattr(self, name)], minimum=1)
         for name in ("learning_rate", "rbm_weight_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            check_number(flag(name), getattr(self, name), low=0, low_open=True,
+                         hint="must be positive")
         check_precision(self.precision)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: "
                              f"{', '.join(DATASETS)}")
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
-        out = Path(self.out)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"the output path {out} is a file; give a folder (--out)")
+        check_output_dir(flag("out"), self.out)
         return dataclasses.replace(
             self, remedies=remedies, depths=depths, seeds=seeds,
             learning_rate=float(self.learning_rate),

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..runtime import summary_line
 from .figures import FIGURES, draw_all
-from .files import write_atomically
+from ..files import write_atomically
 from .remedies import REMEDIES
 
 

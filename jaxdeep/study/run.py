@@ -30,7 +30,7 @@ from ..runtime import describe
 from ..sharding import is_main_process
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
-from .files import write_atomically
+from ..files import read_json, write_atomically
 from .remedies import Context, get_remedy
 
 
@@ -69,11 +69,11 @@ def check_folder(config: StudyConfig, force: bool) -> None:
     saved = Path(config.out) / "config.json"
     if force or not saved.is_file():
         return
-    try:
-        old = json.loads(saved.read_text())["cell_settings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{saved} is not a study config; remove it, use --force or "
-                         "choose another --out") from None
+    fix = "remove it, use --force or choose another --out"
+    old = read_json(saved, "study config", fix)
+    if not isinstance(old, dict) or not isinstance(old.get("cell_settings"), dict):
+        raise ValueError(f"{saved} is not a study config (no cell_settings in it); {fix}")
+    old = old["cell_settings"]
     new = config.cell_settings()
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if changed:
@@ -81,6 +81,25 @@ def check_folder(config: StudyConfig, force: bool) -> None:
             f"{config.out} holds cells made with other settings ({', '.join(changed)}: "
             + "; ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in changed)
             + "); re-run with --force to recompute them, or choose another --out")
+
+
+def read_cell(path: Path, config: StudyConfig) -> dict:
+    """A finished cell, checked: readable, and made with this study's cell settings (a
+    cell records its own, so a folder whose config.json is gone cannot mix runs)."""
+    fix = "delete it to recompute it, or run with --force"
+    record = read_json(path, "study cell", fix)
+    if not isinstance(record, dict) or "remedy" not in record:
+        raise ValueError(f"{path} is not a study cell (no remedy in it); {fix}")
+    made_with, now = record.get("settings"), _as_json(config.cell_settings())
+    if made_with is not None and made_with != now:
+        changed = sorted(k for k in set(made_with) | set(now) if made_with.get(k) != now.get(k))
+        raise ValueError(f"{path} was made with other settings ({', '.join(changed)}); "
+                         "re-run with --force to recompute the cells, or choose another --out")
+    return record
+
+
+def _as_json(value):
+    return json.loads(json.dumps(value))
 
 
 def run(config: StudyConfig | None = None, *, force: bool = False, progress: bool = True,
@@ -136,11 +155,12 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                 bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: not run")
                 continue
             if path.is_file():
-                cells[remedy.name, depth, seed] = json.loads(path.read_text())
+                cells[remedy.name, depth, seed] = read_cell(path, config)
                 bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: saved")
                 continue
             bar.update(task, status=f"{remedy.name} depth {depth} seed {seed}…")
             record = measure(remedy, ctx, depth, seed, flow_batch, (ds.x_test, ds.y_test))
+            record["settings"] = _as_json(config.cell_settings())
             write_atomically(path, json.dumps(record, indent=1))
             cells[remedy.name, depth, seed] = record
             accuracy = record["accuracy"]

@@ -1,8 +1,10 @@
-"""Input checks that run on the host *before* anything is compiled.
+"""Every check of user input, in one place, run on the host *before* anything is compiled.
 
-Every trainer, layer and loader in jaxdeep calls these on user input, so that a bad
-array fails at once with a message saying what is wrong and how to fix it, instead of
-as a shape error deep inside a traced ``lax.scan`` or, worse, as a silent NaN loss.
+Every trainer, layer, loader, pipeline and command in jaxdeep calls these on what it is
+given — settings (integers, numbers and their ranges, choices), output places and
+arrays — so that bad input fails at once with a message saying what is wrong and how
+to fix it, instead of as a shape error deep inside a traced ``lax.scan``, a traceback
+after an hour of training or, worse, a silent NaN loss.
 
 All helpers accept NumPy arrays or *concrete* JAX arrays (they convert with
 ``np.asarray``) and return their input unchanged on success, so they can be used
@@ -14,6 +16,8 @@ outside the jitted function.
 from __future__ import annotations
 
 import numbers
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -21,9 +25,12 @@ import numpy as np
 
 __all__ = [
     "check_binary",
+    "check_choice",
     "check_features",
     "check_finite",
     "check_labels",
+    "check_number",
+    "check_output_dir",
     "check_positive_int",
 ]
 
@@ -67,6 +74,74 @@ def check_positive_int(name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive integer (≥ 1); got {value}")
     return value
+
+
+def check_number(name: str, value: Any, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False, high_open: bool = False,
+                 hint: str = "") -> float:
+    """Check that ``value`` is a finite real number in a range; return it as a float.
+
+    Args:
+      name: the setting's name in the caller's API (a flag, a keyword), for the message.
+      low, high: the bounds (None: unbounded); ``low_open``/``high_open`` exclude them.
+      hint: what the number means or how to choose it, appended to the message.
+
+    Raises:
+      ValueError: for a bool, a non-number, NaN or ±∞, or a value outside the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number; got {value!r} of type "
+                         f"{type(value).__name__}")
+    value = float(value)
+    lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+    where = (f" in {lo or '(−∞'}, {hi or '∞)'}" if lo or hi else "")
+    bad = (not np.isfinite(value)
+           or (low is not None and (value < low or (low_open and value == low)))
+           or (high is not None and (value > high or (high_open and value == high))))
+    if bad:
+        raise ValueError(f"{name} must be a finite number{where}; got {value!r}"
+                         + (f" ({hint})" if hint else ""))
+    return value
+
+
+def check_choice(name: str, value: Any, choices) -> Any:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in tuple(choices):
+        raise ValueError(f"unknown {name} {value!r}; choose one of: "
+                         f"{', '.join(map(str, choices))}")
+    return value
+
+
+def check_output_dir(name: str, path: Any) -> Path:
+    """Check, before any work, that ``path`` is a folder jaxdeep can write into.
+
+    It need not exist — nothing is left behind here — but it must not be a file, must
+    not lie under a file, and the nearest folder that exists must take a new file (one
+    is made and removed at once).
+
+    Raises:
+      ValueError: naming the setting, the path and what is in the way.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a file, not a folder; give a folder "
+                         "(it is created if missing)")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise ValueError(f"{name} {str(path)!r} lies under the file {str(existing)!r}; give "
+                         "a folder outside it")
+    try:  # the one sure test (permissions, read-only disks, root): write and remove
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(existing)!r} refuses "
+                         f"new files ({error.strerror}); choose another folder") from None
+    return path
 
 
 def check_finite(name: str, array: Any) -> Any:
