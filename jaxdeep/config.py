@@ -24,10 +24,11 @@ from typing import Any, ClassVar
 __all__ = ["Settings", "flag", "read_config_file", "resolve_settings"]
 
 
-def flag(name: str) -> str:
+def flag(name: str, flags: dict[str, str] | None = None) -> str:
     """A setting's name as messages give it: ``lr_end (--lr-end)``, the name in a config
-    file and in Python, and the flag on the command line."""
-    return f"{name} (--{name.replace('_', '-')})"
+    file and in Python, and the flag on the command line (``flags`` names those that are
+    not the name with dashes, e.g. ``{"learning_rate": "--lr"}``)."""
+    return f"{name} ({(flags or {}).get(name, '--' + name.replace('_', '-'))})"
 
 
 class Settings:
@@ -40,12 +41,20 @@ class Settings:
         what = "rbm"               # the word in error messages
         default_preset = "bas"
         follows = "dataset"        # presets named after this setting's values (or None)
+        flags = {"k": "-k"}        # flags that are not the setting's name with dashes
     """
 
     presets: ClassVar[dict[str, dict[str, Any]]]
     what: ClassVar[str]
     default_preset: ClassVar[str]
     follows: ClassVar[str | None] = None
+    #: Settings whose command-line flag is not their name with dashes.
+    flags: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def flag(cls, name: str) -> str:
+        """``name (--flag)``: how messages name a setting (:func:`flag`)."""
+        return flag(name, cls.flags)
 
     @classmethod
     def resolve(cls, preset: str | None = None, file: str | Path | None = None,
@@ -98,12 +107,13 @@ def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | Non
         raise ValueError(f"unknown {what} setting(s) {', '.join(unknown)}"
                          + (f" in {file}" if file else "") + f"; known: {', '.join(known)}")
     hints = typing.get_type_hints(cls)
+    flags = getattr(cls, "flags", {})
     for name, value in values.items():
-        values[name] = _of_type(name, value, hints[name], file)
+        values[name] = _of_type(flag(name, flags), value, hints[name], file)
     return preset, values
 
 
-def _of_type(name: str, value: Any, kind: Any, file) -> Any:
+def _of_type(named: str, value: Any, kind: Any, file) -> Any:
     """``value`` if it is of the field's type (a path given for text becomes text), else a
     ValueError saying what the setting takes — so a wrong type in a config file or a
     Python call is named, not a TypeError from deep inside."""
@@ -125,7 +135,7 @@ def _of_type(name: str, value: Any, kind: Any, file) -> Any:
             return value  # the elements are the config's own check (a comma list is text)
     wanted = " or ".join(_WORDS.get(o, _WORDS.get(typing.get_origin(o), str(o)))
                          for o in options)
-    raise ValueError(f"{flag(name)} must be {wanted}; got {value!r}"
+    raise ValueError(f"{named} must be {wanted}; got {value!r}"
                      + (f" in {file}" if file else ""))
 
 

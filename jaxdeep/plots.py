@@ -23,6 +23,17 @@ def finite_positive(values) -> np.ndarray:
     return np.where(np.isfinite(v) & (v > 0), v, np.nan)
 
 
+def log_y(ax, *, empty: str = "no finite values (every run diverged)") -> None:
+    """A log y axis — if the panel's lines have a finite positive value to show; a log
+    axis with none cannot be drawn (every run diverged), so the panel says so instead."""
+    shown = [np.asarray(line.get_ydata(), np.float64) for line in ax.get_lines()]
+    if any(np.any(np.isfinite(y) & (y > 0)) for y in shown):
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center",
+                color="grey", fontsize=9)
+
+
 def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initialisation"):
     """‖∂E/∂W⁽ˡ⁾‖ against layer l, log scale, one line per configuration.
 
@@ -36,7 +47,7 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
         line, = ax.plot(layers, finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
         if not np.all(np.isfinite(flow.grad_norm)):
             line.set_label(f"{label} (exploded: non-finite)")
-    ax.set_yscale("log")
+    log_y(ax)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer l (1 = next to the input; last = output layer)")
     ax.set_ylabel("‖∂E/∂W⁽ˡ⁾‖ (Frobenius)")
@@ -97,7 +108,7 @@ def training_curves(histories: dict, path, *, metric: str = "accuracy",
         axes[0, 0].plot(h.step, finite_positive(h.train_loss), label=name)
         if with_eval and h.eval.get(metric):
             axes[0, 1].plot(h.step[:len(h.eval[metric])], h.eval[metric], label=label)
-    axes[0, 0].set_yscale("log")
+    log_y(axes[0, 0])
     axes[0, 0].set_xlabel("step")
     axes[0, 0].set_ylabel("training loss")
     axes[0, 0].legend(fontsize=8)
@@ -191,7 +202,7 @@ def rbm_curves(histories: dict, path, *, optimum: float | None = None,
             ax.axhline(optimum, color="k", ls="--", lw=1, label=f"optimum {optimum:.2f}")
         ax.set_ylabel(("exact " if metric == "log_likelihood" else "")
                       + metric.replace("_", " ") + " (nats)")
-    axes[0, -1].set_yscale("log")
+    log_y(axes[0, -1])
     axes[0, -1].set_ylabel("reconstruction error")
     for ax in axes.ravel():
         ax.set_xlabel("parameter updates")
@@ -219,7 +230,7 @@ def layer_curves(histories: list, path, *, title: str = "Pre-training, layer by 
         else:
             values = h.reconstruction
         ax.plot(h.epoch[:len(values)], finite_positive(values), label=f"layer {i}")
-    ax.set_yscale("log")
+    log_y(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)

@@ -139,6 +139,19 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
+def check_fit_memory(model, x, y, *, batch_size: int, optimizer=None, mesh=None,
+                     key: jax.Array | None = None) -> None:
+    """Refuse, before anything is allocated or compiled, a :func:`fit` of ``model`` on
+    ``(x, y)`` that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`) — for a
+    caller that trains many models (the study) and wants to know before the first."""
+    mesh = mesh_for(mesh, batch_size=batch_size)
+    key = jax.random.key(0) if key is None else key
+    shapes = jax.eval_shape(model.init, key)
+    state_shapes = jax.eval_shape(model.init_state, key) if is_stateful(model) else None
+    _check_fits(model, optimizer or default_optimizer(), mesh, shapes, state_shapes, x, y,
+                batch_size)
+
+
 def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`):
     parameters, optimiser state and data on every device, a step's activations split."""
@@ -150,7 +163,8 @@ def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) 
         "parameters": copies * tree_bytes(shapes),
         "optimiser state": copies * tree_bytes(jax.eval_shape(optimizer.init, shapes)),
         "activations and their gradients": 2 * step,
-        "data": copies * (x.nbytes + y.nbytes)}, devices=mesh.devices.flat,
+        "data": copies * (np.asarray(x).nbytes + np.asarray(y).nbytes)},
+        devices=mesh.devices.flat,
         fix="use a smaller model (width, depth), a smaller batch_size, or less data")
 
 

@@ -173,7 +173,7 @@ def test_presets_file_and_flags_resolve_in_order(tmp_path):
     (dict(depths=(1,), remedies=("dbm",)), "needs depth ≥ 2"),
     (dict(seeds=(-1,)), "seeds must be ≥ 0"),
     (dict(learning_rate=0.0),
-     r"learning_rate \(--learning-rate\) must be a finite number in \(0, ∞\); got 0.0"),
+     r"learning_rate \(--lr\) must be a finite number in \(0, ∞\); got 0.0"),
     (dict(preset="huge"), "unknown preset"),
     (dict(colour="red"), "unknown study setting"),
 ])

@@ -21,6 +21,7 @@ import numpy as np
 from jaxdeep.boltzmann.dbm import DBM
 from jaxdeep.boltzmann.gibbs import check_betas
 from jaxdeep.boltzmann.partition import (
+    check_chains,
     MAX_ENUMERATED,
     AISResult,
     ais_betas,
@@ -77,7 +78,7 @@ def dbm_ais(key, machine: DBM, params, *, betas=None, n_chains: int = 100,
     and each temperature's transition is one block Gibbs sweep.
     """
     machine.check_params(params)
-    check_positive_int("n_chains", n_chains)
+    check_chains("n_chains", n_chains)
     path = ais_betas() if betas is None else check_betas(betas)
     if path[0] != 0.0:
         raise ValueError(f"an AIS schedule must start at β = 0; got {path[0]}")

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from .. import data, plots
-from ..config import Settings, flag
+from ..config import Settings
 from ..validate import check_number, check_output_dir, check_positive_int
 from ..precision import highest_precision
 from ..sharding import data_mesh
@@ -58,6 +58,7 @@ class RBMConfig(Settings):
     what = "rbm"
     default_preset = "bas"
     follows = "dataset"
+    flags = {"k": "-k"}
 
     preset: str = "bas"
     #: ``bas`` (bars and stripes, exact likelihood), ``digits`` or ``mnist``.
@@ -112,18 +113,18 @@ class RBMConfig(Settings):
             raise ValueError(f"binarize must be one of {data.BINARIZATIONS}, got {self.binarize!r}")
         for name in ("hidden", "k", "epochs", "batch", "ais_temperatures", "ais_chains",
                      "sample_steps"):
-            check_positive_int(flag(name), getattr(self, name))
+            check_positive_int(self.flag(name), getattr(self, name))
         for name in ("train_size", "chains", "temperatures", "eval_every", "devices"):
             if getattr(self, name) is not None:
-                check_positive_int(flag(name), getattr(self, name))
-        check_number(flag("lr"), self.lr, low=0, low_open=True, hint="the SGD step size")
-        check_number(flag("momentum"), self.momentum, low=0, high=1, high_open=True,
+                check_positive_int(self.flag(name), getattr(self, name))
+        check_number(self.flag("lr"), self.lr, low=0, low_open=True, hint="the SGD step size")
+        check_number(self.flag("momentum"), self.momentum, low=0, high=1, high_open=True,
                      hint="0 for none; at 1 or more the steps grow without bound")
         if self.lr_end is not None:
-            check_number(flag("lr_end"), self.lr_end, low=0,
+            check_number(self.flag("lr_end"), self.lr_end, low=0,
                          hint="the rate at the last update; a negative one unlearns")
         if self.sparsity is not None:
-            check_number(flag("sparsity"), self.sparsity, low=0, high=1, low_open=True,
+            check_number(self.flag("sparsity"), self.sparsity, low=0, high=1, low_open=True,
                          high_open=True, hint="a target mean hidden activation")
         if self.ais_chains < 2:
             raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
@@ -142,9 +143,9 @@ class RBMConfig(Settings):
                              "visible = 'gaussian' (--visible gaussian)")
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
-        check_output_dir(flag("out"), self.out)
+        check_output_dir(self.flag("out"), self.out)
         if self.checkpoint_dir is not None:
-            check_output_dir(flag("checkpoint_dir"), self.checkpoint_dir)
+            check_output_dir(self.flag("checkpoint_dir"), self.checkpoint_dir)
         return self
 
 

@@ -33,7 +33,8 @@ from jaxdeep.validate import check_finite, check_positive_int
 from jaxdeep.precision import highest_precision
 
 __all__ = [
-    "AISResult", "MAX_ENUMERATED", "ais", "ais_betas", "binary_states", "enumerated_layer",
+    "AISResult", "MAX_ENUMERATED", "ais", "ais_betas", "binary_states", "check_chains",
+    "enumerated_layer",
     "exact_gradient", "exact_log_likelihood", "exact_samples", "log_partition",
     "reverse_ais",
 ]
@@ -288,7 +289,8 @@ def reverse_ais(key, machine: RBM, params, v_model, *, betas=None, base=None) ->
     ``log Ẑ = log Z_0 − log mean(w)`` tends to over-estimate ``log Z``: the pessimistic
     side of forward AIS. Approximate starting samples weaken that guarantee.
     """
-    path = _check_path(machine, params, betas, 1, base)
+    path = _check_path(machine, params, betas, 2, base)
+    check_chains("v_model's rows (chains)", v_model.shape[0] if v_model.ndim else 0)
     if v_model.ndim != 2 or v_model.shape[1] != machine.n_visible:
         raise ValueError(f"v_model must have shape (chains, {machine.n_visible}); "
                          f"got {v_model.shape}")
@@ -307,10 +309,19 @@ def _reverse_ais(machine, key, params, v_model, path, base):
     return AISResult(machine.log_z_base(params, base=base) - log_mean, std, log_w)
 
 
+def check_chains(name: str, n_chains) -> None:
+    """AIS needs two chains or more: its error bar is the spread across them (one chain
+    would report a spread of zero)."""
+    check_positive_int(name, n_chains)
+    if n_chains < 2:
+        raise ValueError(f"{name} must be at least 2: the spread of the log Z estimate is "
+                         "measured across the chains")
+
+
 def _check_path(machine, params, betas, n_chains, base):
     machine.check_standard("AIS")
     machine.check_params(params)
-    check_positive_int("n_chains", n_chains)
+    check_chains("n_chains", n_chains)
     path = ais_betas() if betas is None else check_betas(betas)
     if path[0] != 0.0:
         raise ValueError(f"an AIS schedule must start at β = 0 (the base model); got {path[0]}")

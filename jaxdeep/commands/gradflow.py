@@ -21,10 +21,11 @@ from rich.table import Table
 from .. import activations, data, diagnostics, plots
 from ..diagnostics import format_norm
 from ..losses import LOSSES
+from ..memory import check_fits, forward_bytes, tree_bytes
 from ..nets import INIT_NAMES, mlp
 from ..nets.initializers import check_init, recommended_init
 from ..runtime import describe, summary_line
-from ..validate import check_output_dir
+from ..validate import check_number, check_output_dir
 from .common import name_list, positive_int
 
 NAME = "gradflow"
@@ -66,6 +67,16 @@ def configurations(args) -> list[tuple[str, str]]:
     return [(a, recommended_init(a) if i == "auto" else check_init(i)) for a, i in zip(acts, inits)]
 
 
+def _check_fits(args, x, n_classes: int) -> None:
+    """Refuse, before allocating, a net whose measurement cannot fit in memory."""
+    probe = mlp([x.shape[1]] + [args.width] * args.depth + [n_classes])
+    shapes = jax.eval_shape(probe.init, jax.random.key(0))
+    forward = forward_bytes(lambda p, xb: probe.apply(p, xb, logits=True), shapes, x)
+    check_fits("measuring this net", {"parameters and their gradients": 2 * tree_bytes(shapes),
+                                      "activations and their gradients": 2 * forward},
+               devices=jax.devices()[:1], fix="use a smaller --width, --depth or --batch")
+
+
 def run(args, console) -> int:
     configs = configurations(args)
     if args.data_dir is not None and args.dataset != "mnist":
@@ -73,10 +84,13 @@ def run(args, console) -> int:
     if args.out.suffix.lower() != ".png" or args.out.is_dir():
         raise ValueError(f"--out must name a .png file, got {args.out}")
     check_output_dir("the folder of --out", args.out.parent)
+    check_number("--init-scale", args.init_scale, low=0, low_open=True,
+                 hint="σ of normal weights")
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
     n = min(args.batch, len(ds.x_train))
     x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
 
+    _check_fits(args, x, ds.n_classes)
     flows, acts = {}, {}
     for activation, init in configs:
         label = f"{activation} / {init}" + (f"(σ={args.init_scale:g})" if init == "normal" else "")

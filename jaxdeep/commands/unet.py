@@ -23,7 +23,8 @@ from rich.table import Table
 from .. import plots
 from ..data.shapes import shapes
 from ..nets.unet import unet
-from ..train import evaluate, fit
+from ..memory import check_fits
+from ..train import check_fit_memory, evaluate, fit
 from ..validate import check_number, check_output_dir
 from .common import NOT_SETTINGS, positive_int
 
@@ -53,6 +54,14 @@ def run(args, console) -> int:
                          " (the U-Net pools that many times)")
     check_number("--lr", args.lr, low=0, low_open=True, hint="must be positive")
     check_output_dir("--out", args.out)
+    # The data (images and masks, float32) and the larger of the two nets must fit before
+    # any of it is made: the U-Net's check is the one fit runs, on shapes only.
+    pixels = (args.train_size + args.test_size) * args.size ** 2
+    check_fits("the shapes data", {"images and masks": 2 * 4 * pixels}, fix="use a smaller "
+               "--size, --train-size or --test-size")
+    check_fit_memory(unet(levels=args.levels, base_width=args.width),
+                     np.zeros((1, args.size, args.size), np.float32),
+                     np.zeros((1, args.size, args.size), np.float32), batch_size=args.batch)
     k_train, k_test, k_fit = jax.random.split(jax.random.key(args.seed), 3)
     train = tuple(np.asarray(a) for a in shapes(k_train, args.train_size, args.size))
     test = tuple(np.asarray(a) for a in shapes(k_test, args.test_size, args.size))

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import activations as act_table
+from ..validate import check_number
 from .initializers import check_init, init_weights
 from .model import Model, without_state
 
@@ -133,7 +134,8 @@ def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
     """
     act_table.get(activation)
     config = MLPConfig(check_widths(widths), activation, check_output(output), check_init(init),
-                       float(init_scale))
+                       check_number("init_scale", init_scale, low=0, low_open=True,
+                                    hint="σ of normal weights, gain of orthogonal ones"))
     return _build(config)
 
 

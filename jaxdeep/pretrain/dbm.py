@@ -36,13 +36,13 @@ def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str =
     if len(widths) < 3:
         raise ValueError("a DBM needs at least two hidden layers, widths [n_visible, h1, h2, ...]"
                          f"; got {list(widths)} (one hidden layer is just an RBM)")
-    check_layer_settings(method, k, epochs, batch_size)
+    weight_scale = check_layer_settings(method, k, epochs, batch_size, weight_scale)
     layers = []
     for r, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         up = 2.0 if r < len(widths) - 2 else 1.0
         down = 2.0 if r > 0 else 1.0
         layers.append(RBMLayer(rbm(a, b, bottom_up=up, top_down=down), method, k, epochs,
-                               batch_size, optimizer, weight_scale=float(weight_scale)))
+                               batch_size, optimizer, weight_scale=weight_scale))
     return layers
 
 

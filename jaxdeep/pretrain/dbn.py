@@ -30,7 +30,7 @@ from ..boltzmann.gibbs import gibbs_chain
 from ..boltzmann.gradient import METHODS
 from ..boltzmann.learning import train_rbm
 from ..boltzmann.rbm import RBM, bernoulli, rbm
-from ..validate import check_positive_int
+from ..validate import check_number, check_positive_int
 from ..engine import LayerFit
 from ..nets.mlp import check_widths
 from .stack import Stack
@@ -121,13 +121,17 @@ def _sample(key, p):
     return bernoulli(key, p)
 
 
-def check_layer_settings(method: str, k: int, epochs: int, batch_size: int) -> None:
-    """The RBM layers' shared training settings, checked before anything is built."""
+def check_layer_settings(method: str, k: int, epochs: int, batch_size: int,
+                         weight_scale: float) -> float:
+    """The RBM layers' shared training settings, checked before anything is built;
+    returns the weight scale as a float."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     check_positive_int("k", k)
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
+    return check_number("weight_scale", weight_scale, low=0, low_open=True,
+                        hint="σ of the initial weights")
 
 
 def dbn_layers(widths, *, method: str = "cd", k: int = 1, epochs: int = 10,
@@ -140,9 +144,9 @@ def dbn_layers(widths, *, method: str = "cd", k: int = 1, epochs: int = 10,
     per-layer ones. Example: ``greedy_pretrain(dbn_layers([784, 500, 500, 2000]), x, key=k)``.
     """
     widths = check_widths(widths)
-    check_layer_settings(method, k, epochs, batch_size)
+    weight_scale = check_layer_settings(method, k, epochs, batch_size, weight_scale)
     return [RBMLayer(rbm(a, b), method, k, epochs, batch_size, optimizer, n_chains,
-                     centering, float(weight_scale))
+                     centering, weight_scale)
             for a, b in zip(widths[:-1], widths[1:])]
 
 

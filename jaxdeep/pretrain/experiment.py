@@ -34,7 +34,7 @@ from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbm_partition import dbm_ais, lower_bound
 from ..boltzmann.partition import ais_betas
 from ..boltzmann.rbm import base_rate
-from ..config import Settings, flag
+from ..config import Settings
 from ..validate import check_number, check_output_dir, check_positive_int
 from ..train import final_metric
 from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
@@ -43,14 +43,22 @@ from .finetune import finetune
 from .sae import autoencoder_layers
 from .stack import Stack, greedy_pretrain
 
-__all__ = ["DEFAULT_LAYERS", "KINDS", "PRESETS", "PretrainConfig", "PretrainRun",
-           "run_pretrain"]
+__all__ = ["DEFAULT_LAYERS", "KINDS", "KIND_SETTINGS", "PRESETS", "PretrainConfig",
+           "PretrainRun", "run_pretrain"]
 
 KINDS = ("sae", "dbn", "dbm")
 #: Hidden widths when none are given, per data set and kind.
 DEFAULT_LAYERS = {
     "digits": {"sae": (128,) * 10, "dbn": (128,) * 10, "dbm": (100, 200)},
     "mnist": {"sae": (1000,) * 3, "dbn": (500, 500, 2000), "dbm": (500, 1000)},
+}
+#: Settings only some kinds use: name → (the kinds, the default for them). Left unset
+#: (None) for the others; given for another kind, they are refused.
+KIND_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "corruption": (("sae",), "mask"), "level": (("sae",), 0.2),
+    "weight_scale": (("dbn", "dbm"), 0.1),
+    "dbm_epochs": (("dbm",), 20), "dbm_lr": (("dbm",), 0.001), "dbm_k": (("dbm",), 5),
+    "dbm_chains": (("dbm",), 100),
 }
 #: Per data set: the pre-training batch.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -67,6 +75,7 @@ class PretrainConfig(Settings):
     what = "pretrain"
     default_preset = "digits"
     follows = "dataset"
+    flags = {"twin": "--no-twin"}
 
     preset: str = "digits"
     kind: str = "dbn"
@@ -80,17 +89,17 @@ class PretrainConfig(Settings):
     batch: int = 32
     #: dbn/dbm: σ of the RBMs' initial weights (0.1 keeps a deep stack of small layers from
     #: collapsing to constant features; Hinton's guide says 0.01 for one RBM).
-    weight_scale: float = 0.1
+    weight_scale: float | None = None
     #: Pre-training learning rate (None: RBMs SGD 0.1 with momentum 0.5, autoencoders Adam 1e-3).
     lr: float | None = None
     #: sae: how the input is corrupted, and how much (mask: fraction zeroed; gaussian: σ).
-    corruption: str = "mask"
-    level: float = 0.2
+    corruption: str | None = None
+    level: float | None = None
     #: dbm: joint training after composing the stack.
-    dbm_epochs: int = 20
-    dbm_lr: float = 0.001
-    dbm_k: int = 5
-    dbm_chains: int = 100
+    dbm_epochs: int | None = None
+    dbm_lr: float | None = None
+    dbm_k: int | None = None
+    dbm_chains: int | None = None
     #: Fine-tuning: Adam steps, batch, rate, cosine decay of the rate to 0.
     steps: int = 1000
     finetune_batch: int = 64
@@ -106,17 +115,30 @@ class PretrainConfig(Settings):
     out: str = "pretrain-out"
 
     def checked(self) -> "PretrainConfig":
-        """This config, every value checked (a ValueError naming the bad one)."""
+        """This config, every value checked (a ValueError naming the bad one), and the
+        settings of its kind that were not given at their defaults (:data:`KIND_SETTINGS`;
+        a setting of another kind is refused, not silently ignored)."""
         if self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r}; choose one of {KINDS}")
+        own = {}
+        for name, (kinds, default) in KIND_SETTINGS.items():
+            value = getattr(self, name)
+            if self.kind not in kinds and value is not None:
+                raise ValueError(f"{self.flag(name)} is a setting of kind {' and '.join(kinds)}; "
+                                 f"kind {self.kind} does not use it: drop it")
+            if self.kind in kinds and value is None:
+                own[name] = default
+        if own:
+            return dataclasses.replace(self, **own).checked()
         if self.dataset not in DEFAULT_LAYERS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: "
                              f"{', '.join(DEFAULT_LAYERS)}")
-        for name in ("epochs", "batch", "dbm_epochs", "dbm_k", "dbm_chains", "steps",
-                     "finetune_batch", "ais_temperatures", "ais_chains", "sample_steps"):
-            check_positive_int(flag(name), getattr(self, name))
-        if self.train_size is not None:
-            check_positive_int(flag("train_size"), self.train_size)
+        for name in ("epochs", "batch", "steps", "finetune_batch", "ais_temperatures",
+                     "ais_chains", "sample_steps"):
+            check_positive_int(self.flag(name), getattr(self, name))
+        for name in ("train_size", "dbm_epochs", "dbm_k", "dbm_chains"):
+            if getattr(self, name) is not None:
+                check_positive_int(self.flag(name), getattr(self, name))
         layers = None
         if self.layers is not None:
             if isinstance(self.layers, (str, bytes)) or not hasattr(self.layers, "__iter__"):
@@ -124,24 +146,26 @@ class PretrainConfig(Settings):
                                  f"[500, 500]; got {self.layers!r}")
             layers = tuple(self.layers)
             for width in layers:
-                check_positive_int(flag("layers"), width)
+                check_positive_int(self.flag("layers"), width)
         for name in ("lr", "dbm_lr", "finetune_lr", "weight_scale"):
             if getattr(self, name) is not None:
-                check_number(flag(name), getattr(self, name), low=0, low_open=True,
+                check_number(self.flag(name), getattr(self, name), low=0, low_open=True,
                              hint="must be positive")
         if self.ais_chains < 2:
             raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
                              "log Z estimate is measured across the chains")
-        check_number(flag("level"), self.level, low=0, hint="the corruption level")
-        if self.corruption not in CORRUPTIONS:
-            raise ValueError(f"unknown corruption {self.corruption!r}; choose one of {CORRUPTIONS}")
+        if self.kind == "sae":
+            check_number(self.flag("level"), self.level, low=0, hint="the corruption level")
+            if self.corruption not in CORRUPTIONS:
+                raise ValueError(f"unknown corruption {self.corruption!r}; choose one of "
+                                 f"{CORRUPTIONS}")
         if self.kind == "dbm" and layers is not None and len(layers) < 2:
             raise ValueError("kind dbm needs at least two hidden layers, e.g. layers 500,1000")
         if self.kind == "sae" and self.corruption == "mask" and not 0 <= self.level < 1:
             raise ValueError(f"the masking level (--level) must lie in [0, 1), got {self.level}")
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
-        check_output_dir(flag("out"), self.out)
+        check_output_dir(self.flag("out"), self.out)
         return dataclasses.replace(self, layers=layers)
 
     @property

@@ -20,7 +20,7 @@ import dataclasses
 import numbers
 from typing import Any
 
-from ..config import Settings, flag, read_config_file
+from ..config import Settings, read_config_file
 from ..precision import check_precision
 from ..validate import check_number, check_output_dir
 
@@ -52,6 +52,7 @@ class StudyConfig(Settings):
     presets = PRESETS
     what = "study"
     default_preset = "default"
+    flags = {"learning_rate": "--lr", "batch_size": "--batch"}
 
     preset: str = "default"
     #: Remedy names (see :data:`jaxdeep.study.REMEDIES`), in the order of the report.
@@ -117,7 +118,7 @@ class StudyConfig(Settings):
             if getattr(self, name) is not None:
                 _ints(name, [getattr(self, name)], minimum=1)
         for name in ("learning_rate", "rbm_weight_scale"):
-            check_number(flag(name), getattr(self, name), low=0, low_open=True,
+            check_number(self.flag(name), getattr(self, name), low=0, low_open=True,
                          hint="must be positive")
         check_precision(self.precision)
         if self.dataset not in DATASETS:
@@ -125,7 +126,7 @@ class StudyConfig(Settings):
                              f"{', '.join(DATASETS)}")
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
-        check_output_dir(flag("out"), self.out)
+        check_output_dir(self.flag("out"), self.out)
         return dataclasses.replace(
             self, remedies=remedies, depths=depths, seeds=seeds,
             learning_rate=float(self.learning_rate),

@@ -8,6 +8,7 @@ import matplotlib
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+from .. import plots
 from ..plots import finite_positive, new_figure
 
 
@@ -32,7 +33,7 @@ def _by_depth(results: dict, path: Path, draw, *, ylabel: str, title: str,
         draw(ax, depths, [summary[name][str(d)] for d in depths], colours[name], name)
     _depth_axis(ax, depths)
     if log_y:
-        ax.set_yscale("log")
+        plots.log_y(ax)
     ax.set_xlabel("hidden layers L")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -74,6 +75,9 @@ def first_gradient_vs_depth(results: dict, path: Path) -> Path:
 def _depth_axis(ax, depths) -> None:
     """A log-scaled depth axis labelled at the study's depths only."""
     ax.set_xscale("log")
+    # fixed limits: a panel whose every value is NaN (all runs diverged) has no data to
+    # scale the axis by, and a log axis cannot guess one
+    ax.set_xlim(min(depths) / 1.25, max(depths) * 1.25)
     ax.set_xticks(depths, [str(d) for d in depths])
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -120,7 +124,7 @@ def gradients_by_layer(results: dict, path: Path) -> Path:
                 x = (np.arange(len(values)) * 2 + 2 if f["unit"] == "block"
                      else np.arange(1, len(values) + 1))
                 ax.plot(x, values, color=colours[name], lw=1.2, label=name)
-            ax.set_yscale("log")
+            plots.log_y(ax)
             ax.grid(True, which="both", alpha=0.3)
             ax.set_title(f"depth {depth}, " + ("start of training" if when == "init"
                                                 else f"after {config['steps']} steps"),

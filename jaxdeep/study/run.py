@@ -26,11 +26,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import data
+from ..files import read_json, write_atomically
+from ..nets import mlp
 from ..runtime import describe
 from ..sharding import is_main_process
+from ..train import check_fit_memory
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
-from ..files import read_json, write_atomically
 from .remedies import Context, get_remedy
 
 
@@ -65,22 +67,27 @@ def cell_name(remedy: str, depth: int, seed: int) -> str:
 
 
 def check_folder(config: StudyConfig, force: bool) -> None:
-    """Refuse a folder whose finished cells were made with different settings."""
-    saved = Path(config.out) / "config.json"
-    if force or not saved.is_file():
+    """Refuse a folder whose finished cells were made with different settings (by its
+    config.json, and by every cell's own record), or whose records are damaged."""
+    if force:
         return
+    saved = Path(config.out) / "config.json"
+    if saved.is_file():
+        _check_config_file(saved, config)
+    for cell in sorted((Path(config.out) / "cells").glob("*.json")):
+        read_cell(cell, config)
+
+
+def _check_config_file(saved: Path, config: StudyConfig) -> None:
     fix = "remove it, use --force or choose another --out"
     old = read_json(saved, "study config", fix)
     if not isinstance(old, dict) or not isinstance(old.get("cell_settings"), dict):
         raise ValueError(f"{saved} is not a study config (no cell_settings in it); {fix}")
     old = old["cell_settings"]
-    new = config.cell_settings()
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if changed:
-        raise ValueError(
-            f"{config.out} holds cells made with other settings ({', '.join(changed)}: "
-            + "; ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in changed)
-            + "); re-run with --force to recompute them, or choose another --out")
+    changes = _changes(old, _as_json(config.cell_settings()))
+    if changes:
+        raise ValueError(f"{config.out} holds cells made with other settings ({changes}); "
+                         "re-run with --force to recompute them, or choose another --out")
 
 
 def read_cell(path: Path, config: StudyConfig) -> dict:
@@ -90,12 +97,18 @@ def read_cell(path: Path, config: StudyConfig) -> dict:
     record = read_json(path, "study cell", fix)
     if not isinstance(record, dict) or "remedy" not in record:
         raise ValueError(f"{path} is not a study cell (no remedy in it); {fix}")
-    made_with, now = record.get("settings"), _as_json(config.cell_settings())
-    if made_with is not None and made_with != now:
-        changed = sorted(k for k in set(made_with) | set(now) if made_with.get(k) != now.get(k))
-        raise ValueError(f"{path} was made with other settings ({', '.join(changed)}); "
-                         "re-run with --force to recompute the cells, or choose another --out")
+    made_with = record.get("settings")
+    changes = made_with is not None and _changes(made_with, _as_json(config.cell_settings()))
+    if changes:
+        raise ValueError(f"{path} was made with other settings ({changes}); re-run with "
+                         "--force to recompute the cells, or choose another --out")
     return record
+
+
+def _changes(old: dict, new: dict) -> str:
+    """``"steps 100 → 101; width 64 → 32"`` for the settings that differ ("" if none)."""
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return "; ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in changed)
 
 
 def _as_json(value):
@@ -125,6 +138,11 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     remedies = [get_remedy(name) for name in config.remedies]
     ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
     check_folder(config, force)
+    x_train, y_train = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
+    # The deepest net of the grid must fit before anything is written (every remedy's
+    # net has the widths of this plain one, give or take a residual block's bias).
+    deepest = mlp([x_train.shape[1]] + [config.width] * max(config.depths) + [ds.n_classes])
+    check_fit_memory(deepest, x_train, y_train, batch_size=config.batch_size)
     console = console or Console()
 
     out = Path(config.out)
@@ -136,7 +154,6 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     write_atomically(out / "config.json", json.dumps(
         {"config": config.as_dict(), "cell_settings": config.cell_settings()}, indent=1))
 
-    x_train, y_train = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
     n = min(config.flow_batch, len(x_train))
     flow_batch = (x_train[:n], y_train[:n])
     ctx = Context(config, x_train, y_train, ds.n_classes, {})
