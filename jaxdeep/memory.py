@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["available_bytes", "check_fits", "forward_bytes", "tree_bytes"]
+__all__ = ["available_bytes", "check_dense", "check_fits", "forward_bytes", "tree_bytes"]
 
 #: Matrix products and convolutions: the outputs a backward pass keeps.
 _STORED = ("dot_general", "conv_general_dilated")
@@ -109,6 +109,16 @@ def check_fits(what: str, parts: dict[str, int], *, devices=None, fix: str) -> N
     raise ValueError(f"{what} needs at least {_size(need)} ("
                      + ", ".join(f"{name} {_size(n)}" for name, n in largest if n)
                      + f"), more than {where} ({_size(limit)}); {fix}")
+
+
+def check_dense(what: str, depth: int, width: int, *, bytes_per_weight: int = 4,
+                copies: int = 3, fix: str) -> None:
+    """The quick first check of a deep dense net, from its depth and width alone: its
+    hidden weights (``depth × width²``) times ``copies`` (parameters, gradients, optimiser
+    moments…) must fit — decided before a model of absurd depth is even built (a
+    hundred million layers take a minute just to list)."""
+    check_fits(what, {"hidden weights and their copies":
+                      copies * bytes_per_weight * int(depth) * int(width) ** 2}, fix=fix)
 
 
 def _size(n: int) -> str:

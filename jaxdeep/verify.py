@@ -22,6 +22,7 @@ import numpy as np
 from . import activations, backprop, skip_backprop
 from .nets import mlp, residual_mlp, unet_mlp
 from .compat import enable_x64
+from .memory import check_dense, check_fits, forward_bytes, tree_bytes
 from .runtime import float64_device
 
 # Relative-error limits the issue asks for; float64 lands many orders of magnitude inside.
@@ -100,18 +101,8 @@ def check_backprop(activation: str, loss: str, depth: int, *, key: jax.Array,
     """
     k_init, k_noise, k_x, k_t = jax.random.split(key, 4)
     output = "softmax" if loss == "cross_entropy" else "sigmoid"
-    common = dict(activation=activation, output=output, init="lecun")
-    if network == "mlp":
-        model = mlp([n_in] + [width] * depth + [n_out], **common)
-        check = backprop.check_mlp
-    elif network == "residual":
-        model = residual_mlp(n_in, n_out, width=width, blocks=depth, **common)
-        check = skip_backprop.check_residual
-    elif network == "unet_mlp":
-        model = unet_mlp(n_in, n_out, width=width, levels=depth, **common)
-        check = skip_backprop.check_unet_mlp
-    else:
-        raise ValueError(f"unknown network {network!r}; choose one of: {', '.join(NETWORKS)}")
+    model, check = _network(network, depth, dict(activation=activation, output=output,
+                                                 init="lecun"), width, n_in, n_out)
     params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), model.init(k_init))
     leaves, tree = jax.tree_util.tree_flatten(params)
     noise = jax.random.split(k_noise, len(leaves))
@@ -122,6 +113,39 @@ def check_backprop(activation: str, loss: str, depth: int, *, key: jax.Array,
     result = check(model, params, x, target, loss=loss)
     return CheckRow(f"{network} backprop vs jax.grad, {loss}, depth {depth}", activation,
                     result.worst_rel, result.worst_abs, BACKPROP_TOLERANCE)
+
+
+def _network(network: str, depth: int, common: dict, width: int, n_in: int, n_out: int):
+    """The net a backprop check runs on, and its hand-written check."""
+    if network == "mlp":
+        return mlp([n_in] + [width] * depth + [n_out], **common), backprop.check_mlp
+    if network == "residual":
+        return (residual_mlp(n_in, n_out, width=width, blocks=depth, **common),
+                skip_backprop.check_residual)
+    if network == "unet_mlp":
+        return (unet_mlp(n_in, n_out, width=width, levels=depth, **common),
+                skip_backprop.check_unet_mlp)
+    raise ValueError(f"unknown network {network!r}; choose one of: {', '.join(NETWORKS)}")
+
+
+def _check_fits(depths, networks, *, width: int = 16, n_in: int = 12, n_out: int = 5,
+                batch: int = 8) -> None:
+    """Refuse depths whose checks cannot fit in memory (:mod:`jaxdeep.memory`), before
+    any of them runs: in float64, the parameters with their noise and both gradients,
+    the forward pass's products with the hand-written backward's deltas."""
+    depth = max(depths)
+    check_dense(f"the gradient checks at depth {depth}", depth, width, bytes_per_weight=8,
+                copies=4, fix="use smaller --depths")
+    for network in networks:
+        model, _ = _network(network, depth, dict(activation="relu", output="softmax",
+                                                 init="lecun"), width, n_in, n_out)
+        shapes = jax.eval_shape(model.init, jax.random.key(0))
+        x = jax.ShapeDtypeStruct((batch, n_in), jnp.float32)
+        step = forward_bytes(lambda p, xb: model.apply(p, xb, logits=True), shapes, x)
+        check_fits(f"the {network} gradient check at depth {depth}", {
+            "parameters, noise and two gradients (float64)": 2 * 4 * tree_bytes(shapes),
+            "activations and deltas (float64)": 2 * 2 * step},
+            devices=jax.devices()[:1], fix="use smaller --depths")
 
 
 def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
@@ -137,6 +161,12 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
     names = list(names or activations.names())
     for name in names:
         activations.get(name)  # unknown names fail here, before any work
+    for network in networks:
+        if network not in NETWORKS:
+            raise ValueError(f"unknown network {network!r}; choose one of: "
+                             f"{', '.join(NETWORKS)}")
+    if depths:
+        _check_fits(depths, networks)
     rows = []
 
     def add(row):

@@ -29,6 +29,7 @@ import jaxdeep.data
 from jaxdeep import boltzmann as bz
 from jaxdeep.boltzmann.experiment import RBMConfig
 from jaxdeep.cli import main
+from jaxdeep.boltzmann.learning import UNLEARNED, unlearned
 from jaxdeep.engine import RUNAWAY
 from jaxdeep.nets import mlp
 from jaxdeep.pretrain.experiment import PretrainConfig
@@ -83,17 +84,23 @@ HUGE = [
     (["gradflow", "--width", "100000000", "--depth", "2"], "measuring this net"),
     (["unet", "--size", "65536", "--levels", "1"], "the shapes data"),
     (["unet", "--width", "200000", "--size", "16", "--levels", "1"], "training this model"),
+    # a hundred million layers: refused from depth × width² before the net is even built
+    (["train", "--depth", "100000000", "--width", "16"], "training this model"),
+    (["gradflow", "--depth", "100000000"], "measuring this net"),
+    (["study", "--preset", "quick", "--depths", "100000000"], "training this model"),
+    (["gradcheck", "--depths", "100000000", "--networks", "mlp", "--activations", "relu"],
+     "the gradient checks at depth 100000000"),
 ]
 
 
-@pytest.mark.parametrize("argv, what", HUGE, ids=[a[0] + "-" + a[-2].strip("-") for a, _ in HUGE])
+@pytest.mark.parametrize("argv, what", HUGE, ids=[f"{a[0]}-{i}" for i, (a, _) in enumerate(HUGE)])
 def test_sizes_that_cannot_fit_are_refused_before_anything_compiles(argv, what, capsys,
                                                                      tmp_path, monkeypatch,
                                                                      nothing_compiles):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
-    argv = argv + (["--out", str(out / "g.png")] if argv[0] == "gradflow"
-                   else ["--out", str(out)])
+    argv = argv + ({"gradflow": ["--out", str(out / "g.png")], "gradcheck": []}.get(
+        argv[0], ["--out", str(out)]))
     refused(capsys, argv, what, "needs at least", "more than", place=tmp_path)
 
 
@@ -245,6 +252,68 @@ def test_a_run_away_rbm_is_recorded_as_diverged():
     assert fit_.history.diverged is not None and fit_.history.diverged < 100
     largest = max(float(np.max(np.abs(p))) for p in jax.tree_util.tree_leaves(fit_.params))
     assert not math.isfinite(largest) or largest > RUNAWAY
+
+
+def test_an_rbm_that_unlearns_is_recorded_as_diverged():
+    """A learning rate that turns negative unlearns the data while the weights stay
+    moderate: the monitored likelihood falls past UNLEARNED × the uniform one's."""
+    x = np.asarray(jaxdeep.data.load("bas").x_train)
+    machine = bz.rbm(16, 16)
+    schedule = optax.linear_schedule(0.05, -0.5, 2000)
+    fit_ = bz.train_rbm(machine, x, key=jax.random.key(0), epochs=2000, batch_size=30,
+                        optimizer=optax.sgd(schedule, momentum=0.5), eval_every=100,
+                        progress=False)
+    assert fit_.history.diverged is not None and fit_.history.diverged < 2000
+    last = fit_.history.eval["log_likelihood"][-1]
+    assert last < -UNLEARNED * 16 * math.log(2) and unlearned(machine, last)
+
+
+@pytest.mark.parametrize("train", ["dbm", "autoencoder", "greedy"])
+def test_the_other_trainers_refuse_sizes_that_cannot_fit(train, nothing_compiles):
+    from jaxdeep.autoencoder import autoencoder, train_autoencoder
+    from jaxdeep.pretrain import autoencoder_layers, greedy_pretrain
+
+    x = (np.random.default_rng(0).random((40, 8)) < 0.5).astype(np.float32)
+    with pytest.raises(ValueError, match="needs at least"):
+        if train == "dbm":
+            bz.train_dbm(bz.dbm([8, 10**9, 4]), x, key=jax.random.key(0), progress=False)
+        elif train == "autoencoder":
+            train_autoencoder(autoencoder(8, 10**9), x, key=jax.random.key(0), progress=False)
+        else:
+            greedy_pretrain(autoencoder_layers([8, 10**9, 4]), x, key=jax.random.key(0),
+                            progress=False)
+
+
+def test_a_trainer_refuses_a_checkpoint_folder_that_is_a_file(tmp_path, nothing_compiles):
+    (tmp_path / "ckpt").write_text("mine")
+    x = np.zeros((16, 4), np.float32)
+    with pytest.raises(ValueError, match="checkpoint_dir .* is a file"):
+        fit(mlp([4, 3, 2]), (x, np.zeros(16, np.int32)), key=jax.random.key(0), steps=2,
+            batch_size=8, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    assert (tmp_path / "ckpt").read_text() == "mine"
+
+
+# ------------------------------------------------------------------- data not as it claims
+
+
+def test_mnist_that_is_not_the_published_files_is_refused_by_the_commands(capsys, tmp_path,
+                                                                          monkeypatch):
+    from test_data import write_fake_mnist
+
+    monkeypatch.chdir(tmp_path)
+    write_fake_mnist(tmp_path / "mine")
+    refused(capsys, ["rbm", "--dataset", "mnist", "--data-dir", "mine", "--epochs", "1"],
+            "is not the published MNIST file", "verify=False", place=tmp_path)
+    # a damaged file in the download cache: named, and what to do (it is fetched again)
+    monkeypatch.setenv("JAXDEEP_CACHE", str(tmp_path / "cache"))
+    write_fake_mnist(tmp_path / "cache" / "mnist")
+    refused(capsys, ["study", "--dataset", "mnist", "--preset", "quick"],
+            "is not the published MNIST file", "delete it", place=tmp_path)
+    (tmp_path / "folder").mkdir()
+    for name in jaxdeep.data.MNIST_FILES.values():
+        (tmp_path / "folder" / name).mkdir()
+    refused(capsys, ["gradflow", "--dataset", "mnist", "--data-dir", "folder"],
+            "is a folder, not the MNIST file", place=tmp_path)
 
 
 # ------------------------------------------------------------ parameters of another model

@@ -43,8 +43,8 @@ from jaxdeep.validate import check_positive_int
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = [
-    "AUTO_EXACT", "MONITORS", "RBMFit", "RBMHistory", "RBMLearner", "RBMTrainState",
-    "default_optimizer", "train_epochs", "train_rbm",
+    "AUTO_EXACT", "MONITORS", "UNLEARNED", "RBMFit", "RBMHistory", "RBMLearner",
+    "RBMTrainState", "default_optimizer", "train_epochs", "train_rbm", "unlearned",
 ]
 
 #: Held-out measures :func:`train_rbm` can log per evaluation.
@@ -218,7 +218,8 @@ def train_epochs(learner: RBMLearner, batch_size: int, epochs: int, state: RBMTr
 #: epochs since the previous record, None for a pair not tried; empty for CD/PCD),
 #: ``eval`` (``log_likelihood`` exact or ``pseudo_log_likelihood``), ``seconds`` and
 #: ``diverged`` (the epoch at which the parameters became non-finite or ran away, see
-#: :mod:`jaxdeep.engine.divergence`).
+#: :mod:`jaxdeep.engine.divergence`, or the monitored likelihood fell past
+#: :data:`UNLEARNED` × the uniform distribution's).
 RBMHistory = History
 
 
@@ -362,6 +363,8 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         if monitor != "none":
             name, value = _evaluate(machine, state.params, eval_x, monitor)
             history.eval.setdefault(name, []).append(value)
+            if unlearned(machine, value):
+                return history._replace(diverged=done)
         return history
 
     state, history = run_blocks(
@@ -370,6 +373,23 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
         description=description, unit="epochs", progress=progress, checkpoints=checkpoints,
         on_record=on_eval)
     return RBMFit(state.params, state, history)
+
+
+#: A binary RBM whose monitored log-likelihood (or pseudo-log-likelihood) per example
+#: falls below this many times the uniform distribution's, ``−n_visible · log 2``, has
+#: unlearned: it gives the data almost no probability (a learning rate of the wrong sign,
+#: too much momentum). Healthy runs start near the uniform value and rise above it.
+UNLEARNED = 10.0
+
+
+def unlearned(machine: RBM, log_likelihood: float) -> bool:
+    """Whether a monitored (pseudo-)log-likelihood says the run ran away: non-finite, or
+    below :data:`UNLEARNED` × the uniform distribution's (binary visibles only: a
+    Gaussian density has no uniform reference)."""
+    if not np.isfinite(log_likelihood):
+        return True
+    return (not machine.gaussian
+            and log_likelihood < -UNLEARNED * machine.n_visible * float(np.log(2.0)))
 
 
 def _check_fits(learner: RBMLearner, x, batch_size: int) -> None:

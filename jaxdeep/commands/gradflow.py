@@ -21,7 +21,7 @@ from rich.table import Table
 from .. import activations, data, diagnostics, plots
 from ..diagnostics import format_norm
 from ..losses import LOSSES
-from ..memory import check_fits, forward_bytes, tree_bytes
+from ..memory import check_dense, check_fits, forward_bytes, tree_bytes
 from ..nets import INIT_NAMES, mlp
 from ..nets.initializers import check_init, recommended_init
 from ..runtime import describe, summary_line
@@ -86,6 +86,8 @@ def run(args, console) -> int:
     check_output_dir("the folder of --out", args.out.parent)
     check_number("--init-scale", args.init_scale, low=0, low_open=True,
                  hint="σ of normal weights")
+    check_dense("measuring this net", args.depth, args.width, copies=2,
+                fix="use a smaller --width or --depth")
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
     n = min(args.batch, len(ds.x_train))
     x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])

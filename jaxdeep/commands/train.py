@@ -24,6 +24,7 @@ from ..nets import INIT_NAMES, mlp, residual_mlp, resnet
 from ..nets.initializers import check_init, recommended_init
 from ..precision import PRECISIONS
 from ..sharding import data_mesh
+from ..memory import check_dense
 from ..validate import check_number, check_output_dir
 from .common import NOT_SETTINGS, checkpoint_folder, positive_int
 
@@ -86,6 +87,9 @@ def run(args, console) -> int:
     check_output_dir("--out", args.out)
     if args.checkpoint_dir is not None:
         check_output_dir("--checkpoint-dir", args.checkpoint_dir)
+    if args.model != "resnet":  # a dense net: its depth × width² first, before building it
+        check_dense("training this model", args.depth or 50, args.width,
+                    fix="use a smaller --width or --depth")
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
     x, y = ds.x_train[:args.train_size], ds.y_train[:args.train_size]
     variants = {"plain": False} if args.plain else {"with skips": True}

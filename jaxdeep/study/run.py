@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import data
 from ..files import read_json, write_atomically
+from ..memory import check_dense
 from ..nets import mlp
 from ..runtime import describe
 from ..sharding import is_main_process
@@ -138,6 +139,8 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     remedies = [get_remedy(name) for name in config.remedies]
     ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
     check_folder(config, force)
+    check_dense("training this model", max(config.depths), config.width,
+                fix="use a smaller width or fewer layers (depths)")
     x_train, y_train = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
     # The deepest net of the grid must fit before anything is written (every remedy's
     # net has the widths of this plain one, give or take a residual block's bias).
