@@ -34,7 +34,7 @@ import optax
 
 from . import activations
 from .checkpoint import open_checkpoints, settings_of_key
-from .validate import check_features, check_finite, check_positive_int
+from .validate import check_batch, check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
 from .memory import check_fits, tree_bytes
 from .engine import Batch, History, LayerFit, epoch_keys, ran_away, run_blocks, scan_epochs
@@ -215,7 +215,7 @@ def train_autoencoder(model: Autoencoder, x, *, key: jax.Array, epochs: int = 10
     """
     model.check_input("x", x)
     check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
+    check_batch("batch_size", batch_size, len(x))
     if checkpoint_every is not None:
         check_positive_int("checkpoint_every", checkpoint_every)
     mesh = mesh_for(mesh, batch_size=batch_size)

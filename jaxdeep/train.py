@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from .data import epoch_indices
-from .validate import check_finite, check_labels, check_positive_int
+from .validate import check_batch, check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
 from .engine import Batch, History, ran_away, run_blocks, scan_steps
 from .losses import log_softmax
@@ -294,7 +294,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     """
     task = get_task(task)
     check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
+    check_batch("batch_size", batch_size, len(data[0]))
     eval_every = eval_every or max(1, steps // 10)
     check_positive_int("eval_every", eval_every)
     check_precision(precision)

@@ -32,6 +32,8 @@ __all__ = [
     "check_number",
     "check_output_dir",
     "check_positive_int",
+    "check_batch",
+    "check_train_size",
 ]
 
 
@@ -142,6 +144,24 @@ def check_output_dir(name: str, path: Any) -> Path:
         raise ValueError(f"{name} {str(path)!r} cannot be written: {str(existing)!r} refuses "
                          f"new files ({error.strerror}); choose another folder") from None
     return path
+
+
+def check_batch(name: str, batch_size: int, examples: int) -> int:
+    """A batch no larger than the data: a bigger one would be mostly padding, every step
+    the same examples (what was meant is all of them: use the data's size)."""
+    check_positive_int(name, batch_size)
+    if batch_size > examples:
+        raise ValueError(f"{name} {batch_size} is more than the {examples} training "
+                         f"examples; use at most {examples}")
+    return batch_size
+
+
+def check_train_size(name: str, train_size: int | None, examples: int, dataset: str) -> None:
+    """``train_size`` (the first N examples) no larger than the data set: asking for more
+    than there is would silently train on less than asked."""
+    if train_size is not None and train_size > examples:
+        raise ValueError(f"{name} {train_size} is more than the {examples} training examples "
+                         f"of {dataset}; drop it to use them all")
 
 
 def check_finite(name: str, array: Any) -> Any:

@@ -43,7 +43,7 @@ def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
     more, notes = mlp_step.run(quick=True, reps=1, have_torch=False, depth=2, width=8, batch=4)
     rows += more
     assert more[0]["contender"] == "jaxdeep" and notes == []
-    rows += dbn_pretrain.run(quick=True, reps=1, n=40, widths=(16, 8, 4))
+    rows += dbn_pretrain.run(quick=True, reps=1, n=100, widths=(16, 8, 4))
     assert {r["contender"] for r in rows[-2:]} == {"jaxdeep", "scikit-learn"}
     rows += unet_step.run(quick=True, reps=1, have_torch=False, batch=2, size=8, levels=1,
                           width=2)

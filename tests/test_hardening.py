@@ -112,7 +112,8 @@ def test_a_trainer_refuses_a_net_that_cannot_fit_with_the_estimate_and_the_limit
         fit(mlp([8, 10**8, 2]), (x, np.zeros(64, np.int32)), key=jax.random.key(0),
             steps=1, batch_size=32, progress=False)
     with pytest.raises(ValueError, match="training this RBM needs at least"):
-        bz.train_rbm(bz.rbm(8, 10**9), x, key=jax.random.key(0), progress=False)
+        bz.train_rbm(bz.rbm(8, 10**9), x, key=jax.random.key(0), batch_size=32,
+                     progress=False)
 
 
 # ------------------------------------------------------------ places that cannot be written
@@ -276,12 +277,30 @@ def test_the_other_trainers_refuse_sizes_that_cannot_fit(train, nothing_compiles
     x = (np.random.default_rng(0).random((40, 8)) < 0.5).astype(np.float32)
     with pytest.raises(ValueError, match="needs at least"):
         if train == "dbm":
-            bz.train_dbm(bz.dbm([8, 10**9, 4]), x, key=jax.random.key(0), progress=False)
+            bz.train_dbm(bz.dbm([8, 10**9, 4]), x, key=jax.random.key(0), batch_size=20,
+                         n_chains=20, progress=False)
         elif train == "autoencoder":
-            train_autoencoder(autoencoder(8, 10**9), x, key=jax.random.key(0), progress=False)
+            train_autoencoder(autoencoder(8, 10**9), x, key=jax.random.key(0), batch_size=20,
+                              progress=False)
         else:
-            greedy_pretrain(autoencoder_layers([8, 10**9, 4]), x, key=jax.random.key(0),
-                            progress=False)
+            greedy_pretrain(autoencoder_layers([8, 10**9, 4], batch_size=20), x,
+                            key=jax.random.key(0), progress=False)
+
+
+def test_a_batch_larger_than_the_data_or_a_train_size_beyond_it_is_refused(capsys, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x = np.zeros((16, 4), np.float32)
+    with pytest.raises(ValueError, match="batch_size 32 is more than the 16 training "
+                                         "examples; use at most 16"):
+        fit(mlp([4, 3, 2]), (x, np.zeros(16, np.int32)), key=jax.random.key(0),
+            batch_size=32, progress=False)
+    refused(capsys, ["train", "--train-size", "100000", "--steps", "1"],
+            "--train-size 100000 is more than the 1347 training examples of digits",
+            place=tmp_path)
+    refused(capsys, ["rbm", "--batch", "1000", "--epochs", "1"],
+            "batch_size 1000 is more than the 30 training examples", place=tmp_path)
+    refused(capsys, ["rbm", "--ais-temperatures", "3"], "at least 4", place=tmp_path)
 
 
 def test_a_trainer_refuses_a_checkpoint_folder_that_is_a_file(tmp_path, nothing_compiles):

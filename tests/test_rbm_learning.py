@@ -388,7 +388,7 @@ def test_train_rbm_rejects_bad_input(bas, bas_fits):
     key = jax.random.key(0)
 
     def train(x=bas, m=machine, **kw):
-        return bz.train_rbm(m, x, key=key, progress=False, **kw)
+        return bz.train_rbm(m, x, key=key, progress=False, **{"batch_size": 10, **kw})
 
     cases = [
         ({"x": np.full((4, 16), 0.5, np.float32)}, "binary"),
@@ -430,7 +430,8 @@ def test_train_rbm_rejects_bad_input(bas, bas_fits):
     with pytest.raises(ValueError, match="learn_variance=True needs visible='gaussian'"):
         bz.rbm(16, 8, learn_variance=True)
     with pytest.raises(ValueError, match="monitor='exact' needs a layer of at most 30"):
-        train(m=bz.rbm(16, 31, visible="gaussian"), x=np.zeros((2, 16)), monitor="exact")
+        train(m=bz.rbm(16, 31, visible="gaussian"), x=np.zeros((2, 16)), monitor="exact",
+              batch_size=2)
     # continuing: state and params together, or a state of another shape
     fit = bas_fits[3]["pcd"]
     with pytest.raises(ValueError, match="either params .* or state"):

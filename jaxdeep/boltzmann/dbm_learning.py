@@ -22,7 +22,7 @@ from jaxdeep.boltzmann.dbm import DBM
 from jaxdeep.boltzmann.rbm import bernoulli
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import num_batches
-from jaxdeep.validate import check_positive_int
+from jaxdeep.validate import check_batch, check_positive_int
 from jaxdeep.memory import check_fits, tree_bytes
 from jaxdeep.engine import Batch, History, epoch_keys, ran_away, run_blocks, scan_epochs
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
@@ -121,7 +121,8 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     same call run again continues from it (:mod:`jaxdeep.checkpoint`).
     """
     machine.check_data("x", x)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("n_chains", n_chains),
+    check_batch("batch_size", batch_size, len(x))
+    for name, value in (("epochs", epochs), ("n_chains", n_chains),
                         ("k", k), ("mean_field_iterations", mean_field_iterations)):
         check_positive_int(name, value)
     if checkpoint_every is not None:

@@ -30,7 +30,7 @@ import optax
 
 from .. import data, plots
 from ..config import Settings
-from ..validate import check_number, check_output_dir, check_positive_int
+from ..validate import check_number, check_output_dir, check_positive_int, check_train_size
 from ..precision import highest_precision
 from ..sharding import data_mesh
 from . import partition
@@ -126,6 +126,9 @@ class RBMConfig(Settings):
         if self.sparsity is not None:
             check_number(self.flag("sparsity"), self.sparsity, low=0, high=1, low_open=True,
                          high_open=True, hint="a target mean hidden activation")
+        if self.ais_temperatures < 4:
+            raise ValueError("ais_temperatures (--ais-temperatures) must be at least 4: the "
+                             "schedule has three stretches between β = 0 and 1")
         if self.ais_chains < 2:
             raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
                              "log Z estimate is measured across the chains")
@@ -168,6 +171,7 @@ def prepare_data(config: RBMConfig):
     or standardised for Gaussian ones."""
     options = {"data_dir": config.data_dir} if config.data_dir else {}
     ds = data.load(config.dataset, **options)
+    check_train_size(config.flag("train_size"), config.train_size, len(ds.x_train), ds.name)
     x, x_test = ds.x_train[:config.train_size], ds.x_test
     if config.visible == "gaussian":
         mean, std = x.mean(0), x.std(0) + 1e-3
@@ -253,7 +257,7 @@ def held_out_likelihood(key, machine: RBM, params, x, x_test, *, ais_temperature
         log_z = float(partition.log_partition(machine, params))
         return {"kind": "exact", "log_likelihood": neg_f - log_z, "log_z": log_z,
                 "seconds": time.perf_counter() - start}
-    estimate = ais(key, machine, params, betas=ais_betas(max(4, ais_temperatures)),
+    estimate = ais(key, machine, params, betas=ais_betas(ais_temperatures),
                    n_chains=ais_chains, base=_base(machine, x))
     return {"kind": "AIS", "log_likelihood": neg_f - float(estimate.log_z),
             "log_z": float(estimate.log_z), "log_z_std": float(estimate.log_z_std),

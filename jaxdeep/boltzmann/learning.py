@@ -39,7 +39,7 @@ from jaxdeep.data.batching import num_batches
 from jaxdeep.memory import check_fits, tree_bytes
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.engine import Batch, History, ran_away, run_blocks, scan_epochs, split_three
-from jaxdeep.validate import check_positive_int
+from jaxdeep.validate import check_batch, check_positive_int
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = [
@@ -301,7 +301,7 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     machine.check_data("x", x)
     x_host = np.asarray(x)
     check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
+    check_batch("batch_size", batch_size, len(x_host))
     check_positive_int("eval_every", eval_every)
     if checkpoint_every is not None:
         check_positive_int("checkpoint_every", checkpoint_every)

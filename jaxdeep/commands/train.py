@@ -25,7 +25,7 @@ from ..nets.initializers import check_init, recommended_init
 from ..precision import PRECISIONS
 from ..sharding import data_mesh
 from ..memory import check_dense
-from ..validate import check_number, check_output_dir
+from ..validate import check_number, check_output_dir, check_train_size
 from .common import NOT_SETTINGS, checkpoint_folder, positive_int
 
 NAME = "train"
@@ -91,6 +91,7 @@ def run(args, console) -> int:
         check_dense("training this model", args.depth or 50, args.width,
                     fix="use a smaller --width or --depth")
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
+    check_train_size("--train-size", args.train_size, len(ds.x_train), ds.name)
     x, y = ds.x_train[:args.train_size], ds.y_train[:args.train_size]
     variants = {"plain": False} if args.plain else {"with skips": True}
     if args.compare:

@@ -35,7 +35,7 @@ from ..boltzmann.dbm_partition import dbm_ais, lower_bound
 from ..boltzmann.partition import ais_betas
 from ..boltzmann.rbm import base_rate
 from ..config import Settings
-from ..validate import check_number, check_output_dir, check_positive_int
+from ..validate import check_number, check_output_dir, check_positive_int, check_train_size
 from ..train import final_metric
 from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
 from .dbn import dbn_layers, generate
@@ -151,6 +151,9 @@ class PretrainConfig(Settings):
             if getattr(self, name) is not None:
                 check_number(self.flag(name), getattr(self, name), low=0, low_open=True,
                              hint="must be positive")
+        if self.ais_temperatures < 4:
+            raise ValueError("ais_temperatures (--ais-temperatures) must be at least 4: the "
+                             "schedule has three stretches between β = 0 and 1")
         if self.ais_chains < 2:
             raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
                              "log Z estimate is measured across the chains")
@@ -203,6 +206,7 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
     """Pre-train, fine-tune beside the twin, measure, and (``write=True``) write the
     figures, metrics.json and, for a DBM, its parameters (see the module docstring)."""
     ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
+    check_train_size(config.flag("train_size"), config.train_size, len(ds.x_train), ds.name)
     x, y = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
     widths = [x.shape[1]] + list(config.hidden)
     layers = pretrain_layers(config, widths)
@@ -259,7 +263,7 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
 def dbm_likelihood(key, machine, params, x_train, x_test, config: PretrainConfig) -> dict:
     """AIS log Z and the variational lower bound on the (binarized) test data."""
     start = time.perf_counter()
-    estimate = dbm_ais(key, machine, params, betas=ais_betas(max(4, config.ais_temperatures)),
+    estimate = dbm_ais(key, machine, params, betas=ais_betas(config.ais_temperatures),
                        n_chains=config.ais_chains, base=jnp.asarray(base_rate(x_train)))
     x_test = data.binarize(x_test, "sample", seed=config.seed + 1)
     bound = float(lower_bound(machine, params, x_test, estimate.log_z))

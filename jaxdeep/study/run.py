@@ -32,6 +32,7 @@ from ..nets import mlp
 from ..runtime import describe
 from ..sharding import is_main_process
 from ..train import check_fit_memory
+from ..validate import check_train_size
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
 from .remedies import Context, get_remedy
@@ -141,6 +142,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     check_folder(config, force)
     check_dense("training this model", max(config.depths), config.width,
                 fix="use a smaller width or fewer layers (depths)")
+    check_train_size(config.flag("train_size"), config.train_size, len(ds.x_train), ds.name)
     x_train, y_train = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
     # The deepest net of the grid must fit before anything is written (every remedy's
     # net has the widths of this plain one, give or take a residual block's bias).
