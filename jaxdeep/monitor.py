@@ -1,0 +1,207 @@
+"""A gradient-flow monitor for any optax training loop.
+
+Wrap the optimiser of any loop — jaxdeep's or your own — and it records, every
+``every`` updates, per layer:
+
+* the gradient norm ‖∂E/∂W⁽ˡ⁾‖ (Frobenius), the quantity whose first/last ratio says
+  whether gradients vanish (≪ 1) or explode (≫ 1) on their way to the input;
+* the update-to-parameter ratio ‖ΔW⁽ˡ⁾‖ / ‖W⁽ˡ⁾‖ — how fast each layer actually moves
+  (about 10⁻³ per step is the usual healthy range; a layer stuck near 0 is not learning).
+
+::
+
+    optimizer = monitor(optax.adam(1e-3), every=10)
+    state = optimizer.init(params)
+    ...                                         # your loop, jit and sharding as usual
+    updates, state = optimizer.update(grads, state, params)
+    records(state, params).table()              # afterwards: per layer, over training
+
+The updates are exactly the wrapped optimiser's (the same arrays: a run with the monitor
+ends bitwise where the run without it does). The records live in the optimiser state —
+fixed-size arrays, so the update stays one compiled program — and are read on the host
+with :func:`records`. A *layer* is each weight array (a floating leaf with two or more
+dimensions: a matrix or a convolution kernel; biases and scales are not layers), named
+by its path in the parameter tree (``['hidden'][0]['W']``; leaves named like biases,
+:data:`NOT_WEIGHTS`, never are); a leaf that stacks the
+weights of several identical layers along its first axis (jaxdeep's dense nets scan
+over such runs) can be split into its layers with ``stacked=``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .validate import check_positive_int
+
+__all__ = ["NOT_WEIGHTS", "MonitorState", "Records", "layer_names", "monitor", "records"]
+
+
+class MonitorState(NamedTuple):
+    """The wrapped optimiser's state and what the monitor recorded.
+
+    Attributes:
+      inner: the wrapped optimiser's state.
+      step: updates done (int32).
+      count: records written (int32); only the first ``capacity`` are kept.
+      at: ``(capacity,)`` the update each record was taken at.
+      grad_norm: ``(capacity, layers)`` ‖∂E/∂W⁽ˡ⁾‖.
+      update_ratio: ``(capacity, layers)`` ‖ΔW⁽ˡ⁾‖ / ‖W⁽ˡ⁾‖.
+    """
+
+    inner: Any
+    step: jax.Array
+    count: jax.Array
+    at: jax.Array
+    grad_norm: jax.Array
+    update_ratio: jax.Array
+
+
+#: Leaf names that are never a layer's weights, whatever their shape (a stack of biases
+#: is two-dimensional): biases, normalisation scales and statistics.
+NOT_WEIGHTS = frozenset({"b", "c", "bias", "beta", "gamma", "scale", "mean", "var", "log_var"})
+
+
+def _is_weight(path, leaf) -> bool:
+    last = path[-1] if path else None
+    name = getattr(last, "key", getattr(last, "name", None))
+    return (jnp.ndim(leaf) >= 2 and name not in NOT_WEIGHTS
+            and jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating))
+
+
+def _layers(tree, stacked: Callable[[str], bool]) -> list[jax.Array]:
+    """Every layer's weights in ``tree`` (params, gradients or updates: same structure),
+    in the order of :func:`layer_names`."""
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if _is_weight(path, leaf):
+            if stacked(jax.tree_util.keystr(path)):
+                out.extend(leaf[i] for i in range(leaf.shape[0]))
+            else:
+                out.append(leaf)
+    return out
+
+
+def layer_names(params, *, stacked: Callable[[str], bool] = lambda path: False) -> list[str]:
+    """The monitored layers' names: each weight array's path (``[i]`` appended for each
+    layer of a stacked leaf)."""
+    names = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if _is_weight(path, leaf):
+            name = jax.tree_util.keystr(path)
+            if stacked(name):
+                names.extend(f"{name}[{i}]" for i in range(np.shape(leaf)[0]))
+            else:
+                names.append(name)
+    return names
+
+
+def _norm(a: jax.Array) -> jax.Array:
+    """Frobenius norm in float32, scaled by the largest entry so it cannot overflow."""
+    a = a.astype(jnp.float32)
+    m = jnp.max(jnp.abs(a))
+    safe = jnp.where(m > 0, m, 1.0)
+    return m * jnp.sqrt(jnp.sum(jnp.square(a / safe)))
+
+
+def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
+            capacity: int = 1000,
+            stacked: Callable[[str], bool] = lambda path: False) -> optax.GradientTransformation:
+    """``optimizer`` with per-layer gradient norms and update ratios recorded in its
+    state every ``every`` updates (the first update included), ``capacity`` records at
+    most (later ones are counted, not kept). Its ``update`` needs ``params``.
+
+    Args:
+      optimizer: any optax transformation; its updates are returned unchanged.
+      every: updates between records.
+      capacity: records kept.
+      stacked: ``stacked(path) -> bool`` for weight leaves whose first axis stacks
+        several layers (see the module docstring).
+    """
+    check_positive_int("every", every)
+    check_positive_int("capacity", capacity)
+
+    def init(params) -> MonitorState:
+        n = len(layer_names(params, stacked=stacked))
+        if n == 0:
+            raise ValueError("the parameters hold no weight arrays (floating leaves with two "
+                             "or more dimensions) to monitor")
+        zeros = jnp.zeros((capacity, n), jnp.float32)
+        return MonitorState(optimizer.init(params), jnp.zeros((), jnp.int32),
+                            jnp.zeros((), jnp.int32), jnp.zeros(capacity, jnp.int32),
+                            zeros, zeros)
+
+    def update(grads, state: MonitorState, params=None):
+        if params is None:
+            raise ValueError("the monitor needs params to measure update ratios: call "
+                             "update(grads, state, params)")
+        updates, inner = optimizer.update(grads, state.inner, params)
+
+        def record(state):
+            g = jnp.stack([_norm(a) for a in _layers(grads, stacked)])
+            u = jnp.stack([_norm(a) for a in _layers(updates, stacked)])
+            p = jnp.stack([_norm(a) for a in _layers(params, stacked)])
+            ratio = u / jnp.where(p > 0, p, jnp.inf)
+            i = jnp.minimum(state.count, capacity - 1)
+            keep = state.count < capacity
+            return state._replace(
+                count=state.count + 1,
+                at=jnp.where(keep, state.at.at[i].set(state.step), state.at),
+                grad_norm=jnp.where(keep, state.grad_norm.at[i].set(g), state.grad_norm),
+                update_ratio=jnp.where(keep, state.update_ratio.at[i].set(ratio),
+                                       state.update_ratio))
+
+        state = state._replace(inner=inner)
+        state = jax.lax.cond(state.step % every == 0, record, lambda s: s, state)
+        return updates, state._replace(step=state.step + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
+class Records(NamedTuple):
+    """What a monitor recorded, on the host: ``at`` (updates), ``names`` (layers), and
+    ``grad_norm`` / ``update_ratio`` of shape ``(records, layers)``."""
+
+    at: np.ndarray
+    names: list[str]
+    grad_norm: np.ndarray
+    update_ratio: np.ndarray
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """First over last layer's gradient norm at each record: ≪ 1 vanishing, ≫ 1
+        exploding (the last weight array is usually the output layer)."""
+        with np.errstate(all="ignore"):
+            return self.grad_norm[:, 0] / self.grad_norm[:, -1]
+
+    def table(self) -> str:
+        """The first and the last record, per layer, as text."""
+        if not len(self.at):
+            return "no records yet"
+        width = max(len(n) for n in self.names)
+        lines = [f"{'layer':<{width}}  ‖∂E/∂W‖ @{self.at[0]:<7} @{self.at[-1]:<7}"
+                 f"  ‖ΔW‖/‖W‖ @{self.at[0]:<7} @{self.at[-1]:<7}"]
+        for j, name in enumerate(self.names):
+            lines.append(f"{name:<{width}}  {self.grad_norm[0, j]:>9.2e} "
+                         f"{self.grad_norm[-1, j]:>9.2e}  {self.update_ratio[0, j]:>9.2e} "
+                         f"{self.update_ratio[-1, j]:>9.2e}")
+        return "\n".join(lines)
+
+
+def records(state, params, *, stacked: Callable[[str], bool] = lambda path: False) -> Records:
+    """The records in a monitor's state (found anywhere inside ``state``, e.g. in an
+    ``optax.chain``), named by the layers of ``params``."""
+    found = [s for s in jax.tree_util.tree_leaves(
+        state, is_leaf=lambda s: isinstance(s, MonitorState)) if isinstance(s, MonitorState)]
+    if not found:
+        raise ValueError("no monitor state found: wrap the optimiser with "
+                         "jaxdeep.monitor.monitor(...) and pass its state")
+    s = found[0]
+    n = min(int(s.count), s.at.shape[0])
+    return Records(np.asarray(s.at[:n]), layer_names(params, stacked=stacked),
+                   np.asarray(s.grad_norm[:n]), np.asarray(s.update_ratio[:n]))
