@@ -1,0 +1,159 @@
+"""Bring your own model: a Flax NNX module or any pure function as a jaxdeep Model.
+
+Everything in jaxdeep that trains or measures a network — :func:`jaxdeep.train.fit`,
+``evaluate``, the gradient monitor, the study — takes a :class:`~jaxdeep.nets.Model`: a
+pair of pure functions ``init(key) -> params`` and ``apply(params, x, *, state, train,
+logits)``. These adapters make one from what users have:
+
+* :func:`from_nnx` — a Flax NNX module. ``nnx.split`` separates its parameters
+  (``nnx.Param``) from everything else it carries (batch-norm statistics, RNG state):
+  the first are the params, the rest the model state, and ``apply`` merges them back
+  (``nnx.merge``), runs the module in train or eval mode, and splits the state off again
+  — a pure function, traced into jaxdeep's compiled programs.
+* :func:`from_apply` — any pure ``apply_fn(params, x) -> logits`` with its params (a
+  Linen ``Module.apply`` with its variables bound, an Equinox-style or hand-written
+  function).
+
+``init`` of an adapted model returns the parameters it was made with (the key is not
+used): the module's or function's own initialisation is the user's, and a fit starts
+from it. The output activation (``output``) is applied when ``logits=False``; training
+asks for logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from .model import Model
+
+__all__ = ["OUTPUTS", "from_apply", "from_nnx"]
+
+#: What ``apply(..., logits=False)`` applies to the model's output.
+OUTPUTS: dict[str, Callable] = {"softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid,
+                                "identity": lambda z: z}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ForeignConfig:
+    """The config of an adapted model: where it came from. Compared and hashed by
+    identity (one adapted model, one compilation), it names the source in reports."""
+
+    source: str
+    name: str
+    output: str
+
+    def __repr__(self) -> str:
+        return f"{self.source}:{self.name}"
+
+
+def _check_output(output: str) -> Callable:
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose one of: {', '.join(OUTPUTS)}")
+    return OUTPUTS[output]
+
+
+def _check_has_params(params, what: str) -> None:
+    if not any(jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating)
+               for leaf in jax.tree_util.tree_leaves(params)):
+        raise ValueError(f"{what} has no parameters (no floating-point arrays) to train or "
+                         "measure")
+
+
+def from_nnx(module, *, output: str = "softmax") -> Model:
+    """A jaxdeep :class:`~jaxdeep.nets.Model` of a Flax NNX module.
+
+    Args:
+      module: an ``nnx.Module`` whose ``__call__(x)`` returns the logits (pre-activation
+        outputs). Its ``nnx.Param`` variables become the params; any other state it holds
+        (``nnx.BatchStat`` running statistics, RNG streams) becomes the model state,
+        threaded through training (``train=True``: ``module.train()``; statistics
+        updated) and used as is in evaluation (``module.eval()``).
+      output: ``softmax``, ``sigmoid`` or ``identity``, applied when ``logits=False``.
+
+    Returns:
+      A Model with ``init(key) -> the module's params`` (its own initial values) and, when
+      the module holds state, ``init_state``.
+    """
+    from flax import nnx
+
+    if not isinstance(module, nnx.Module):
+        raise ValueError(f"from_nnx takes a flax.nnx.Module; got {type(module).__name__} "
+                         "(for a pure function with its params, use from_apply)")
+    f_out = _check_output(output)
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    _check_has_params(params, f"the module {type(module).__name__}")
+    stateful = bool(jax.tree_util.tree_leaves(rest))
+    config = ForeignConfig("nnx", type(module).__name__, output)
+
+    def run(params, state, x, train: bool):
+        # Fresh variables at this trace level (a training step traces the forward pass
+        # inside jax.grad inside a scan: NNX refuses to mutate — update batch statistics
+        # in — a variable made at an outer level).
+        params, state = jax.tree_util.tree_map(lambda a: a, (params, state))
+        m = nnx.merge(graphdef, params, state)
+        m.train() if train else m.eval()  # batch norm, dropout: the mode asked for
+        y = m(x)
+        return y, nnx.split(m, nnx.Param, ...)[2]
+
+    def init(key=None):
+        return params
+
+    if not stateful:
+        def apply(p, x, *, state=None, train: bool = False, logits: bool = False):
+            if state is not None:
+                raise ValueError("this module holds no state besides its parameters; call "
+                                 "apply without state=")
+            y, _ = run(p, rest, x, train)
+            return y if logits else f_out(y)
+
+        return Model(init, apply, config)
+
+    def init_state(key=None):
+        return rest
+
+    def apply(p, x, *, state=None, train: bool = False, logits: bool = False):
+        if state is None:
+            raise ValueError("this module holds state (e.g. batch-norm statistics): pass "
+                             "state=model.init_state() or the state fit returned")
+        y, new_state = run(p, state, x, train)
+        return (y if logits else f_out(y)), (new_state if train else state)
+
+    return Model(init, apply, config, init_state)
+
+
+def from_apply(apply_fn: Callable[[Any, jax.Array], jax.Array], params, *,
+               output: str = "softmax", name: str | None = None) -> Model:
+    """A jaxdeep :class:`~jaxdeep.nets.Model` of a pure function and its params.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> logits``, pure (no state; for a model with
+        running statistics use an NNX module and :func:`from_nnx`).
+      params: its parameters, any pytree of arrays (a copy is kept).
+      output: ``softmax``, ``sigmoid`` or ``identity``, applied when ``logits=False``.
+      name: how reports name it (default: the function's name).
+    """
+    if not callable(apply_fn):
+        raise ValueError(f"from_apply takes a function apply_fn(params, x); got "
+                         f"{type(apply_fn).__name__}")
+    f_out = _check_output(output)
+    params = jax.tree_util.tree_map(jnp.array, params)
+    _check_has_params(params, f"the params of {getattr(apply_fn, '__name__', 'apply_fn')}")
+    config = ForeignConfig("function", name or getattr(apply_fn, "__name__", "apply_fn"),
+                           output)
+
+    def init(key=None):
+        return params
+
+    def apply(p, x, *, state=None, train: bool = False, logits: bool = False):
+        if state is not None:
+            raise ValueError("a model from from_apply has no state; call apply without "
+                             "state=")
+        y = apply_fn(p, x)
+        return y if logits else f_out(y)
+
+    return Model(init, apply, config)

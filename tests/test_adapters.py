@@ -1,0 +1,98 @@
+"""Bring your own model: Flax NNX modules and pure functions as jaxdeep Models."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxdeep import data
+from jaxdeep.nets import mlp
+from jaxdeep.nets.adapters import from_apply, from_nnx
+from jaxdeep.train import evaluate, fit
+
+
+class SmallCNN(nnx.Module):
+    """Two 3×3 convolutions with batch norm on 8×8 digits, then a linear read-out."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.conv1 = nnx.Conv(1, 16, (3, 3), rngs=rngs)
+        self.bn1 = nnx.BatchNorm(16, rngs=rngs)
+        self.conv2 = nnx.Conv(16, 32, (3, 3), strides=(2, 2), rngs=rngs)
+        self.bn2 = nnx.BatchNorm(32, rngs=rngs)
+        self.out = nnx.Linear(4 * 4 * 32, 10, rngs=rngs)
+
+    def __call__(self, x):
+        h = x.reshape(x.shape[0], 8, 8, 1)
+        h = nnx.relu(self.bn1(self.conv1(h)))
+        h = nnx.relu(self.bn2(self.conv2(h)))
+        return self.out(h.reshape(h.shape[0], -1))
+
+
+def test_fit_trains_an_nnx_cnn_with_batch_norm_on_digits():
+    ds = data.load("digits")
+    model = from_nnx(SmallCNN(nnx.Rngs(0)))
+    assert model.stateful
+    start = model.init_state()
+    result = fit(model, (ds.x_train, ds.y_train), key=jax.random.key(0), steps=300,
+                 batch_size=64, eval_every=300, progress=False)
+    metrics = evaluate(model, result.params, ds.x_test, ds.y_test,
+                       model_state=result.model_state)
+    assert metrics["accuracy"] >= 0.95, metrics
+    # the running statistics moved in training …
+    before = jax.tree_util.tree_leaves(start)
+    after = jax.tree_util.tree_leaves(result.model_state)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, after))
+    # … and are frozen in evaluation: apply(train=False) hands the state back unchanged
+    _, same = model.apply(result.params, jnp.asarray(ds.x_test[:8]),
+                          state=result.model_state, train=False)
+    for a, b in zip(jax.tree_util.tree_leaves(same), after):
+        np.testing.assert_array_equal(a, b)
+
+
+class NNXMLP(nnx.Module):
+    def __init__(self, widths, rngs):
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in
+                                zip(widths[:-1], widths[1:])]) if hasattr(nnx, "List") \
+            else [nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
+
+    def __call__(self, x):
+        for layer in self.layers[:-1]:
+            x = nnx.sigmoid(layer(x))
+        return self.layers[-1](x)
+
+
+def test_an_nnx_mlp_and_a_function_compute_what_jaxdeeps_mlp_does():
+    widths = [8, 16, 16, 3]
+    ours = mlp(widths, activation="sigmoid")
+    params = ours.init(jax.random.key(1))
+    module = NNXMLP(widths, nnx.Rngs(0))
+    weights = [(w, b) for seg in params["hidden"] for w, b in zip(seg["W"], seg["b"])]
+    weights.append((params["output"]["W"], params["output"]["b"]))
+    for layer, (w, b) in zip(module.layers, weights):
+        layer.kernel, layer.bias = nnx.Param(jnp.asarray(w)), nnx.Param(jnp.asarray(b))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 8)), jnp.float32)
+    want = ours.apply(params, x)
+    np.testing.assert_allclose(from_nnx(module).apply(from_nnx(module).init(), x), want,
+                               rtol=1e-6)
+    function = from_apply(lambda p, x: ours.apply(p, x, logits=True), params, name="mine")
+    np.testing.assert_allclose(function.apply(function.init(), x), want, rtol=1e-6)
+    assert repr(function.config) == "function:mine" and not function.stateful
+
+
+def test_clear_errors():
+    class Empty(nnx.Module):
+        def __call__(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="has no parameters"):
+        from_nnx(Empty())
+    with pytest.raises(ValueError, match="takes a flax.nnx.Module"):
+        from_nnx(lambda x: x)
+    with pytest.raises(ValueError, match="unknown output"):
+        from_apply(lambda p, x: x, {"w": jnp.ones((2, 2))}, output="tanh")
+    model = from_nnx(SmallCNN(nnx.Rngs(0)))
+    with pytest.raises(ValueError, match="holds state"):
+        model.apply(model.init(), jnp.ones((2, 64)))
