@@ -18,6 +18,7 @@ configuration is a result, not a crash.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -26,8 +27,9 @@ import numpy as np
 
 from . import activations
 from .backprop import check_batch, mlp_backward
-from .losses import check_loss
+from .losses import check_loss, loss_from_logits
 from .nets.mlp import check_input, layerwise
+from .nets.weights import layer_names, never, weight_layers
 from .precision import highest_precision
 
 SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
@@ -65,13 +67,43 @@ class GradientFlow(NamedTuple):
     def verdict(self) -> str:
         """``exploded`` (non-finite), ``vanishing`` (ratio < 1e-3), ``exploding`` (ratio > 1e3
         or global norm > 1e6) or ``healthy``."""
-        if not (math.isfinite(self.global_norm) and np.all(np.isfinite(self.grad_norm))):
-            return "exploded"
-        if self.ratio < 1e-3:
-            return "vanishing"
-        if self.ratio > 1e3 or self.global_norm > 1e6:
-            return "exploding"
-        return "healthy"
+        return verdict(self.grad_norm, self.ratio, self.global_norm)
+
+
+def verdict(grad_norm, ratio: float, global_norm: float) -> str:
+    """The gradient-flow verdict of per-layer norms, their first/last ratio and the global
+    norm (see :attr:`GradientFlow.verdict`)."""
+    if not (math.isfinite(global_norm) and np.all(np.isfinite(grad_norm))):
+        return "exploded"
+    if ratio < 1e-3:
+        return "vanishing"
+    if ratio > 1e3 or global_norm > 1e6:
+        return "exploding"
+    return "healthy"
+
+
+class ParameterFlow(NamedTuple):
+    """Per-layer gradient norms of any network, its layers named by parameter path
+    (:mod:`jaxdeep.nets.weights`): ``names``, ``grad_norm`` (‖∂E/∂W‖ per weight array,
+    the output layer last), ``global_norm`` and ``loss``."""
+
+    names: list
+    grad_norm: np.ndarray
+    global_norm: float
+    loss: float
+
+    @property
+    def ratio(self) -> float:
+        """First over last *hidden* layer (the last weight array is the output layer); nan
+        with fewer than two hidden layers."""
+        if len(self.grad_norm) < 3:
+            return math.nan
+        with np.errstate(all="ignore"):
+            return float(self.grad_norm[0] / self.grad_norm[-2])
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.grad_norm, self.ratio, self.global_norm)
 
 
 def fro(a: jax.Array) -> jax.Array:
@@ -123,6 +155,52 @@ def gradient_flow(model, params, x, target, *, loss: str = "cross_entropy") -> G
     out = jax.device_get(_flow_jit(model, params, x, target, loss))
     arrays = [np.asarray(a, np.float64) for a in out[:5]]
     return GradientFlow(*arrays, float(out[5]), float(out[6]))
+
+
+@highest_precision
+def _parameter_flow(model, loss, stacked, params, state, x, target):
+    output = getattr(model.config, "output", "softmax")
+
+    def error(params):
+        if state is None:
+            net_out = model.apply(params, x, logits=True)
+        else:
+            net_out, _ = model.apply(params, x, state=state, train=False, logits=True)
+        return loss_from_logits(loss, output, net_out, target)
+
+    value, grads = jax.value_and_grad(error)(params)
+    norms = jnp.stack([fro(g) for g in weight_layers(grads, stacked)])
+    return norms, global_grad_norm(grads), value
+
+
+_parameter_flow_jit = jax.jit(_parameter_flow, static_argnums=(0, 1, 2))
+
+
+def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", state=None,
+                   stacked: Callable[[str], bool] = never) -> ParameterFlow:
+    """Gradient flow through any network on one batch, by autodiff: ‖∂E/∂W‖ for each of
+    its weight arrays, named by parameter path — the measurement :func:`gradient_flow`
+    makes with the hand-written δ recursion, for models jaxdeep did not write (an NNX
+    module through :func:`jaxdeep.nets.adapters.from_nnx`, a function through
+    ``from_apply``).
+
+    Args:
+      model, params: any :class:`~jaxdeep.nets.Model` whose ``apply(..., logits=True)``
+        gives the output layer's pre-activation, and its params.
+      x, target: a batch and its integer labels (or target rows).
+      loss: ``cross_entropy`` or ``squared_error`` (with the model's ``output``).
+      state: the model state of a stateful model (evaluated with ``train=False``).
+      stacked: which weight leaves stack several layers (:mod:`jaxdeep.nets.weights`).
+    """
+    if not weight_layers(params, stacked):
+        raise ValueError("the params hold no weight arrays (floating leaves with two or more "
+                         "dimensions) to measure")
+    if getattr(model, "init_state", None) is not None and state is None:
+        state = model.init_state(None)
+    norms, total, value = jax.device_get(
+        _parameter_flow_jit(model, loss, stacked, params, state, x, target))
+    return ParameterFlow(layer_names(params, stacked), np.asarray(norms, np.float64),
+                         float(total), float(value))
 
 
 def layer_activations(model, params, x) -> list[np.ndarray]:

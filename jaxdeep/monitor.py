@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .nets.weights import NOT_WEIGHTS, layer_names, never, weight_layers
 from .validate import check_positive_int
 
 __all__ = ["NOT_WEIGHTS", "MonitorState", "Records", "layer_names", "monitor", "records"]
@@ -62,45 +63,6 @@ class MonitorState(NamedTuple):
     update_ratio: jax.Array
 
 
-#: Leaf names that are never a layer's weights, whatever their shape (a stack of biases
-#: is two-dimensional): biases, normalisation scales and statistics.
-NOT_WEIGHTS = frozenset({"b", "c", "bias", "beta", "gamma", "scale", "mean", "var", "log_var"})
-
-
-def _is_weight(path, leaf) -> bool:
-    last = path[-1] if path else None
-    name = getattr(last, "key", getattr(last, "name", None))
-    return (jnp.ndim(leaf) >= 2 and name not in NOT_WEIGHTS
-            and jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating))
-
-
-def _layers(tree, stacked: Callable[[str], bool]) -> list[jax.Array]:
-    """Every layer's weights in ``tree`` (params, gradients or updates: same structure),
-    in the order of :func:`layer_names`."""
-    out = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if _is_weight(path, leaf):
-            if stacked(jax.tree_util.keystr(path)):
-                out.extend(leaf[i] for i in range(leaf.shape[0]))
-            else:
-                out.append(leaf)
-    return out
-
-
-def layer_names(params, *, stacked: Callable[[str], bool] = lambda path: False) -> list[str]:
-    """The monitored layers' names: each weight array's path (``[i]`` appended for each
-    layer of a stacked leaf)."""
-    names = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        if _is_weight(path, leaf):
-            name = jax.tree_util.keystr(path)
-            if stacked(name):
-                names.extend(f"{name}[{i}]" for i in range(np.shape(leaf)[0]))
-            else:
-                names.append(name)
-    return names
-
-
 def _norm(a: jax.Array) -> jax.Array:
     """Frobenius norm in float32, scaled by the largest entry so it cannot overflow."""
     a = a.astype(jnp.float32)
@@ -111,7 +73,7 @@ def _norm(a: jax.Array) -> jax.Array:
 
 def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
             capacity: int = 1000,
-            stacked: Callable[[str], bool] = lambda path: False) -> optax.GradientTransformation:
+            stacked: Callable[[str], bool] = never) -> optax.GradientTransformation:
     """``optimizer`` with per-layer gradient norms and update ratios recorded in its
     state every ``every`` updates (the first update included), ``capacity`` records at
     most (later ones are counted, not kept). Its ``update`` needs ``params``.
@@ -143,9 +105,9 @@ def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
         updates, inner = optimizer.update(grads, state.inner, params)
 
         def record(state):
-            g = jnp.stack([_norm(a) for a in _layers(grads, stacked)])
-            u = jnp.stack([_norm(a) for a in _layers(updates, stacked)])
-            p = jnp.stack([_norm(a) for a in _layers(params, stacked)])
+            g = jnp.stack([_norm(a) for a in weight_layers(grads, stacked)])
+            u = jnp.stack([_norm(a) for a in weight_layers(updates, stacked)])
+            p = jnp.stack([_norm(a) for a in weight_layers(params, stacked)])
             ratio = u / jnp.where(p > 0, p, jnp.inf)
             i = jnp.minimum(state.count, capacity - 1)
             keep = state.count < capacity
@@ -193,7 +155,7 @@ class Records(NamedTuple):
         return "\n".join(lines)
 
 
-def records(state, params, *, stacked: Callable[[str], bool] = lambda path: False) -> Records:
+def records(state, params, *, stacked: Callable[[str], bool] = never) -> Records:
     """The records in a monitor's state (found anywhere inside ``state``, e.g. in an
     ``optax.chain``), named by the layers of ``params``."""
     found = [s for s in jax.tree_util.tree_leaves(

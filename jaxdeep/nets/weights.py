@@ -1,0 +1,71 @@
+"""Which arrays of a parameter tree are a network's layers, and what to call them.
+
+jaxdeep's diagnostics and the gradient monitor measure "per layer" on any parameter tree
+— its own nets', a Flax NNX module's, a user's dict. A *layer* is each weight array: a
+floating leaf with two or more dimensions (a matrix or a convolution kernel) whose name
+is not one of :data:`NOT_WEIGHTS` (biases, normalisation scales and statistics, which may
+be stacked into two dimensions). It is named by its path in the tree
+(``jax.tree_util.keystr``: ``['hidden'][0]['W']``, ``['layers'][3]['kernel'].value``).
+A leaf that stacks the weights of several identical layers along its first axis —
+jaxdeep's dense nets scan over such runs — is split into them when ``stacked(path)``
+says so; :func:`jaxdeep_stacked` says so for jaxdeep's own nets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["NOT_WEIGHTS", "is_weight", "jaxdeep_stacked", "layer_names", "never", "weight_layers"]
+
+#: Leaf names that are never a layer's weights, whatever their shape (a stack of biases
+#: is two-dimensional): biases, normalisation scales and statistics.
+NOT_WEIGHTS = frozenset({"b", "c", "bias", "beta", "gamma", "scale", "mean", "var", "log_var"})
+
+
+def is_weight(path, leaf) -> bool:
+    """Whether the leaf at ``path`` is a layer's weights (see the module docstring)."""
+    names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
+    names = [n for n in names if n != "value"]  # an NNX Variable's array sits in .value
+    return (jnp.ndim(leaf) >= 2 and (not names or names[-1] not in NOT_WEIGHTS)
+            and jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating))
+
+
+def never(path: str) -> bool:
+    return False
+
+
+def jaxdeep_stacked(path: str) -> bool:
+    """The stacked leaves of jaxdeep's dense nets: the MLP's runs of identical hidden
+    layers (``['hidden'][i]['W']``: one weight matrix per layer along the first axis)."""
+    return path.startswith("['hidden']")
+
+
+def weight_layers(tree, stacked: Callable[[str], bool] = never) -> list[jax.Array]:
+    """Every layer's weights in ``tree`` (params, or gradients or updates of the same
+    structure), in the order of :func:`layer_names`."""
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if is_weight(path, leaf):
+            if stacked(jax.tree_util.keystr(path)):
+                out.extend(leaf[i] for i in range(leaf.shape[0]))
+            else:
+                out.append(leaf)
+    return out
+
+
+def layer_names(params, stacked: Callable[[str], bool] = never) -> list[str]:
+    """The layers' names: each weight array's path (``[i]`` appended for each layer of a
+    stacked leaf)."""
+    names = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if is_weight(path, leaf):
+            name = jax.tree_util.keystr(path)
+            if stacked(name):
+                names.extend(f"{name}[{i}]" for i in range(np.shape(leaf)[0]))
+            else:
+                names.append(name)
+    return names
