@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from .commands import COMMANDS
 
@@ -60,7 +61,9 @@ def say_error(error: BaseException) -> None:
     text = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
         text += f": {error.filename}"
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {text}", highlight=False)
+    # escaped: a message may hold brackets ("['layers'][0]") that are not rich markup
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(text)}",
+                                               highlight=False)
 
 
 def _out_of_memory(error: Exception) -> bool:

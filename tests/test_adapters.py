@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -124,3 +127,84 @@ def test_an_nnx_mlp_with_jaxdeeps_weights_has_the_same_gradient_flow():
     # jaxdeep's own net, measured the generic way, splitting its stacked runs of layers
     own = diagnostics.parameter_flow(ours, params, x, y, stacked=jaxdeep_stacked)
     np.testing.assert_allclose(own.grad_norm, want.grad_norm, rtol=1e-6)
+
+
+USER_NETS = '''
+from flax import nnx
+import jax.numpy as jnp
+from jaxdeep.nets import mlp
+
+
+class Deep(nnx.Module):
+    def __init__(self, n_out, rngs):
+        made = [nnx.Linear(64 if i == 0 else 16, 16, rngs=rngs) for i in range(12)]
+        self.layers = nnx.List(made) if hasattr(nnx, "List") else made
+        self.out = nnx.Linear(16, n_out, rngs=rngs)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = nnx.sigmoid(layer(x))
+        return self.out(x)
+
+
+def deep():
+    return Deep(10, nnx.Rngs(0))
+
+
+def five_outputs():
+    return Deep(5, nnx.Rngs(0))
+
+
+def ours():
+    return mlp([64, 32, 32, 10])
+
+
+def number():
+    return 3
+'''
+
+
+@pytest.fixture
+def user_nets(tmp_path, monkeypatch):
+    """A user's module of factories in the current folder (a fresh name per test)."""
+    name = f"user_nets_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(USER_NETS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def test_gradflow_measures_a_users_model_by_parameter_path(user_nets, capsys):
+    from jaxdeep.cli import main
+
+    assert main(["gradflow", "--model", f"{user_nets}:deep", "--out", "g.png", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["names"][0] == "['layers'][0]['kernel']" and len(report["names"]) == 13
+    assert report["verdict"] == "vanishing" and report["ratio"] < 1e-3
+    assert (Path("g.png")).read_bytes()[:4] == b"\x89PNG"
+    assert main(["gradflow", "--model", f"{user_nets}:ours", "--out", "o.png"]) == 0
+
+
+@pytest.mark.parametrize("factory, extra, message", [
+    ("number", [], "returned a int; it must return a Flax NNX module or a jaxdeep Model"),
+    ("missing", [], "has no callable 'missing'"),
+    ("five_outputs", [], "outputs (5,) per example, but the labels of digits have 10"),
+    ("deep", ["--input-shape", "7"], "rejects inputs of shape (7,) per example"),
+])
+def test_gradflow_says_what_is_wrong_with_a_users_model(user_nets, capsys, factory, extra,
+                                                       message):
+    from jaxdeep.cli import main
+
+    assert main(["gradflow", "--model", f"{user_nets}:{factory}", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_a_factory_path_that_does_not_import_is_one_line(capsys, tmp_path, monkeypatch):
+    from jaxdeep.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["gradflow", "--model", "no_such_package.nets:build"]) == 2
+    assert "cannot import 'no_such_package.nets'" in capsys.readouterr().err
+    assert main(["gradflow", "--model", "no-colon"]) == 2
+    assert "package.module:factory" in capsys.readouterr().err

@@ -10,6 +10,7 @@ Example: jaxdeep gradflow --depth 20 --activation sigmoid,relu --init glorot,he
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,9 @@ import jax.numpy as jnp
 from rich.table import Table
 
 from .. import activations, data, diagnostics, plots
+from ..nets.adapters import load_model
+from ..nets.model import is_stateful
+from ..train import forward
 from ..diagnostics import format_norm
 from ..losses import LOSSES
 from ..memory import check_dense, check_fits, forward_bytes, tree_bytes
@@ -48,6 +52,12 @@ def add_arguments(p) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
     p.add_argument("--batch", type=positive_int, default=256, help="examples in the batch")
     p.add_argument("--loss", choices=LOSSES, default="cross_entropy")
+    p.add_argument("--model", default=None, metavar="PACKAGE.MODULE:FACTORY",
+                   help="measure your own model instead: factory() returns a Flax NNX module "
+                        "or a jaxdeep Model whose output is the logits")
+    p.add_argument("--input-shape", type=_shape, default=None, metavar="D1,D2,...",
+                   help="with --model: a random normal batch of this shape per example "
+                        "(default: the data set's examples)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed for the initial weights")
     p.add_argument("--out", type=Path, default=Path("gradflow.png"),
                    help="PNG of gradient norms; histograms go beside it (*-activations.png)")
@@ -77,7 +87,16 @@ def _check_fits(args, x, n_classes: int) -> None:
                devices=jax.devices()[:1], fix="use a smaller --width, --depth or --batch")
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    dims = tuple(positive_int(t) for t in text.split(",") if t.strip())
+    if not dims:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes, got {text!r}")
+    return dims
+
+
 def run(args, console) -> int:
+    if args.model is not None:
+        return run_model(args, console)
     configs = configurations(args)
     if args.data_dir is not None and args.dataset != "mnist":
         raise ValueError("--data-dir is only used with --dataset mnist")
@@ -119,6 +138,63 @@ def run(args, console) -> int:
     plots.activation_histograms(acts, hist)
     if not args.json:
         console.print(f"wrote [bold]{args.out}[/] and [bold]{hist}[/]")
+    return 0
+
+
+def run_model(args, console) -> int:
+    """``--model``: a user's network, measured by autodiff and named by parameter path."""
+    if args.out.suffix.lower() != ".png" or args.out.is_dir():
+        raise ValueError(f"--out must name a .png file, got {args.out}")
+    check_output_dir("the folder of --out", args.out.parent)
+    model = load_model(args.model)
+    params = model.init(jax.random.key(args.seed))
+    state = model.init_state(jax.random.key(args.seed)) if is_stateful(model) else None
+    if args.input_shape is not None:
+        x = jax.random.normal(jax.random.key(args.seed + 1), (args.batch, *args.input_shape))
+        n_classes, name = None, "a random batch"
+    else:
+        ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
+        n = min(args.batch, len(ds.x_train))
+        x, n_classes, name = jnp.asarray(ds.x_train[:n]), ds.n_classes, ds.name
+    try:
+        out = jax.eval_shape(lambda p, s, xb: forward(model, p, s, xb, train=False)[0],
+                             params, state, x)
+    except Exception as error:  # noqa: BLE001 — whatever the user's model raises
+        raise ValueError(f"the model rejects inputs of shape {tuple(x.shape[1:])} per "
+                         f"example ({type(error).__name__}: {error}); give --input-shape or "
+                         "a --dataset it takes") from None
+    if out.ndim != 2 or (n_classes is not None and out.shape[-1] != n_classes):
+        raise ValueError(f"the model outputs {tuple(out.shape[1:])} per example, but the "
+                         f"labels of {name} have {n_classes} classes; it must output one "
+                         "logit per class")
+    n_classes = n_classes or out.shape[-1]
+    y = (jnp.asarray(ds.y_train[:len(x)]) if name != "a random batch" else
+         jax.random.randint(jax.random.key(args.seed + 2), (len(x),), 0, n_classes))
+    flow = diagnostics.parameter_flow(model, params, x, y, loss=args.loss, state=state)
+    label = args.model
+    runtime = describe()
+    if args.json:
+        print(json.dumps({"runtime": runtime, "model": label, "names": flow.names,
+                          "grad_norm": [float(v) for v in flow.grad_norm],
+                          "ratio": flow.ratio, "global_norm": flow.global_norm,
+                          "loss": flow.loss, "verdict": flow.verdict}, indent=1))
+    else:
+        table = Table(title=f"Per-layer gradient flow of {label} on {name} (batch {len(x)}, "
+                            f"loss {args.loss}); the last weight is the output layer")
+        table.add_column("layer (parameter path)")
+        table.add_column("‖∂E/∂W‖", justify="right")
+        for path, norm in zip(flow.names, flow.grad_norm):
+            table.add_row(path, format_norm(norm))
+        console.print(table)
+        console.print(f"ratio first / last hidden {flow.ratio:.3g}, global ‖∇E‖ "
+                      f"{format_norm(flow.global_norm)}, loss {flow.loss:.4g}: "
+                      f"[bold]{flow.verdict}[/]")
+        console.print(f"measured on {summary_line(runtime)}", highlight=False)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plots.gradient_norms({label: flow}, args.out,
+                         title=f"Gradient flow at initialisation — {label}, {name}")
+    if not args.json:
+        console.print(f"wrote [bold]{args.out}[/]")
     return 0
 
 

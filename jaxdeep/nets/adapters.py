@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from .model import Model
 
-__all__ = ["OUTPUTS", "from_apply", "from_nnx"]
+__all__ = ["OUTPUTS", "from_apply", "from_nnx", "load_model"]
 
 #: What ``apply(..., logits=False)`` applies to the model's output.
 OUTPUTS: dict[str, Callable] = {"softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid,
@@ -157,3 +157,43 @@ def from_apply(apply_fn: Callable[[Any, jax.Array], jax.Array], params, *,
         return y if logits else f_out(y)
 
     return Model(init, apply, config)
+
+
+def load_model(spec: str) -> Model:
+    """The model a user's factory makes: ``spec`` is ``package.module:factory`` (importable
+    from the current folder too); ``factory()`` returns a Flax NNX module (adapted with
+    :func:`from_nnx`) or a jaxdeep :class:`~jaxdeep.nets.Model`.
+
+    Raises:
+      ValueError: the spec is malformed, does not import, names nothing callable, or the
+        factory returns something else — each said in one line.
+    """
+    import importlib
+    import sys
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"--model takes package.module:factory, e.g. mynets:build; got "
+                         f"{spec!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # a factory in the current folder, as `python -c` finds it
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # noqa: BLE001 — any failure to import is the user's to fix
+        raise ValueError(f"cannot import {module_name!r} for --model {spec} "
+                         f"({type(error).__name__}: {error})") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ValueError(f"{module_name} has no callable {attribute!r} (--model {spec})")
+    made = factory()
+    if isinstance(made, Model) or (hasattr(made, "init") and hasattr(made, "apply")
+                                   and hasattr(made, "config")):
+        return made
+    try:
+        from flax import nnx
+    except ImportError:  # pragma: no cover — flax is a dependency
+        nnx = None
+    if nnx is not None and isinstance(made, nnx.Module):
+        return from_nnx(made)
+    raise ValueError(f"{spec}() returned a {type(made).__name__}; it must return a Flax NNX "
+                     "module or a jaxdeep Model")

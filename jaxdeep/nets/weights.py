@@ -5,7 +5,7 @@ jaxdeep's diagnostics and the gradient monitor measure "per layer" on any parame
 floating leaf with two or more dimensions (a matrix or a convolution kernel) whose name
 is not one of :data:`NOT_WEIGHTS` (biases, normalisation scales and statistics, which may
 be stacked into two dimensions). It is named by its path in the tree
-(``jax.tree_util.keystr``: ``['hidden'][0]['W']``, ``['layers'][3]['kernel'].value``).
+(``jax.tree_util.keystr``: ``['hidden'][0]['W']``, ``['layers'][3]['kernel']``).
 A leaf that stacks the weights of several identical layers along its first axis —
 jaxdeep's dense nets scan over such runs — is split into them when ``stacked(path)``
 says so; :func:`jaxdeep_stacked` says so for jaxdeep's own nets.
@@ -59,11 +59,11 @@ def weight_layers(tree, stacked: Callable[[str], bool] = never) -> list[jax.Arra
 
 def layer_names(params, stacked: Callable[[str], bool] = never) -> list[str]:
     """The layers' names: each weight array's path (``[i]`` appended for each layer of a
-    stacked leaf)."""
+    stacked leaf; an NNX variable's ``.value`` left off)."""
     names = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         if is_weight(path, leaf):
-            name = jax.tree_util.keystr(path)
+            name = jax.tree_util.keystr(path).removesuffix(".value")
             if stacked(name):
                 names.extend(f"{name}[{i}]" for i in range(np.shape(leaf)[0]))
             else:
