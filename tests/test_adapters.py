@@ -208,3 +208,34 @@ def test_a_factory_path_that_does_not_import_is_one_line(capsys, tmp_path, monke
     assert "cannot import 'no_such_package.nets'" in capsys.readouterr().err
     assert main(["gradflow", "--model", "no-colon"]) == 2
     assert "package.module:factory" in capsys.readouterr().err
+
+
+def test_to_nnx_wraps_a_jaxdeep_net_for_flax_code_and_back():
+    from jaxdeep.nets import resnet
+    from jaxdeep.nets.adapters import to_nnx
+
+    ours = mlp([8, 16, 3])
+    params = ours.init(jax.random.key(0))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 8)), jnp.float32)
+    module = to_nnx(ours, params)
+    np.testing.assert_array_equal(module(x), ours.apply(params, x, logits=True))
+    # gradients through NNX's functional API reach the jaxdeep params
+    graphdef, p, rest = nnx.split(module, nnx.Param, ...)
+    grads = jax.grad(lambda p: nnx.merge(graphdef, p, rest)(x).sum())(p)
+    want = jax.grad(lambda q: ours.apply(q, x, logits=True).sum())(params)
+    for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # a net with batch norm: statistics move in train mode, not in eval mode
+    net = resnet((8, 8, 1), 3, depth=8)
+    wrapped = to_nnx(net, net.init(jax.random.key(0)), net.init_state(jax.random.key(0)))
+    images = jnp.asarray(np.random.default_rng(1).normal(size=(4, 8, 8, 1)), jnp.float32)
+    first = jax.tree_util.tree_leaves(nnx.state(wrapped, nnx.BatchStat))
+    wrapped(images)
+    moved = jax.tree_util.tree_leaves(nnx.state(wrapped, nnx.BatchStat))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, moved))
+    wrapped.eval()
+    wrapped(images)
+    for a, b in zip(jax.tree_util.tree_leaves(nnx.state(wrapped, nnx.BatchStat)), moved):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="has state"):
+        to_nnx(net, net.init(jax.random.key(0)))

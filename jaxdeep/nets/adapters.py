@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from .model import Model
 
-__all__ = ["OUTPUTS", "from_apply", "from_nnx", "load_model"]
+__all__ = ["OUTPUTS", "from_apply", "from_nnx", "load_model", "to_nnx"]
 
 #: What ``apply(..., logits=False)`` applies to the model's output.
 OUTPUTS: dict[str, Callable] = {"softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid,
@@ -197,3 +197,50 @@ def load_model(spec: str) -> Model:
         return from_nnx(made)
     raise ValueError(f"{spec}() returned a {type(made).__name__}; it must return a Flax NNX "
                      "module or a jaxdeep Model")
+
+
+def _get(variable):
+    return variable.get_value() if hasattr(variable, "get_value") else variable.value
+
+
+def _set(variable, value) -> None:
+    if hasattr(variable, "set_value"):
+        variable.set_value(value)
+    else:
+        variable.value = value
+
+
+def to_nnx(model: Model, params, state=None):
+    """A jaxdeep network as a Flax NNX module, for Flax code (``nnx.Optimizer``, NNX
+    transforms, a bigger NNX model that contains it).
+
+    The params become one ``nnx.Param`` (its value the params pytree), the model state
+    (batch-norm statistics) one ``nnx.BatchStat``; calling the module gives the logits.
+    ``module.train()`` / ``module.eval()`` switch the statistics between updated and frozen
+    (the module starts in train mode, as NNX modules do).
+    """
+    from flax import nnx
+
+    if getattr(model, "init_state", None) is not None and state is None:
+        raise ValueError("this model has state (batch-norm statistics): pass "
+                         "state=model.init_state(key) or the state fit returned")
+
+    class JaxdeepModule(nnx.Module):
+        def __init__(self):
+            self.model = model
+            self.params = nnx.Param(params)
+            self.state = None if state is None else nnx.BatchStat(state)
+            self.use_running_average = False  # what module.eval() / .train() switch
+
+        def __call__(self, x):
+            if self.state is None:
+                return self.model.apply(_get(self.params), x, logits=True)
+            train = not self.use_running_average
+            y, new = self.model.apply(_get(self.params), x, state=_get(self.state),
+                                      train=train, logits=True)
+            if train:
+                _set(self.state, new)
+            return y
+
+    JaxdeepModule.__name__ = JaxdeepModule.__qualname__ = f"Jaxdeep_{type(model.config).__name__}"
+    return JaxdeepModule()
