@@ -239,3 +239,37 @@ def test_to_nnx_wraps_a_jaxdeep_net_for_flax_code_and_back():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="has state"):
         to_nnx(net, net.init(jax.random.key(0)))
+
+
+class NormedMLP(nnx.Module):
+    """Sigmoid layers with batch norm: a user's model with state."""
+
+    def __init__(self, depth, n_in, n_classes, rngs):
+        widths = [n_in] + [32] * depth
+        made = [nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
+        norms = [nnx.BatchNorm(b, rngs=rngs) for b in widths[1:]]
+        if hasattr(nnx, "List"):
+            made, norms = nnx.List(made), nnx.List(norms)
+        self.layers, self.norms = made, norms
+        self.out = nnx.Linear(widths[-1], n_classes, rngs=rngs)
+
+    def __call__(self, x):
+        for layer, norm in zip(self.layers, self.norms):
+            x = nnx.sigmoid(norm(layer(x)))
+        return self.out(x)
+
+
+def test_a_users_nnx_model_is_a_study_remedy(tmp_path, monkeypatch):
+    from jaxdeep import study
+
+    remedy = study.model_remedy("normed", "sigmoid MLP with batch norm (NNX)",
+                                lambda depth, n_in, k: NormedMLP(depth, n_in, k, nnx.Rngs(0)))
+    monkeypatch.setitem(study.REMEDIES, "normed", remedy)
+    config = study.StudyConfig.resolve("quick", remedies=("sigmoid", "normed"), depths=(3,),
+                                       seeds=(0,), steps=60, eval_every=30, out=str(tmp_path))
+    results = study.run(config, progress=False, report=False)
+    cell = results.cell("normed", 3, 0)
+    assert cell["init"]["unit"] == "weight" and len(cell["init"]["grad_norm"]) == 4
+    assert cell["accuracy"] is not None and cell["accuracy"] > 0.15  # trained: above chance
+    assert cell["trained"]["grad_norm"] != cell["init"]["grad_norm"]
+    assert results.cell("sigmoid", 3, 0)["init"]["unit"] == "layer"

@@ -13,9 +13,19 @@ training, and writes ``results.json``, figures, ``report.md`` and ``report.html`
 
 from .cell import TIMING_FIELDS
 from .config import PRESETS, StudyConfig, read_config_file
-from .remedies import REMEDIES, Built, Context, Remedy, cell_key, get_remedy, register
+from .remedies import (
+    REMEDIES,
+    Built,
+    Context,
+    Remedy,
+    cell_key,
+    get_remedy,
+    model_remedy,
+    register,
+)
 from .run import StudyResults, run, strip_timings
 
 __all__ = ["Built", "Context", "PRESETS", "REMEDIES", "Remedy", "StudyConfig", "StudyResults",
-           "TIMING_FIELDS", "cell_key", "get_remedy", "read_config_file", "register", "run",
+           "TIMING_FIELDS", "cell_key", "get_remedy", "model_remedy", "read_config_file", "register",
+           "run",
            "strip_timings"]

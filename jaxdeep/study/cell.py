@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from .. import diagnostics
-from ..nets import ResidualConfig
+from ..nets import MLPConfig, ResidualConfig
 from ..train import final_metric, fit
 from .remedies import Context, Remedy, cell_key
 
@@ -37,12 +37,18 @@ def clean(value):
     return value if math.isfinite(value) else None
 
 
-def flow(model, params, x, y) -> dict:
-    """Gradient norms and saturation of one net on one batch (hand-derived backprop)."""
+def flow(model, params, x, y, state=None) -> dict:
+    """Gradient norms and saturation of one net on one batch: by the hand-derived
+    backprop for jaxdeep's dense nets, by autodiff per weight array for any other model
+    (a user's, registered with :func:`~jaxdeep.study.model_remedy`; no saturation)."""
     if isinstance(model.config, ResidualConfig):  # per block; no output-layer row
         f = diagnostics.residual_flow(model, params, x, y)
         grad = hidden = f.grad_norm
         saturation, unit = diagnostics.block_saturation(model, params, x), "block"
+    elif not isinstance(model.config, MLPConfig):  # per weight array, the output last
+        f = diagnostics.parameter_flow(model, params, x, y, state=state)
+        grad, hidden = f.grad_norm, f.grad_norm[:-1]
+        saturation, unit = np.zeros(0), "weight"
     else:  # per hidden layer, then the output layer
         f = diagnostics.gradient_flow(model, params, x, y)
         grad, hidden = f.grad_norm, f.grad_norm[:-1]
@@ -78,7 +84,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
         "curve": {"step": list(h.step), "train_loss": [clean(v) for v in h.train_loss],
                   "test_accuracy": [clean(v) for v in h.eval.get("accuracy", [])]},
         "init": before,
-        "trained": flow(built.model, result.params, *flow_batch),
+        "trained": flow(built.model, result.params, *flow_batch, state=result.model_state),
         "seconds": seconds,
         "pretrain_seconds": built.pretrain_seconds,
     }

@@ -36,6 +36,7 @@ import optax
 from ..boltzmann.dbm_learning import train_dbm
 from ..data import binarize
 from ..nets import mlp, residual_mlp
+from ..nets.adapters import from_nnx
 from ..pretrain import (
     autoencoder_layers,
     compose,
@@ -181,6 +182,26 @@ def dbm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
         params, seconds = fit.params, seconds + fit.history.seconds[-1]
     model, params = dbm_classifier(machine, params, ctx.n_classes, key=key)
     return Built(model, params, depth, seconds)
+
+
+def model_remedy(name: str, summary: str, factory: Callable[[int, int, int], Any],
+                 *, min_depth: int = 1) -> Remedy:
+    """A remedy of your own model, for :func:`register`: ``factory(depth, n_in,
+    n_classes)`` returns a jaxdeep :class:`~jaxdeep.nets.Model` or a Flax NNX module
+    (adapted with :func:`~jaxdeep.nets.adapters.from_nnx`) with ``depth`` hidden layers,
+    ``n_in`` inputs and ``n_classes`` logits. Each cell trains it like every other net —
+    same steps, batches, optimiser, measurements (by autodiff, per weight array)::
+
+        study.register(study.model_remedy("mine", "my NNX net", build))
+        study.run(remedies=("sigmoid", "mine"), ...)
+    """
+
+    def build(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+        made = factory(depth, ctx.x_train.shape[1], ctx.n_classes)
+        model = made if hasattr(made, "apply") and hasattr(made, "init") else from_nnx(made)
+        return Built(model, model.init(key), depth)
+
+    return Remedy(name, summary, build, min_depth=min_depth)
 
 
 REMEDIES: dict[str, Remedy] = {}
