@@ -253,7 +253,13 @@ def _check_data(name, x, y, task, n_classes):
     if len(x) != len(y):
         raise ValueError(f"{name} x has {len(x)} examples but y has {len(y)}")
     if task.name == "classification":
-        check_labels(f"{name} labels", np.asarray(y), n_classes)
+        labels = np.asarray(y)
+        if labels.ndim == 1 and labels.size and np.issubdtype(labels.dtype, np.integer) \
+                and labels.max() >= n_classes:
+            raise ValueError(f"the model outputs {n_classes} logits per example, but the "
+                             f"{name} labels go up to {int(labels.max())}; give the model one "
+                             "output per class")
+        check_labels(f"{name} labels", labels, n_classes)
     elif not np.all((np.asarray(y) == 0) | (np.asarray(y) == 1)):
         raise ValueError(f"{name} masks must be binary (0 or 1) for segmentation")
 
@@ -313,8 +319,14 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     state_shapes = model_state
     if model_state is None and is_stateful(model):
         state_shapes = jax.eval_shape(model.init_state, key_init)
-    out = jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=False)[0],
-                         shapes, state_shapes, x[:1])
+    try:
+        out = jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=False)[0],
+                             shapes, state_shapes, x[:1])
+    except ValueError:
+        raise  # jaxdeep's own networks say what is wrong with x themselves
+    except Exception as error:  # noqa: BLE001 — a user's model fails in its own words
+        raise ValueError(f"the model rejects inputs of shape {tuple(np.shape(x)[1:])} per "
+                         f"example ({type(error).__name__}: {error})") from None
     _check_data("training", x, y, task, out.shape[-1])
     if eval_data is not None:
         _check_data("evaluation", *eval_data, task, out.shape[-1])

@@ -273,3 +273,16 @@ def test_a_users_nnx_model_is_a_study_remedy(tmp_path, monkeypatch):
     assert cell["accuracy"] is not None and cell["accuracy"] > 0.15  # trained: above chance
     assert cell["trained"]["grad_norm"] != cell["init"]["grad_norm"]
     assert results.cell("sigmoid", 3, 0)["init"]["unit"] == "layer"
+
+
+def test_fit_says_when_a_users_model_does_not_fit_the_data():
+    module = NNXMLP([8, 16, 5], nnx.Rngs(0))
+    model = from_nnx(module)
+    x = np.zeros((16, 8), np.float32)
+    with pytest.raises(ValueError, match="outputs 5 logits per example, but the training "
+                                         "labels go up to 9"):
+        fit(model, (x, np.arange(16) % 10), key=jax.random.key(0), batch_size=8,
+            progress=False)
+    with pytest.raises(ValueError, match=r"the model rejects inputs of shape \(7,\)"):
+        fit(model, (np.zeros((16, 7), np.float32), np.zeros(16, np.int32)),
+            key=jax.random.key(0), batch_size=8, progress=False)
