@@ -68,15 +68,21 @@ class NNXMLP(nnx.Module):
         return self.layers[-1](x)
 
 
-def test_an_nnx_mlp_and_a_function_compute_what_jaxdeeps_mlp_does():
-    widths = [8, 16, 16, 3]
-    ours = mlp(widths, activation="sigmoid")
-    params = ours.init(jax.random.key(1))
+def nnx_twin(widths, params) -> NNXMLP:
+    """An NNX MLP holding the weights of jaxdeep's ``mlp(widths)`` params."""
     module = NNXMLP(widths, nnx.Rngs(0))
     weights = [(w, b) for seg in params["hidden"] for w, b in zip(seg["W"], seg["b"])]
     weights.append((params["output"]["W"], params["output"]["b"]))
     for layer, (w, b) in zip(module.layers, weights):
         layer.kernel, layer.bias = nnx.Param(jnp.asarray(w)), nnx.Param(jnp.asarray(b))
+    return module
+
+
+def test_an_nnx_mlp_and_a_function_compute_what_jaxdeeps_mlp_does():
+    widths = [8, 16, 16, 3]
+    ours = mlp(widths, activation="sigmoid")
+    params = ours.init(jax.random.key(1))
+    module = nnx_twin(widths, params)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 8)), jnp.float32)
     want = ours.apply(params, x)
     np.testing.assert_allclose(from_nnx(module).apply(from_nnx(module).init(), x), want,
@@ -109,11 +115,7 @@ def test_an_nnx_mlp_with_jaxdeeps_weights_has_the_same_gradient_flow():
     widths = [8] + [16] * 10 + [3]
     ours = mlp(widths, activation="sigmoid", init="glorot")
     params = ours.init(jax.random.key(2))
-    module = NNXMLP(widths, nnx.Rngs(0))
-    weights = [(w, b) for seg in params["hidden"] for w, b in zip(seg["W"], seg["b"])]
-    weights.append((params["output"]["W"], params["output"]["b"]))
-    for layer, (w, b) in zip(module.layers, weights):
-        layer.kernel, layer.bias = nnx.Param(jnp.asarray(w)), nnx.Param(jnp.asarray(b))
+    module = nnx_twin(widths, params)
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.normal(size=(32, 8)), jnp.float32)
     y = jnp.asarray(rng.integers(0, 3, 32), jnp.int32)
