@@ -32,6 +32,9 @@ from .checkpoint import open_checkpoints, settings_of_key
 from .engine import Batch, History, ran_away, run_blocks, scan_steps
 from .losses import log_softmax
 from .memory import check_fits, forward_bytes, tree_bytes
+from .monitor import monitor, records
+from .nets.mlp import MLPConfig
+from .nets.weights import jaxdeep_stacked, never
 from .nets.model import is_stateful
 from .precision import check_precision, to_compute, to_float32
 from .sharding import default_mesh, mesh_for, n_data, replicate, split_batch
@@ -178,6 +181,15 @@ class FitResult(NamedTuple):
     params: Any
     model_state: Any
     history: History
+    #: with ``monitor_every``: the gradient monitor's :class:`~jaxdeep.monitor.Records`
+    #: (per-layer ‖∂E/∂W‖ and ‖ΔW‖/‖W‖ over training), else None
+    monitor: Any = None
+
+
+@functools.lru_cache(maxsize=64)
+def _monitored(optimizer, every: int, capacity: int, stacked) -> optax.GradientTransformation:
+    """One monitor object per (optimiser, settings): a static argument compiles once."""
+    return monitor(optimizer, every=every, capacity=capacity, stacked=stacked)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +281,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         params=None, model_state=None, eval_data=None, eval_every: int | None = None,
         progress: bool = True, description: str = "training", mesh=None,
         precision: str = "float32", checkpoint_dir=None,
-        checkpoint_every: int | None = None) -> FitResult:
+        checkpoint_every: int | None = None, monitor_every: int | None = None) -> FitResult:
     """Train ``model`` on ``data = (x, y)`` for ``steps`` optimiser steps.
 
     Args:
@@ -294,6 +306,9 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         this run, continue from it (see :mod:`jaxdeep.checkpoint`).
       checkpoint_every: steps between checkpoints, taken at the end of the block that
         crosses each multiple (default: every block).
+      monitor_every: record per-layer gradient norms and update-to-weight ratios every
+        this many steps with the gradient monitor (:mod:`jaxdeep.monitor`; the updates are
+        unchanged); returned as ``FitResult.monitor``.
 
     Returns:
       :class:`FitResult` with the final params, model state and :class:`History`.
@@ -309,6 +324,10 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     mesh = mesh_for(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])
     optimizer = optimizer or default_optimizer()
+    stacked = jaxdeep_stacked if isinstance(model.config, MLPConfig) else never
+    if monitor_every is not None:
+        check_positive_int("monitor_every", monitor_every)
+        optimizer = _monitored(optimizer, monitor_every, -(-steps // monitor_every), stacked)
 
     key_init, key_order = jax.random.split(key)
     fresh_params = params is None
@@ -369,7 +388,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
                              every=eval_every, block=block, record=record, status=_status,
                              description=description, unit="steps", progress=progress,
                              checkpoints=checkpoints)
-    return FitResult(ts.params, ts.model_state, history)
+    watched = records(ts.opt_state, ts.params, stacked=stacked) if monitor_every else None
+    return FitResult(ts.params, ts.model_state, history, watched)
 
 
 @functools.cache

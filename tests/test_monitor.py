@@ -96,3 +96,21 @@ def test_clear_errors():
         monitor(optax.sgd(0.1), every=0)
     with pytest.raises(ValueError, match="no monitor state"):
         records(optax.sgd(0.1).init(params), params)
+
+
+def test_fit_records_the_gradient_flow_over_training_without_changing_it():
+    from jaxdeep.train import fit
+
+    x, y = np.asarray(X), np.asarray(Y)
+    plain = fit(MODEL, (x, y), key=jax.random.key(0), steps=40, batch_size=16,
+                eval_every=20, progress=False)
+    watched = fit(MODEL, (x, y), key=jax.random.key(0), steps=40, batch_size=16,
+                  eval_every=20, progress=False, monitor_every=10)
+    for a, b in zip(jax.tree_util.tree_leaves(plain.params),
+                    jax.tree_util.tree_leaves(watched.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert plain.monitor is None
+    rec = watched.monitor
+    assert list(rec.at) == [0, 10, 20, 30] and rec.grad_norm.shape == (4, 4)
+    assert rec.names[1] == "['hidden'][1]['W'][0]"  # jaxdeep's stacked runs, split
+    assert np.all(rec.grad_norm > 0) and np.all(rec.update_ratio > 0)
