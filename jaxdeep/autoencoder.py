@@ -36,7 +36,7 @@ from . import activations
 from .checkpoint import open_checkpoints, settings_of_key
 from .validate import check_batch, check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
-from .memory import check_fits, tree_bytes
+from .memory import check_training_fits
 from .engine import Batch, History, LayerFit, epoch_keys, ran_away, run_blocks, scan_epochs
 from .sharding import mesh_for, replicate
 
@@ -225,13 +225,10 @@ def train_autoencoder(model: Autoencoder, x, *, key: jax.Array, epochs: int = 10
                 **dataclasses.asdict(model)}
     key_init, key = jax.random.split(key)
     learner = AutoencoderLearner(model, optimizer or default_optimizer())
-    shapes = jax.eval_shape(model.init, key_init)
-    copies = mesh.devices.size  # replicated: parameters, optimiser state, data
-    check_fits("training this autoencoder", {
-        "parameters": copies * tree_bytes(shapes),
-        "optimiser state": copies * tree_bytes(jax.eval_shape(learner.optimizer.init, shapes)),
-        "activations and their gradients": 2 * 4 * 2 * batch_size * (model.n_in + model.n_out),
-        "data": copies * 4 * int(np.prod(np.shape(x)))}, devices=mesh.devices.flat,
+    check_training_fits(
+        "training this autoencoder", mesh, jax.eval_shape(model.init, key_init),
+        learner.optimizer, 4 * int(np.prod(np.shape(x))),
+        {"activations and their gradients": 2 * 4 * 2 * batch_size * (model.n_in + model.n_out)},
         fix="use a narrower layer, a smaller batch, or less data")
     params = model.init(key_init) if params is None else params
     # replicate() copies: the compiled epoch may donate the state, never the caller's.

@@ -29,7 +29,8 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["available_bytes", "check_dense", "check_fits", "forward_bytes", "tree_bytes"]
+__all__ = ["available_bytes", "check_dense", "check_fits", "check_training_fits",
+           "forward_bytes", "tree_bytes"]
 
 #: Matrix products and convolutions: the outputs a backward pass keeps.
 _STORED = ("dot_general", "conv_general_dilated")
@@ -109,6 +110,19 @@ def check_fits(what: str, parts: dict[str, int], *, devices=None, fix: str) -> N
     raise ValueError(f"{what} needs at least {_size(need)} ("
                      + ", ".join(f"{name} {_size(n)}" for name, n in largest if n)
                      + f"), more than {where} ({_size(limit)}); {fix}")
+
+
+def check_training_fits(what: str, mesh, params, optimizer, data_bytes: int,
+                        step: dict[str, int], *, fix: str) -> None:
+    """:func:`check_fits` for a trainer on ``mesh``: its parameters (shapes), their
+    optimiser state and the data (``data_bytes``) on every device of the mesh, and what
+    one step keeps alive (``step``: name → bytes over the whole mesh)."""
+    copies = mesh.devices.size  # replicated: everything but the batch and the chains
+    check_fits(what, {"parameters": copies * tree_bytes(params),
+                      "optimiser state": copies * tree_bytes(jax.eval_shape(optimizer.init,
+                                                                            params)),
+                      **step, "data": copies * data_bytes}, devices=mesh.devices.flat,
+               fix=fix)
 
 
 def check_dense(what: str, depth: int, width: int, *, bytes_per_weight: int = 4,

@@ -31,7 +31,7 @@ from .validate import check_batch, check_finite, check_labels, check_positive_in
 from .checkpoint import open_checkpoints, settings_of_key
 from .engine import Batch, History, ran_away, run_blocks, scan_steps
 from .losses import log_softmax
-from .memory import check_fits, forward_bytes, tree_bytes
+from .memory import check_training_fits, forward_bytes
 from .monitor import monitor, records
 from .nets.mlp import MLPConfig
 from .nets.weights import jaxdeep_stacked, never
@@ -158,16 +158,13 @@ def check_fit_memory(model, x, y, *, batch_size: int, optimizer=None, mesh=None,
 def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`):
     parameters, optimiser state and data on every device, a step's activations split."""
-    copies = mesh.devices.size  # everything but the batch is replicated
     batch = jax.ShapeDtypeStruct((batch_size,) + x.shape[1:], jnp.float32)
     step = forward_bytes(lambda p, s, xb: forward(model, p, s, xb, train=True)[0],
                          shapes, state_shapes, batch)
-    check_fits("training this model", {
-        "parameters": copies * tree_bytes(shapes),
-        "optimiser state": copies * tree_bytes(jax.eval_shape(optimizer.init, shapes)),
-        "activations and their gradients": 2 * step,
-        "data": copies * (np.asarray(x).nbytes + np.asarray(y).nbytes)},
-        devices=mesh.devices.flat,
+    check_training_fits(
+        "training this model", mesh, shapes, optimizer,
+        np.asarray(x).nbytes + np.asarray(y).nbytes,
+        {"activations and their gradients": 2 * step},
         fix="use a smaller model (width, depth), a smaller batch_size, or less data")
 
 

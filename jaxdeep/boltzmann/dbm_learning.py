@@ -23,7 +23,7 @@ from jaxdeep.boltzmann.rbm import bernoulli
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import num_batches
 from jaxdeep.validate import check_batch, check_positive_int
-from jaxdeep.memory import check_fits, tree_bytes
+from jaxdeep.memory import check_training_fits
 from jaxdeep.engine import Batch, History, epoch_keys, ran_away, run_blocks, scan_epochs
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
@@ -178,15 +178,12 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
 def _check_fits(machine: DBM, optimizer, mesh, x, batch_size, n_chains, k,
                 iterations) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`)."""
-    copies = mesh.devices.size  # replicated: parameters, optimiser state, data
-    params = jax.eval_shape(machine.init, jax.random.key(0))
     units = sum(machine.widths)
-    check_fits("training this DBM", {
-        "parameters": copies * tree_bytes(params),
-        "optimiser state": copies * tree_bytes(jax.eval_shape(optimizer.init, params)),
-        "persistent chains": 4 * n_chains * units * 2,
-        "one update's mean field": 4 * batch_size * units * (iterations + 1),
-        "data": copies * 4 * int(np.prod(np.shape(x)))}, devices=mesh.devices.flat,
+    check_training_fits(
+        "training this DBM", mesh, jax.eval_shape(machine.init, jax.random.key(0)), optimizer,
+        4 * int(np.prod(np.shape(x))),
+        {"persistent chains": 4 * n_chains * units * 2,
+         "one update's mean field": 4 * batch_size * units * (iterations + 1)},
         fix="use narrower layers, a smaller batch or fewer chains, or less data")
 
 

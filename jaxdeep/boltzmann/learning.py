@@ -36,7 +36,7 @@ from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_erro
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
 from jaxdeep.boltzmann.rbm import RBM
 from jaxdeep.data.batching import num_batches
-from jaxdeep.memory import check_fits, tree_bytes
+from jaxdeep.memory import check_training_fits
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.engine import Batch, History, ran_away, run_blocks, scan_epochs, split_three
 from jaxdeep.validate import check_batch, check_positive_int
@@ -395,18 +395,15 @@ def unlearned(machine: RBM, log_likelihood: float) -> bool:
 def _check_fits(learner: RBMLearner, x, batch_size: int) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`)."""
     machine, settings, mesh = learner.machine, learner.settings, learner.mesh
-    copies = mesh.devices.size  # replicated: parameters, optimiser state, data
-    params = jax.eval_shape(machine.init, jax.random.key(0))
     chains = 0
     if settings.method != "cd":
         chains = settings.n_chains * machine.n_visible * len(settings.betas or (1,))
     units = machine.n_visible + machine.n_hidden
-    check_fits("training this RBM", {
-        "parameters": copies * tree_bytes(params),
-        "optimiser state": copies * tree_bytes(jax.eval_shape(learner.optimizer.init, params)),
-        "persistent chains": 4 * chains,
-        "one update's states": 4 * 2 * batch_size * units * (settings.k + 1),
-        "data": copies * 4 * int(np.prod(np.shape(x)))}, devices=mesh.devices.flat,
+    check_training_fits(
+        "training this RBM", mesh, jax.eval_shape(machine.init, jax.random.key(0)),
+        learner.optimizer, 4 * int(np.prod(np.shape(x))),
+        {"persistent chains": 4 * chains,
+         "one update's states": 4 * 2 * batch_size * units * (settings.k + 1)},
         fix="use fewer hidden units, a smaller batch or fewer chains, or less data")
 
 
