@@ -29,7 +29,7 @@ from . import activations
 from .backprop import check_batch, mlp_backward
 from .losses import check_loss, loss_from_logits
 from .nets.mlp import check_input, layerwise
-from .nets.weights import layer_names, never, weight_layers
+from .nets.weights import fro, layer_names, never, weight_layers
 from .precision import highest_precision
 
 SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
@@ -104,14 +104,6 @@ class ParameterFlow(NamedTuple):
     @property
     def verdict(self) -> str:
         return verdict(self.grad_norm, self.ratio, self.global_norm)
-
-
-def fro(a: jax.Array) -> jax.Array:
-    """Frobenius norm ‖a‖ = m·√Σ(a/m)², m = max|a|: finite whenever every entry is (the plain
-    √Σa² overflows float32 once ‖a‖ passes ~1.8e19); NaN/inf entries still give NaN/inf."""
-    m = jnp.max(jnp.abs(a))
-    safe = jnp.where(m > 0, m, 1.0)
-    return jnp.where(jnp.isfinite(m), safe * jnp.sqrt(jnp.sum((a / safe) ** 2)), m + jnp.sum(a))
 
 
 @highest_precision

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .nets.weights import NOT_WEIGHTS, layer_names, never, weight_layers
+from .nets.weights import NOT_WEIGHTS, fro, layer_names, never, weight_layers
 from .validate import check_positive_int
 
 __all__ = ["NOT_WEIGHTS", "MonitorState", "Records", "layer_names", "monitor", "records"]
@@ -61,14 +61,6 @@ class MonitorState(NamedTuple):
     at: jax.Array
     grad_norm: jax.Array
     update_ratio: jax.Array
-
-
-def _norm(a: jax.Array) -> jax.Array:
-    """Frobenius norm in float32, scaled by the largest entry so it cannot overflow."""
-    a = a.astype(jnp.float32)
-    m = jnp.max(jnp.abs(a))
-    safe = jnp.where(m > 0, m, 1.0)
-    return m * jnp.sqrt(jnp.sum(jnp.square(a / safe)))
 
 
 def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
@@ -105,9 +97,9 @@ def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
         updates, inner = optimizer.update(grads, state.inner, params)
 
         def record(state):
-            g = jnp.stack([_norm(a) for a in weight_layers(grads, stacked)])
-            u = jnp.stack([_norm(a) for a in weight_layers(updates, stacked)])
-            p = jnp.stack([_norm(a) for a in weight_layers(params, stacked)])
+            g = jnp.stack([fro(a.astype(jnp.float32)) for a in weight_layers(grads, stacked)])
+            u = jnp.stack([fro(a.astype(jnp.float32)) for a in weight_layers(updates, stacked)])
+            p = jnp.stack([fro(a.astype(jnp.float32)) for a in weight_layers(params, stacked)])
             ratio = u / jnp.where(p > 0, p, jnp.inf)
             i = jnp.minimum(state.count, capacity - 1)
             keep = state.count < capacity

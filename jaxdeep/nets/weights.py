@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["NOT_WEIGHTS", "is_weight", "jaxdeep_stacked", "layer_names", "never", "weight_layers"]
+__all__ = ["NOT_WEIGHTS", "fro", "is_weight", "jaxdeep_stacked", "layer_names", "never",
+           "weight_layers"]
 
 #: Leaf names that are never a layer's weights, whatever their shape (a stack of biases
 #: is two-dimensional): biases, normalisation scales and statistics.
@@ -69,3 +70,11 @@ def layer_names(params, stacked: Callable[[str], bool] = never) -> list[str]:
             else:
                 names.append(name)
     return names
+
+
+def fro(a: jax.Array) -> jax.Array:
+    """Frobenius norm ‖a‖ = m·√Σ(a/m)², m = max|a|: finite whenever every entry is (the plain
+    √Σa² overflows float32 once ‖a‖ passes ~1.8e19); NaN/inf entries still give NaN/inf."""
+    m = jnp.max(jnp.abs(a))
+    safe = jnp.where(m > 0, m, 1.0)
+    return jnp.where(jnp.isfinite(m), safe * jnp.sqrt(jnp.sum((a / safe) ** 2)), m + jnp.sum(a))
