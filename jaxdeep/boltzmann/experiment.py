@@ -37,7 +37,7 @@ from . import partition
 from .gibbs import gibbs_chain
 from .gradient import METHODS
 from .learning import AUTO_EXACT, RBMFit, train_rbm
-from .partition import ais, ais_betas
+from .partition import ais, ais_betas, check_chains, check_temperatures
 from .rbm import RBM, base_rate, rbm
 
 __all__ = ["PRESETS", "RBMConfig", "RBMRun", "held_out_likelihood", "prepare_data", "run_rbm"]
@@ -126,12 +126,8 @@ class RBMConfig(Settings):
         if self.sparsity is not None:
             check_number(self.flag("sparsity"), self.sparsity, low=0, high=1, low_open=True,
                          high_open=True, hint="a target mean hidden activation")
-        if self.ais_temperatures < 4:
-            raise ValueError("ais_temperatures (--ais-temperatures) must be at least 4: the "
-                             "schedule has three stretches between β = 0 and 1")
-        if self.ais_chains < 2:
-            raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
-                             "log Z estimate is measured across the chains")
+        check_temperatures(self.flag("ais_temperatures"), self.ais_temperatures)
+        check_chains(self.flag("ais_chains"), self.ais_chains)
         if self.chains is not None and self.method == "cd":
             raise ValueError("chains (--chains) sets the persistent chains of pcd and pt; cd "
                              "starts from the batch itself: drop it, or use method pcd")

@@ -34,6 +34,7 @@ from jaxdeep.precision import highest_precision
 
 __all__ = [
     "AISResult", "MAX_ENUMERATED", "ais", "ais_betas", "binary_states", "check_chains",
+    "check_temperatures",
     "enumerated_layer",
     "exact_gradient", "exact_log_likelihood", "exact_samples", "log_partition",
     "reverse_ais",
@@ -197,8 +198,7 @@ def ais_betas(n: int = 1000) -> np.ndarray:
     """An ``n``-point inverse-temperature schedule from 0 to 1, spaced like Salakhutdinov &
     Murray's (2008) 14,500-point one: 500 : 4,000 : 10,000 of the points on [0, 0.5],
     [0.5, 0.9] and [0.9, 1] — denser where the distributions change fastest."""
-    if not isinstance(n, int) or n < 4:
-        raise ValueError(f"an AIS schedule needs at least 4 temperatures; got {n!r}")
+    check_temperatures("an AIS schedule's temperatures", n)
     parts = np.array([500, 4000, 10000]) * (n - 1) / 14500
     counts = np.maximum(1, np.round(parts).astype(int))
     counts[-1] = n - 1 - counts[:-1].sum()
@@ -307,6 +307,14 @@ def _reverse_ais(machine, key, params, v_model, path, base):
     log_w = _annealed_weights(machine, key, params, v_model, path, base)
     log_mean, std = log_mean_exp(log_w)
     return AISResult(machine.log_z_base(params, base=base) - log_mean, std, log_w)
+
+
+def check_temperatures(name: str, n) -> None:
+    """An AIS schedule (:func:`ais_betas`) needs four temperatures or more: it has three
+    stretches between β = 0 and 1."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 4:
+        raise ValueError(f"{name} must be at least 4: the schedule has three stretches "
+                         f"between β = 0 and 1; got {n!r}")
 
 
 def check_chains(name: str, n_chains) -> None:

@@ -32,7 +32,7 @@ from .. import data, plots
 from ..autoencoder import CORRUPTIONS
 from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbm_partition import dbm_ais, lower_bound
-from ..boltzmann.partition import ais_betas
+from ..boltzmann.partition import ais_betas, check_chains, check_temperatures
 from ..boltzmann.rbm import base_rate
 from ..config import Settings
 from ..validate import check_number, check_output_dir, check_positive_int, check_train_size
@@ -151,12 +151,8 @@ class PretrainConfig(Settings):
             if getattr(self, name) is not None:
                 check_number(self.flag(name), getattr(self, name), low=0, low_open=True,
                              hint="must be positive")
-        if self.ais_temperatures < 4:
-            raise ValueError("ais_temperatures (--ais-temperatures) must be at least 4: the "
-                             "schedule has three stretches between β = 0 and 1")
-        if self.ais_chains < 2:
-            raise ValueError("ais_chains (--ais-chains) must be at least 2: the spread of the "
-                             "log Z estimate is measured across the chains")
+        check_temperatures(self.flag("ais_temperatures"), self.ais_temperatures)
+        check_chains(self.flag("ais_chains"), self.ais_chains)
         if self.kind == "sae":
             check_number(self.flag("level"), self.level, low=0, hint="the corruption level")
             if self.corruption not in CORRUPTIONS:
