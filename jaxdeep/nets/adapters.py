@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from .model import Model
 
-__all__ = ["OUTPUTS", "from_apply", "from_nnx", "load_model", "to_nnx"]
+__all__ = ["OUTPUTS", "as_model", "from_apply", "from_nnx", "load_model", "to_nnx"]
 
 #: What ``apply(..., logits=False)`` applies to the model's output.
 OUTPUTS: dict[str, Callable] = {"softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid,
@@ -185,17 +185,23 @@ def load_model(spec: str) -> Model:
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise ValueError(f"{module_name} has no callable {attribute!r} (--model {spec})")
-    made = factory()
-    if isinstance(made, Model) or (hasattr(made, "init") and hasattr(made, "apply")
-                                   and hasattr(made, "config")):
+    return as_model(factory(), f"{spec}()")
+
+
+def as_model(made, what: str = "the factory") -> Model:
+    """``made`` as a jaxdeep Model: itself if it is one (or follows the contract: ``init``,
+    ``apply``, ``config``), adapted with :func:`from_nnx` if it is a Flax NNX module.
+
+    Raises:
+      ValueError: it is neither, saying what ``what`` returned.
+    """
+    if isinstance(made, Model) or all(hasattr(made, a) for a in ("init", "apply", "config")):
         return made
-    try:
-        from flax import nnx
-    except ImportError:  # pragma: no cover — flax is a dependency
-        nnx = None
-    if nnx is not None and isinstance(made, nnx.Module):
+    from flax import nnx
+
+    if isinstance(made, nnx.Module):
         return from_nnx(made)
-    raise ValueError(f"{spec}() returned a {type(made).__name__}; it must return a Flax NNX "
+    raise ValueError(f"{what} returned a {type(made).__name__}; it must return a Flax NNX "
                      "module or a jaxdeep Model")
 
 

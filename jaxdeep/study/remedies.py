@@ -36,7 +36,7 @@ import optax
 from ..boltzmann.dbm_learning import train_dbm
 from ..data import binarize
 from ..nets import mlp, residual_mlp
-from ..nets.adapters import from_nnx
+from ..nets.adapters import as_model
 from ..pretrain import (
     autoencoder_layers,
     compose,
@@ -197,8 +197,8 @@ def model_remedy(name: str, summary: str, factory: Callable[[int, int, int], Any
     """
 
     def build(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
-        made = factory(depth, ctx.x_train.shape[1], ctx.n_classes)
-        model = made if hasattr(made, "apply") and hasattr(made, "init") else from_nnx(made)
+        model = as_model(factory(depth, ctx.x_train.shape[1], ctx.n_classes),
+                         f"the factory of remedy {name!r}")
         return Built(model, model.init(key), depth)
 
     return Remedy(name, summary, build, min_depth=min_depth)
