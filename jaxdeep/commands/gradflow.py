@@ -87,6 +87,13 @@ def _check_fits(args, x, n_classes: int) -> None:
                devices=jax.devices()[:1], fix="use a smaller --width, --depth or --batch")
 
 
+def _check_png(out: Path) -> None:
+    """``--out``: a .png file whose folder can be written (checked before any work)."""
+    if out.suffix.lower() != ".png" or out.is_dir():
+        raise ValueError(f"--out must name a .png file, got {out}")
+    check_output_dir("the folder of --out", out.parent)
+
+
 def _shape(text: str) -> tuple[int, ...]:
     dims = tuple(positive_int(t) for t in text.split(",") if t.strip())
     if not dims:
@@ -100,9 +107,7 @@ def run(args, console) -> int:
     configs = configurations(args)
     if args.data_dir is not None and args.dataset != "mnist":
         raise ValueError("--data-dir is only used with --dataset mnist")
-    if args.out.suffix.lower() != ".png" or args.out.is_dir():
-        raise ValueError(f"--out must name a .png file, got {args.out}")
-    check_output_dir("the folder of --out", args.out.parent)
+    _check_png(args.out)
     check_number("--init-scale", args.init_scale, low=0, low_open=True,
                  hint="σ of normal weights")
     check_dense("measuring this net", args.depth, args.width, copies=2,
@@ -143,9 +148,7 @@ def run(args, console) -> int:
 
 def run_model(args, console) -> int:
     """``--model``: a user's network, measured by autodiff and named by parameter path."""
-    if args.out.suffix.lower() != ".png" or args.out.is_dir():
-        raise ValueError(f"--out must name a .png file, got {args.out}")
-    check_output_dir("the folder of --out", args.out.parent)
+    _check_png(args.out)
     model = load_model(args.model)
     params = model.init(jax.random.key(args.seed))
     state = model.init_state(jax.random.key(args.seed)) if is_stateful(model) else None
