@@ -67,9 +67,6 @@ class Settings:
                                           default=cls.default_preset, follows=cls.follows)
         return cls(preset=preset, **values).checked()
 
-    def checked(self):
-        raise NotImplementedError
-
     def as_dict(self) -> dict[str, Any]:
         """Every setting, sequences as lists (for JSON)."""
         return {k: list(v) if isinstance(v, tuple) else v
