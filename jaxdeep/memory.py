@@ -136,8 +136,10 @@ def check_dense(what: str, depth: int, width: int, *, bytes_per_weight: int = 4,
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    """Bytes for a message: ``512 B``, ``22.9 GB`` (binary units, TB the largest)."""
+    if n < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB", "GB", "TB"):
         n /= 1024
-    return f"{n:.1f} PB"
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}"
