@@ -13,6 +13,10 @@ version itself:
 * **typed PRNG keys** — telling a typed key array from other arrays.
 * **the matmul precision in force** — ``jax.config.jax_default_matmul_precision``, read
   the same on every version but named here so that outputs record it in one way.
+* **Flax NNX variables and intermediates** — a variable's array is ``get_value()`` /
+  ``set_value()`` from Flax 0.12 (``.value`` before); a module's sown values are
+  collected by ``nnx.capture`` from 0.12 (sowing outside it is deprecated there) and
+  popped off the module with ``nnx.pop`` on the floor (0.11).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterator, Sequence
 import jax
 
 __all__ = ["enable_x64", "make_mesh", "is_prng_key", "matmul_precision_in_force",
-           "jax_versions"]
+           "jax_versions", "nnx_call_capturing", "nnx_get", "nnx_set"]
 
 
 @contextlib.contextmanager
@@ -76,3 +80,29 @@ def jax_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def nnx_get(variable):
+    """The array an NNX variable holds."""
+    return variable.get_value() if hasattr(variable, "get_value") else variable.value
+
+
+def nnx_set(variable, value) -> None:
+    """Replace the array an NNX variable holds."""
+    if hasattr(variable, "set_value"):
+        variable.set_value(value)
+    else:
+        variable.value = value
+
+
+def nnx_call_capturing(module, x):
+    """``module(x)`` and what it sowed: ``(y, intermediates)``, the second an NNX ``State``
+    of every ``nnx.Intermediate`` value (a tuple per name, one entry per ``sow``). The
+    module keeps none of them afterwards, so its state has the same structure before and
+    after the call (what a training step that threads it needs)."""
+    from flax import nnx
+
+    if hasattr(nnx, "capture"):
+        return nnx.capture(module, nnx.Intermediate)(x)
+    y = module(x)
+    return y, nnx.pop(module, nnx.Intermediate)

@@ -28,6 +28,7 @@ import numpy as np
 from . import activations
 from .backprop import check_batch, mlp_backward
 from .losses import check_loss, loss_from_logits
+from .nets import MLPConfig, ResidualConfig
 from .nets.mlp import check_input, layerwise
 from .nets.weights import fro, layer_names, never, weight_layers
 from .precision import highest_precision
@@ -130,8 +131,6 @@ def global_grad_norm(grads) -> jax.Array:
 
 
 _flow_jit = jax.jit(_flow, static_argnums=(0, 4))
-_trace_jit = jax.jit(highest_precision(lambda model, params, x: model.apply(params, x, trace=True)),
-                     static_argnums=0)
 
 
 def gradient_flow(model, params, x, target, *, loss: str = "cross_entropy") -> GradientFlow:
@@ -195,10 +194,106 @@ def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", sta
                          float(total), float(value))
 
 
-def layer_activations(model, params, x) -> list[np.ndarray]:
-    """Every hidden layer's activations x⁽ˡ⁾ on a batch, flattened per layer (for histograms)."""
-    trace = _trace_jit(model, params, x)
-    return [np.asarray(a).reshape(-1) for seg in trace.acts for a in seg]
+class ActivationStats(NamedTuple):
+    """Activation statistics per layer (NumPy): ``names``, ``mean`` and ``std`` of the
+    activations x⁽ˡ⁾, ``saturation`` (the fraction of units with |f′(net)| < 1 % of the
+    peak slope; NaN where the activation is not known) and ``values`` (each layer's
+    activations, flattened, for histograms)."""
+
+    names: list
+    mean: np.ndarray
+    std: np.ndarray
+    saturation: np.ndarray
+    values: list
+
+
+def _saturated(act, net) -> jax.Array:
+    return jnp.mean(jnp.abs(act.df(net)) < SATURATION_THRESHOLD * act.peak_slope)
+
+
+@highest_precision
+def _dense_activations(model, params, x):
+    trace = model.apply(params, x, trace=True)
+    act = activations.get(model.config.activation)
+    if isinstance(model.config, MLPConfig):
+        nets, acts = trace.nets, trace.acts
+        return ([a for seg in acts for a in seg],
+                layerwise(lambda n: _saturated(act, n), nets) if nets else jnp.zeros((0,)))
+    # a residual block's units are its inner v = f(u) (the pre- or post-activation form)
+    return list(trace.v), jax.vmap(lambda u: _saturated(act, u))(trace.u)
+
+
+@highest_precision
+def _sown_activations(model, activation, params, state, x):
+    options = {} if state is None else {"state": state}
+    sown = model.apply(params, x, train=False, intermediates=True, **options)
+    if activation is None:  # the values are the activations; their slopes are unknown
+        return sown, {k: jnp.full((), jnp.nan) for k in sown}
+    act = activations.get(activation)  # the values are pre-activations net⁽ˡ⁾
+    return ({k: act.f(v) for k, v in sown.items()},
+            {k: _saturated(act, v) for k, v in sown.items()})
+
+
+_dense_activations_jit = jax.jit(_dense_activations, static_argnums=0)
+_sown_activations_jit = jax.jit(_sown_activations, static_argnums=(0, 1))
+
+
+def activation_stats(model, params, x, *, state=None,
+                     activation: str | None = None) -> ActivationStats:
+    """Mean, standard deviation and saturation of each layer's activations on one batch —
+    what :func:`gradient_flow` reports beside the gradient norms, for any network.
+
+    * jaxdeep's dense nets (:func:`~jaxdeep.nets.mlp`, :func:`~jaxdeep.nets.residual_mlp`):
+      every hidden layer (every block's inner units), named ``layer l`` (``block l``);
+      saturation from the net's own activation.
+    * a Flax NNX module (:func:`~jaxdeep.nets.adapters.from_nnx`): the values it marks
+      with ``self.sow(nnx.Intermediate, name, value)``, named by path. With
+      ``activation`` (a name from :mod:`jaxdeep.activations`) the sown values are read as
+      pre-activations net⁽ˡ⁾: the statistics are of x⁽ˡ⁾ = f(net⁽ˡ⁾) and saturation is
+      measured from f′(net⁽ˡ⁾); without it they are the activations themselves and
+      saturation is NaN (unknown).
+
+    Args:
+      model, params: the network; state: a stateful model's state (evaluated with
+        ``train=False``; default ``model.init_state``).
+      x: a batch.
+      activation: see above (only for models that sow).
+
+    Raises:
+      ValueError: the model has no layers to measure — a function (``from_apply``) or a
+        module that sows nothing.
+    """
+    config = getattr(model, "config", None)
+    if isinstance(config, (MLPConfig, ResidualConfig)):
+        if activation is not None:
+            raise ValueError("activation= is for models that sow their pre-activations; "
+                             f"this {type(config).__name__} uses its own "
+                             f"({config.activation})")
+        if isinstance(config, MLPConfig):
+            check_input(config, x)
+        values, saturation = _dense_activations_jit(model, params, x)
+        unit = "layer" if isinstance(config, MLPConfig) else "block"
+        names = [f"{unit} {i + 1}" for i in range(len(values))]
+    else:
+        if getattr(config, "source", None) != "nnx":
+            raise ValueError("activation statistics need layers to look at: jaxdeep's dense "
+                             "nets, or a Flax NNX module (from_nnx) that marks them with "
+                             "self.sow(nnx.Intermediate, name, value)")
+        if activation is not None:
+            activation = activations.get(activation).name
+        if getattr(model, "init_state", None) is not None and state is None:
+            state = model.init_state(None)
+        sown, sat = _sown_activations_jit(model, activation, params, state, x)
+        if not sown:
+            raise ValueError(f"the module {config.name} sows no intermediates: mark the "
+                             "layers to measure with self.sow(nnx.Intermediate, 'name', h) "
+                             "in its __call__")
+        names, values = list(sown), list(sown.values())
+        saturation = jnp.stack([sat[k] for k in names])
+    values = [np.asarray(v, np.float64).reshape(-1) for v in jax.device_get(values)]
+    return ActivationStats(names, np.array([v.mean() for v in values]),
+                           np.array([v.std() for v in values]),
+                           np.asarray(saturation, np.float64), values)
 
 
 def format_norm(value: float) -> str:

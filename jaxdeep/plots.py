@@ -63,7 +63,7 @@ def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int =
 
     Args:
       acts: label → list of per-layer 1-D arrays (see
-        :func:`~jaxdeep.diagnostics.layer_activations`). At most ``max_layers`` layers,
+        :attr:`~jaxdeep.diagnostics.ActivationStats.values`). At most ``max_layers`` layers,
         evenly spread from first to last, are drawn per row.
       path: PNG file to write. Returns the path.
     """

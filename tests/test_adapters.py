@@ -57,20 +57,24 @@ def test_fit_trains_an_nnx_cnn_with_batch_norm_on_digits():
 
 
 class NNXMLP(nnx.Module):
-    def __init__(self, widths, rngs):
+    def __init__(self, widths, rngs, marks: bool = False):
         self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in
                                 zip(widths[:-1], widths[1:])]) if hasattr(nnx, "List") \
             else [nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
+        self.marks = marks  # sow each hidden layer's pre-activation
 
     def __call__(self, x):
         for layer in self.layers[:-1]:
-            x = nnx.sigmoid(layer(x))
+            net = layer(x)
+            if self.marks:
+                self.sow(nnx.Intermediate, "net", net)
+            x = nnx.sigmoid(net)
         return self.layers[-1](x)
 
 
-def nnx_twin(widths, params) -> NNXMLP:
+def nnx_twin(widths, params, marks: bool = False) -> NNXMLP:
     """An NNX MLP holding the weights of jaxdeep's ``mlp(widths)`` params."""
-    module = NNXMLP(widths, nnx.Rngs(0))
+    module = NNXMLP(widths, nnx.Rngs(0), marks)
     weights = [(w, b) for seg in params["hidden"] for w, b in zip(seg["W"], seg["b"])]
     weights.append((params["output"]["W"], params["output"]["b"]))
     for layer, (w, b) in zip(module.layers, weights):
@@ -131,6 +135,40 @@ def test_an_nnx_mlp_with_jaxdeeps_weights_has_the_same_gradient_flow():
     np.testing.assert_allclose(own.grad_norm, want.grad_norm, rtol=1e-6)
 
 
+def test_activation_stats_of_what_an_nnx_module_sows():
+    """Pre-activations sown by an NNX twin of jaxdeep's MLP, read through the sigmoid, give
+    the statistics jaxdeep's own trace gives; read as they are, the pre-activations' own."""
+    widths = [8] + [16] * 4 + [3]
+    ours = mlp(widths, activation="sigmoid")
+    params = ours.init(jax.random.key(3))
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(32, 8)) * 4, jnp.float32)
+    want = diagnostics.activation_stats(ours, params, x)
+    theirs = from_nnx(nnx_twin(widths, params, marks=True))
+    got = diagnostics.activation_stats(theirs, theirs.init(), x, activation="sigmoid")
+    assert got.names == [f"['net'][{i}]" for i in range(4)]
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-5)
+    np.testing.assert_allclose(got.std, want.std, rtol=1e-5)
+    np.testing.assert_array_equal(got.saturation, want.saturation)
+    assert want.saturation.max() > 0  # the wide inputs saturate some units: a real check
+    raw = diagnostics.activation_stats(theirs, theirs.init(), x)
+    nets = [np.asarray(a) for seg in ours.apply(params, x, trace=True).nets for a in seg]
+    np.testing.assert_allclose(raw.mean, [n.mean() for n in nets], rtol=1e-4, atol=1e-6)
+    assert np.isnan(raw.saturation).all()
+
+
+def test_activation_stats_say_what_they_need():
+    x = jnp.ones((4, 8))
+    plain = from_nnx(NNXMLP([8, 16, 3], nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"sows no intermediates: mark the layers"):
+        diagnostics.activation_stats(plain, plain.init(), x)
+    function = from_apply(lambda p, x: x @ p["W"], {"W": jnp.ones((8, 3))})
+    with pytest.raises(ValueError, match="need layers to look at"):
+        diagnostics.activation_stats(function, function.init(), x)
+    ours = mlp([8, 16, 3])
+    with pytest.raises(ValueError, match="uses its own"):
+        diagnostics.activation_stats(ours, ours.init(jax.random.key(0)), x, activation="relu")
+
+
 USER_NETS = '''
 from flax import nnx
 import jax.numpy as jnp
@@ -145,7 +183,9 @@ class Deep(nnx.Module):
 
     def __call__(self, x):
         for layer in self.layers:
-            x = nnx.sigmoid(layer(x))
+            net = layer(x)
+            self.sow(nnx.Intermediate, "net", net)
+            x = nnx.sigmoid(net)
         return self.out(x)
 
 
@@ -184,7 +224,16 @@ def test_gradflow_measures_a_users_model_by_parameter_path(user_nets, capsys):
     assert report["names"][0] == "['layers'][0]['kernel']" and len(report["names"]) == 13
     assert report["verdict"] == "vanishing" and report["ratio"] < 1e-3
     assert (Path("g.png")).read_bytes()[:4] == b"\x89PNG"
+    acts = report["activations"]  # what Deep sows: its pre-activations, as they are
+    assert acts["names"][0] == "['net'][0]" and len(acts["names"]) == 12
+    assert acts["saturation"] == [None] * 12
+    assert Path("g-activations.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["gradflow", "--model", f"{user_nets}:deep", "--activation", "sigmoid",
+                 "--out", "s.png", "--json"]) == 0
+    acts = json.loads(capsys.readouterr().out)["activations"]
+    assert all(0 < m < 1 for m in acts["mean"]) and all(s is not None for s in acts["saturation"])
     assert main(["gradflow", "--model", f"{user_nets}:ours", "--out", "o.png"]) == 0
+    assert Path("o-activations.png").exists()
 
 
 @pytest.mark.parametrize("factory, extra, message", [
@@ -192,6 +241,7 @@ def test_gradflow_measures_a_users_model_by_parameter_path(user_nets, capsys):
     ("missing", [], "has no callable 'missing'"),
     ("five_outputs", [], "outputs (5,) per example, but the labels of digits have 10"),
     ("deep", ["--input-shape", "7"], "rejects inputs of shape (7,) per example"),
+    ("deep", ["--activation", "relu,tanh"], "--activation takes one name"),
 ])
 def test_gradflow_says_what_is_wrong_with_a_users_model(user_nets, capsys, factory, extra,
                                                        message):
@@ -257,7 +307,9 @@ class NormedMLP(nnx.Module):
 
     def __call__(self, x):
         for layer, norm in zip(self.layers, self.norms):
-            x = nnx.sigmoid(norm(layer(x)))
+            net = norm(layer(x))
+            self.sow(nnx.Intermediate, "net", net)  # sown values are never model state
+            x = nnx.sigmoid(net)
         return self.out(x)
 
 

@@ -9,7 +9,7 @@ What this file proves, on the first 256 digits at initialisation (width 128, dep
   units); relu + normal(σ=1) blows the global norm past 1e10;
 * the per-layer numbers are what they claim: grad_norm is ‖jax.grad(E) w.r.t. W⁽ˡ⁾‖ in
   layer order, global_norm and loss match autodiff, act_mean / act_std / saturation match
-  the forward trace, ``layer_activations`` returns the same activations;
+  the forward trace, ``activation_stats`` gives the same activations and statistics;
 * an overflowing configuration (relu, σ = 1e3, float32) is a result, not a crash: the
   non-finite values come back as inf/NaN, the verdict is "exploded" and ``format_norm``
   prints "exploded";
@@ -164,14 +164,18 @@ def test_relu_he_numbers_match_autodiff_and_trace(built, flows, digits_batch):
     assert flow.delta_norm[-1] == pytest.approx(want_delta, rel=1e-4)
 
 
-def test_layer_activations(built, flows, digits_batch):
-    model, params = built["sigmoid-glorot"]
-    acts = diagnostics.layer_activations(model, params, digits_batch[0])
-    assert len(acts) == DEPTH
-    for layer, a in enumerate(acts):
+@pytest.mark.parametrize("name", ["sigmoid-glorot", "relu-he"])
+def test_activation_stats(built, flows, digits_batch, name):
+    model, params = built[name]
+    stats = diagnostics.activation_stats(model, params, digits_batch[0])
+    flow = flows[name]
+    assert stats.names == [f"layer {i + 1}" for i in range(DEPTH)]
+    for layer, a in enumerate(stats.values):
         assert a.shape == (256 * 128,)
-        assert np.all((a > 0) & (a < 1))
-        assert a.mean() == pytest.approx(flows["sigmoid-glorot"].act_mean[layer], rel=1e-4)
+        assert np.all((a > 0) & (a < 1)) if name.startswith("sigmoid") else np.all(a >= 0)
+    np.testing.assert_allclose(stats.mean, flow.act_mean, rtol=1e-5)
+    np.testing.assert_allclose(stats.std, flow.act_std, rtol=1e-4)
+    np.testing.assert_array_equal(stats.saturation, flow.saturation)
 
 
 # --- divergence is a result ---------------------------------------------------------------

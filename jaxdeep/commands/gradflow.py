@@ -39,8 +39,11 @@ HELP = "gradient norms per layer at initialisation (vanishing / exploding), tabl
 def add_arguments(p) -> None:
     p.add_argument("--depth", type=positive_int, default=20, help="number of hidden layers L")
     p.add_argument("--width", type=positive_int, default=128, help="units per hidden layer")
-    p.add_argument("--activation", type=name_list, default=["sigmoid", "tanh", "relu", "tanh"],
-                   help=f"comma-separated hidden activations ({', '.join(activations.names())})")
+    p.add_argument("--activation", type=name_list, default=None,
+                   help=f"comma-separated hidden activations ({', '.join(activations.names())}; "
+                        "default sigmoid,tanh,relu,tanh); with --model, one name: the values "
+                        "the module sows are its pre-activations under this activation (for "
+                        "saturation)")
     p.add_argument("--init", type=name_list, default=None,
                    help=f"initialisation per activation, one for all or one each "
                         f"({', '.join(INIT_NAMES)}, or auto: He for rectifiers, else Glorot); "
@@ -66,7 +69,8 @@ def add_arguments(p) -> None:
 
 def configurations(args) -> list[tuple[str, str]]:
     """Pair activations with inits; every name checked before anything is computed."""
-    acts = [activations.get(a).name for a in args.activation]
+    acts = [activations.get(a).name
+            for a in (args.activation or ["sigmoid", "tanh", "relu", "tanh"])]
     if args.init is None:
         default_story = acts == ["sigmoid", "tanh", "relu", "tanh"]
         args.init = ["auto", "auto", "auto", "normal"] if default_story else ["auto"]
@@ -124,7 +128,7 @@ def run(args, console) -> int:
                     activation=activation, init=init, init_scale=args.init_scale)
         params = model.init(jax.random.key(args.seed))
         flows[label] = diagnostics.gradient_flow(model, params, x, y, loss=args.loss)
-        acts[label] = diagnostics.layer_activations(model, params, x)
+        acts[label] = diagnostics.activation_stats(model, params, x).values
 
     runtime = describe()
     if args.json:
@@ -149,6 +153,10 @@ def run(args, console) -> int:
 def run_model(args, console) -> int:
     """``--model``: a user's network, measured by autodiff and named by parameter path."""
     _check_png(args.out)
+    if args.activation is not None and len(args.activation) != 1:
+        raise ValueError("with --model, --activation takes one name: the activation the "
+                         "module's sown pre-activations go through")
+    activation = None if args.activation is None else activations.get(args.activation[0]).name
     model = load_model(args.model)
     params = model.init(jax.random.key(args.seed))
     state = model.init_state(jax.random.key(args.seed)) if is_stateful(model) else None
@@ -174,13 +182,25 @@ def run_model(args, console) -> int:
     y = (jnp.asarray(ds.y_train[:len(x)]) if name != "a random batch" else
          jax.random.randint(jax.random.key(args.seed + 2), (len(x),), 0, n_classes))
     flow = diagnostics.parameter_flow(model, params, x, y, loss=args.loss, state=state)
+    try:
+        stats = diagnostics.activation_stats(model, params, x, state=state,
+                                             activation=activation)
+    except ValueError as why:  # nothing sown: the gradients alone, and say how to get more
+        if activation is not None:
+            raise
+        stats, missing = None, str(why)
     label = args.model
     runtime = describe()
     if args.json:
         print(json.dumps({"runtime": runtime, "model": label, "names": flow.names,
                           "grad_norm": [float(v) for v in flow.grad_norm],
                           "ratio": flow.ratio, "global_norm": flow.global_norm,
-                          "loss": flow.loss, "verdict": flow.verdict}, indent=1))
+                          "loss": flow.loss, "verdict": flow.verdict,
+                          "activations": None if stats is None else {
+                              "names": stats.names, "mean": list(stats.mean),
+                              "std": list(stats.std),
+                              "saturation": [None if math.isnan(v) else float(v)
+                                             for v in stats.saturation]}}, indent=1))
     else:
         table = Table(title=f"Per-layer gradient flow of {label} on {name} (batch {len(x)}, "
                             f"loss {args.loss}); the last weight is the output layer")
@@ -192,13 +212,35 @@ def run_model(args, console) -> int:
         console.print(f"ratio first / last hidden {flow.ratio:.3g}, global ‖∇E‖ "
                       f"{format_norm(flow.global_norm)}, loss {flow.loss:.4g}: "
                       f"[bold]{flow.verdict}[/]")
+        if stats is None:
+            console.print(f"no activation statistics: {missing}", highlight=False)
+        else:
+            console.print(activation_table(stats, activation))
         console.print(f"measured on {summary_line(runtime)}", highlight=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plots.gradient_norms({label: flow}, args.out,
                          title=f"Gradient flow at initialisation — {label}, {name}")
+    written = [args.out]
+    if stats is not None:
+        written.append(args.out.with_name(args.out.stem + "-activations.png"))
+        plots.activation_histograms({label: stats.values}, written[-1])
     if not args.json:
-        console.print(f"wrote [bold]{args.out}[/]")
+        console.print("wrote " + " and ".join(f"[bold]{w}[/]" for w in written))
     return 0
+
+
+def activation_table(stats, activation: str | None) -> Table:
+    """A table of :class:`~jaxdeep.diagnostics.ActivationStats`, one row per sown value."""
+    read = (f"sown values read as pre-activations of {activation}" if activation else
+            "sown values as they are; saturation needs --activation")
+    table = Table(title=f"Activations at initialisation ({read})")
+    for col in ("intermediate (path)", "mean", "std", "saturated"):
+        table.add_column(col, justify="left" if col.startswith("inter") else "right")
+    for i, path in enumerate(stats.names):
+        sat = stats.saturation[i]
+        table.add_row(path, f"{stats.mean[i]:.3f}", f"{stats.std[i]:.3f}",
+                      "" if math.isnan(sat) else f"{sat:.0%}")
+    return table
 
 
 def layer_table(flows: dict, args) -> Table:

@@ -18,6 +18,11 @@ logits)``. These adapters make one from what users have:
 used): the module's or function's own initialisation is the user's, and a fit starts
 from it. The output activation (``output``) is applied when ``logits=False``; training
 asks for logits.
+
+Values a module marks with ``self.sow(nnx.Intermediate, name, value)`` — the inputs or
+outputs of its layers — are what :func:`jaxdeep.diagnostics.activation_stats` measures:
+an NNX model's ``apply(params, x, intermediates=True)`` returns them as
+``{name: array}`` instead of the output. They are never part of the model state.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ..compat import nnx_call_capturing, nnx_get, nnx_set
 from .model import Model
 
 __all__ = ["OUTPUTS", "as_model", "from_apply", "from_nnx", "load_model", "to_nnx"]
@@ -76,7 +82,8 @@ def from_nnx(module, *, output: str = "softmax") -> Model:
       output: ``softmax``, ``sigmoid`` or ``identity``, applied when ``logits=False``.
 
     Returns:
-      A Model with ``init(key) -> the module's params`` (its own initial values) and, when
+      A Model with ``init(key) -> the module's params`` (its own initial values), whose
+      ``apply(..., intermediates=True)`` gives what the module sows, and, when
       the module holds state, ``init_state``.
     """
     from flax import nnx
@@ -85,6 +92,11 @@ def from_nnx(module, *, output: str = "softmax") -> Model:
         raise ValueError(f"from_nnx takes a flax.nnx.Module; got {type(module).__name__} "
                          "(for a pure function with its params, use from_apply)")
     f_out = _check_output(output)
+    if jax.tree_util.tree_leaves(nnx.state(module, nnx.Intermediate)):
+        # values sown by an earlier call are not the module's state: leave them out
+        # (on a copy: the user's module stays as it is)
+        module = nnx.clone(module)
+        nnx.pop(module, nnx.Intermediate)
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     _check_has_params(params, f"the module {type(module).__name__}")
     stateful = bool(jax.tree_util.tree_leaves(rest))
@@ -97,33 +109,52 @@ def from_nnx(module, *, output: str = "softmax") -> Model:
         params, state = jax.tree_util.tree_map(lambda a: a, (params, state))
         m = nnx.merge(graphdef, params, state)
         m.train() if train else m.eval()  # batch norm, dropout: the mode asked for
-        y = m(x)
-        return y, nnx.split(m, nnx.Param, ...)[2]
+        y, sown = nnx_call_capturing(m, x)
+        return y, nnx.split(m, nnx.Param, ...)[2], sown
 
     def init(key=None):
         return params
 
+    def respond(y, new_state, sown, logits: bool, intermediates: bool):
+        if intermediates:
+            return _named(sown)
+        y = y if logits else f_out(y)
+        return y if new_state is None else (y, new_state)
+
     if not stateful:
-        def apply(p, x, *, state=None, train: bool = False, logits: bool = False):
+        def apply(p, x, *, state=None, train: bool = False, logits: bool = False,
+                  intermediates: bool = False):
             if state is not None:
                 raise ValueError("this module holds no state besides its parameters; call "
                                  "apply without state=")
-            y, _ = run(p, rest, x, train)
-            return y if logits else f_out(y)
+            y, _, sown = run(p, rest, x, train)
+            return respond(y, None, sown, logits, intermediates)
 
         return Model(init, apply, config)
 
     def init_state(key=None):
         return rest
 
-    def apply(p, x, *, state=None, train: bool = False, logits: bool = False):
+    def apply(p, x, *, state=None, train: bool = False, logits: bool = False,
+              intermediates: bool = False):
         if state is None:
             raise ValueError("this module holds state (e.g. batch-norm statistics): pass "
                              "state=model.init_state() or the state fit returned")
-        y, new_state = run(p, state, x, train)
-        return (y if logits else f_out(y)), (new_state if train else state)
+        y, new_state, sown = run(p, state, x, train)
+        return respond(y, new_state if train else state, sown, logits, intermediates)
 
     return Model(init, apply, config, init_state)
+
+
+def _named(sown) -> dict[str, jax.Array]:
+    """What a module sowed as ``{name: array}``: each value named by its path in the module
+    (``['layers'][2]['net']``), with ``[i]`` for the i-th of several values sown under one
+    name (a loop over layers), in the order of the module's tree."""
+    leaves = jax.tree_util.tree_flatten_with_path(sown)[0]
+    paths = [jax.tree_util.keystr(path[:-1]).replace(".value", "") for path, _ in leaves]
+    counts = {p: paths.count(p) for p in paths}
+    return {(p if counts[p] == 1 else f"{p}[{path[-1].idx}]"): value
+            for p, (path, value) in zip(paths, leaves)}
 
 
 def from_apply(apply_fn: Callable[[Any, jax.Array], jax.Array], params, *,
@@ -205,17 +236,6 @@ def as_model(made, what: str = "the factory") -> Model:
                      "module or a jaxdeep Model")
 
 
-def _get(variable):
-    return variable.get_value() if hasattr(variable, "get_value") else variable.value
-
-
-def _set(variable, value) -> None:
-    if hasattr(variable, "set_value"):
-        variable.set_value(value)
-    else:
-        variable.value = value
-
-
 def to_nnx(model: Model, params, state=None):
     """A jaxdeep network as a Flax NNX module, for Flax code (``nnx.Optimizer``, NNX
     transforms, a bigger NNX model that contains it).
@@ -240,12 +260,12 @@ def to_nnx(model: Model, params, state=None):
 
         def __call__(self, x):
             if self.state is None:
-                return self.model.apply(_get(self.params), x, logits=True)
+                return self.model.apply(nnx_get(self.params), x, logits=True)
             train = not self.use_running_average
-            y, new = self.model.apply(_get(self.params), x, state=_get(self.state),
+            y, new = self.model.apply(nnx_get(self.params), x, state=nnx_get(self.state),
                                       train=train, logits=True)
             if train:
-                _set(self.state, new)
+                nnx_set(self.state, new)
             return y
 
     JaxdeepModule.__name__ = JaxdeepModule.__qualname__ = f"Jaxdeep_{type(model.config).__name__}"
