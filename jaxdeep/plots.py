@@ -91,6 +91,44 @@ def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int =
 
 
 
+def monitored(watched: dict, path, *, title: str = "Gradient norm per layer during training"):
+    """What the gradient monitor recorded: ‖∂E/∂W⁽ˡ⁾‖ against the step, one panel per run,
+    one line per layer coloured from the first layer (dark) to the last (light), the
+    last weight array (the output layer) dashed. Lines that stay apart in the order of
+    their colours are gradients vanishing (or exploding) on the way to the input; lines
+    that meet are gradients that reach every layer alike.
+
+    Args:
+      watched: label → :class:`~jaxdeep.monitor.Records`.
+      path: PNG file to write. Returns the path.
+    """
+    import matplotlib
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    n = len(watched)
+    fig, axes = new_figure(1, n, figsize=(4.6 * n + 0.8, 3.8), squeeze=False,
+                           sharey=True, layout="constrained")
+    cmap = matplotlib.colormaps["viridis"]
+    for ax, (label, rec) in zip(axes[0], watched.items()):
+        layers = rec.grad_norm.shape[1]
+        for j in range(layers):
+            last = j == layers - 1
+            ax.plot(rec.at, finite_positive(rec.grad_norm[:, j]), lw=1.2 if last else 0.9,
+                    ls="--" if last else "-", color=cmap(j / max(layers - 1, 1)))
+        log_y(ax)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("‖∂E/∂W⁽ˡ⁾‖ (Frobenius)")
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=axes[0, -1], ticks=[0, 1])
+    bar.ax.set_yticklabels(["first", "last\n(dashed:\noutput)"], fontsize=7)
+    bar.set_label("layer", fontsize=8)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    return Path(path)
+
+
 def training_curves(histories: dict, path, *, metric: str = "accuracy",
                     title: str = "Training"):
     """Training loss (log scale) and a held-out metric against step, one line per run.

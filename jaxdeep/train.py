@@ -33,8 +33,7 @@ from .engine import Batch, History, ran_away, run_blocks, scan_steps
 from .losses import log_softmax
 from .memory import check_training_fits, forward_bytes
 from .monitor import monitor, records
-from .nets.mlp import MLPConfig
-from .nets.weights import jaxdeep_stacked, never
+from .nets.weights import stacked_of
 from .nets.model import is_stateful
 from .precision import check_precision, to_compute, to_float32
 from .sharding import default_mesh, mesh_for, n_data, replicate, split_batch
@@ -321,7 +320,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     mesh = mesh_for(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])
     optimizer = optimizer or default_optimizer()
-    stacked = jaxdeep_stacked if isinstance(model.config, MLPConfig) else never
+    stacked = stacked_of(model)
     if monitor_every is not None:
         check_positive_int("monitor_every", monitor_every)
         optimizer = _monitored(optimizer, monitor_every, -(-steps // monitor_every), stacked)

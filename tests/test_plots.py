@@ -1,6 +1,6 @@
 """Tests for jaxdeep.plots: the figures are written, even for diverged runs.
 
-What this file proves: ``gradient_norms`` and ``activation_histograms`` write real,
+What this file proves: ``gradient_norms``, ``activation_histograms`` and ``monitored`` write real,
 non-empty PNG files (checked by the PNG signature and a decodable image of the expected
 kind) and return the path, also when a flow or an activation layer holds inf/NaN (a
 diverged configuration is a result to plot, not a crash), when every value of a flow is
@@ -79,3 +79,17 @@ def test_activation_histograms_png(tmp_path):
 def test_activation_histograms_single_layer(tmp_path):
     out = plots.activation_histograms({"one": [np.linspace(-1, 1, 100)]}, tmp_path / "one.png")
     _assert_png(Path(out))
+
+
+def test_monitored_png_with_a_diverged_layer(tmp_path):
+    from jaxdeep.monitor import Records
+
+    at = np.arange(0, 300, 10)
+    norms = np.geomspace(1e-12, 1.0, 5)[None, :] * np.ones((len(at), 1))
+    diverged = norms.copy()
+    diverged[15:] = np.nan  # a run that blew up half way: drawn up to there
+    watched = {"vanishing": Records(at, [f"w{i}" for i in range(5)], norms, norms),
+               "diverged": Records(at, [f"w{i}" for i in range(5)], diverged, diverged)}
+    out = plots.monitored(watched, tmp_path / "m.png")
+    assert Path(out) == tmp_path / "m.png"
+    _assert_png(out)

@@ -54,14 +54,15 @@ def test_quick_preset_shows_the_vanishing_gradient_and_its_remedies(quick):
 
 def test_quick_report_has_every_file_and_the_table(quick):
     for name in ("results.json", "report.md", "report.html", "config.json", "accuracy.png",
-                 "first_layer_gradient.png", "gradients.png", "curves.png"):
+                 "first_layer_gradient.png", "gradients.png", "curves.png",
+                 "ratio_during_training.png"):
         assert (quick.out / name).is_file(), name
     assert len(list((quick.out / "cells").glob("*.json"))) == 10
     md = (quick.out / "report.md").read_text()
     assert "| sigmoid |" in md and "![" in md
     assert "training matmul precision default, measurements at highest" in md
     html = (quick.out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4  # self-contained: figures embedded
+    assert html.count("data:image/png;base64,") == 5  # self-contained: figures embedded
     assert "src=\"accuracy.png\"" not in html
     results = quick.results
     runtime = results["runtime"]
@@ -73,6 +74,32 @@ def test_quick_report_has_every_file_and_the_table(quick):
     assert cell["curve"]["step"] == [100, 200, 300]
     residual = quick.cell("residual", 20)
     assert residual["init"]["unit"] == "block" and residual["layers"] == 21
+
+
+def test_the_monitor_records_each_cells_gradients_while_it_trains(quick):
+    """Every 100 steps (eval_every) the monitor around Adam recorded ‖∂E/∂W‖ per unit:
+    the sigmoid net's gradient stays vanished while it trains, ReLU/He's stays within
+    reach of every layer, and a residual net's record is per block like its flow."""
+    for name in ("sigmoid", "relu", "residual"):
+        cell = quick.cell(name, 20)
+        during = cell["during"]
+        assert during["step"] == [0, 100, 200], name
+        assert len(during["grad_norm"][0]) == len(cell["init"]["grad_norm"]), name
+    assert max(quick.cell("sigmoid", 20)["during"]["ratio"]) < 1e-6
+    assert all(1e-2 < r < 1e2 for r in quick.cell("relu", 20)["during"]["ratio"])
+
+
+def test_during_groups_a_residual_nets_weights_into_blocks():
+    from jaxdeep.monitor import Records
+    from jaxdeep.nets import residual_mlp
+
+    names = ["['blocks']['W1'][0]", "['blocks']['W1'][1]", "['blocks']['W2'][0]",
+             "['blocks']['W2'][1]", "['input']['W']", "['output']['W']"]
+    norms = np.array([[3.0, 1.0, 4.0, 2.0, 9.0, 7.0], [6.0, 8.0, 8.0, 6.0, 1.0, 1.0]])
+    got = cell_module.during(residual_mlp(4, 3, blocks=2, width=8),
+                             Records(np.array([0, 10]), names, norms, norms))
+    assert got["grad_norm"] == [[5.0, pytest.approx(5 ** 0.5)], [10.0, 10.0]]
+    assert got["first"] == [5.0, 10.0] and got["ratio"][1] == 1.0
 
 
 # ------------------------------------------------------------------ resuming

@@ -4,7 +4,7 @@ jaxdeep's diagnostics and the gradient monitor measure "per layer" on any parame
 — its own nets', a Flax NNX module's, a user's dict. A *layer* is each weight array: a
 floating leaf with two or more dimensions (a matrix or a convolution kernel) whose name
 is not one of :data:`NOT_WEIGHTS` (biases, normalisation scales and statistics, which may
-be stacked into two dimensions). It is named by its path in the tree
+be stacked into two dimensions), numbered or not (``b1``, ``b2``). It is named by its path in the tree
 (``jax.tree_util.keystr``: ``['hidden'][0]['W']``, ``['layers'][3]['kernel']``).
 A leaf that stacks the weights of several identical layers along its first axis —
 jaxdeep's dense nets scan over such runs — is split into them when ``stacked(path)``
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["NOT_WEIGHTS", "fro", "is_weight", "jaxdeep_stacked", "layer_names", "never",
-           "weight_layers"]
+           "stacked_of", "weight_layers"]
 
 #: Leaf names that are never a layer's weights, whatever their shape (a stack of biases
 #: is two-dimensional): biases, normalisation scales and statistics.
@@ -31,7 +31,8 @@ def is_weight(path, leaf) -> bool:
     """Whether the leaf at ``path`` is a layer's weights (see the module docstring)."""
     names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
     names = [n for n in names if n != "value"]  # an NNX Variable's array sits in .value
-    return (jnp.ndim(leaf) >= 2 and (not names or names[-1] not in NOT_WEIGHTS)
+    last = str(names[-1]).rstrip("0123456789") if names else None  # b1, b2: biases too
+    return (jnp.ndim(leaf) >= 2 and last not in NOT_WEIGHTS
             and jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating))
 
 
@@ -41,8 +42,20 @@ def never(path: str) -> bool:
 
 def jaxdeep_stacked(path: str) -> bool:
     """The stacked leaves of jaxdeep's dense nets: the MLP's runs of identical hidden
-    layers (``['hidden'][i]['W']``: one weight matrix per layer along the first axis)."""
-    return path.startswith("['hidden']")
+    layers (``['hidden'][i]['W']``) and the residual MLP's blocks (``['blocks']['W1']``),
+    one weight matrix per layer along the first axis."""
+    return path.startswith(("['hidden']", "['blocks']"))
+
+
+def stacked_of(model) -> Callable[[str], bool]:
+    """Which leaves of ``model``'s params stack layers: :func:`jaxdeep_stacked` for
+    jaxdeep's dense nets, :func:`never` for every other network (a user's ``blocks`` list
+    holds one array per layer)."""
+    from .mlp import MLPConfig
+    from .residual import ResidualConfig
+
+    dense = isinstance(getattr(model, "config", None), (MLPConfig, ResidualConfig))
+    return jaxdeep_stacked if dense else never
 
 
 def weight_layers(tree, stacked: Callable[[str], bool] = never) -> list[jax.Array]:

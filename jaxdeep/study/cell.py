@@ -7,6 +7,9 @@ What a cell records (all JSON; non-finite numbers become ``null``):
   and the output layer last, ``first`` (layer 1 or block 1), ``ratio`` first/last hidden,
   ``global_norm`` = ‖∇E‖, ``saturation`` per hidden layer (fraction of units with
   |f′(net)| < 1 % of the peak slope) and its mean;
+* ``during`` — the gradient monitor's record (:mod:`jaxdeep.monitor`) every
+  ``eval_every`` steps while training: ``step``, ``grad_norm`` (per record, per unit as
+  above), ``first`` and ``ratio`` per record;
 * ``accuracy`` — test accuracy after training (``null`` if the run diverged), the
   training curve (``step``, ``train_loss``, ``test_accuracy``), ``diverged`` (the first
   step with a non-finite loss, or ``null``);
@@ -64,6 +67,29 @@ def flow(model, params, x, y, state=None) -> dict:
             "mean_saturation": clean(np.mean(saturation)) if len(saturation) else None}
 
 
+def during(model, watched) -> dict:
+    """The monitor's records of one training run in the units :func:`flow` reports: the
+    hidden layers and the output layer of a dense net or a user's model, the blocks of a
+    residual MLP (√(‖∂E/∂W₁‖² + ‖∂E/∂W₂‖²) each)."""
+    norms = np.asarray(watched.grad_norm, np.float64)
+    if isinstance(model.config, ResidualConfig):
+        block = {name: int(name.rsplit("[", 1)[1][:-1]) for name in watched.names
+                 if name.startswith("['blocks']")}
+        grad = np.sqrt(np.stack([
+            sum(norms[:, j] ** 2 for j, name in enumerate(watched.names)
+                if block.get(name) == b) for b in sorted(set(block.values()))], axis=1))
+        hidden = grad
+    else:
+        grad, hidden = norms, norms[:, :-1]
+    with np.errstate(all="ignore"):
+        ratio = (hidden[:, 0] / hidden[:, -1] if hidden.shape[1] > 1
+                 else np.full(len(grad), np.nan))
+    return {"step": [int(a) for a in watched.at],
+            "grad_norm": [[clean(g) for g in row] for row in grad],
+            "first": [clean(g) for g in hidden[:, 0]],
+            "ratio": [clean(r) for r in ratio]}
+
+
 def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, test) -> dict:
     """Run one (remedy, depth, seed) cell and return its record."""
     config = ctx.config
@@ -74,7 +100,8 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
                  optimizer=optimizer(config.learning_rate), eval_data=test,
-                 eval_every=config.eval_every, progress=False, precision=config.precision)
+                 eval_every=config.eval_every, progress=False, precision=config.precision,
+                 monitor_every=config.eval_every)
     seconds = time.perf_counter() - start
     h = result.history
     return {
@@ -84,6 +111,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
         "curve": {"step": list(h.step), "train_loss": [clean(v) for v in h.train_loss],
                   "test_accuracy": [clean(v) for v in h.eval.get("accuracy", [])]},
         "init": before,
+        "during": during(built.model, result.monitor),
         "trained": flow(built.model, result.params, *flow_batch, state=result.model_state),
         "seconds": seconds,
         "pretrain_seconds": built.pretrain_seconds,

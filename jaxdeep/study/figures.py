@@ -166,6 +166,34 @@ def training_curves(results: dict, path: Path) -> Path:
     return path
 
 
+def ratio_during_training(results: dict, path: Path) -> Path:
+    """‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first over last hidden layer or block) against the step,
+    as the gradient monitor recorded it while training, per remedy, one panel per depth
+    (first seed): does the gradient reach the input side once training is under way?"""
+    config = results["config"]
+    seed = config["seeds"][0]
+    cells = _run_cells(results, seed)
+    depths = _panel_depths(config["depths"], cells)
+    colours = _colours(config["remedies"])
+    fig, axes = new_figure(1, len(depths), figsize=(4.2 * len(depths), 3.6), squeeze=False,
+                           sharey=True, layout="constrained")
+    for ax, depth in zip(axes[0], depths):
+        for name in config["remedies"]:
+            during = cells.get((name, depth), {}).get("during")
+            if during:  # (cells recorded before the monitor have none)
+                ax.plot(during["step"], finite_positive([_nan(v) for v in during["ratio"]]),
+                        color=colours[name], marker=".", ms=3, label=name)
+        ax.axhline(1.0, color="grey", ls="--", lw=1)
+        plots.log_y(ax, empty="no finite ratios")
+        ax.set_title(f"depth {depth}", fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("first / last hidden ‖∂E/∂W‖")
+    _legend(axes[0, -1], fontsize=7)
+    fig.savefig(path, dpi=110)
+    return path
+
+
 FIGURES = {
     "accuracy": ("accuracy.png", accuracy_vs_depth,
                  "Test accuracy by depth (mean over seeds; band: min to max)"),
@@ -174,6 +202,9 @@ FIGURES = {
     "gradients": ("gradients.png", gradients_by_layer,
                   "Gradient norm per layer, before and after training"),
     "curves": ("curves.png", training_curves, "Test accuracy during training"),
+    "ratio_during": ("ratio_during_training.png", ratio_during_training,
+                     "First over last hidden layer's gradient norm during training "
+                     "(gradient monitor)"),
 }
 
 

@@ -117,6 +117,12 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
         ("table", *gradient_rows(results)),
         ("figure", figures["first_gradient"], FIGURES["first_gradient"][2]),
         ("figure", figures["gradients"], FIGURES["gradients"][2]),
+        ("p", "While training, the gradient monitor (jaxdeep.monitor, wrapped around Adam; "
+              f"the updates are unchanged) recorded every layer's ‖∂E/∂W‖ every "
+              f"{config['eval_every']} steps: the ratio of the first to the last hidden "
+              "layer shows whether the gradient still vanishes (≪ 1) or explodes (≫ 1) "
+              "once training is under way."),
+        ("figure", figures["ratio_during"], FIGURES["ratio_during"][2]),
         ("h2", "Saturated units at the start"),
         ("p", "Fraction of hidden units whose slope |f′(net)| is below 1 % of the "
               "activation's peak (sigmoid/tanh at their asymptotes, ReLU switched off)."),
