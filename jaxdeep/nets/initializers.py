@@ -13,6 +13,9 @@ Var(net) = n_in · Var(w) · E[x²], so:
   ReLU zeroing half of its inputs.
 * ``orthogonal``: a random orthogonal matrix times ``gain`` (Saxe et al. 2014); all
   singular values equal, so linear chains neither shrink nor grow.
+* ``scaled``: wᵢⱼ ~ N(0, σ_w²/n_in) with σ_w = ``scale`` — the weights of mean-field
+  theory (Poole et al. 2016; :mod:`jaxdeep.theory`), a Gaussian (not truncated) whose
+  variance × fan-in is σ_w² for every layer; σ_w² = 1 is LeCun's, 2 He's.
 
 Weights are laid out (n_in, n_out), so a layer computes net = x W + b for a batch x of
 shape (batch, n_in).
@@ -25,7 +28,7 @@ import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
 _ALIASES = {"xavier": "glorot", "kaiming": "he", "naive": "normal"}
-INIT_NAMES = ("normal", "lecun", "glorot", "he", "orthogonal")
+INIT_NAMES = ("normal", "lecun", "glorot", "he", "orthogonal", "scaled")
 
 
 def _make(name: str, scale: float) -> jinit.Initializer:
@@ -37,6 +40,8 @@ def _make(name: str, scale: float) -> jinit.Initializer:
         return jinit.glorot_uniform()
     if name == "he":
         return jinit.he_normal()
+    if name == "scaled":
+        return jinit.variance_scaling(scale ** 2, "fan_in", "normal")
     return jinit.orthogonal(scale=scale)
 
 
@@ -61,9 +66,11 @@ def init_weights(key: jax.Array, name: str, shape: tuple[int, ...], *, scale: fl
 
     Args:
       key: PRNG key (first, as in ``jax.random`` and ``jax.nn.initializers``).
-      name: one of ``normal``, ``lecun``, ``glorot``/``xavier``, ``he``/``kaiming``, ``orthogonal``.
+      name: one of ``normal``, ``lecun``, ``glorot``/``xavier``, ``he``/``kaiming``,
+        ``orthogonal``, ``scaled``.
       shape: (n_in, n_out), or (n_layers, n_in, n_out) for a stack.
-      scale: σ for ``normal``, the gain for ``orthogonal``; ignored by the others.
+      scale: σ for ``normal``, the gain for ``orthogonal``, σ_w for ``scaled``; ignored by
+        the others.
     """
     init = _make(check_init(name), scale)
     if len(shape) == 2:

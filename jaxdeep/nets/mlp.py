@@ -45,6 +45,7 @@ class MLPConfig:
     output: str
     init: str
     init_scale: float
+    bias_scale: float = 0.0
 
     @property
     def depth(self) -> int:
@@ -118,15 +119,17 @@ def check_input(config, x) -> None:
 
 
 def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
-        init: str = "glorot", init_scale: float = 1.0) -> Model:
+        init: str = "glorot", init_scale: float = 1.0, bias_scale: float = 0.0) -> Model:
     """A deep MLP as a :class:`~jaxdeep.nets.Model`.
 
     Args:
       widths: [n_in, h₁, …, h_L, n_out]; ``[64] + [128] * 20 + [10]`` is 20 hidden layers.
       activation: hidden activation, any name from :mod:`jaxdeep.activations`.
       output: ``identity`` (regression / logits), ``sigmoid`` or ``softmax``.
-      init: weight initialisation (see :mod:`jaxdeep.nets.initializers`); biases start at 0.
-      init_scale: σ for ``normal``, gain for ``orthogonal``.
+      init: weight initialisation (see :mod:`jaxdeep.nets.initializers`).
+      init_scale: σ for ``normal``, gain for ``orthogonal``, σ_w for ``scaled``.
+      bias_scale: σ_b: biases start as N(0, σ_b²) — the random biases of mean-field
+        theory (:mod:`jaxdeep.theory`); 0 (the default): biases start at 0.
 
     ``apply(params, x, trace=False, logits=False)`` returns y of shape (batch, n_out); with
     ``logits=True`` the output layer's pre-activation net⁽ᴸ⁺¹⁾ instead (what losses and
@@ -135,7 +138,9 @@ def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
     act_table.get(activation)
     config = MLPConfig(check_widths(widths), activation, check_output(output), check_init(init),
                        check_number("init_scale", init_scale, low=0, low_open=True,
-                                    hint="σ of normal weights, gain of orthogonal ones"))
+                                    hint="σ of normal weights, gain of orthogonal ones"),
+                       check_number("bias_scale", bias_scale, low=0,
+                                    hint="σ_b, the standard deviation of the initial biases"))
     return _build(config)
 
 
@@ -145,16 +150,23 @@ def _build(config: MLPConfig) -> Model:
     f = act_table.get(config.activation).f
     f_out = act_table.get(config.output).f
 
+    def biases(key, shape):
+        if config.bias_scale == 0:
+            return jnp.zeros(shape, jnp.float32)
+        # a key of its own, folded from the layer's: the weights drawn are the same as
+        # with zero biases
+        return config.bias_scale * jax.random.normal(jax.random.fold_in(key, 1), shape)
+
     def init(key: jax.Array) -> dict:
         keys = jax.random.split(key, len(config.segments) + 1)
         hidden = [
             {"W": init_weights(k, config.init, (n, a, b), scale=config.init_scale),
-             "b": jnp.zeros((n, b), jnp.float32)}
+             "b": biases(k, (n, b))}
             for k, (n, a, b) in zip(keys[:-1], config.segments)
         ]
         h, n_out = config.widths[-2], config.widths[-1]
         output = {"W": init_weights(keys[-1], config.init, (h, n_out), scale=config.init_scale),
-                  "b": jnp.zeros((n_out,), jnp.float32)}
+                  "b": biases(keys[-1], (n_out,))}
         return {"hidden": hidden, "output": output}
 
     def apply(params: dict, x: jax.Array, *, trace: bool = False, logits: bool = False):
