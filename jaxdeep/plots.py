@@ -34,12 +34,15 @@ def log_y(ax, *, empty: str = "no finite values (every run diverged)") -> None:
                 color="grey", fontsize=9)
 
 
-def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initialisation"):
+def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initialisation",
+                   predicted: dict | None = None):
     """‖∂E/∂W⁽ˡ⁾‖ against layer l, log scale, one line per configuration.
 
     Args:
       flows: label → :class:`~jaxdeep.diagnostics.GradientFlow`.
       path: PNG file to write. Returns the path.
+      predicted: label → predicted ‖∂E/∂W⁽ˡ⁾‖ of the hidden layers (mean-field theory,
+        :mod:`jaxdeep.theory.prediction`), drawn dashed in the configuration's colour.
     """
     fig, ax = new_figure(figsize=(7, 4.5), layout="constrained")
     for label, flow in flows.items():
@@ -47,6 +50,12 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
         line, = ax.plot(layers, finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
         if not np.all(np.isfinite(flow.grad_norm)):
             line.set_label(f"{label} (exploded: non-finite)")
+        if predicted and label in predicted:
+            theory = finite_positive(predicted[label])
+            ax.plot(np.arange(1, len(theory) + 1), theory, ls="--", lw=1,
+                    color=line.get_color())
+    if predicted:
+        ax.plot([], [], ls="--", lw=1, color="grey", label="mean-field prediction")
     log_y(ax)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer l (1 = next to the input; last = output layer)")

@@ -5,6 +5,7 @@ script, without paying for a new interpreter and fresh compilation per test)."""
 
 import json
 
+import numpy as np
 import pytest
 
 from jaxdeep import runtime
@@ -34,6 +35,20 @@ def test_gradflow_json_reports_explosion_as_numbers(tmp_path, capsys):
     assert flow["global_norm"] is None or flow["global_norm"] > 1e10
     assert flow["verdict"] in ("exploding", "exploded")
     assert len(flow["grad_norm"]) == 21
+
+
+def test_gradflow_puts_the_mean_field_prediction_beside_the_measurement(tmp_path, capsys):
+    args = ["gradflow", "--depth", "20", "--activation", "sigmoid,tanh", "--init",
+            "glorot,scaled", "--init-scale", "1", "--bias-scale", "0.2236", "--json",
+            "--out", str(tmp_path / "g.png")]
+    assert main(args) == 0
+    flows = json.loads(capsys.readouterr().out)["flows"]
+    assert set(flows) == {"sigmoid / glorot, σ_b=0.2236", "tanh / scaled(σ_w=1), σ_b=0.2236"}
+    for flow in flows.values():  # log₁₀ ratios of −12 and −1.3 (σ_b² = 0.05), within 10 %
+        measured, predicted = np.log10(flow["ratio"]), np.log10(flow["predicted"]["ratio"])
+        assert abs(measured - predicted) < 0.1 * abs(predicted) and predicted < -1
+        assert len(flow["predicted"]["grad"]) == 20 and flow["predicted"]["grad"][-1] == 1.0
+    assert 0.2 < flows["sigmoid / glorot, σ_b=0.2236"]["predicted"]["sqrt_chi_1"] < 0.3
 
 
 def test_gradcheck_json_subset(capsys):

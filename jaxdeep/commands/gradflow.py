@@ -29,6 +29,7 @@ from ..memory import check_dense, check_fits, forward_bytes, tree_bytes
 from ..nets import INIT_NAMES, mlp
 from ..nets.initializers import check_init, recommended_init
 from ..runtime import describe, summary_line
+from ..theory.prediction import predict_flow
 from ..validate import check_number, check_output_dir
 from .common import name_list, positive_int
 
@@ -50,7 +51,10 @@ def add_arguments(p) -> None:
                         "default: auto, and for the default activations auto,auto,auto,normal "
                         "(vanishing, healthy, healthy, exploding)")
     p.add_argument("--init-scale", type=float, default=1.0,
-                   help="σ of the 'normal' init (the naive N(0, σ²)); gain of 'orthogonal'")
+                   help="σ of the 'normal' init (the naive N(0, σ²)); gain of 'orthogonal'; "
+                        "σ_w of 'scaled' (N(0, σ_w²/fan-in))")
+    p.add_argument("--bias-scale", type=float, default=0.0,
+                   help="σ_b: initial biases N(0, σ_b²) (default 0: zero biases)")
     p.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
     p.add_argument("--batch", type=positive_int, default=256, help="examples in the batch")
@@ -114,6 +118,7 @@ def run(args, console) -> int:
     _check_png(args.out)
     check_number("--init-scale", args.init_scale, low=0, low_open=True,
                  hint="σ of normal weights")
+    check_number("--bias-scale", args.bias_scale, low=0, hint="σ_b of the initial biases")
     check_dense("measuring this net", args.depth, args.width, copies=2,
                 fix="use a smaller --width or --depth")
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
@@ -121,25 +126,34 @@ def run(args, console) -> int:
     x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
 
     _check_fits(args, x, ds.n_classes)
-    flows, acts = {}, {}
+    flows, acts, predicted = {}, {}, {}
     for activation, init in configs:
-        label = f"{activation} / {init}" + (f"(σ={args.init_scale:g})" if init == "normal" else "")
+        label = f"{activation} / {init}" + (f"(σ={args.init_scale:g})" if init == "normal" else
+                                            f"(σ_w={args.init_scale:g})" if init == "scaled"
+                                            else "")
+        label += f", σ_b={args.bias_scale:g}" if args.bias_scale else ""
         model = mlp([x.shape[1]] + [args.width] * args.depth + [ds.n_classes],
-                    activation=activation, init=init, init_scale=args.init_scale)
+                    activation=activation, init=init, init_scale=args.init_scale,
+                    bias_scale=args.bias_scale)
         params = model.init(jax.random.key(args.seed))
         flows[label] = diagnostics.gradient_flow(model, params, x, y, loss=args.loss)
         acts[label] = diagnostics.activation_stats(model, params, x).values
+        predicted[label] = predict_flow(model.config, params, x)
 
     runtime = describe()
     if args.json:
         print(json.dumps({"runtime": runtime,
-                          "flows": {label: _as_dict(f) for label, f in flows.items()}}, indent=1))
+                          "flows": {label: {**_as_dict(f), "predicted": _predicted(predicted[label])}
+                                    for label, f in flows.items()}}, indent=1))
     else:
         console.print(layer_table(flows, args))
-        console.print(summary_table(flows))
+        console.print(summary_table(flows, predicted))
         console.print(f"measured on {summary_line(runtime)}", highlight=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    plots.gradient_norms(flows, args.out, title=f"Gradient flow at initialisation — depth "
+    anchored = {label: p.grad * flows[label].grad_norm[args.depth - 1]
+                for label, p in predicted.items()}  # through the measured last hidden layer
+    plots.gradient_norms(flows, args.out, predicted=anchored,
+                         title=f"Gradient flow at initialisation — depth "
                          f"{args.depth}, width {args.width}, {ds.name}\n"
                          f"{runtime['backend']} ({runtime['device_kind']}), matmul precision "
                          f"{runtime['exact_matmul_precision']}")
@@ -273,15 +287,32 @@ def layer_table(flows: dict, args) -> Table:
     return table
 
 
-def summary_table(flows: dict) -> Table:
-    table = Table(title="Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)")
-    for col in ("configuration", "ratio", "global ‖∇E‖", "loss", "verdict"):
+def summary_table(flows: dict, predicted: dict | None = None) -> Table:
+    """Ratio, global norm, loss and verdict per configuration — and, given the mean-field
+    predictions (:func:`jaxdeep.theory.prediction.predict_flow`), the predicted ratio and
+    the settled per-layer factor √χ₁ beside the measured ratio."""
+    predicted = predicted or {}
+    table = Table(title="Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)"
+                        + ("; predicted by mean-field theory, √χ₁ its factor per layer"
+                           if predicted else ""))
+    columns = ["configuration", "ratio"] + (["predicted", "√χ₁"] if predicted else [])
+    for col in columns + ["global ‖∇E‖", "loss", "verdict"]:
         table.add_column(col, justify="left" if col in ("configuration", "verdict") else "right")
     colour = {"vanishing": "yellow", "exploding": "red", "exploded": "bold red", "healthy": "green"}
     for label, f in flows.items():
-        table.add_row(label, format_norm(f.ratio), format_norm(f.global_norm),
+        theory = ([format_norm(predicted[label].ratio), f"{predicted[label].sqrt_chi_1:.3g}"]
+                  if label in predicted else [])
+        table.add_row(label, format_norm(f.ratio), *theory, format_norm(f.global_norm),
                       format_norm(f.loss), f"[{colour[f.verdict]}]{f.verdict}[/]")
     return table
+
+
+def _predicted(p) -> dict:
+    def clean(v):
+        return float(v) if math.isfinite(v) else None
+
+    return {"ratio": clean(p.ratio), "sqrt_chi_1": clean(p.sqrt_chi_1),
+            "grad": [clean(v) for v in p.grad], "q": [clean(v) for v in p.q]}
 
 
 def _as_dict(flow) -> dict:
