@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .data import epoch_indices
+from .data.batching import epoch_indices, step_indices
 from .validate import check_batch, check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
 from .engine import Batch, History, ran_away, run_blocks, scan_steps
@@ -359,7 +359,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     # replicate() copies onto the mesh, so the donated training state is never the caller's.
     ts = replicate(learner.init(params, model_state), mesh)
     x_dev, y_dev = replicate((x, y), mesh)
-    order = _batch_order(key_order, len(x), batch_size, steps)
+    order = step_indices(key_order, len(x), batch_size, steps)
 
     def block(ts, first, n):
         idx, mask = order[0][first:first + n], order[1][first:first + n]
@@ -392,14 +392,6 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
 def default_optimizer() -> optax.GradientTransformation:
     """Adam, learning rate 1e-3 — one shared object, so repeated fits reuse the compilation."""
     return optax.adam(1e-3)
-
-
-def _batch_order(key, n, batch_size, steps):
-    """(steps, batch) indices and masks: consecutive shuffled epochs, cut to ``steps``."""
-    per_epoch = -(-n // batch_size)
-    keys = jax.random.split(key, -(-steps // per_epoch))
-    idx, mask = jax.vmap(lambda k: epoch_indices(k, n, batch_size))(keys)
-    return idx.reshape(-1, batch_size)[:steps], mask.reshape(-1, batch_size)[:steps]
 
 
 def _status(h: History) -> str:

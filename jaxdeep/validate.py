@@ -304,3 +304,21 @@ def check_binary(name: str, array: Any) -> Any:
             f"values); binarize first, e.g. ({name} > 0.5).astype(np.float32)"
         )
     return array
+
+
+def check_int_list(field: str, value, *, minimum: int) -> tuple[int, ...]:
+    """``value`` (one integer or a list) as a tuple of distinct integers ≥ ``minimum``, or
+    a ValueError naming the field and the bad entries."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = (value,)
+    bad = [v for v in items if isinstance(v, bool) or not isinstance(v, numbers.Integral)
+           or v < minimum]
+    if bad or not items:
+        what = "positive" if minimum == 1 else f"≥ {minimum}"
+        raise ValueError(f"{field} must be {what} integers, got {list(items)!r}"
+                         + (f" (bad: {bad})" if bad else ""))
+    if len(set(items)) != len(items):
+        raise ValueError(f"{field} lists a value twice: {list(items)}")
+    return tuple(int(v) for v in items)

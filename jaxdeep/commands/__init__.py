@@ -1,5 +1,5 @@
 """Sub-commands of the ``jaxdeep`` CLI; each module has NAME, HELP, add_arguments and run."""
 
-from . import gradcheck, gradflow, info, pretrain, rbm, study, train, unet
+from . import gradcheck, gradflow, info, phase, pretrain, rbm, study, train, unet
 
-COMMANDS = (study, gradflow, gradcheck, train, unet, rbm, pretrain, info)
+COMMANDS = (study, gradflow, gradcheck, phase, train, unet, rbm, pretrain, info)

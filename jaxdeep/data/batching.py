@@ -82,6 +82,16 @@ def epoch_indices(
     return idx.reshape(n_batches, batch_size), mask.reshape(n_batches, batch_size)
 
 
+def step_indices(key: jax.Array, n: int, batch_size: int, steps: int):
+    """``steps`` batches of consecutive shuffled epochs: ``(idx, mask)``, each
+    ``(steps, batch_size)`` (:func:`epoch_indices` rows, cut to ``steps``) — the order a
+    supervised run of ``steps`` optimiser steps sees the data in."""
+    per_epoch = -(-n // batch_size)
+    keys = jax.random.split(key, -(-steps // per_epoch))
+    idx, mask = jax.vmap(lambda k: epoch_indices(k, n, batch_size))(keys)
+    return idx.reshape(-1, batch_size)[:steps], mask.reshape(-1, batch_size)[:steps]
+
+
 def iterate_batches(
     key: jax.Array | None,
     x: Any,

@@ -7,14 +7,16 @@ rest: batches (shuffled, padded and masked, split over the mesh) scanned through
 step inside one ``jax.jit`` (:func:`scan_steps`, :func:`scan_epochs`), and, between
 those compiled blocks, :func:`run_blocks` — resuming from a checkpoint, the progress
 display, timing, divergence as a result, saving checkpoints and the callback after each
-record (:mod:`.loop`), into one :class:`History`.
+record (:mod:`.loop`), into one :class:`History`. :class:`Ensemble` runs many copies
+of a learner (differing only in their initial state) as one, vectorised.
 """
 
 from .divergence import RUNAWAY, ran_away
+from .ensemble import Ensemble
 from .history import History
 from .loop import run_blocks
 from .result import LayerFit
 from .steps import Batch, Learner, epoch_keys, scan_epochs, scan_steps, split_three
 
-__all__ = ["RUNAWAY", "Batch", "History", "LayerFit", "Learner", "epoch_keys", "ran_away",
+__all__ = ["RUNAWAY", "Batch", "Ensemble", "History", "LayerFit", "Learner", "epoch_keys", "ran_away",
            "run_blocks", "scan_epochs", "scan_steps", "split_three"]

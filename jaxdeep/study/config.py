@@ -17,12 +17,11 @@ A config file holds any of the fields below at its top level, e.g. ``study.toml`
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
 
 from ..config import Settings, read_config_file
 from ..precision import check_precision
-from ..validate import check_number, check_output_dir
+from ..validate import check_int_list, check_number, check_output_dir
 
 __all__ = ["DATASETS", "PRESETS", "StudyConfig", "read_config_file"]
 
@@ -103,8 +102,8 @@ class StudyConfig(Settings):
         remedies = _names("remedies", self.remedies)
         for name in remedies:
             get_remedy(name)
-        depths = _ints("depths", self.depths, minimum=1)
-        seeds = _ints("seeds", self.seeds, minimum=0)
+        depths = check_int_list("depths", self.depths, minimum=1)
+        seeds = check_int_list("seeds", self.seeds, minimum=0)
         for name in remedies:
             low = REMEDIES[name].min_depth
             if min(depths) < low:
@@ -112,11 +111,11 @@ class StudyConfig(Settings):
                                  f"{min(depths)} or the remedy")
         for name in ("width", "steps", "batch_size", "eval_every", "flow_batch",
                      "pretrain_epochs", "pretrain_batch"):
-            _ints(name, [getattr(self, name)], minimum=1)
-        _ints("dbm_epochs", [self.dbm_epochs], minimum=0)
+            check_int_list(name, [getattr(self, name)], minimum=1)
+        check_int_list("dbm_epochs", [self.dbm_epochs], minimum=0)
         for name in ("train_size", "dbm_max_depth"):
             if getattr(self, name) is not None:
-                _ints(name, [getattr(self, name)], minimum=1)
+                check_int_list(name, [getattr(self, name)], minimum=1)
         for name in ("learning_rate", "rbm_weight_scale"):
             check_number(self.flag(name), getattr(self, name), low=0, low_open=True,
                          hint="must be positive")
@@ -154,19 +153,3 @@ def _names(field: str, value) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"{field} lists a name twice: {list(names)}")
     return names
-
-
-def _ints(field: str, value, *, minimum: int) -> tuple[int, ...]:
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = (value,)
-    bad = [v for v in items if isinstance(v, bool) or not isinstance(v, numbers.Integral)
-           or v < minimum]
-    if bad or not items:
-        what = "positive" if minimum == 1 else f"≥ {minimum}"
-        raise ValueError(f"{field} must be {what} integers, got {list(items)!r}"
-                         + (f" (bad: {bad})" if bad else ""))
-    if len(set(items)) != len(items):
-        raise ValueError(f"{field} lists a value twice: {list(items)}")
-    return tuple(int(v) for v in items)

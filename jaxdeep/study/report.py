@@ -7,8 +7,6 @@ Markdown and as HTML, so the two reports always say the same thing.
 
 from __future__ import annotations
 
-import base64
-import html
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +15,7 @@ from rich.table import Table
 from ..runtime import summary_line
 from .figures import FIGURES, draw_all
 from ..files import write_atomically
+from ..reports import to_html, to_markdown
 from .remedies import REMEDIES
 
 
@@ -134,63 +133,6 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
                   for n in config["remedies"]]),
         ("p", "Every number is in results.json, with the resolved config."),
     ]
-
-
-def to_markdown(items: list[tuple], out: Path) -> str:
-    lines = []
-    for kind, *rest in items:
-        if kind == "h1":
-            lines += [f"# {rest[0]}", ""]
-        elif kind == "h2":
-            lines += [f"## {rest[0]}", ""]
-        elif kind == "p":
-            lines += [rest[0], ""]
-        elif kind == "list":
-            lines += [f"- {item}" for item in rest[0]] + [""]
-        elif kind == "table":
-            header, rows = rest
-            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
-        elif kind == "figure":
-            path, caption = rest
-            lines += [f"![{caption}]({Path(path).relative_to(out).as_posix()})", ""]
-    return "\n".join(lines)
-
-
-def _html_inline(text: str) -> str:
-    escaped = html.escape(text)
-    parts = escaped.split("**")  # **bold** is the only inline markup the blocks use
-    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
-
-
-def to_html(items: list[tuple]) -> str:
-    body = []
-    for kind, *rest in items:
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{_html_inline(rest[0])}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{_html_inline(rest[0])}</p>")
-        elif kind == "list":
-            body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in rest[0]) + "</ul>")
-        elif kind == "table":
-            header, rows = rest
-            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
-                        + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>"
-                                                            for c in r) + "</tr>" for r in rows)
-                        + "</table>")
-        elif kind == "figure":
-            path, caption = rest
-            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-            body.append(f'<figure><img alt="{html.escape(caption)}" '
-                        f'src="data:image/png;base64,{data}"><figcaption>'
-                        f"{html.escape(caption)}</figcaption></figure>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
-             "padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-             "figcaption{color:#555;font-size:.9em}")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>jaxdeep study</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def accuracy_table_markdown(results: dict) -> str:

@@ -52,7 +52,8 @@ __all__ = ["MeanField", "check_scales", "chi", "correlation_map", "critical_sigm
 NODES = 100
 #: Trapezoid points of the 1-D expectations, over |z| ≤ 10 (even: none at the kink).
 POINTS = 4000
-#: Fixed-point iterations (the maps contract geometrically away from criticality).
+#: At most this many fixed-point iterations (the maps contract geometrically away from
+#: criticality; they stop once every point has moved by less than 1e-14 relative).
 ITERATIONS = 4000
 
 
@@ -111,21 +112,45 @@ def _pair(g, c, q):
     return jnp.sum(ww * g(u1) * g(u2), axis=(-2, -1))
 
 
+def _iterate(step, start):
+    """Iterate ``step`` from ``start`` until no entry moves by more than 1e-14 relative
+    (or :data:`ITERATIONS` are done); entries that became inf stay inf."""
+    def moving(carry):
+        i, x, previous = carry
+        gap = jnp.abs(x - previous) > 1e-14 * jnp.maximum(jnp.abs(x), 1e-300)
+        return (i < ITERATIONS) & jnp.any(gap & jnp.isfinite(x))
+
+    def body(carry):
+        i, x, _ = carry
+        return i + 1, step(x), x
+
+    return jax.lax.while_loop(moving, body, (0, step(start), start))[1]
+
+
 def _q_star(act, sw2, sb2):
     """q* by iterating 𝓥 from q = 1 (inf where the length grows without bound)."""
-    def body(_, q):
+    def step(q):
         return jnp.where(jnp.isfinite(q) & (q < 1e150), _length(act, q, sw2, sb2), jnp.inf)
 
-    return jax.lax.fori_loop(0, ITERATIONS, body, jnp.ones_like(sw2 + sb2))
+    return _iterate(step, jnp.ones_like(sw2 + sb2))
 
 
 def _c_star(act, q, sw2, sb2, chi1):
-    """c*: 1 in the ordered phase (χ₁ ≤ 1); else the fixed point below 1, iterated from 0."""
-    def body(_, c):
-        return (sw2 * _pair(act.f, c, q) + sb2) / q
+    """c*: 1 in the ordered phase (χ₁ ≤ 1); else the fixed point below 1, by bisection of
+    𝓒(c) − c on [0, 1): 𝓒(0) ≥ 0 (= 0 for an odd f without biases, whose c* is 0), and
+    just below 1 𝓒(c) < c because the slope there, χ₁, exceeds 1. (Iterating 𝓒 instead
+    would crawl near the critical line, where it contracts ever more slowly.)"""
+    def gap(c):
+        return (sw2 * _pair(act.f, c, q) + sb2) / q - c
 
-    inner = jax.lax.fori_loop(0, ITERATIONS, body, jnp.zeros_like(q))
-    return jnp.where(chi1 <= 1.0, 1.0, inner)
+    def body(_, bounds):
+        lo, hi = bounds
+        mid = (lo + hi) / 2
+        above = gap(mid) > 0
+        return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, 50, body, (jnp.zeros_like(q), jnp.full_like(q, 1 - 1e-12)))
+    return jnp.where(chi1 <= 1.0, 1.0, (lo + hi) / 2)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -269,7 +294,7 @@ def _critical(name, sb2, lo, hi):
         below = chi1(mid) < 1.0
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
-    lo, hi = jax.lax.fori_loop(0, 80, body, (lo, hi))
+    lo, hi = jax.lax.fori_loop(0, 60, body, (lo, hi))
     return jnp.sqrt(lo * hi)
 
 
