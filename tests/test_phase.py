@@ -148,3 +148,20 @@ def test_the_command_says_what_is_wrong_in_one_line(capsys):
     assert main(["phase", "--sigma-w2", "1,-2"]) == 2
     err = capsys.readouterr().err
     assert "sigma_w2" in err and err.count("\n") == 1
+
+
+def test_an_interrupted_command_says_what_is_saved(tmp_path):
+    from rich.console import Console
+
+    from jaxdeep.commands.common import resumably
+
+    (tmp_path / "depth-10.json").write_text("{}")
+    (tmp_path / "depth-20.json").write_text("{}")
+    console = Console(record=True, width=200)
+
+    def stopped():
+        raise KeyboardInterrupt
+
+    assert resumably(console, stopped, tmp_path, 5, "depths") == 130
+    assert "2 of 5 depths are saved" in console.export_text()
+    assert resumably(console, lambda: None, tmp_path, 5, "depths") == 0

@@ -99,3 +99,18 @@ def config_from_flags(config_class, args):
              if k not in ("preset", "config", *NOT_SETTINGS)}
     return config_class.resolve(getattr(args, "preset", None), getattr(args, "config", None),
                                 **given)
+
+
+def resumably(console, work, folder: Path, total: int, what: str) -> int:
+    """Run ``work()`` (a pipeline that saves each finished piece as a JSON file in
+    ``folder``); on Ctrl-C say how many of ``total`` pieces are saved and how to finish:
+    exit status 130 (interrupted), else 0."""
+    try:
+        work()
+    except KeyboardInterrupt:
+        done = len(list(Path(folder).glob("*.json")))
+        console.print(f"[yellow]interrupted[/]: {done} of {total} {what} are saved in "
+                      f"{folder}; run the same command again (same --out, without --force) "
+                      "to finish the rest — finished ones are not redone")
+        return 130
+    return 0

@@ -300,7 +300,9 @@ def summary_table(flows: dict, predicted: dict | None = None) -> Table:
         table.add_column(col, justify="left" if col in ("configuration", "verdict") else "right")
     colour = {"vanishing": "yellow", "exploding": "red", "exploded": "bold red", "healthy": "green"}
     for label, f in flows.items():
-        theory = ([format_norm(predicted[label].ratio), f"{predicted[label].sqrt_chi_1:.3g}"]
+        settled = predicted[label].sqrt_chi_1 if label in predicted else math.nan
+        theory = ([format_norm(predicted[label].ratio),
+                   f"{settled:.3g}" if math.isfinite(settled) else "no q*"]
                   if label in predicted else [])
         table.add_row(label, format_norm(f.ratio), *theory, format_norm(f.global_norm),
                       format_norm(f.loss), f"[{colour[f.verdict]}]{f.verdict}[/]")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import config_from_flags, int_list, name_list, positive_int, seed_list
+from .common import (config_from_flags, int_list, name_list, positive_int, resumably,
+                     seed_list)
 
 NAME = "phase"
 HELP = "trainability phase diagram (σ_w² × depth) with the mean-field ξ_c; dynamical isometry"
@@ -67,11 +68,5 @@ def run(args, console) -> int:
                   f"{len(config.sigma_w2)} σ_w² × {len(config.depths)} depths × "
                   f"{len(config.seeds)} seeds on {config.dataset} (preset {config.preset}) → "
                   f"{config.out}/")
-    try:
-        run_phase(config, force=args.force, console=console)
-    except KeyboardInterrupt:
-        done = len(list((Path(config.out) / "rows").glob("*.json")))
-        console.print(f"[yellow]interrupted[/]: {done} of {len(config.depths)} depths are "
-                      f"saved in {config.out}/rows; the same command finishes the rest")
-        return 130
-    return 0
+    return resumably(console, lambda: run_phase(config, force=args.force, console=console),
+                     Path(config.out) / "rows", len(config.depths), "depths")

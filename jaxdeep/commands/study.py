@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..study import PRESETS, REMEDIES, StudyConfig, run as run_study
 from ..precision import PRECISIONS
-from .common import int_list, name_list, positive_int, seed_list
+from .common import int_list, name_list, positive_int, resumably, seed_list
 
 NAME = "study"
 HELP = "the main job: every remedy × depth × seed, with a report (results.json, PNG, md, html)"
@@ -94,12 +94,5 @@ def run(args, console) -> int:
     console.print(f"study: {len(config.remedies)} remedies × {len(config.depths)} depths × "
                   f"{len(config.seeds)} seeds = {config.n_cells} nets on {config.dataset} "
                   f"(preset {config.preset}) → {config.out}/")
-    try:
-        run_study(config, force=args.force, console=console)
-    except KeyboardInterrupt:
-        done = len(list((Path(config.out) / "cells").glob("*.json")))
-        console.print(f"[yellow]interrupted[/]: {done} of {config.n_cells} cells are saved in "
-                      f"{config.out}/cells; run the same command again (same --out, without "
-                      "--force) to finish the rest — finished cells are not redone")
-        return 130
-    return 0
+    return resumably(console, lambda: run_study(config, force=args.force, console=console),
+                     Path(config.out) / "cells", config.n_cells, "cells")
