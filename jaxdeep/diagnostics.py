@@ -155,8 +155,8 @@ def _parameter_flow(model, loss, stacked, params, state, x, target):
     def error(params):
         if state is None:
             net_out = model.apply(params, x, logits=True)
-        else:
-            net_out, _ = model.apply(params, x, state=state, train=False, logits=True)
+        else:  # batch statistics, as a training step sees them (the new state is dropped)
+            net_out, _ = model.apply(params, x, state=state, train=True, logits=True)
         return loss_from_logits(loss, output, net_out, target)
 
     value, grads = jax.value_and_grad(error)(params)
@@ -180,7 +180,10 @@ def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", sta
         gives the output layer's pre-activation, and its params.
       x, target: a batch and its integer labels (or target rows).
       loss: ``cross_entropy`` or ``squared_error`` (with the model's ``output``).
-      state: the model state of a stateful model (evaluated with ``train=False``).
+      state: the model state of a stateful model. Its gradient is the one a training step
+        computes: batch norm normalises with the batch's statistics (``train=True``; the
+        updated state is dropped) — with the running statistics of a fresh net (mean 0,
+        variance 1) it would measure an unnormalised net instead.
       stacked: which weight leaves stack several layers (:mod:`jaxdeep.nets.weights`).
     """
     if not weight_layers(params, stacked):
@@ -225,8 +228,9 @@ def _dense_activations(model, params, x):
 
 @highest_precision
 def _sown_activations(model, activation, params, state, x):
-    options = {} if state is None else {"state": state}
-    sown = model.apply(params, x, train=False, intermediates=True, **options)
+    # a stateful model (batch norm) as a training step runs it: batch statistics
+    options = {} if state is None else {"state": state, "train": True}
+    sown = model.apply(params, x, intermediates=True, **options)
     if activation is None:  # the values are the activations; their slopes are unknown
         return sown, {k: jnp.full((), jnp.nan) for k in sown}
     act = activations.get(activation)  # the values are pre-activations net⁽ˡ⁾
@@ -255,7 +259,7 @@ def activation_stats(model, params, x, *, state=None,
 
     Args:
       model, params: the network; state: a stateful model's state (evaluated with
-        ``train=False``; default ``model.init_state``).
+        ``train=True``, as a training step runs it; default ``model.init_state``).
       x: a batch.
       activation: see above (only for models that sow).
 

@@ -254,3 +254,48 @@ def test_cli_runs_a_small_study(tmp_path, capsys):
     saved = json.loads((out / "config.json").read_text())["config"]
     assert saved["steps"] == 100 and saved["remedies"] == ["sigmoid", "relu"]
     assert Path(out / "report.html").is_file()
+
+
+# ------------------------------------------------------------------ theory's remedies
+
+
+def test_the_theory_stands_beside_each_random_net(quick):
+    """Each plain net's cell carries mean-field theory's view of its weights; at depth 20
+    the predicted first/last ratio of the sigmoid net is within 10 % (in log₁₀) of the
+    measured one; pre-trained nets have none."""
+    cell = quick.cell("sigmoid", 20)
+    t = cell["theory"]
+    assert t["phase"] == "ordered" and 0.2 < t["sqrt_chi_1"] < 0.27
+    measured, predicted = np.log10(cell["init"]["ratio"]), np.log10(t["predicted_ratio"])
+    assert abs(measured - predicted) < 0.1 * abs(predicted)
+    assert quick.cell("dbn", 20)["theory"] is None
+    assert "Mean-field theory beside" in (quick.out / "report.md").read_text()
+
+
+def test_the_theory_remedies_run_and_are_listed(tmp_path, capsys):
+    for name in ("orthogonal", "batchnorm", "exploding", "clipped"):
+        assert name in study.REMEDIES and name in study.StudyConfig().remedies
+    assert main(["study", "--list-remedies"]) == 0
+    listed = capsys.readouterr().out
+    assert "dynamical isometry" in listed and "clipped to global norm 1" in listed
+    results = study.run(tiny(tmp_path, remedies=("orthogonal", "batchnorm", "exploding",
+                                                 "clipped")), progress=False, report=False)
+    orthogonal = results.cell("orthogonal", 2)["theory"]
+    assert orthogonal["phase"] == "critical" and orthogonal["xi_c"] > 1000
+    assert results.cell("batchnorm", 2)["theory"] is None  # BN changes the maps
+    assert results.cell("exploding", 2)["theory"]["phase"] == "unbounded"
+    for name in ("orthogonal", "batchnorm"):
+        assert results.cell(name, 2)["accuracy"] > 0.5, name
+    # the clipped remedy trains on clipped gradients: Adam after optax's clip, one object
+    clipped = cell_module.optimizer(1e-3, 1.0)
+    assert clipped is cell_module.optimizer(1e-3, 1.0) is not cell_module.optimizer(1e-3)
+
+    def second_update(optimizer, burst=10.0):  # a burst, then a small gradient
+        big, small = ({"W": np.full((3, 4), v, np.float32)} for v in (burst, 0.01))
+        _, state = optimizer.update(big, optimizer.init(big), big)
+        return np.asarray(optimizer.update(small, state, small)[0]["W"])
+
+    # = Adam on the burst scaled to global norm 1 (‖g‖ = 10√12), then the small gradient
+    want = second_update(cell_module.optimizer(1e-3), burst=10.0 / np.sqrt(1200.0))
+    np.testing.assert_allclose(second_update(clipped), want, rtol=1e-5)
+    assert not np.allclose(second_update(cell_module.optimizer(1e-3)), want, rtol=1e-2)

@@ -1,5 +1,6 @@
 """Networks as pure ``(init, apply)`` pairs (see :class:`Model`)."""
 
+from .bn_mlp import BNMLPConfig, bn_mlp
 from .initializers import INIT_NAMES, init_weights, recommended_init
 from .mlp import MLPConfig, Trace, mlp
 from .model import Model, Network, is_stateful
@@ -9,8 +10,8 @@ from .unet import UNetConfig, unet
 from .unet_mlp import UNetMLPConfig, unet_mlp
 
 __all__ = [
-    "INIT_NAMES", "MLPConfig", "Model", "Network", "ResNetConfig", "ResidualConfig", "Trace",
-    "UNetConfig", "UNetMLPConfig", "init_weights", "is_stateful", "mlp", "recommended_init",
+    "BNMLPConfig", "INIT_NAMES", "MLPConfig", "Model", "Network", "ResNetConfig", "ResidualConfig", "Trace",
+    "UNetConfig", "UNetMLPConfig", "bn_mlp", "init_weights", "is_stateful", "mlp", "recommended_init",
     "residual_mlp", "resnet",
     "unet", "unet_mlp",
 ]

@@ -44,10 +44,9 @@ from jax.nn import initializers as jinit
 
 from .conv import conv3x3_same
 from .model import Model, checking_params
+from .normalization import batch_norm, bn_params, bn_state
 
 SHORTCUTS = ("A", "B")
-BN_MOMENTUM = 0.9
-BN_EPS = 1e-5
 STAGE_WIDTHS = (16, 32, 64)
 
 
@@ -114,22 +113,6 @@ def conv(x, w, stride=1):
     return y[:, ::stride, ::stride, :] if stride > 1 else y
 
 
-def batch_norm(x, p, s, train):
-    """BN(x) = γ (x − μ)/√(σ² + ε) + β, per channel.
-
-    Training: μ, σ² are the batch's (over batch, height, width) and the running statistics
-    move towards them; evaluation: the running statistics, state unchanged.
-    """
-    if train:
-        mean = jnp.mean(x, axis=(0, 1, 2))
-        var = jnp.var(x, axis=(0, 1, 2))
-        s = {"mean": BN_MOMENTUM * s["mean"] + (1 - BN_MOMENTUM) * mean,
-             "var": BN_MOMENTUM * s["var"] + (1 - BN_MOMENTUM) * var}
-    else:
-        mean, var = s["mean"], s["var"]
-    return p["gamma"] * (x - mean) * jax.lax.rsqrt(var + BN_EPS) + p["beta"], s
-
-
 def shortcut_a(x, channels):
     """Option A: subsample by 2 and zero-pad the extra channels (no parameters)."""
     x = x[:, ::2, ::2, :]
@@ -148,11 +131,11 @@ def _conv_init(key, shape):
 
 
 def _bn_params(c, stack=()):
-    return {"gamma": jnp.ones(stack + (c,)), "beta": jnp.zeros(stack + (c,))}
+    return bn_params(stack + (c,))
 
 
 def _bn_state(c, stack=()):
-    return {"mean": jnp.zeros(stack + (c,)), "var": jnp.ones(stack + (c,))}
+    return bn_state(stack + (c,))
 
 
 # --- the network -------------------------------------------------------------------------------

@@ -42,8 +42,8 @@ def never(path: str) -> bool:
 
 def jaxdeep_stacked(path: str) -> bool:
     """The stacked leaves of jaxdeep's dense nets: the MLP's runs of identical hidden
-    layers (``['hidden'][i]['W']``) and the residual MLP's blocks (``['blocks']['W1']``),
-    one weight matrix per layer along the first axis."""
+    layers (``['hidden'][i]['W']``; the BN MLP's ``['hidden']['W']``) and the residual
+    MLP's blocks (``['blocks']['W1']``), one weight matrix per layer along the first axis."""
     return path.startswith(("['hidden']", "['blocks']"))
 
 
@@ -51,10 +51,11 @@ def stacked_of(model) -> Callable[[str], bool]:
     """Which leaves of ``model``'s params stack layers: :func:`jaxdeep_stacked` for
     jaxdeep's dense nets, :func:`never` for every other network (a user's ``blocks`` list
     holds one array per layer)."""
+    from .bn_mlp import BNMLPConfig
     from .mlp import MLPConfig
     from .residual import ResidualConfig
 
-    dense = isinstance(getattr(model, "config", None), (MLPConfig, ResidualConfig))
+    dense = isinstance(getattr(model, "config", None), (MLPConfig, ResidualConfig, BNMLPConfig))
     return jaxdeep_stacked if dense else never
 
 

@@ -10,6 +10,10 @@ What a cell records (all JSON; non-finite numbers become ``null``):
 * ``during`` — the gradient monitor's record (:mod:`jaxdeep.monitor`) every
   ``eval_every`` steps while training: ``step``, ``grad_norm`` (per record, per unit as
   above), ``first`` and ``ratio`` per record;
+* ``theory`` — for nets that start from random weights (jaxdeep's MLP): mean-field
+  theory's view of them (:mod:`jaxdeep.theory`): σ_w² and σ_b² of the hidden layers as
+  drawn, √χ₁, ξ_c, the phase, and the predicted first/last gradient ratio beside the
+  measured ``init`` one; ``null`` for pre-trained and other nets;
 * ``accuracy`` — test accuracy after training (``null`` if the run diverged), the
   training curve (``step``, ``train_loss``, ``test_accuracy``), ``diverged`` (the first
   step with a non-finite loss, or ``null``);
@@ -27,6 +31,7 @@ import optax
 
 from .. import diagnostics
 from ..nets import MLPConfig, ResidualConfig
+from ..nets.weights import stacked_of
 from ..train import final_metric, fit
 from .remedies import Context, Remedy, cell_key
 
@@ -49,7 +54,8 @@ def flow(model, params, x, y, state=None) -> dict:
         grad = hidden = f.grad_norm
         saturation, unit = diagnostics.block_saturation(model, params, x), "block"
     elif not isinstance(model.config, MLPConfig):  # per weight array, the output last
-        f = diagnostics.parameter_flow(model, params, x, y, state=state)
+        f = diagnostics.parameter_flow(model, params, x, y, state=state,
+                                       stacked=stacked_of(model))
         grad, hidden = f.grad_norm, f.grad_norm[:-1]
         saturation, unit = np.zeros(0), "weight"
     else:  # per hidden layer, then the output layer
@@ -90,6 +96,26 @@ def during(model, watched) -> dict:
             "ratio": [clean(r) for r in ratio]}
 
 
+def theory(built, x) -> dict | None:
+    """Mean-field theory of a randomly initialised MLP: its hidden layers' (σ_w², σ_b²)
+    as drawn (layers 2 … L, which the settled maps describe), √χ₁, ξ_c, the phase and
+    the predicted first/last hidden gradient ratio on the batch ``x``."""
+    if built.pretrain_seconds or not isinstance(built.model.config, MLPConfig):
+        return None
+    from ..theory import mean_field
+    from ..theory.prediction import layer_scales, predict_flow
+
+    depth = built.model.config.depth
+    sw2, sb2 = layer_scales(built.params)
+    hidden = slice(1, depth) if depth > 1 else slice(0, 1)
+    mf = mean_field(built.model.config.activation, float(np.mean(sw2[hidden])),
+                    float(np.mean(sb2[hidden])))
+    ratio = predict_flow(built.model.config, built.params, x).ratio if depth > 1 else math.nan
+    return {"sigma_w2": float(mf.sigma_w2), "sigma_b2": float(mf.sigma_b2),
+            "sqrt_chi_1": clean(math.sqrt(mf.chi_1)) if np.isfinite(mf.chi_1) else None,
+            "xi_c": clean(mf.xi_c), "phase": mf.phase, "predicted_ratio": clean(ratio)}
+
+
 def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, test) -> dict:
     """Run one (remedy, depth, seed) cell and return its record."""
     config = ctx.config
@@ -99,7 +125,8 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     start = time.perf_counter()
     result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
-                 optimizer=optimizer(config.learning_rate), eval_data=test,
+                 optimizer=optimizer(config.learning_rate, remedy.gradient_clip),
+                 eval_data=test,
                  eval_every=config.eval_every, progress=False, precision=config.precision,
                  monitor_every=config.eval_every)
     seconds = time.perf_counter() - start
@@ -111,6 +138,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
         "curve": {"step": list(h.step), "train_loss": [clean(v) for v in h.train_loss],
                   "test_accuracy": [clean(v) for v in h.eval.get("accuracy", [])]},
         "init": before,
+        "theory": theory(built, flow_batch[0]),
         "during": during(built.model, result.monitor),
         "trained": flow(built.model, result.params, *flow_batch, state=result.model_state),
         "seconds": seconds,
@@ -118,12 +146,15 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     }
 
 
-_OPTIMIZERS: dict[float, optax.GradientTransformation] = {}
+_OPTIMIZERS: dict[tuple, optax.GradientTransformation] = {}
 
 
-def optimizer(learning_rate: float) -> optax.GradientTransformation:
-    """Adam at ``learning_rate`` — one object per rate, so every cell of a depth shares
-    one compilation (the optimiser is a static argument of the training step)."""
-    if learning_rate not in _OPTIMIZERS:
-        _OPTIMIZERS[learning_rate] = optax.adam(learning_rate)
-    return _OPTIMIZERS[learning_rate]
+def optimizer(learning_rate: float, clip: float | None = None) -> optax.GradientTransformation:
+    """Adam at ``learning_rate``, after clipping the gradients to global norm ``clip``
+    when given — one object per setting, so every cell of a depth shares one compilation
+    (the optimiser is a static argument of the training step)."""
+    if (learning_rate, clip) not in _OPTIMIZERS:
+        adam = optax.adam(learning_rate)
+        _OPTIMIZERS[learning_rate, clip] = (
+            adam if clip is None else optax.chain(optax.clip_by_global_norm(clip), adam))
+    return _OPTIMIZERS[learning_rate, clip]

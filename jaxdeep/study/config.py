@@ -55,7 +55,8 @@ class StudyConfig(Settings):
 
     preset: str = "default"
     #: Remedy names (see :data:`jaxdeep.study.REMEDIES`), in the order of the report.
-    remedies: tuple[str, ...] = ("sigmoid", "tanh", "relu", "residual", "sae", "dbn", "dbm")
+    remedies: tuple[str, ...] = ("sigmoid", "tanh", "relu", "residual", "sae", "dbn", "dbm",
+                                 "orthogonal", "batchnorm", "exploding", "clipped")
     #: Hidden layers L of each net.
     depths: tuple[int, ...] = (2, 5, 10, 20, 50)
     #: One run per seed per cell: mean and spread over them.

@@ -15,6 +15,12 @@ it the same way. The built-in ones are the lecture's story:
 * ``dbm`` — a sigmoid net initialised with a deep Boltzmann machine's recognition pass:
   DBM-style greedy pre-training (doubled inputs), composition, ``dbm_epochs`` of joint
   training, then the bottom-up pass (weights doubled below the top) as an MLP.
+* ``orthogonal`` — tanh at the critical point χ₁ = 1 of mean-field theory with orthogonal
+  weights and tiny biases (σ_b² = 10⁻⁵): dynamical isometry (Pennington et al. 2017).
+* ``batchnorm`` — a sigmoid net with batch normalisation before every activation.
+* ``exploding`` — plain ReLU net with N(0, 1) weights: each layer scales the signal by
+  √(width/2) — the exploding configuration; ``clipped`` — the same net trained on
+  gradients clipped to global norm 1 before Adam (``optax.clip_by_global_norm``).
 
 Greedy stacks are pre-trained once per seed to the deepest depth and cut: the first L
 layers of that stack are exactly an L-layer stack trained with the same key (see
@@ -27,6 +33,7 @@ Add your own with :func:`register`: ``build(context, depth, seed, key) -> Built`
 from __future__ import annotations
 
 import dataclasses
+import math
 import zlib
 from typing import Any, Callable, NamedTuple
 
@@ -35,7 +42,7 @@ import optax
 
 from ..boltzmann.dbm_learning import train_dbm
 from ..data import binarize
-from ..nets import mlp, residual_mlp
+from ..nets import bn_mlp, mlp, residual_mlp
 from ..nets.adapters import as_model
 from ..pretrain import (
     autoencoder_layers,
@@ -76,15 +83,18 @@ class Context(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Remedy:
-    """A named way to start a deep net. ``min_depth``: the fewest hidden layers it can
-    build (a DBM needs two); ``max_depth_setting``: the config field, if any, that caps
-    the depths it is run at (deeper cells are reported as not run)."""
+    """A named way to start (and train) a deep net. ``min_depth``: the fewest hidden
+    layers it can build (a DBM needs two); ``max_depth_setting``: the config field, if
+    any, that caps the depths it is run at (deeper cells are reported as not run);
+    ``gradient_clip``: train on gradients clipped to this global norm."""
 
     name: str
     summary: str
     build: Callable[[Context, int, int, jax.Array], Built]
     min_depth: int = 1
     max_depth_setting: str | None = None
+    #: Clip the gradients to this global norm before the study's optimiser (None: not).
+    gradient_clip: float | None = None
 
     def skips(self, config, depth: int) -> str | None:
         """Why this remedy is not run at ``depth`` under ``config``, or ``None``."""
@@ -112,12 +122,32 @@ def _widths(ctx: Context, depth: int) -> list[int]:
 # ------------------------------------------------------------------ random inits
 
 
-def plain(activation: str, init: str) -> Callable:
+def plain(activation: str, init: str, *, init_scale: float = 1.0,
+          bias_scale: float = 0.0) -> Callable:
     def build(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
-        model = mlp(_widths(ctx, depth) + [ctx.n_classes], activation=activation, init=init)
+        model = mlp(_widths(ctx, depth) + [ctx.n_classes], activation=activation, init=init,
+                    init_scale=init_scale, bias_scale=bias_scale)
         return Built(model, model.init(key), depth)
 
     return build
+
+
+#: The orthogonal remedy's biases: σ_b² small puts q* near 0, where tanh is nearly linear
+#: and an orthogonal net nearly isometric (jaxdeep.theory.isometry).
+ISOMETRY_SIGMA_B2 = 1e-5
+
+
+def orthogonal(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    from ..theory import critical_sigma_w2
+
+    sw2 = float(critical_sigma_w2("tanh", ISOMETRY_SIGMA_B2))
+    return plain("tanh", "orthogonal", init_scale=math.sqrt(sw2),
+                 bias_scale=math.sqrt(ISOMETRY_SIGMA_B2))(ctx, depth, seed, key)
+
+
+def batchnorm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    model = bn_mlp(_widths(ctx, depth) + [ctx.n_classes], activation="sigmoid", init="glorot")
+    return Built(model, model.init(key), depth)
 
 
 def residual(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
@@ -231,5 +261,13 @@ for _remedy in (
     Remedy("dbn", "sigmoid net pre-trained as a deep belief net", greedy("dbn", _dbn_layers)),
     Remedy("dbm", "sigmoid net initialised by a deep Boltzmann machine's recognition pass",
            dbm, min_depth=2, max_depth_setting="dbm_max_depth"),
+    Remedy("orthogonal", "tanh net at the critical point (χ₁ = 1), orthogonal weights: "
+           "dynamical isometry", orthogonal),
+    Remedy("batchnorm", "sigmoid net with batch normalisation before every activation",
+           batchnorm),
+    Remedy("exploding", "plain ReLU net, N(0, 1) weights (the exploding configuration)",
+           plain("relu", "normal")),
+    Remedy("clipped", "the exploding net, its gradients clipped to global norm 1 before Adam",
+           plain("relu", "normal"), gradient_clip=1.0),
 ):
     register(_remedy)

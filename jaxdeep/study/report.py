@@ -53,6 +53,32 @@ def gradient_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def theory_rows(results: dict) -> tuple[list[str], list[list[str]]] | None:
+    """Mean-field theory beside each randomly initialised net (the cells' ``theory``,
+    first seed): its (σ_w², σ_b²), √χ₁, ξ_c and phase, and per depth the measured
+    first/last gradient ratio at the start against the predicted one. None if no net
+    of the study has a theory (pre-trained and other nets have none)."""
+    config = results["config"]
+    first = {(c["remedy"], c["depth"]): c for c in results["cells"]
+             if c["seed"] == config["seeds"][0] and c.get("theory")}
+    names = [n for n in config["remedies"] if any((n, d) in first for d in config["depths"])]
+    if not names:
+        return None
+    header = ["remedy", "σ_w²", "σ_b²", "√χ₁", "ξ_c", "phase"] + [
+        f"ratio L = {d}: measured / predicted" for d in config["depths"]]
+    rows = []
+    for name in names:
+        t = next(first[name, d]["theory"] for d in config["depths"] if (name, d) in first)
+        row = [name, f"{t['sigma_w2']:.3g}", f"{t['sigma_b2']:.2g}", _num(t["sqrt_chi_1"]),
+               _num(t["xi_c"]), t["phase"]]
+        for d in config["depths"]:
+            cell = first.get((name, d))
+            row.append("—" if cell is None else f"{_num(cell['init']['ratio'])} / "
+                       f"{_num(cell['theory']['predicted_ratio'])}")
+        rows.append(row)
+    return header, rows
+
+
 def saturation_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     config, summary = results["config"], results["summary"]
     header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
@@ -94,6 +120,7 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
     rt = results["runtime"]
     minutes = sum(c.get("seconds", 0) + c.get("pretrain_seconds", 0)
                   for c in results["cells"]) / 60
+    theory = theory_rows(results)
     return [
         ("h1", "Why deep nets were hard to train — and the remedies, measured"),
         ("p", f"{len(config['remedies'])} remedies × depths {config['depths']} × seeds "
@@ -122,6 +149,15 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
               "layer shows whether the gradient still vanishes (≪ 1) or explodes (≫ 1) "
               "once training is under way."),
         ("figure", figures["ratio_during"], FIGURES["ratio_during"][2]),
+        *([("h2", "Mean-field theory beside the randomly initialised nets"),
+           ("p", "For each net that starts from random weights: its hidden layers' weight "
+                 "and bias variances as drawn, the per-layer factor √χ₁ by which the "
+                 "backward pass scales the error once the signal has settled, the "
+                 "correlation depth ξ_c (Schoenholz et al. 2017: trainable to about 6 ξ_c "
+                 "layers), and the first/last hidden gradient ratio at the start, "
+                 "measured against mean-field theory's prediction for the same weights "
+                 "and batch (jaxdeep.theory; docs/theory.md)."),
+           ("table", *theory)] if theory else []),
         ("h2", "Saturated units at the start"),
         ("p", "Fraction of hidden units whose slope |f′(net)| is below 1 % of the "
               "activation's peak (sigmoid/tanh at their asymptotes, ReLU switched off)."),

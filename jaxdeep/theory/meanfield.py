@@ -190,11 +190,11 @@ class MeanField(NamedTuple):
 
     @property
     def phase(self):
-        """``ordered`` (χ₁ < 1), ``chaotic`` (χ₁ > 1), ``critical`` (|χ₁ − 1| < 1e-6), or
-        ``unbounded`` (no fixed point q*) — for a single point."""
+        """``ordered`` (χ₁ < 1), ``chaotic`` (χ₁ > 1), ``critical`` (|χ₁ − 1| < 1e-3,
+        ξ_c ≳ 10³), or ``unbounded`` (no fixed point q*) — for a single point."""
         if not np.isfinite(self.q_star):
             return "unbounded"
-        if abs(float(self.chi_1) - 1.0) < 1e-6:
+        if abs(float(self.chi_1) - 1.0) < 1e-3:
             return "critical"
         return "ordered" if self.chi_1 < 1 else "chaotic"
 
