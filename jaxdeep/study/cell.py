@@ -108,8 +108,12 @@ def theory(built, x) -> dict | None:
     depth = built.model.config.depth
     sw2, sb2 = layer_scales(built.params)
     hidden = slice(1, depth) if depth > 1 else slice(0, 1)
-    mf = mean_field(built.model.config.activation, float(np.mean(sw2[hidden])),
-                    float(np.mean(sb2[hidden])))
+    sw2, sb2 = float(np.mean(sw2[hidden])), float(np.mean(sb2[hidden]))
+    if not (math.isfinite(sw2) and math.isfinite(sb2) and sw2 > 0):
+        return {"sigma_w2": clean(sw2), "sigma_b2": clean(sb2), "sqrt_chi_1": None,
+                "xi_c": None, "phase": "no theory (weights not finite or all zero)",
+                "predicted_ratio": None}
+    mf = mean_field(built.model.config.activation, sw2, sb2)
     ratio = predict_flow(built.model.config, built.params, x).ratio if depth > 1 else math.nan
     return {"sigma_w2": float(mf.sigma_w2), "sigma_b2": float(mf.sigma_b2),
             "sqrt_chi_1": clean(math.sqrt(mf.chi_1)) if np.isfinite(mf.chi_1) else None,

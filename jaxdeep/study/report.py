@@ -69,7 +69,7 @@ def theory_rows(results: dict) -> tuple[list[str], list[list[str]]] | None:
     rows = []
     for name in names:
         t = next(first[name, d]["theory"] for d in config["depths"] if (name, d) in first)
-        row = [name, f"{t['sigma_w2']:.3g}", f"{t['sigma_b2']:.2g}", _num(t["sqrt_chi_1"]),
+        row = [name, _num(t["sigma_w2"]), _num(t["sigma_b2"], ".2g"), _num(t["sqrt_chi_1"]),
                _num(t["xi_c"]), t["phase"]]
         for d in config["depths"]:
             cell = first.get((name, d))
