@@ -128,11 +128,18 @@ def _iterate(step, start):
 
 
 def _q_star(act, sw2, sb2):
-    """q* by iterating 𝓥 from q = 1 (inf where the length grows without bound)."""
+    """q* by iterating 𝓥 from q = 1; inf where the length grows without bound — it
+    overflowed, or was still growing when the iterations ran out (ReLU just above
+    σ_w² = 2 grows by σ_w²/2 per layer: slowly, but forever)."""
     def step(q):
         return jnp.where(jnp.isfinite(q) & (q < 1e150), _length(act, q, sw2, sb2), jnp.inf)
 
-    return _iterate(step, jnp.ones_like(sw2 + sb2))
+    q = _iterate(step, jnp.ones_like(sw2 + sb2))
+    # still rising, by steps that do not shrink: diverging (converging steps shrink)
+    first = step(q) - q
+    second = step(step(q)) - step(q)
+    growing = (first > 1e-12 * q) & (second >= first)
+    return jnp.where(growing, jnp.inf, q)
 
 
 def _c_star(act, q, sw2, sb2, chi1):
@@ -305,6 +312,8 @@ def critical_sigma_w2(activation: str, sigma_b2=0.0, *, low: float = 1e-3,
     name, (_, sb2) = check_scales(activation, 1.0, sigma_b2)
     out = np.array([_host64(_critical)(name, b, low, high)
                     for b in sb2.reshape(-1)]).reshape(sb2.shape)
-    crossing = mean_field(name, out, sb2)
-    ok = np.isfinite(crossing.chi_1) & (np.abs(crossing.chi_1 - 1.0) < 1e-3)
-    return np.where(ok, out, np.nan)
+    # a crossing inside the range moved both ends of the bracket off the range's ends
+    # (χ₁ may be undefined just above it — ReLU's q grows without bound there — so the
+    # bracket, not χ₁ at the point, is the evidence)
+    inside = (out > low * (1 + 1e-6)) & (out < high * (1 - 1e-6))
+    return np.where(inside, out, np.nan)
