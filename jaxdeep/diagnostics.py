@@ -116,9 +116,7 @@ def _flow(model, params, x, target, loss):
                                   fro(back.deltas["output"])[None]])
     grad_norm = jnp.concatenate([layerwise(fro, [g["W"] for g in back.grads["hidden"]]),
                                  fro(back.grads["output"]["W"])[None]])
-    slope = layerwise(lambda net: jnp.abs(act.df(net)), back.trace.nets) if back.trace.nets else None
-    saturation = (jnp.mean(slope < SATURATION_THRESHOLD * act.peak_slope, axis=(1, 2))
-                  if slope is not None else jnp.zeros((0,)))
+    saturation = layerwise(lambda net: _saturated(act, net), back.trace.nets)
     global_norm = global_grad_norm(back.grads)
     return (delta_norm, grad_norm,
             layerwise(jnp.mean, back.trace.acts), layerwise(jnp.std, back.trace.acts),
@@ -273,8 +271,7 @@ def activation_stats(model, params, x, *, state=None,
             raise ValueError("activation= is for models that sow their pre-activations; "
                              f"this {type(config).__name__} uses its own "
                              f"({config.activation})")
-        if isinstance(config, MLPConfig):
-            check_input(config, x)
+        check_input(config, x)  # the residual config has the same widths[0]
         values, saturation = _dense_activations_jit(model, params, x)
         unit = "layer" if isinstance(config, MLPConfig) else "block"
         names = [f"{unit} {i + 1}" for i in range(len(values))]
@@ -349,20 +346,8 @@ def residual_flow(model, params, x, target, *, loss: str = "cross_entropy") -> B
 
 
 
-@highest_precision
-def _block_saturation(model, params, x):
-    trace = model.apply(params, x, trace=True)
-    act = activations.get(model.config.activation)
-    slope = jnp.abs(act.df(trace.u))  # (L, batch, width): the block's inner units
-    return jnp.mean(slope < SATURATION_THRESHOLD * act.peak_slope, axis=(1, 2))
-
-
-_block_saturation_jit = jax.jit(_block_saturation, static_argnums=0)
-
-
 def block_saturation(model, params, x) -> np.ndarray:
     """Per block of a residual MLP, the fraction of its inner units u = a W₁ + b₁ whose
     slope |f′(u)| is below 1 % of the peak (for ReLU: dead units) — the residual analogue
     of :attr:`GradientFlow.saturation`."""
-    check_input(model.config, x)
-    return np.asarray(_block_saturation_jit(model, params, x), np.float64)
+    return activation_stats(model, params, x).saturation

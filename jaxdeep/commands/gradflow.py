@@ -309,19 +309,18 @@ def summary_table(flows: dict, predicted: dict | None = None) -> Table:
     return table
 
 
-def _predicted(p) -> dict:
-    def clean(v):
-        return float(v) if math.isfinite(v) else None
+def _clean(v):
+    """JSON has no inf/NaN: non-finite numbers become null (= exploded)."""
+    return float(v) if math.isfinite(v) else None
 
-    return {"ratio": clean(p.ratio), "sqrt_chi_1": clean(p.sqrt_chi_1),
-            "grad": [clean(v) for v in p.grad], "q": [clean(v) for v in p.q]}
+
+def _predicted(p) -> dict:
+    return {"ratio": _clean(p.ratio), "sqrt_chi_1": _clean(p.sqrt_chi_1),
+            "grad": [_clean(v) for v in p.grad], "q": [_clean(v) for v in p.q]}
 
 
 def _as_dict(flow) -> dict:
-    def clean(v):  # JSON has no inf/NaN: non-finite numbers become null (= exploded)
-        return float(v) if math.isfinite(v) else None
-
-    return {"ratio": clean(flow.ratio), "global_norm": clean(flow.global_norm),
-            "loss": clean(flow.loss), "verdict": flow.verdict,
-            **{k: [clean(v) for v in getattr(flow, k)]
+    return {"ratio": _clean(flow.ratio), "global_norm": _clean(flow.global_norm),
+            "loss": _clean(flow.loss), "verdict": flow.verdict,
+            **{k: [_clean(v) for v in getattr(flow, k)]
                for k in ("delta_norm", "grad_norm", "act_mean", "act_std", "saturation")}}

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..nets import MLPConfig
-from .meanfield import check_scales, chi, length_map, mean_field
+from .meanfield import check_scales, chi, length_map, length_trajectory, mean_field
 
 __all__ = ["Prediction", "predict_flow", "layer_scales"]
 
@@ -75,10 +75,8 @@ def predict_flow(config: MLPConfig, params, x) -> Prediction:
     sw2, sb2 = layer_scales(params)
     x = np.asarray(x, np.float64)
     input_sq = float(np.mean(np.sum(x ** 2, axis=1)))  # ‖x⁽⁰⁾‖², mean over the batch
-    q = [sw2[0] * input_sq / x.shape[1] + sb2[0]]
-    for l in range(1, depth):
-        q.append(float(length_map(name, q[-1], sw2[l], sb2[l])))
-    q = np.array(q)
+    q = length_trajectory(name, sw2[0] * input_sq / x.shape[1] + sb2[0], sw2[1:depth],
+                          sb2[1:depth], depth)
     # χ⁽ˡ⁾ multiplies ‖δ⁽ˡ⁺¹⁾‖² into ‖δ⁽ˡ⁾‖²: layer l's slope, layer l + 1's weights
     chis = np.array([float(chi(name, q[l], sw2[l + 1])) for l in range(depth - 1)])
     log_delta = np.concatenate([np.cumsum(np.log(chis)[::-1])[::-1] / 2, [0.0]])
