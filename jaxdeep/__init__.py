@@ -7,31 +7,42 @@ sampling, learning, likelihoods; DBNs and DBMs), :mod:`~jaxdeep.autoencoder` and
 :mod:`~jaxdeep.pretrain` (greedy layer-wise pre-training), :mod:`~jaxdeep.data`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from . import (
-    activations,
-    autoencoder,
-    backprop,
-    boltzmann,
-    data,
-    diagnostics,
-    losses,
-    nets,
-    plots,
-    pretrain,
-    skip_backprop,
-    train,
-)
-from .activations import Activation
-from .nets import Model, mlp, residual_mlp, unet_mlp
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 try:
     __version__ = version("jaxdeep")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "Activation", "Model", "activations", "autoencoder", "backprop", "boltzmann", "data", "diagnostics", "losses",
-    "mlp", "nets", "plots", "pretrain", "residual_mlp", "skip_backprop", "train", "unet_mlp",
-]
+#: The lecture's modules, imported on first use (``jaxdeep.nets``, ``from jaxdeep import
+#: study``): ``import jaxdeep`` and the command line's ``--help`` do not pay for JAX.
+_MODULES = ("activations", "autoencoder", "backprop", "boltzmann", "data", "diagnostics",
+            "losses", "nets", "plots", "pretrain", "skip_backprop", "train")
+#: Names re-exported from a module: name → module.
+_NAMES = {"Activation": "activations", "Model": "nets", "mlp": "nets",
+          "residual_mlp": "nets", "unet_mlp": "nets"}
+
+__all__ = sorted([*_MODULES, *_NAMES])
+
+if TYPE_CHECKING:  # what the lazy imports below resolve to, for type checkers and IDEs
+    from . import (activations, autoencoder, backprop, boltzmann, data, diagnostics,
+                   losses, nets, plots, pretrain, skip_backprop, train)
+    from .activations import Activation
+    from .nets import Model, mlp, residual_mlp, unet_mlp
+
+
+def __getattr__(name: str):
+    """PEP 562: import a module (or the module a name lives in) when first asked for."""
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

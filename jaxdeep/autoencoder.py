@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import activations
+from . import activations, choices
 from .checkpoint import open_checkpoints, settings_of_key
 from .validate import check_batch, check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
@@ -53,7 +53,7 @@ __all__ = [
     "train_autoencoder",
 ]
 
-CORRUPTIONS: tuple[str, ...] = ("none", "mask", "gaussian")
+CORRUPTIONS = choices.CORRUPTIONS
 LOSSES: tuple[str, ...] = ("cross_entropy", "squared")
 RECONSTRUCTIONS: tuple[str, ...] = ("sigmoid", "linear")
 

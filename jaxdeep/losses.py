@@ -17,9 +17,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import activations
+from . import activations, choices
 
-LOSSES = ("squared_error", "cross_entropy")
+LOSSES = choices.LOSSES
 
 
 def check_loss(name: str, output: str) -> str:

@@ -34,6 +34,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from . import choices
+
 __all__ = ["PRECISIONS", "EXACT_MATMUL_PRECISION", "highest_precision", "check_precision",
            "compute_dtype", "to_compute", "to_float32"]
 
@@ -59,7 +61,7 @@ def highest_precision(fn):
     return traced_at_highest
 
 #: What ``precision=`` accepts.
-PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+PRECISIONS = choices.PRECISIONS
 
 
 def check_precision(precision: str) -> str:

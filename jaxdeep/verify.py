@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import activations, backprop, skip_backprop
+from . import activations, backprop, choices, skip_backprop
 from .nets import mlp, residual_mlp, unet_mlp
 from .compat import enable_x64
 from .memory import check_dense, check_fits, forward_bytes, tree_bytes
@@ -85,7 +85,7 @@ def check_softmax_jacobian(*, key: jax.Array) -> CheckRow:
     return CheckRow("Jacobian vs jax.jacfwd", "softmax", err / scale, err, ACTIVATION_TOLERANCE)
 
 
-NETWORKS = ("mlp", "residual", "unet_mlp")
+NETWORKS = choices.GRADCHECK_NETWORKS
 
 
 def check_backprop(activation: str, loss: str, depth: int, *, key: jax.Array,

@@ -21,15 +21,16 @@ def suite():
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import run
-        from cases import compile_depth, dbn_pretrain, mlp_step, rbm_epoch, sampling, unet_step
+        from cases import (compile_depth, dbn_pretrain, mlp_step, rbm_epoch, sampling,
+                           startup, unet_step)
 
-        yield run, rbm_epoch, sampling, mlp_step, compile_depth, dbn_pretrain, unet_step
+        yield run, rbm_epoch, sampling, mlp_step, compile_depth, dbn_pretrain, unet_step, startup
     finally:
         sys.path.remove(str(BENCHMARKS))
 
 
 def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
-    run, rbm_epoch, sampling, mlp_step, compile_depth, dbn_pretrain, unet_step = suite
+    run, rbm_epoch, sampling, mlp_step, compile_depth, dbn_pretrain, unet_step, startup = suite
     rows = rbm_epoch.run(quick=True, peak_gflops=100.0, reps=1, have_torch=False,
                          batches=(10,), n=40, n_visible=16, n_hidden=8)
     assert {r["contender"] for r in rows} == {"jaxdeep CD-1", "jaxdeep PCD-1",
@@ -51,13 +52,17 @@ def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
     rows += compile_depth.run(quick=True, reps=1, depths=(2, 6), width=8, batch=4)
     assert [r["depth"] for r in rows[-2:]] == [2, 6]
     assert all(r["compile_seconds"] > 0 for r in rows[-2:])
+    rows += startup.run(quick=True, reps=1, at_least=1)
+    assert [r["contender"] for r in rows[-3:]] == ["python -c pass", "python -c 'import jax'",
+                                                   "jaxdeep --help"]
 
     targets = run.check_targets(rows)
     by_name = {t["target"]: t for t in targets}
     assert by_name["compile time, 200 layers / 10 layers ≤ 2"]["reached"] == pytest.approx(
-        rows[-1]["compile_seconds"] / rows[-2]["compile_seconds"])
+        rows[-4]["compile_seconds"] / rows[-5]["compile_seconds"])
     # toy settings do not match the targets' settings: those are reported as not measured
     assert by_name["MLP train step ≥ 1.2× PyTorch eager"]["met"] is None
+    assert by_name["`jaxdeep --help` < 1 s (median of 5)"]["reached"] == rows[-1]["seconds"]
     record = {"command": "python -m benchmarks", "machine": run.machine(), "quick": True,
               "peak": {"peak_gflops": 100.0, "gflops": {"numpy": 100.0, "jax": 90.0}},
               "reps": 1, "rows": rows, "notes": ["a note"], "seconds": 1.0,
@@ -65,6 +70,7 @@ def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
     text = run.markdown(record)
     assert "| rbm_epoch | 16×8, batch 10, 40 examples | scikit-learn PCD-1 |" in text
     assert "not measured in this run" in text and "Note: a note" in text
+    assert "| startup | fresh interpreter | jaxdeep --help |" in text
     run.plot(record, tmp_path / "suite.png")
     assert (tmp_path / "suite.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -218,3 +218,46 @@ def test_every_command_has_help():
     for name, sub in subparsers.choices.items():
         assert sub.format_help().strip(), name
         assert sub.description, name
+
+
+def test_help_answers_without_importing_jax():
+    """``jaxdeep --help`` and every ``jaxdeep CMD --help`` parse and print without JAX
+    (or NumPy, optax, Flax, Matplotlib): heavy imports happen only when a command runs.
+    One fresh interpreter, so nothing this test process imported can hide an import."""
+    import subprocess
+    import sys
+
+    names = [c.NAME for c in __import__("jaxdeep.commands", fromlist=["COMMANDS"]).COMMANDS]
+    probe = (
+        "import contextlib, io, sys\n"
+        "from jaxdeep.cli import main\n"
+        f"for argv in [['--help']] + [[n, '--help'] for n in {names!r}]:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "    assert 'usage' in out.getvalue(), argv\n"
+        "print(sorted(m for m in ('jax', 'numpy', 'optax', 'flax', 'matplotlib', 'orbax')\n"
+        "             if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_names_the_cli_offers_are_the_ones_the_library_implements():
+    """:mod:`jaxdeep.choices` (JAX-free, for the parser) against the tables themselves."""
+    from jaxdeep import activations, choices, losses, phase, study
+    from jaxdeep.boltzmann import experiment as rbm_experiment
+    from jaxdeep.pretrain import experiment as pretrain_experiment
+
+    assert tuple(activations.ACTIVATIONS) == choices.ACTIVATIONS
+    assert losses.LOSSES == choices.LOSSES
+    assert tuple(study.PRESETS) == choices.STUDY_PRESETS
+    assert tuple(phase.PRESETS) == choices.PHASE_PRESETS
+    assert tuple(pretrain_experiment.PRESETS) == choices.PRETRAIN_PRESETS
+    assert tuple(rbm_experiment.PRESETS) == choices.RBM_PRESETS
+    for init in choices.INITS:  # every listed init draws weights
+        from jaxdeep.nets.initializers import check_init
+        assert check_init(init) == init

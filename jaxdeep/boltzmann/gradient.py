@@ -40,12 +40,13 @@ import numpy as np
 
 from jaxdeep.boltzmann.gibbs import check_betas, gibbs_step, tempering_step
 from jaxdeep.boltzmann.rbm import RBM, bernoulli
+from jaxdeep import choices
 from jaxdeep.validate import check_positive_int
 
 __all__ = ["METHODS", "Learning", "center_gradient", "gradient_estimate", "learning"]
 
 #: Gradient estimators :func:`~jaxdeep.boltzmann.learning.train_rbm` accepts.
-METHODS: tuple[str, ...] = ("cd", "pcd", "pt")
+METHODS = choices.RBM_METHODS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..files import read_json
-from ..sharding import is_main_process
+# Nothing here imports JAX at module level: the parser (and ``--help``) must answer
+# without it; what needs JAX is imported where a command runs.
 
 
 def positive_int(text: str) -> int:
@@ -57,6 +57,9 @@ def checkpoint_folder(args) -> Path | None:
     same flags (kept in ``command.json`` there). The trainers compare their own settings
     too, but not the optimiser's (optax transformations are functions, not data): this
     catches e.g. a changed ``--lr``, which would otherwise continue silently."""
+    from ..files import read_json
+    from ..sharding import is_main_process
+
     folder = args.checkpoint_dir
     if folder is None:
         return None

@@ -14,9 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from .. import verify
-from ..precision import EXACT_MATMUL_PRECISION
-from ..runtime import float64_device
+from ..choices import GRADCHECK_NETWORKS
 from .common import int_list, name_list
 
 NAME = "gradcheck"
@@ -27,8 +25,8 @@ def add_arguments(p) -> None:
     p.add_argument("--depths", type=int_list, default=[1, 30],
                    help="comma-separated depths for the backprop checks (each network, "
                         "activation, loss and depth compiles once: ~1–2 s a row)")
-    p.add_argument("--networks", type=name_list, default=list(verify.NETWORKS),
-                   help=f"comma-separated networks to check ({', '.join(verify.NETWORKS)})")
+    p.add_argument("--networks", type=name_list, default=list(GRADCHECK_NETWORKS),
+                   help=f"comma-separated networks to check ({', '.join(GRADCHECK_NETWORKS)})")
     p.add_argument("--activations", type=name_list, default=None,
                    help="comma-separated activations to check (default: the whole table)")
     p.add_argument("--seed", type=int, default=0)
@@ -36,6 +34,10 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    from .. import verify
+    from ..precision import EXACT_MATMUL_PRECISION
+    from ..runtime import float64_device
+
     # With --json, stdout carries only the JSON; notes go to stderr.
     say = Console(stderr=True).print if args.json else console.print
     with Progress(console=console, transient=True, disable=args.json) as progress:

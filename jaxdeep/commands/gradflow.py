@@ -11,26 +11,9 @@ Example: jaxdeep gradflow --depth 20 --activation sigmoid,relu --init glorot,he
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-from rich.table import Table
-
-from .. import activations, data, diagnostics, plots
-from ..nets.adapters import load_model
-from ..nets.model import is_stateful
-from ..train import forward
-from ..diagnostics import format_norm
-from ..losses import LOSSES
-from ..memory import check_dense, check_fits, forward_bytes, tree_bytes
-from ..nets import INIT_NAMES, mlp
-from ..nets.initializers import check_init, recommended_init
-from ..runtime import describe, summary_line
-from ..theory.prediction import predict_flow
-from ..validate import check_number, check_output_dir
+from ..choices import ACTIVATIONS, INITS, LOSSES, SUPERVISED_DATASETS
 from .common import name_list, positive_int
 
 NAME = "gradflow"
@@ -41,13 +24,13 @@ def add_arguments(p) -> None:
     p.add_argument("--depth", type=positive_int, default=20, help="number of hidden layers L")
     p.add_argument("--width", type=positive_int, default=128, help="units per hidden layer")
     p.add_argument("--activation", type=name_list, default=None,
-                   help=f"comma-separated hidden activations ({', '.join(activations.names())}; "
+                   help=f"comma-separated hidden activations ({', '.join(ACTIVATIONS)}; "
                         "default sigmoid,tanh,relu,tanh); with --model, one name: the values "
                         "the module sows are its pre-activations under this activation (for "
                         "saturation)")
     p.add_argument("--init", type=name_list, default=None,
                    help=f"initialisation per activation, one for all or one each "
-                        f"({', '.join(INIT_NAMES)}, or auto: He for rectifiers, else Glorot); "
+                        f"({', '.join(INITS)}, or auto: He for rectifiers, else Glorot); "
                         "default: auto, and for the default activations auto,auto,auto,normal "
                         "(vanishing, healthy, healthy, exploding)")
     p.add_argument("--init-scale", type=float, default=1.0,
@@ -55,7 +38,7 @@ def add_arguments(p) -> None:
                         "σ_w of 'scaled' (N(0, σ_w²/fan-in))")
     p.add_argument("--bias-scale", type=float, default=0.0,
                    help="σ_b: initial biases N(0, σ_b²) (default 0: zero biases)")
-    p.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default="digits")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
     p.add_argument("--batch", type=positive_int, default=256, help="examples in the batch")
     p.add_argument("--loss", choices=LOSSES, default="cross_entropy")
@@ -71,37 +54,6 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the numbers as JSON instead")
 
 
-def configurations(args) -> list[tuple[str, str]]:
-    """Pair activations with inits; every name checked before anything is computed."""
-    acts = [activations.get(a).name
-            for a in (args.activation or ["sigmoid", "tanh", "relu", "tanh"])]
-    if args.init is None:
-        default_story = acts == ["sigmoid", "tanh", "relu", "tanh"]
-        args.init = ["auto", "auto", "auto", "normal"] if default_story else ["auto"]
-    inits = args.init * len(acts) if len(args.init) == 1 else args.init
-    if len(inits) != len(acts):
-        raise ValueError(f"--init has {len(args.init)} entries for {len(acts)} activations; "
-                         "give one for all or one per activation")
-    return [(a, recommended_init(a) if i == "auto" else check_init(i)) for a, i in zip(acts, inits)]
-
-
-def _check_fits(args, x, n_classes: int) -> None:
-    """Refuse, before allocating, a net whose measurement cannot fit in memory."""
-    probe = mlp([x.shape[1]] + [args.width] * args.depth + [n_classes])
-    shapes = jax.eval_shape(probe.init, jax.random.key(0))
-    forward = forward_bytes(lambda p, xb: probe.apply(p, xb, logits=True), shapes, x)
-    check_fits("measuring this net", {"parameters and their gradients": 2 * tree_bytes(shapes),
-                                      "activations and their gradients": 2 * forward},
-               devices=jax.devices()[:1], fix="use a smaller --width, --depth or --batch")
-
-
-def _check_png(out: Path) -> None:
-    """``--out``: a .png file whose folder can be written (checked before any work)."""
-    if out.suffix.lower() != ".png" or out.is_dir():
-        raise ValueError(f"--out must name a .png file, got {out}")
-    check_output_dir("the folder of --out", out.parent)
-
-
 def _shape(text: str) -> tuple[int, ...]:
     dims = tuple(positive_int(t) for t in text.split(",") if t.strip())
     if not dims:
@@ -110,217 +62,6 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def run(args, console) -> int:
-    if args.model is not None:
-        return run_model(args, console)
-    configs = configurations(args)
-    if args.data_dir is not None and args.dataset != "mnist":
-        raise ValueError("--data-dir is only used with --dataset mnist")
-    _check_png(args.out)
-    check_number("--init-scale", args.init_scale, low=0, low_open=True,
-                 hint="σ of normal weights")
-    check_number("--bias-scale", args.bias_scale, low=0, hint="σ_b of the initial biases")
-    check_dense("measuring this net", args.depth, args.width, copies=2,
-                fix="use a smaller --width or --depth")
-    ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
-    n = min(args.batch, len(ds.x_train))
-    x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
+    from .gradflow_run import measure  # JAX is imported here, not for --help
 
-    _check_fits(args, x, ds.n_classes)
-    flows, acts, predicted = {}, {}, {}
-    for activation, init in configs:
-        label = f"{activation} / {init}" + (f"(σ={args.init_scale:g})" if init == "normal" else
-                                            f"(σ_w={args.init_scale:g})" if init == "scaled"
-                                            else "")
-        label += f", σ_b={args.bias_scale:g}" if args.bias_scale else ""
-        model = mlp([x.shape[1]] + [args.width] * args.depth + [ds.n_classes],
-                    activation=activation, init=init, init_scale=args.init_scale,
-                    bias_scale=args.bias_scale)
-        params = model.init(jax.random.key(args.seed))
-        flows[label] = diagnostics.gradient_flow(model, params, x, y, loss=args.loss)
-        acts[label] = diagnostics.activation_stats(model, params, x).values
-        predicted[label] = predict_flow(model.config, params, x)
-
-    runtime = describe()
-    if args.json:
-        print(json.dumps({"runtime": runtime,
-                          "flows": {label: {**_as_dict(f), "predicted": _predicted(predicted[label])}
-                                    for label, f in flows.items()}}, indent=1))
-    else:
-        console.print(layer_table(flows, args))
-        console.print(summary_table(flows, predicted))
-        console.print(f"measured on {summary_line(runtime)}", highlight=False)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    anchored = {label: p.grad * flows[label].grad_norm[args.depth - 1]
-                for label, p in predicted.items()}  # through the measured last hidden layer
-    plots.gradient_norms(flows, args.out, predicted=anchored,
-                         title=f"Gradient flow at initialisation — depth "
-                         f"{args.depth}, width {args.width}, {ds.name}\n"
-                         f"{runtime['backend']} ({runtime['device_kind']}), matmul precision "
-                         f"{runtime['exact_matmul_precision']}")
-    hist = args.out.with_name(args.out.stem + "-activations.png")
-    plots.activation_histograms(acts, hist)
-    if not args.json:
-        console.print(f"wrote [bold]{args.out}[/] and [bold]{hist}[/]")
-    return 0
-
-
-def run_model(args, console) -> int:
-    """``--model``: a user's network, measured by autodiff and named by parameter path."""
-    _check_png(args.out)
-    if args.activation is not None and len(args.activation) != 1:
-        raise ValueError("with --model, --activation takes one name: the activation the "
-                         "module's sown pre-activations go through")
-    activation = None if args.activation is None else activations.get(args.activation[0]).name
-    model = load_model(args.model)
-    params = model.init(jax.random.key(args.seed))
-    state = model.init_state(jax.random.key(args.seed)) if is_stateful(model) else None
-    if args.input_shape is not None:
-        x = jax.random.normal(jax.random.key(args.seed + 1), (args.batch, *args.input_shape))
-        n_classes, name = None, "a random batch"
-    else:
-        ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
-        n = min(args.batch, len(ds.x_train))
-        x, n_classes, name = jnp.asarray(ds.x_train[:n]), ds.n_classes, ds.name
-    try:
-        out = jax.eval_shape(lambda p, s, xb: forward(model, p, s, xb, train=False)[0],
-                             params, state, x)
-    except Exception as error:  # noqa: BLE001 — whatever the user's model raises
-        raise ValueError(f"the model rejects inputs of shape {tuple(x.shape[1:])} per "
-                         f"example ({type(error).__name__}: {error}); give --input-shape or "
-                         "a --dataset it takes") from None
-    if out.ndim != 2 or (n_classes is not None and out.shape[-1] != n_classes):
-        raise ValueError(f"the model outputs {tuple(out.shape[1:])} per example, but the "
-                         f"labels of {name} have {n_classes} classes; it must output one "
-                         "logit per class")
-    n_classes = n_classes or out.shape[-1]
-    y = (jnp.asarray(ds.y_train[:len(x)]) if name != "a random batch" else
-         jax.random.randint(jax.random.key(args.seed + 2), (len(x),), 0, n_classes))
-    flow = diagnostics.parameter_flow(model, params, x, y, loss=args.loss, state=state)
-    try:
-        stats = diagnostics.activation_stats(model, params, x, state=state,
-                                             activation=activation)
-    except ValueError as why:  # nothing sown: the gradients alone, and say how to get more
-        if activation is not None:
-            raise
-        stats, missing = None, str(why)
-    label = args.model
-    runtime = describe()
-    if args.json:
-        print(json.dumps({"runtime": runtime, "model": label, "names": flow.names,
-                          "grad_norm": [float(v) for v in flow.grad_norm],
-                          "ratio": flow.ratio, "global_norm": flow.global_norm,
-                          "loss": flow.loss, "verdict": flow.verdict,
-                          "activations": None if stats is None else {
-                              "names": stats.names, "mean": list(stats.mean),
-                              "std": list(stats.std),
-                              "saturation": [None if math.isnan(v) else float(v)
-                                             for v in stats.saturation]}}, indent=1))
-    else:
-        table = Table(title=f"Per-layer gradient flow of {label} on {name} (batch {len(x)}, "
-                            f"loss {args.loss}); the last weight is the output layer")
-        table.add_column("layer (parameter path)")
-        table.add_column("‖∂E/∂W‖", justify="right")
-        for path, norm in zip(flow.names, flow.grad_norm):
-            table.add_row(path, format_norm(norm))
-        console.print(table)
-        console.print(f"ratio first / last hidden {flow.ratio:.3g}, global ‖∇E‖ "
-                      f"{format_norm(flow.global_norm)}, loss {flow.loss:.4g}: "
-                      f"[bold]{flow.verdict}[/]")
-        if stats is None:
-            console.print(f"no activation statistics: {missing}", highlight=False)
-        else:
-            console.print(activation_table(stats, activation))
-        console.print(f"measured on {summary_line(runtime)}", highlight=False)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    plots.gradient_norms({label: flow}, args.out,
-                         title=f"Gradient flow at initialisation — {label}, {name}")
-    written = [args.out]
-    if stats is not None:
-        written.append(args.out.with_name(args.out.stem + "-activations.png"))
-        plots.activation_histograms({label: stats.values}, written[-1])
-    if not args.json:
-        console.print("wrote " + " and ".join(f"[bold]{w}[/]" for w in written))
-    return 0
-
-
-def activation_table(stats, activation: str | None) -> Table:
-    """A table of :class:`~jaxdeep.diagnostics.ActivationStats`, one row per sown value."""
-    read = (f"sown values read as pre-activations of {activation}" if activation else
-            "sown values as they are; saturation needs --activation")
-    table = Table(title=f"Activations at initialisation ({read})")
-    for col in ("intermediate (path)", "mean", "std", "saturated"):
-        table.add_column(col, justify="left" if col.startswith("inter") else "right")
-    for i, path in enumerate(stats.names):
-        sat = stats.saturation[i]
-        table.add_row(path, f"{stats.mean[i]:.3f}", f"{stats.std[i]:.3f}",
-                      "" if math.isnan(sat) else f"{sat:.0%}")
-    return table
-
-
-def layer_table(flows: dict, args) -> Table:
-    single = len(flows) == 1
-    table = Table(title=f"Per-layer gradient flow at initialisation ({args.dataset}, batch "
-                        f"{args.batch}, loss {args.loss}); layer {args.depth + 1} is the output")
-    table.add_column("layer", justify="right")
-    for label in flows:
-        prefix = "" if single else f"{label}\n"
-        if single:
-            table.add_column("‖δ⁽ˡ⁾‖", justify="right")
-        table.add_column(f"{prefix}‖∂E/∂W⁽ˡ⁾‖", justify="right")
-        if single:
-            table.add_column("mean x⁽ˡ⁾", justify="right")
-            table.add_column("std x⁽ˡ⁾", justify="right")
-        table.add_column(f"{prefix}saturated", justify="right")
-    depth = next(iter(flows.values())).depth
-    for layer in range(depth + 1):
-        row = [str(layer + 1)]
-        for f in flows.values():
-            hidden = layer < depth
-            if single:
-                row.append(format_norm(f.delta_norm[layer]))
-            row.append(format_norm(f.grad_norm[layer]))
-            if single:
-                row += [f"{f.act_mean[layer]:.3f}" if hidden else "",
-                        f"{f.act_std[layer]:.3f}" if hidden else ""]
-            row.append(f"{f.saturation[layer]:.0%}" if hidden else "")
-        table.add_row(*row)
-    return table
-
-
-def summary_table(flows: dict, predicted: dict | None = None) -> Table:
-    """Ratio, global norm, loss and verdict per configuration — and, given the mean-field
-    predictions (:func:`jaxdeep.theory.prediction.predict_flow`), the predicted ratio and
-    the settled per-layer factor √χ₁ beside the measured ratio."""
-    predicted = predicted or {}
-    table = Table(title="Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)"
-                        + ("; predicted by mean-field theory, √χ₁ its factor per layer"
-                           if predicted else ""))
-    columns = ["configuration", "ratio"] + (["predicted", "√χ₁"] if predicted else [])
-    for col in columns + ["global ‖∇E‖", "loss", "verdict"]:
-        table.add_column(col, justify="left" if col in ("configuration", "verdict") else "right")
-    colour = {"vanishing": "yellow", "exploding": "red", "exploded": "bold red", "healthy": "green"}
-    for label, f in flows.items():
-        settled = predicted[label].sqrt_chi_1 if label in predicted else math.nan
-        theory = ([format_norm(predicted[label].ratio),
-                   f"{settled:.3g}" if math.isfinite(settled) else "no q*"]
-                  if label in predicted else [])
-        table.add_row(label, format_norm(f.ratio), *theory, format_norm(f.global_norm),
-                      format_norm(f.loss), f"[{colour[f.verdict]}]{f.verdict}[/]")
-    return table
-
-
-def _clean(v):
-    """JSON has no inf/NaN: non-finite numbers become null (= exploded)."""
-    return float(v) if math.isfinite(v) else None
-
-
-def _predicted(p) -> dict:
-    return {"ratio": _clean(p.ratio), "sqrt_chi_1": _clean(p.sqrt_chi_1),
-            "grad": [_clean(v) for v in p.grad], "q": [_clean(v) for v in p.q]}
-
-
-def _as_dict(flow) -> dict:
-    return {"ratio": _clean(flow.ratio), "global_norm": _clean(flow.global_norm),
-            "loss": _clean(flow.loss), "verdict": flow.verdict,
-            **{k: [_clean(v) for v in getattr(flow, k)]
-               for k in ("delta_norm", "grad_norm", "act_mean", "act_std", "saturation")}}
+    return measure(args, console)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..choices import PHASE_OPTIMIZERS, PHASE_PRESETS, SUPERVISED_DATASETS
 from .common import (config_from_flags, int_list, name_list, positive_int, resumably,
                      seed_list)
 
@@ -33,7 +34,7 @@ def _floats(text: str) -> list[float]:
 
 def add_arguments(p) -> None:
     s = argparse.SUPPRESS  # flags not given stay unset: the preset and file fill them in
-    p.add_argument("--preset", choices=("quick", "default", "full"), default=s,
+    p.add_argument("--preset", choices=PHASE_PRESETS, default=s,
                    help="grid and budget (default: 'default')")
     p.add_argument("--config", type=Path, default=s, help="TOML or JSON file of settings")
     p.add_argument("--activation", default=s, help="hidden activation (default tanh)")
@@ -46,8 +47,8 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=positive_int, default=s, help="optimiser steps per net")
     p.add_argument("--batch", dest="batch_size", type=positive_int, default=s)
     p.add_argument("--lr", dest="learning_rate", type=float, default=s)
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default=s)
-    p.add_argument("--dataset", choices=("digits", "mnist"), default=s)
+    p.add_argument("--optimizer", choices=PHASE_OPTIMIZERS, default=s)
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=s)
     p.add_argument("--data-dir", default=s, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=s,
                    help="use the first N training examples")

@@ -25,8 +25,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ..autoencoder import CORRUPTIONS
-from ..pretrain.experiment import KINDS, PRESETS, PretrainConfig, run_pretrain
+from ..choices import CORRUPTIONS, PRETRAIN_KINDS, PRETRAIN_PRESETS, SUPERVISED_DATASETS
 from .common import add_likelihood_flags, config_from_flags, int_list, positive_int
 
 NAME = "pretrain"
@@ -35,14 +34,14 @@ S = argparse.SUPPRESS  # a flag not given stays unset: the preset and config fil
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--preset", choices=tuple(PRESETS), default=S,
+    p.add_argument("--preset", choices=PRETRAIN_PRESETS, default=S,
                    help="pre-training batch per data set (default: the --dataset)")
     p.add_argument("--config", type=Path, default=S, help="TOML or JSON file of settings")
-    p.add_argument("--kind", choices=KINDS, default=S, help="default dbn")
+    p.add_argument("--kind", choices=PRETRAIN_KINDS, default=S, help="default dbn")
     p.add_argument("--layers", type=int_list, default=S,
                    help="hidden widths, bottom first (default: digits 10 layers of 128 "
                         "(dbm 100,200); mnist sae 1000×3, dbn 500,500,2000, dbm 500,1000)")
-    p.add_argument("--dataset", choices=("digits", "mnist"), default=S, help="default digits")
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=S, help="default digits")
     p.add_argument("--data-dir", type=str, default=S, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=S,
                    help="use only the first N training examples")
@@ -84,6 +83,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    from ..pretrain.experiment import PretrainConfig, run_pretrain
+
     config = config_from_flags(PretrainConfig, args)
     result = run_pretrain(config)
     report, stack = result.report, result.stack

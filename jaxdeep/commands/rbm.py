@@ -23,9 +23,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .. import data
-from ..boltzmann.experiment import PRESETS, RBMConfig, run_rbm
-from ..boltzmann.gradient import METHODS
+from ..choices import BINARIZATIONS, DATASETS, RBM_METHODS, RBM_PRESETS
 from .common import add_likelihood_flags, checkpoint_folder, config_from_flags, positive_int
 
 NAME = "rbm"
@@ -34,10 +32,10 @@ S = argparse.SUPPRESS  # a flag not given stays unset: the preset and config fil
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--preset", choices=tuple(PRESETS), default=S,
+    p.add_argument("--preset", choices=RBM_PRESETS, default=S,
                    help="hidden units, epochs and batch per data set (default: the --dataset)")
     p.add_argument("--config", type=Path, default=S, help="TOML or JSON file of settings")
-    p.add_argument("--dataset", choices=data.DATASETS, default=S, help="default bas")
+    p.add_argument("--dataset", choices=DATASETS, default=S, help="default bas")
     p.add_argument("--data-dir", type=str, default=S, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=S,
                    help="use only the first N training examples")
@@ -47,10 +45,10 @@ def add_arguments(p) -> None:
                    help="gaussian: standardised grey levels, unit variance unless "
                         "--learn-variance (default bernoulli)")
     p.add_argument("--learn-variance", action="store_true", default=S, help="gaussian: learn σ²")
-    p.add_argument("--binarize", choices=data.BINARIZATIONS, default=S,
+    p.add_argument("--binarize", choices=BINARIZATIONS, default=S,
                    help="bernoulli on digits/mnist: stochastic (seeded, the default) or "
                         "threshold 0.5")
-    p.add_argument("--method", choices=METHODS, default=S, help="default pcd")
+    p.add_argument("--method", choices=RBM_METHODS, default=S, help="default pcd")
     p.add_argument("-k", type=positive_int, default=S, help="Gibbs steps per update (default 1)")
     p.add_argument("--chains", type=positive_int, default=S,
                    help="persistent chains (default: batch size)")
@@ -81,6 +79,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    from ..boltzmann.experiment import RBMConfig, run_rbm
+
     config = config_from_flags(RBMConfig, args)
     # A checkpoint folder is tied to the resolved settings (command.json there).
     checkpoint_folder(argparse.Namespace(**config.as_dict()))

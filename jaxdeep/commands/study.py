@@ -19,8 +19,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ..study import PRESETS, REMEDIES, StudyConfig, run as run_study
-from ..precision import PRECISIONS
+from ..choices import PRECISIONS, STUDY_PRESETS, SUPERVISED_DATASETS
 from .common import int_list, name_list, positive_int, resumably, seed_list
 
 NAME = "study"
@@ -29,11 +28,11 @@ HELP = "the main job: every remedy × depth × seed, with a report (results.json
 
 def add_arguments(p) -> None:
     # Flags not given stay unset (SUPPRESS): the config file and the preset fill them in.
-    p.add_argument("--preset", choices=tuple(PRESETS), default=argparse.SUPPRESS,
+    p.add_argument("--preset", choices=STUDY_PRESETS, default=argparse.SUPPRESS,
                    help="grid and budget (default: 'default', or the config file's)")
     p.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML or JSON file of settings")
     p.add_argument("--remedies", type=name_list, default=argparse.SUPPRESS,
-                   help=f"comma-separated, from: {', '.join(REMEDIES)}")
+                   help="comma-separated remedy names (--list-remedies names and describes them)")
     p.add_argument("--depths", type=int_list, default=argparse.SUPPRESS, help="hidden layers, e.g. 2,5,10,20,50")
     p.add_argument("--seeds", type=seed_list, default=argparse.SUPPRESS, help="e.g. 0,1")
     p.add_argument("--width", type=positive_int, default=argparse.SUPPRESS, help="units per hidden layer")
@@ -43,7 +42,7 @@ def add_arguments(p) -> None:
                    help="Adam learning rate")
     p.add_argument("--eval-every", type=positive_int, default=argparse.SUPPRESS,
                    help="steps between test evaluations")
-    p.add_argument("--dataset", choices=("digits", "mnist"), default=argparse.SUPPRESS)
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=argparse.SUPPRESS)
     p.add_argument("--data-dir", type=str, default=argparse.SUPPRESS, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=argparse.SUPPRESS,
                    help="use the first N training examples")
@@ -80,6 +79,8 @@ def depth_limit(text: str):
 
 
 def run(args, console) -> int:
+    from ..study import REMEDIES, StudyConfig, run as run_study
+
     if args.list_remedies:
         for name, remedy in REMEDIES.items():
             console.print(f"[bold]{name}[/]: {remedy.summary}")

@@ -15,17 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jax
-import optax
 from rich.table import Table
 
-from .. import activations, data, plots, train
-from ..nets import INIT_NAMES, mlp, residual_mlp, resnet
-from ..nets.initializers import check_init, recommended_init
-from ..precision import PRECISIONS
-from ..sharding import data_mesh
-from ..memory import check_dense
-from ..validate import check_number, check_output_dir, check_train_size
+from ..choices import ACTIVATIONS, INITS, PRECISIONS, SUPERVISED_DATASETS
 from .common import NOT_SETTINGS, checkpoint_folder, positive_int
 
 NAME = "train"
@@ -40,13 +32,13 @@ def add_arguments(p) -> None:
                         "resnet: 6n+2 layers (default 20)")
     p.add_argument("--width", type=positive_int, default=128, help="units (mlp, residual)")
     p.add_argument("--activation", default="relu",
-                   help=f"hidden activation for mlp/residual ({', '.join(activations.names())})")
-    p.add_argument("--init", default="auto", help=f"mlp/residual init ({', '.join(INIT_NAMES)}, auto)")
+                   help=f"hidden activation for mlp/residual ({', '.join(ACTIVATIONS)})")
+    p.add_argument("--init", default="auto", help=f"mlp/residual init ({', '.join(INITS)}, auto)")
     p.add_argument("--shortcut", choices=("A", "B"), default="A", help="resnet shortcut option")
     twin = p.add_mutually_exclusive_group()
     twin.add_argument("--plain", action="store_true", help="train the twin without skips")
     twin.add_argument("--compare", action="store_true", help="train model and plain twin")
-    p.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default="digits")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=None,
                    help="use only the first N training examples")
@@ -67,6 +59,9 @@ def add_arguments(p) -> None:
 
 def build(args, ds, residual: bool):
     """The model the flags describe (``residual=False`` → the plain twin)."""
+    from ..nets import mlp, residual_mlp, resnet
+    from ..nets.initializers import check_init, recommended_init
+
     if args.model == "resnet":
         return resnet(ds.image_shape, ds.n_classes, depth=args.depth or 20,
                       shortcut=args.shortcut, residual=residual)
@@ -82,6 +77,14 @@ def build(args, ds, residual: bool):
 
 
 def run(args, console) -> int:
+    import jax
+    import optax
+
+    from .. import activations, data, plots, train
+    from ..memory import check_dense
+    from ..sharding import data_mesh
+    from ..validate import check_number, check_output_dir, check_train_size
+
     activations.get(args.activation)
     check_number("--lr", args.lr, low=0, low_open=True, hint="must be positive")
     check_output_dir("--out", args.out)

@@ -15,17 +15,8 @@ import json
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
-import optax
 from rich.table import Table
 
-from .. import plots
-from ..data.shapes import shapes
-from ..nets.unet import unet
-from ..memory import check_fits
-from ..train import check_fit_memory, evaluate, fit
-from ..validate import check_number, check_output_dir
 from .common import NOT_SETTINGS, positive_int
 
 NAME = "unet"
@@ -49,6 +40,17 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    import jax
+    import numpy as np
+    import optax
+
+    from .. import plots
+    from ..data.shapes import shapes
+    from ..memory import check_fits
+    from ..nets.unet import unet
+    from ..train import check_fit_memory, evaluate, fit
+    from ..validate import check_number, check_output_dir
+
     if args.size % 2 ** args.levels:
         raise ValueError(f"--size {args.size} must be a multiple of 2^levels = {2 ** args.levels}"
                          " (the U-Net pools that many times)")

@@ -36,6 +36,7 @@ from jaxdeep.data.mnist import (  # noqa: E402
     load_mnist,
     read_idx,
 )
+from jaxdeep import choices  # noqa: E402
 from jaxdeep.validate import (  # noqa: E402
     check_binary,
     check_features,
@@ -45,7 +46,7 @@ from jaxdeep.validate import (  # noqa: E402
 )
 
 #: Names accepted by :func:`load`.
-DATASETS: tuple[str, ...] = ("digits", "mnist", "bas")
+DATASETS = choices.DATASETS
 
 
 def load_bas(size: int = 4) -> Dataset:

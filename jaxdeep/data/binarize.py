@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxdeep import choices
 from jaxdeep.validate import check_finite
 
 __all__ = ["BINARIZATIONS", "binarize"]
 
 #: Methods :func:`binarize` accepts.
-BINARIZATIONS: tuple[str, ...] = ("sample", "threshold")
+BINARIZATIONS = choices.BINARIZATIONS
 
 
 def binarize(x, method: str = "sample", *, seed: int = 0) -> np.ndarray:

@@ -27,8 +27,10 @@ import jax
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
+from .. import choices
+
 _ALIASES = {"xavier": "glorot", "kaiming": "he", "naive": "normal"}
-INIT_NAMES = ("normal", "lecun", "glorot", "he", "orthogonal", "scaled")
+INIT_NAMES = choices.INITS
 
 
 def _make(name: str, scale: float) -> jinit.Initializer:

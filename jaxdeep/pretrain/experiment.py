@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .. import data, plots
+from .. import choices, data, plots
 from ..autoencoder import CORRUPTIONS
 from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbm_partition import dbm_ais, lower_bound
@@ -46,7 +46,7 @@ from .stack import Stack, greedy_pretrain
 __all__ = ["DEFAULT_LAYERS", "KINDS", "KIND_SETTINGS", "PRESETS", "PretrainConfig",
            "PretrainRun", "run_pretrain"]
 
-KINDS = ("sae", "dbn", "dbm")
+KINDS = choices.PRETRAIN_KINDS
 #: Hidden widths when none are given, per data set and kind.
 DEFAULT_LAYERS = {
     "digits": {"sae": (128,) * 10, "dbn": (128,) * 10, "dbm": (100, 200)},

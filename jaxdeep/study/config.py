@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .. import choices
 from ..config import Settings, read_config_file
 from ..precision import check_precision
 from ..validate import check_int_list, check_number, check_output_dir
@@ -39,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
              "dbm_max_depth": None},
 }
 
-DATASETS = ("digits", "mnist")
+DATASETS = choices.SUPERVISED_DATASETS
 
 
 @dataclasses.dataclass(frozen=True)
