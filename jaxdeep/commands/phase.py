@@ -1,11 +1,12 @@
 """The trainability phase diagram: mean-field theory's depth scale beside training.
 
 tanh MLPs over a grid of weight variances σ_w² (ordered to chaotic) and depths, each
-trained with the same budget on digits (MNIST with --dataset mnist); all nets of one depth
+trained with the same budget — plain SGD by default, as in Schoenholz et al. (2017) —
+on digits (MNIST with --dataset mnist); all nets of one depth
 train as one vectorised program. The report puts the theory's correlation depth ξ_c and
 the critical line over the measured test accuracy, fits k in L_max ≈ k·ξ_c against the
 paper's 6, and compares the Jacobian spectra of Gaussian and orthogonal nets (dynamical
-isometry). Presets: quick (about a minute on 2 CPU cores), default, full (MNIST, for a
+isometry). Presets: quick (about a minute on 2 CPU cores), default (about five), full (MNIST, for a
 GPU/TPU). Re-running with the same --out resumes (finished depths are kept).
 
 Example: jaxdeep phase --preset quick --out phase-quick

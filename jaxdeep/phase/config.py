@@ -23,10 +23,10 @@ __all__ = ["OPTIMIZERS", "PRESETS", "PhaseConfig"]
 GRID = (0.5, 0.75, 1.0, 1.25, 1.5, 1.76, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5)
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # About two minutes on a 2-core CPU: the shape of the trainable region is visible.
+    # About a minute on a 2-core CPU: the shape of the trainable region is visible.
     "quick": {"sigma_w2": (0.75, 1.0, 1.5, 1.76, 2.5, 3.5), "depths": (10, 20, 40, 80),
               "steps": 1500, "seeds": (0,)},
-    # About eight minutes on a 2-core CPU.
+    # About five minutes on a 2-core CPU.
     "default": {},
     # MNIST, wide nets, hundreds of layers: meant for a GPU or TPU.
     "full": {"dataset": "mnist", "depths": (10, 20, 40, 80, 120, 160, 220, 300),
