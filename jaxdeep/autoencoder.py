@@ -25,7 +25,6 @@ the layers' encoders initialise a deep net; the decoders are discarded.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +36,8 @@ from .checkpoint import open_checkpoints, settings_of_key
 from .validate import check_batch, check_features, check_finite, check_positive_int
 from .nets.initializers import check_init, init_weights
 from .memory import check_training_fits
-from .engine import Batch, History, LayerFit, epoch_keys, ran_away, run_blocks, scan_epochs
+from .engine import (Batch, History, LayerFit, epoch_keys, ran_away, run_blocks, scan_epochs,
+                     shared)
 from .sharding import mesh_for, replicate
 
 __all__ = [
@@ -258,10 +258,9 @@ def _status(h: AEHistory) -> str:
     return f"loss {h.loss[-1]:.4f}"
 
 
-@functools.cache
 def default_optimizer() -> optax.GradientTransformation:
     """Adam, learning rate 1e-3 (one shared object: the compiled epoch is reused)."""
-    return optax.adam(1e-3)
+    return shared("adam", 1e-3)
 
 
 def corrupt(key, x, corruption: str, level: float) -> jax.Array:

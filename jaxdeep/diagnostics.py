@@ -30,7 +30,7 @@ from .backprop import check_batch, mlp_backward
 from .losses import check_loss, loss_from_logits
 from .nets import MLPConfig, ResidualConfig
 from .nets.mlp import check_input, layerwise
-from .nets.weights import fro, layer_names, never, weight_layers
+from .nets.weights import fro, layer_names, layer_norms, never, weight_layers
 from .precision import highest_precision
 
 SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
@@ -158,7 +158,7 @@ def _parameter_flow(model, loss, stacked, params, state, x, target):
         return loss_from_logits(loss, output, net_out, target)
 
     value, grads = jax.value_and_grad(error)(params)
-    norms = jnp.stack([fro(g) for g in weight_layers(grads, stacked)])
+    norms = layer_norms(grads, stacked)
     return norms, global_grad_norm(grads), value
 
 

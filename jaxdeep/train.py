@@ -29,7 +29,7 @@ import optax
 from .data.batching import epoch_indices, step_indices
 from .validate import check_batch, check_finite, check_labels, check_positive_int
 from .checkpoint import open_checkpoints, settings_of_key
-from .engine import Batch, History, ran_away, run_blocks, scan_steps
+from .engine import Batch, History, ran_away, run_blocks, scan_steps, shared
 from .losses import log_softmax
 from .memory import check_training_fits, forward_bytes
 from .monitor import monitor, records
@@ -388,10 +388,9 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     return FitResult(ts.params, ts.model_state, history, watched)
 
 
-@functools.cache
 def default_optimizer() -> optax.GradientTransformation:
     """Adam, learning rate 1e-3 — one shared object, so repeated fits reuse the compilation."""
-    return optax.adam(1e-3)
+    return shared("adam", 1e-3)
 
 
 def _status(h: History) -> str:

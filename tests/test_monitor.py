@@ -106,9 +106,11 @@ def test_fit_records_the_gradient_flow_over_training_without_changing_it():
                 eval_every=20, progress=False)
     watched = fit(MODEL, (x, y), key=jax.random.key(0), steps=40, batch_size=16,
                   eval_every=20, progress=False, monitor_every=10)
+    # fit's scanned program fuses the step differently once the monitor reads the
+    # gradients: float32 rounding (a few ulps) after 40 steps, nothing more
     for a, b in zip(jax.tree_util.tree_leaves(plain.params),
                     jax.tree_util.tree_leaves(watched.params)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
     assert plain.monitor is None
     rec = watched.monitor
     assert list(rec.at) == [0, 10, 20, 30] and rec.grad_norm.shape == (4, 4)

@@ -13,6 +13,7 @@ import pytest
 from jaxdeep import study
 from jaxdeep.cli import main
 from jaxdeep.study import cell as cell_module
+from jaxdeep.engine import shared
 
 run_module = importlib.import_module("jaxdeep.study.run")  # study.run is the function
 
@@ -234,12 +235,10 @@ def test_cli_rejects_bad_flags_with_a_message(tmp_path, capsys):
 
 
 def test_cli_interrupt_says_how_to_resume(tmp_path, monkeypatch, capsys):
-    from jaxdeep.commands import study as command
-
     def interrupted(config, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(command, "run_study", interrupted)
+    monkeypatch.setattr(study, "run", interrupted)  # what the command calls
     assert main(["study", "--preset", "quick", "--out", str(tmp_path / "r")]) == 130
     text = " ".join(capsys.readouterr().out.split())  # undo the terminal's line wrapping
     assert "interrupted: 0 of 10 cells" in text and "run the same command again" in text
@@ -287,8 +286,8 @@ def test_the_theory_remedies_run_and_are_listed(tmp_path, capsys):
     for name in ("orthogonal", "batchnorm"):
         assert results.cell(name, 2)["accuracy"] > 0.5, name
     # the clipped remedy trains on clipped gradients: Adam after optax's clip, one object
-    clipped = cell_module.optimizer(1e-3, 1.0)
-    assert clipped is cell_module.optimizer(1e-3, 1.0) is not cell_module.optimizer(1e-3)
+    clipped = shared("adam", 1e-3, clip=1.0)
+    assert clipped is shared("adam", 1e-3, clip=1.0) is not shared("adam", 1e-3)
 
     def second_update(optimizer, burst=10.0):  # a burst, then a small gradient
         big, small = ({"W": np.full((3, 4), v, np.float32)} for v in (burst, 0.01))
@@ -296,6 +295,6 @@ def test_the_theory_remedies_run_and_are_listed(tmp_path, capsys):
         return np.asarray(optimizer.update(small, state, small)[0]["W"])
 
     # = Adam on the burst scaled to global norm 1 (‖g‖ = 10√12), then the small gradient
-    want = second_update(cell_module.optimizer(1e-3), burst=10.0 / np.sqrt(1200.0))
+    want = second_update(shared("adam", 1e-3), burst=10.0 / np.sqrt(1200.0))
     np.testing.assert_allclose(second_update(clipped), want, rtol=1e-5)
-    assert not np.allclose(second_update(cell_module.optimizer(1e-3)), want, rtol=1e-2)
+    assert not np.allclose(second_update(shared("adam", 1e-3)), want, rtol=1e-2)

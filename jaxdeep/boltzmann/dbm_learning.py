@@ -10,7 +10,6 @@ each epoch's batches inside ``jax.jit`` and runs the epochs.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -24,7 +23,8 @@ from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import num_batches
 from jaxdeep.validate import check_batch, check_positive_int
 from jaxdeep.memory import check_training_fits
-from jaxdeep.engine import Batch, History, epoch_keys, ran_away, run_blocks, scan_epochs
+from jaxdeep.engine import (Batch, History, epoch_keys, ran_away, run_blocks, scan_epochs,
+                            shared)
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = ["DBMFit", "DBMHistory", "DBMLearner", "DBMTrainState", "train_dbm"]
@@ -191,11 +191,10 @@ def _status(h: DBMHistory) -> str:
     return f"reconstruction {h.reconstruction[-1]:.3f}"
 
 
-@functools.cache
 def _default_optimizer() -> optax.GradientTransformation:
     """SGD 0.001 with momentum 0.9, the starting rate of Salakhutdinov & Hinton's MNIST
     code. On MNIST, 0.005 with one Gibbs sweep per update made the bound worse."""
-    return optax.sgd(0.001, momentum=0.9)
+    return shared("sgd", 0.001, momentum=0.9)
 
 
 def _pair_statistics(states, weights) -> dict:

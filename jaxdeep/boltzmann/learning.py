@@ -17,7 +17,6 @@ per compiled call through its loop. A short last batch is padded and masked (see
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,7 +37,8 @@ from jaxdeep.boltzmann.rbm import RBM
 from jaxdeep.data.batching import num_batches
 from jaxdeep.memory import check_training_fits
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
-from jaxdeep.engine import Batch, History, ran_away, run_blocks, scan_epochs, split_three
+from jaxdeep.engine import (Batch, History, ran_away, run_blocks, scan_epochs, shared,
+                            split_three)
 from jaxdeep.validate import check_batch, check_positive_int
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
@@ -78,12 +78,11 @@ class RBMTrainState(NamedTuple):
     step: jax.Array
 
 
-@functools.cache
 def default_optimizer() -> optax.GradientTransformation:
     """SGD with learning rate 0.05 and momentum 0.5 — Hinton's (2010) practical guide's
     starting point for binary RBMs. One shared object, so repeated runs reuse the
     compiled epochs (the optimiser is a static argument)."""
-    return optax.sgd(0.05, momentum=0.5)
+    return shared("sgd", 0.05, momentum=0.5)
 
 
 @dataclasses.dataclass(frozen=True)

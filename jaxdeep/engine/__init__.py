@@ -15,8 +15,9 @@ from .divergence import RUNAWAY, ran_away
 from .ensemble import Ensemble
 from .history import History
 from .loop import run_blocks
+from .optimizers import shared
 from .result import LayerFit
 from .steps import Batch, Learner, epoch_keys, scan_epochs, scan_steps, split_three
 
 __all__ = ["RUNAWAY", "Batch", "Ensemble", "History", "LayerFit", "Learner", "epoch_keys", "ran_away",
-           "run_blocks", "scan_epochs", "scan_steps", "split_three"]
+           "run_blocks", "scan_epochs", "scan_steps", "shared", "split_three"]

@@ -15,19 +15,14 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ..data.batching import epoch_indices, step_indices
-from ..engine import Ensemble, History, run_blocks, scan_steps
+from ..engine import Ensemble, History, run_blocks, scan_steps, shared
 from ..nets import mlp
 from ..sharding import default_mesh, replicate
 from ..train import SupervisedLearner, get_task
 
 __all__ = ["member_accuracy", "train_row"]
-
-
-def _optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
-    return {"adam": optax.adam, "sgd": optax.sgd}[name](learning_rate)
 
 
 def _nets(config, depth: int, n_in: int, n_classes: int):
@@ -69,7 +64,7 @@ def train_row(config, depth: int, train, test, *, progress: bool = True) -> dict
               for s, seed in members]
     stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params)
     learner = Ensemble(SupervisedLearner(models[0], get_task("classification"),
-                                         _optimizer(config.optimizer, config.learning_rate)))
+                                         shared(config.optimizer, config.learning_rate)))
     mesh = default_mesh()
     state = replicate(learner.init(stacked), mesh)
     data = replicate((np.asarray(x), np.asarray(y)), mesh)

@@ -27,9 +27,9 @@ import math
 import time
 
 import numpy as np
-import optax
 
 from .. import diagnostics
+from ..engine import shared
 from ..nets import MLPConfig, ResidualConfig
 from ..nets.weights import stacked_of
 from ..train import final_metric, fit
@@ -129,7 +129,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     start = time.perf_counter()
     result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
-                 optimizer=optimizer(config.learning_rate, remedy.gradient_clip),
+                 optimizer=shared("adam", config.learning_rate, clip=remedy.gradient_clip),
                  eval_data=test,
                  eval_every=config.eval_every, progress=False, precision=config.precision,
                  monitor_every=config.eval_every)
@@ -150,15 +150,4 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     }
 
 
-_OPTIMIZERS: dict[tuple, optax.GradientTransformation] = {}
 
-
-def optimizer(learning_rate: float, clip: float | None = None) -> optax.GradientTransformation:
-    """Adam at ``learning_rate``, after clipping the gradients to global norm ``clip``
-    when given — one object per setting, so every cell of a depth shares one compilation
-    (the optimiser is a static argument of the training step)."""
-    if (learning_rate, clip) not in _OPTIMIZERS:
-        adam = optax.adam(learning_rate)
-        _OPTIMIZERS[learning_rate, clip] = (
-            adam if clip is None else optax.chain(optax.clip_by_global_norm(clip), adam))
-    return _OPTIMIZERS[learning_rate, clip]

@@ -38,10 +38,10 @@ import zlib
 from typing import Any, Callable, NamedTuple
 
 import jax
-import optax
 
 from ..boltzmann.dbm_learning import train_dbm
 from ..data import binarize
+from ..engine import shared
 from ..nets import bn_mlp, mlp, residual_mlp
 from ..nets.adapters import as_model
 from ..pretrain import (
@@ -184,7 +184,7 @@ def _sae_layers(widths, config):
 
 def _dbn_layers(widths, config):
     return dbn_layers(widths, epochs=config.pretrain_epochs, batch_size=config.pretrain_batch,
-                      optimizer=optax.sgd(RBM_LEARNING_RATE, momentum=0.5),
+                      optimizer=shared("sgd", RBM_LEARNING_RATE, momentum=0.5),
                       weight_scale=config.rbm_weight_scale)
 
 
@@ -200,7 +200,7 @@ def dbm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
     stack = greedy_pretrain(
         dbm_layers(_widths(ctx, depth), epochs=config.pretrain_epochs,
                    batch_size=config.pretrain_batch,
-                   optimizer=optax.sgd(RBM_LEARNING_RATE, momentum=0.5),
+                   optimizer=shared("sgd", RBM_LEARNING_RATE, momentum=0.5),
                    weight_scale=config.rbm_weight_scale),
         x, key=k_pre, progress=False)
     machine, params = compose(stack)
@@ -208,7 +208,7 @@ def dbm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
     if config.dbm_epochs:
         fit = train_dbm(machine, x, key=k_joint, params=params, epochs=config.dbm_epochs,
                         batch_size=config.pretrain_batch,
-                        optimizer=optax.sgd(DBM_LEARNING_RATE, momentum=0.9), progress=False)
+                        optimizer=shared("sgd", DBM_LEARNING_RATE, momentum=0.9), progress=False)
         params, seconds = fit.params, seconds + fit.history.seconds[-1]
     model, params = dbm_classifier(machine, params, ctx.n_classes, key=key)
     return Built(model, params, depth, seconds)
