@@ -63,6 +63,9 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=str, default=argparse.SUPPRESS, help="output folder (default study-report)")
     p.add_argument("--force", action="store_true",
                    help="recompute every cell instead of resuming from --out")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="cells trained at once, in threads (compiling one cell's programs "
+                        "uses one core; the records do not depend on it)")
     p.add_argument("--list-remedies", action="store_true", help="describe the remedies and exit")
 
 
@@ -95,5 +98,6 @@ def run(args, console) -> int:
     console.print(f"study: {len(config.remedies)} remedies × {len(config.depths)} depths × "
                   f"{len(config.seeds)} seeds = {config.n_cells} nets on {config.dataset} "
                   f"(preset {config.preset}) → {config.out}/")
-    return resumably(console, lambda: run_study(config, force=args.force, console=console),
+    return resumably(console, lambda: run_study(config, force=args.force, console=console,
+                                                    workers=args.workers),
                      Path(config.out) / "cells", config.n_cells, "cells")

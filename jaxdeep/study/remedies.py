@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import zlib
 from typing import Any, Callable, NamedTuple
 
@@ -72,13 +73,27 @@ class Built(NamedTuple):
 
 class Context(NamedTuple):
     """What a remedy may use: the resolved config, the training data, the number of
-    classes and a cache shared by all cells of one run (for pre-trained stacks)."""
+    classes and a cache shared by all cells of one run (for pre-trained stacks; fill it
+    through :meth:`cached`, which is safe when cells run in parallel threads)."""
 
     config: Any
     x_train: Any
     y_train: Any
     n_classes: int
     cache: dict
+
+    def cached(self, slot: tuple, make: Callable[[], Any]) -> Any:
+        """``cache[slot]``, made by ``make()`` once: a cell that needs a slot another cell
+        is making waits for it instead of making it again."""
+        with _CACHE_GUARD:
+            lock = self.cache.setdefault(("lock", *slot), threading.Lock())
+        with lock:
+            if slot not in self.cache:
+                self.cache[slot] = make()
+        return self.cache[slot]
+
+
+_CACHE_GUARD = threading.Lock()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,11 +181,9 @@ def greedy(name: str, layers: Callable[[list[int], Any], list]) -> Callable:
     def build(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
         deepest = max(ctx.config.depths)
         slot = (name, seed, deepest)
-        if slot not in ctx.cache:
-            ctx.cache[slot] = greedy_pretrain(layers(_widths(ctx, deepest), ctx.config),
-                                              ctx.x_train, key=jax.random.fold_in(
-                                                  remedy_key(seed, name), 0), progress=False)
-        stack = ctx.cache[slot].head(depth)
+        stack = ctx.cached(slot, lambda: greedy_pretrain(
+            layers(_widths(ctx, deepest), ctx.config), ctx.x_train,
+            key=jax.random.fold_in(remedy_key(seed, name), 0), progress=False)).head(depth)
         model, params = to_mlp(stack, ctx.n_classes, key=key)
         return Built(model, params, depth, float(sum(stack.seconds)))
 
@@ -192,9 +205,7 @@ def dbm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
     config = ctx.config
     # A DBM models binary data: one seeded binarization of the training images.
     slot = ("dbm-data", seed)
-    if slot not in ctx.cache:
-        ctx.cache[slot] = binarize(ctx.x_train, "sample", seed=seed)
-    x = ctx.cache[slot]
+    x = ctx.cached(slot, lambda: binarize(ctx.x_train, "sample", seed=seed))
     k_pre, k_joint = jax.random.split(jax.random.fold_in(
         jax.random.fold_in(remedy_key(seed, "dbm"), 0), depth))  # its own per depth
     stack = greedy_pretrain(

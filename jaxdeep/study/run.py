@@ -18,9 +18,12 @@ wall-clock fields (:data:`~jaxdeep.study.cell.TIMING_FIELDS`).
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -32,7 +35,7 @@ from ..nets import mlp
 from ..runtime import describe
 from ..sharding import is_main_process
 from ..train import check_fit_memory
-from ..validate import check_train_size
+from ..validate import check_positive_int, check_train_size
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
 from .remedies import Context, get_remedy
@@ -118,12 +121,16 @@ def _as_json(value):
 
 
 def run(config: StudyConfig | None = None, *, force: bool = False, progress: bool = True,
-        console: Console | None = None, report: bool = True, **settings) -> StudyResults:
+        console: Console | None = None, report: bool = True, workers: int = 2,
+        **settings) -> StudyResults:
     """Run the study described by ``config`` (or by ``settings``, the fields of
     :class:`StudyConfig` plus ``preset`` and ``file``) and write its report.
 
     Everything is checked before anything is computed or written. Cells already in the
-    output folder are reused (``force=True`` recomputes them).
+    output folder are reused (``force=True`` recomputes them). ``workers`` cells run at
+    once, in threads: most of a small cell's time is XLA compiling its programs, which
+    uses one core, so two cells keep two cores busy (the records are the same for any
+    ``workers``; a run over several processes runs one cell at a time, in step).
 
     Example::
 
@@ -136,6 +143,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                                      **settings)
     elif settings:
         raise ValueError("give either a StudyConfig or settings, not both")
+    check_positive_int("workers", workers)
     config = config.checked()
     remedies = [get_remedy(name) for name in config.remedies]
     ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
@@ -164,6 +172,22 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     ctx = Context(config, x_train, y_train, ds.n_classes, {})
     grid = [(r, d, s) for r in remedies for d in config.depths for s in config.seeds]
     cells: dict[tuple, dict] = {}
+    pending = []
+    stop = threading.Event()  # set by a failed cell or Ctrl-C: no further cell starts
+
+    def one(remedy, depth, seed) -> dict | None:
+        if stop.is_set():
+            return None
+        try:
+            record = measure(remedy, ctx, depth, seed, flow_batch, (ds.x_test, ds.y_test))
+        except BaseException:
+            stop.set()  # here, before this thread takes the next cell
+            raise
+        record["settings"] = _as_json(config.cell_settings())
+        write_atomically(cells_dir / cell_name(remedy.name, depth, seed),
+                         json.dumps(record, indent=1))
+        return record
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
                   console=console, disable=not progress or not is_main_process()) as bar:
@@ -180,15 +204,29 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                 cells[remedy.name, depth, seed] = read_cell(path, config)
                 bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: saved")
                 continue
-            bar.update(task, status=f"{remedy.name} depth {depth} seed {seed}…")
-            record = measure(remedy, ctx, depth, seed, flow_batch, (ds.x_test, ds.y_test))
-            record["settings"] = _as_json(config.cell_settings())
-            write_atomically(path, json.dumps(record, indent=1))
-            cells[remedy.name, depth, seed] = record
-            accuracy = record["accuracy"]
-            bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: " + (
-                f"accuracy {accuracy:.3f}" if accuracy is not None else
-                f"diverged at step {record['diverged']}"))
+            pending.append((remedy, depth, seed))
+        # One seed after another: cells running side by side then compile different
+        # programs, and the next seed's cells find them compiled.
+        pending.sort(key=lambda cell: config.seeds.index(cell[2]))
+        together = workers if jax.process_count() == 1 else 1
+        with ThreadPoolExecutor(together) as pool:
+            running = {pool.submit(one, *cell): cell for cell in pending}
+            try:
+                for done in as_completed(running):
+                    remedy, depth, seed = running[done]
+                    record = done.result()
+                    if record is None:  # not started: another cell failed (raised below)
+                        continue
+                    cells[remedy.name, depth, seed] = record
+                    accuracy = record["accuracy"]
+                    bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: " + (
+                        f"accuracy {accuracy:.3f}" if accuracy is not None else
+                        f"diverged at step {record['diverged']}"))
+            except BaseException:  # Ctrl-C or a failed cell: start no other cell
+                stop.set()
+                for future in running:
+                    future.cancel()
+                raise
 
     results = {"config": config.as_dict(), "runtime": describe(),
                "dataset": {"name": ds.name, "train": len(x_train), "test": len(ds.x_test),
