@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -139,3 +140,38 @@ def test_the_accelerator_checks_highest_precision_row_runs_at_highest(suite, mon
     accelerator.section_mlp(accelerator.SIZES["toy"], 2, None)
     # float32, bfloat16, then the highest-precision contender; warm-up + 2 repetitions each
     assert seen == [["default"] * 3, ["default"] * 3, ["highest"] * 3]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_every_way_of_the_convolution_probe_computes_the_same_gradients(suite, stride):
+    """benchmarks/conv_probe.py times ways of computing a 3×3 convolution; each must be
+    the same function (forward and both gradients) as lax.conv with autodiff."""
+    import jax
+
+    import conv_probe
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    g = rng.standard_normal((2, 6 // stride, 6 // stride, 4)).astype(np.float32)
+    ways = conv_probe.ways(stride)
+    reference = ways.pop("lax.conv NHWC, autodiff")
+    want_y, pull = jax.vjp(reference, x, w)
+    want = (want_y, *pull(g))
+    assert len(ways) == (3 if stride == 1 else 4)
+    for name, f in ways.items():
+        y, pull = jax.vjp(f, x, w)
+        for a, b in zip((y, *pull(g)), want):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4,
+                                       err_msg=name)
+
+
+def test_the_convolution_probe_runs_and_records(suite, tmp_path):
+    import conv_probe
+
+    out = tmp_path / "probe.json"
+    record = conv_probe.main(["--batch", "2", "--size", "4", "--channels", "2", "--reps", "1",
+                              "--no-torch", "--out", str(out)])
+    assert len(record["rows"]) == 4 * len(conv_probe.MODES)
+    assert all(r["ms_per_conv"] > 0 for r in record["rows"])
+    assert json.loads(out.read_text())["shape"]["channels"] == 2
