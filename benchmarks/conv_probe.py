@@ -150,7 +150,6 @@ def main(argv=None) -> dict:
 
 
 def torch_ways(torch, x, w, g, stride):
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     xt = torch.tensor(x).permute(0, 3, 1, 2).contiguous()
     wt = torch.tensor(w).permute(3, 2, 0, 1).contiguous()
     gt = torch.tensor(g).permute(0, 3, 1, 2).contiguous()

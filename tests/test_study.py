@@ -292,6 +292,7 @@ def test_the_theory_remedies_run_and_are_listed(tmp_path, capsys):
     # the clipped remedy trains on clipped gradients: Adam after optax's clip, one object
     clipped = shared("adam", 1e-3, clip=1.0)
     assert clipped is shared("adam", 1e-3, clip=1.0) is not shared("adam", 1e-3)
+    assert shared("adam", 1e-3, clip=None) is shared("adam", 1e-3)  # one setting, one object
 
     def second_update(optimizer, burst=10.0):  # a burst, then a small gradient
         big, small = ({"W": np.full((3, 4), v, np.float32)} for v in (burst, 0.01))

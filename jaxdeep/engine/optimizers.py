@@ -15,7 +15,6 @@ import optax
 __all__ = ["shared"]
 
 
-@functools.cache
 def shared(name: str, *args, clip: float | None = None, **kwargs) -> optax.GradientTransformation:
     """``optax.<name>(*args, **kwargs)`` — the same object for the same arguments —
     after ``optax.clip_by_global_norm(clip)`` when ``clip`` is given.
@@ -24,5 +23,11 @@ def shared(name: str, *args, clip: float | None = None, **kwargs) -> optax.Gradi
     """
     if not hasattr(optax, name):
         raise ValueError(f"optax has no optimiser {name!r}")
-    optimizer = getattr(optax, name)(*args, **kwargs)
+    # one key per setting: clip=None given or left out, keywords in any order
+    return _made(name, args, clip, tuple(sorted(kwargs.items())))
+
+
+@functools.cache
+def _made(name: str, args: tuple, clip: float | None, kwargs: tuple) -> optax.GradientTransformation:
+    optimizer = getattr(optax, name)(*args, **dict(kwargs))
     return optimizer if clip is None else optax.chain(optax.clip_by_global_norm(clip), optimizer)

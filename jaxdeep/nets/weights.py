@@ -74,9 +74,9 @@ def weight_layers(tree, stacked: Callable[[str], bool] = never) -> list[jax.Arra
 
 def layer_norms(tree, stacked: Callable[[str], bool] = never) -> jax.Array:
     """‖W⁽ˡ⁾‖ (Frobenius, :func:`fro`) of every layer in ``tree``, in the order of
-    :func:`layer_names`, as one vector (at least float32: bfloat16 is widened). A stacked leaf's layers are measured in one
-    vectorised reduction (not one per layer): a compiled program's size does not grow
-    with the depth a scan keeps constant."""
+    :func:`layer_names`, as one vector (at least float32: bfloat16 is widened). A stacked
+    leaf's layers are measured in one vectorised reduction (not one per layer): a
+    compiled program's size does not grow with the depth a scan keeps constant."""
     norms = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         if is_weight(path, leaf):

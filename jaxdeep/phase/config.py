@@ -13,7 +13,6 @@ from typing import Any
 
 from .. import choices
 from ..config import Settings
-from ..study.config import DATASETS
 from ..validate import check_choice, check_int_list, check_number, check_output_dir
 
 __all__ = ["OPTIMIZERS", "PRESETS", "PhaseConfig"]
@@ -89,7 +88,7 @@ class PhaseConfig(Settings):
         for name in ("sigma_b2", "isometry_sigma_b2"):
             check_number(self.flag(name), getattr(self, name), low=0)
         check_choice(self.flag("optimizer"), self.optimizer, OPTIMIZERS)
-        check_choice(self.flag("dataset"), self.dataset, DATASETS)
+        check_choice(self.flag("dataset"), self.dataset, choices.SUPERVISED_DATASETS)
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
         check_output_dir(self.flag("out"), self.out)

@@ -148,6 +148,3 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
         "seconds": seconds,
         "pretrain_seconds": built.pretrain_seconds,
     }
-
-
-

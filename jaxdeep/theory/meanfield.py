@@ -136,8 +136,9 @@ def _q_star(act, sw2, sb2):
 
     q = _iterate(step, jnp.ones_like(sw2 + sb2))
     # still rising, by steps that do not shrink: diverging (converging steps shrink)
-    first = step(q) - q
-    second = step(step(q)) - step(q)
+    after = step(q)
+    first = after - q
+    second = step(after) - after
     growing = (first > 1e-12 * q) & (second >= first)
     return jnp.where(growing, jnp.inf, q)
 
