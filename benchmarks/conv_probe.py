@@ -10,7 +10,9 @@ the baseline when it is installed. Prints a table and writes JSON::
         [--stride 1] [--reps 5] [--out benchmarks/results/conv_probe.json]
 
 The ways: ``lax.conv`` with autodiff (NHWC and NCHW); jaxdeep's 3×3 convolution with
-its hand-written backward (:mod:`jaxdeep.nets.conv`); im2col — the nine shifted copies
+its hand-written backward (:mod:`jaxdeep.nets.conv`: ∂W as a convolution in the layout
+of XLA:CPU's fast kernel, computed at stride); the backward pass it replaced (∂W as
+the nine shifted copies of the input times δ, stride 1 then subsampling); im2col — the nine shifted copies
 of the input concatenated, one matrix product with batch × pixels as rows — with
 autodiff. With ``--stride 2``: at stride (``window_strides``) against stride 1 then
 subsampling, which is what jaxdeep's ResNet computes.
@@ -34,7 +36,7 @@ def ways(stride: int):
     import jax
     import jax.numpy as jnp
 
-    from jaxdeep.nets.conv import conv3x3_same
+    from jaxdeep.nets.conv import conv3x3
 
     def lax_conv(layout):
         spec = {"NHWC": ("NHWC", "HWIO", "NHWC"), "NCHW": ("NCHW", "HWIO", "NCHW")}[layout]
@@ -48,7 +50,26 @@ def ways(stride: int):
         return f
 
     def hand(x, w):
-        y = conv3x3_same(x, w)
+        return conv3x3(x, w, stride, backward="hand")
+
+    @jax.custom_vjp
+    def patches_same(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    def patches_bwd(residuals, delta):  # jaxdeep's backward pass until this probe replaced it
+        x, w = residuals
+        dx = patches_same(delta, jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2))
+        _, h, wd, _ = x.shape
+        xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        patches = jnp.concatenate([xp[:, a:a + h, b:b + wd, :] for a in range(3)
+                                   for b in range(3)], axis=-1)
+        return dx, jnp.einsum("nhwk,nhwo->ko", patches, delta).reshape(w.shape)
+
+    patches_same.defvjp(lambda x, w: (patches_same(x, w), (x, w)), patches_bwd)
+
+    def hand_patches(x, w):
+        y = patches_same(x, w)
         return y[:, ::stride, ::stride, :] if stride > 1 else y
 
     def im2col(x, w):
@@ -62,6 +83,7 @@ def ways(stride: int):
     out = {"lax.conv NHWC, autodiff": lax_conv("NHWC"),
            "lax.conv NCHW, autodiff": lax_conv("NCHW"),
            "hand-written backward (jaxdeep)": hand,
+           "hand-written backward, ∂W by patches (before)": hand_patches,
            "im2col matmul, autodiff": im2col}
     if stride > 1:
         def subsampled(x, w):

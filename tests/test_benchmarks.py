@@ -158,7 +158,7 @@ def test_every_way_of_the_convolution_probe_computes_the_same_gradients(suite, s
     reference = ways.pop("lax.conv NHWC, autodiff")
     want_y, pull = jax.vjp(reference, x, w)
     want = (want_y, *pull(g))
-    assert len(ways) == (3 if stride == 1 else 4)
+    assert len(ways) == (4 if stride == 1 else 5)
     for name, f in ways.items():
         y, pull = jax.vjp(f, x, w)
         for a, b in zip((y, *pull(g)), want):
@@ -172,6 +172,6 @@ def test_the_convolution_probe_runs_and_records(suite, tmp_path):
     out = tmp_path / "probe.json"
     record = conv_probe.main(["--batch", "2", "--size", "4", "--channels", "2", "--reps", "1",
                               "--no-torch", "--out", str(out)])
-    assert len(record["rows"]) == 4 * len(conv_probe.MODES)
+    assert len(record["rows"]) == 5 * len(conv_probe.MODES)
     assert all(r["ms_per_conv"] > 0 for r in record["rows"])
     assert json.loads(out.read_text())["shape"]["channels"] == 2

@@ -216,7 +216,7 @@ def test_gradient_reaches_every_high_resolution_position_only_through_the_skip(
 
 
 def test_hand_written_conv_backward_matches_autodiff():
-    """conv3x3's custom backward (dx by a flipped-kernel conv, dW = patchesᵀ δ) vs jax.grad."""
+    """The U-Net's layer (the hand-written convolution on the CPU, plus bias) vs jax.grad."""
     with enable_x64(True):
         x = jnp.asarray(RNG.normal(size=(2, 6, 5, 3)), jnp.float64)
         layer = {"W": jnp.asarray(RNG.normal(size=(3, 3, 3, 4)), jnp.float64),

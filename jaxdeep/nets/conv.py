@@ -1,52 +1,96 @@
 """The 3×3 convolution every convolutional net in jaxdeep is built from, with its
-backward pass written out.
+backward pass written out for the CPU.
 
-Forward: ``jax.lax.conv_general_dilated`` (NHWC × HWIO, stride 1, SAME padding). Backward:
-by hand (see :func:`conv3x3_same_bwd`), because of a CPU performance problem of the
-autodiff-derived convolutions inside ``lax.scan``. Strided convolutions are built as this
-convolution followed by subsampling (:mod:`jaxdeep.nets.resnet`).
+    y[n, i, j, o] = Σ_{a,b,c} x̂[n, s·i + a, s·j + b, c] · W[a, b, c, o]
+
+NHWC × HWIO, zero padding 1 on each side (x̂ is x padded), stride s ∈ {1, 2} — the same
+function as PyTorch's ``Conv2d(…, kernel_size=3, padding=1, stride=s)``; the output is
+⌈H/s⌉ × ⌈W/s⌉.
+
+On GPUs and TPUs it is ``jax.lax.conv_general_dilated`` with autodiff — the native
+convolution, the fast path there, and forward-mode autodiff (``jax.jvp``, ``jacfwd``)
+works through it. On the CPU the backward pass is written out (:func:`conv3x3_bwd`):
+XLA:CPU computes the convolutions autodiff derives for ∂E/∂W with a generic loop nest
+about 80× slower than its library kernel when they sit inside a loop body
+(jax-ml/jax#12868) — and every trainer in jaxdeep runs its steps in a ``lax.scan``.
+Written as convolutions already in the layout the fast kernel takes, they stay fast
+there. The price on the CPU: ``jax.grad`` (any order) works, forward mode does not.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+_PAD = ((1, 1), (1, 1))
+STRIDES = (1, 2)
 
 
-@jax.custom_vjp
-def conv3x3_same(x: jax.Array, w: jax.Array) -> jax.Array:
-    """y = x ⋆ W, 3×3, stride 1, SAME (zero) padding, NHWC × HWIO (no bias)."""
-    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_DIMENSIONS)
+BACKWARDS = ("auto", "hand", "autodiff")
 
 
-def conv3x3_same_fwd(x, w):
-    return conv3x3_same(x, w), (x, w)
+def conv3x3(x: jax.Array, w: jax.Array, stride: int = 1, *, backward: str = "auto") -> jax.Array:
+    """y = x ⋆ W: 3×3, zero padding 1, ``stride`` 1 or 2, NHWC × HWIO → NHWC (no bias).
+
+    ``backward``: ``hand`` (the written-out backward pass, :func:`conv3x3_bwd`),
+    ``autodiff`` (``lax.conv_general_dilated``'s own; forward mode works), or ``auto``
+    — ``hand`` when the default backend is the CPU, read when the function is traced."""
+    if stride not in STRIDES:
+        raise ValueError(f"conv3x3 takes stride 1 or 2, got {stride!r}")
+    if backward not in BACKWARDS:
+        raise ValueError(f"conv3x3's backward must be one of {BACKWARDS}, got {backward!r}")
+    if backward == "hand" or (backward == "auto" and jax.default_backend() == "cpu"):
+        return _conv3x3_hand(x, w, stride)
+    return _forward(x, w, stride)
 
 
-def conv3x3_same_bwd(residuals, delta):
-    """Backprop through a 3×3 SAME convolution, written out (δ = ∂E/∂y):
+def _forward(x, w, stride):
+    return jax.lax.conv_general_dilated(x, w, (stride, stride), _PAD,
+                                        dimension_numbers=_DIMENSIONS)
 
-        ∂E/∂x = conv₃ₓ₃(δ, W̃),  W̃[a, b, o, c] = W[2−a, 2−b, c, o]   (flipped, in/out swapped)
-        ∂E/∂W[a, b, c, o] = Σ_{n,i,j} x[n, i+a−1, j+b−1, c] · δ[n, i, j, o] = patches(x)ᵀ δ
 
-    Why by hand: XLA:CPU runs the convolutions that autodiff derives for these two
-    products about 10–20× slower inside a loop body (jax-ml/jax#12868), and every trainer in
-    jaxdeep runs its steps in a ``lax.scan``. Written as one forward-layout convolution
-    and one matrix product they stay fast there. The price: no forward-mode autodiff
-    (``jax.jvp``/``jacfwd``) through the networks built on it; ``jax.grad`` (any order) works.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv3x3_hand(x, w, stride):
+    return _forward(x, w, stride)
+
+
+def _conv3x3_fwd(x, w, stride):
+    return _forward(x, w, stride), (x, w)
+
+
+def conv3x3_bwd(stride, residuals, delta):
+    """Backprop through the 3×3 convolution, written out (δ = ∂E/∂y):
+
+        ∂E/∂x = conv₃ₓ₃(δ↑, W̃),   W̃[a, b, o, c] = W[2−a, 2−b, c, o]  (flipped, in/out swapped)
+        ∂E/∂W[a, b, c, o] = Σ_{n,i,j} x̂[n, i + a, j + b, c] · δ↑[n, i, j, o]
+
+    x̂ is x zero-padded by one pixel; δ↑ is δ put back on the stride-1 grid
+    (δ↑[:, s·i, s·j] = δ[:, i, j], zeros between), since the stride-s output is the
+    stride-1 one read at every s-th pixel. ∂E/∂W is itself a convolution — of x̂ with δ↑
+    as its H × W kernel, summed over the batch, with the 3×3 window as its output. It is
+    computed with the channels of x as the batch and the batch as the input channels:
+    (batch, H, W, features) × (H, W, in, out), the layout of XLA:CPU's fast convolution
+    kernel, which autodiff's own form of this product does not reach inside a loop.
+    (Measured and not kept: splitting x̂ into its four stride-2 phases to skip δ↑'s
+    zeros — 16/9 of the minimal work instead of 4×, but a 2×2-output convolution runs
+    at a quarter of the kernel's speed; benchmarks/README.md.)
     """
     x, w = residuals
-    dx = jax.lax.conv_general_dilated(delta, jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2), (1, 1),
-                                      "SAME", dimension_numbers=_DIMENSIONS)
     _, h, wd, _ = x.shape
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    # patches[n, i, j, (a, b, c)] = x[n, i+a−1, j+b−1, c], in W's (a, b, c) order
-    patches = jnp.concatenate([xp[:, a:a + h, b:b + wd, :] for a in range(3) for b in range(3)],
-                              axis=-1)
-    dw = jnp.einsum("nhwk,nhwo->ko", patches, delta).reshape(w.shape)
-    return dx, dw
+    if stride > 1:
+        _, ho, wo, _ = delta.shape  # ⌈H/s⌉ × ⌈W/s⌉: interior zeros, then fill up to H × W
+        delta = jax.lax.pad(delta, jnp.zeros((), delta.dtype),
+                            ((0, 0, 0), (0, h - 1 - (ho - 1) * stride, stride - 1),
+                             (0, wd - 1 - (wo - 1) * stride, stride - 1), (0, 0, 0)))
+    dx = _forward(delta, jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2), 1)
+    dw = jax.lax.conv_general_dilated(
+        x.transpose(3, 1, 2, 0),            # (c, H, W, n): channels as batch, batch as features
+        delta.transpose(1, 2, 0, 3),        # (H, W, n, o): δ↑ as the kernel
+        (1, 1), _PAD, dimension_numbers=_DIMENSIONS)  # (c, 3, 3, o)
+    return dx, dw.transpose(1, 2, 0, 3)
 
 
-conv3x3_same.defvjp(conv3x3_same_fwd, conv3x3_same_bwd)
+_conv3x3_hand.defvjp(_conv3x3_fwd, conv3x3_bwd)

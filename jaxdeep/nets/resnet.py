@@ -27,8 +27,8 @@ running means and variances, and ``apply(params, x, state=..., train=...)`` retu
 updates the running ones (momentum 0.9); with ``train=False`` it uses the running
 statistics and returns the state unchanged, so evaluation is deterministic.
 
-Convolutions are :func:`jaxdeep.nets.conv.conv3x3_same` (NHWC, a hand-written backward
-pass that stays fast inside the training loop's scan on CPUs), initialised He-normal
+Convolutions are :func:`jaxdeep.nets.conv.conv3x3` (NHWC, at stride; on CPUs a
+hand-written backward pass that stays fast inside the training loop's scan), initialised He-normal
 (fan-in 3·3·c_in); the parameters are a plain pytree of arrays.
 """
 
@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
-from .conv import conv3x3_same
+from .conv import conv3x3
 from .model import Model, checking_params
 from .normalization import batch_norm, bn_params, bn_state
 
@@ -101,16 +101,16 @@ def resnet(image_shape=(32, 32, 3), n_classes: int = 10, *, depth: int = 20,
 
 
 def conv(x, w, stride=1):
-    """3×3 convolution with padding 1 (or a 1×1 one), NHWC × HWIO → NHWC, then stride.
+    """3×3 convolution with padding 1 (or a 1×1 one), NHWC × HWIO → NHWC, at ``stride``
+    — the same function as PyTorch's ``Conv2d(…, padding=1, stride=stride)``.
 
-    A stride-2 convolution is the stride-1 one read at every other pixel — the same
-    function as PyTorch's ``Conv2d(…, padding=1, stride=2)`` — so every 3×3 convolution
-    goes through :func:`~jaxdeep.nets.conv.conv3x3_same` and its fast hand-written
-    backward pass (the two strided convolutions cost 4× their minimum; all others are
-    stride 1).
+    3×3: :func:`~jaxdeep.nets.conv.conv3x3` (computed at stride; on the CPU with its
+    hand-written backward pass). 1×1 (option B's projection): every ``stride``-th pixel
+    times the channel-mixing matrix.
     """
-    y = conv3x3_same(x, w) if w.shape[0] == 3 else jnp.einsum("nhwc,co->nhwo", x, w[0, 0])
-    return y[:, ::stride, ::stride, :] if stride > 1 else y
+    if w.shape[0] == 3:
+        return conv3x3(x, w, stride)
+    return jnp.einsum("nhwc,co->nhwo", x[:, ::stride, ::stride, :], w[0, 0])
 
 
 def shortcut_a(x, channels):

@@ -40,9 +40,10 @@ rather than Flax NNX modules behind ``nnx.split``/``nnx.merge``. A U-Net has onl
 kinds of layer, so a few lines each suffice; params are plain nested dicts from the
 start (no conversion of ``nnx.State``), their layout is spelled out below so that
 analytic backprop can address W_u and W_e by slicing, and nothing from Flax can leak
-across the init/apply boundary. Owning the convolution also lets its backward pass be
-written out (see :func:`conv3x3`): the convolutions autodiff derives run 10–20× slower
-inside ``lax.scan`` on XLA:CPU, which is where :func:`jaxdeep.train.fit` runs them.
+across the init/apply boundary. The 3×3 convolutions are :func:`jaxdeep.nets.conv.conv3x3`, whose
+backward pass is written out for the CPU: the weight-gradient convolution autodiff
+derives runs far slower inside ``lax.scan`` on XLA:CPU, which is where
+:func:`jaxdeep.train.fit` runs it.
 
 Params::
 
@@ -69,7 +70,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import activations as act_table
-from .conv import conv3x3_same
+from . import conv as convolution
 from .model import Model, check_params, without_state
 
 OUTPUTS = ("sigmoid", "softmax", "identity")
@@ -314,7 +315,7 @@ def conv3x3(layer: dict, x: jax.Array) -> jax.Array:
 
         y[n, i, j, o] = Σ_{a,b ∈ {0,1,2}} Σ_c x[n, i+a−1, j+b−1, c] · W[a, b, c, o] + β[o].
     """
-    return conv3x3_same(x, layer["W"]) + layer["b"].reshape(1, 1, 1, -1)
+    return convolution.conv3x3(x, layer["W"]) + layer["b"].reshape(1, 1, 1, -1)
 
 
 
