@@ -41,6 +41,12 @@ def main(argv=None) -> dict:
     p.add_argument("--ais-temperatures", type=int, default=14500)
     p.add_argument("--ais-chains", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-chains", type=int, default=None,
+                   help="persistent chains (PCD/PT; default: one per example of the batch)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="save the training state here every --checkpoint-every epochs; the "
+                        "same command run again resumes from it")
+    p.add_argument("--checkpoint-every", type=int, default=5)
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     args = p.parse_args(argv)
 
@@ -58,7 +64,9 @@ def main(argv=None) -> dict:
     fit = boltzmann.train_rbm(machine, x, key=key_train, method=args.method, k=args.k,
                               epochs=args.epochs, batch_size=args.batch, optimizer=optimizer,
                               centering=args.centering, eval_data=x_test[:1000],
-                              eval_every=max(1, args.epochs // 10))
+                              n_chains=args.n_chains, eval_every=max(1, args.epochs // 10),
+                              checkpoint_dir=args.checkpoint_dir,
+                              checkpoint_every=args.checkpoint_every)
     train_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -79,7 +87,8 @@ def main(argv=None) -> dict:
         "train_seconds": train_seconds,
         "ais_seconds": ais_seconds,
         "pseudo_log_likelihood_test_1k": fit.history.eval.get("pseudo_log_likelihood", [None])[-1],
-        "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "out")},
+        "settings": {k: v for k, v in vars(args).items()
+                     if k not in ("data_dir", "out", "checkpoint_dir")},
         **environment(),
     }
     return emit(record, args.out)

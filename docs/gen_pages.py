@@ -62,13 +62,12 @@ def outside_pages() -> None:
 
 
 def mathjax() -> None:
+    """The whole MathJax 2 tree (about 12 MB): its loader fetches its input, output and
+    font files on demand, by relative path."""
     static = Path(jupyter_server_mathjax.__file__).parent / "static"
-    wanted = ("MathJax.js", "config/TeX-AMS_CHTML.js", "jax/input/TeX", "jax/output/CommonHTML",
-              "jax/element", "extensions", "fonts/HTML-CSS/TeX/woff")
     for path in sorted(static.rglob("*")):
-        rel = path.relative_to(static).as_posix()
-        if path.is_file() and any(rel == w or rel.startswith(w + "/") for w in wanted):
-            copy(path, f"assets/mathjax/{rel}")
+        if path.is_file():
+            copy(path, f"assets/mathjax/{path.relative_to(static).as_posix()}")
 
 
 reference_pages()

@@ -12,6 +12,7 @@ from .commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``jaxdeep`` command line: one sub-command per module of ``jaxdeep.commands``."""
     parser = argparse.ArgumentParser(
         prog="jaxdeep",
         description="Why deep networks were hard to train, and how the field fixed it — in JAX.",

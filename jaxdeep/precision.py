@@ -65,6 +65,8 @@ PRECISIONS = choices.PRECISIONS
 
 
 def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS` (float32, bfloat16), else a
+    ValueError that says what each means."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r} "
                          "(bfloat16: compute in bfloat16, keep float32 parameters)")
@@ -72,6 +74,8 @@ def check_precision(precision: str) -> str:
 
 
 def compute_dtype(precision: str):
+    """The dtype the forward and backward pass run in: bfloat16 for ``bfloat16``, else
+    float32."""
     return jnp.bfloat16 if precision == "bfloat16" else jnp.float32
 
 

@@ -111,6 +111,8 @@ TASKS = {"classification": classification, "segmentation": segmentation}
 
 
 def get_task(task: str | Task) -> Task:
+    """The :class:`Task` named ``task`` (``classification`` or ``segmentation``), or
+    ``task`` itself."""
     if isinstance(task, Task):
         return task
     if task not in TASKS:

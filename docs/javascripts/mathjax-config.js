@@ -4,6 +4,8 @@ window.MathJax = {
   tex2jax: {inlineMath: [["\\(", "\\)"]], displayMath: [["\\[", "\\]"]],
             processEscapes: true, processEnvironments: false, ignoreClass: ".*",
             processClass: "arithmatex"},
-  "HTML-CSS": {availableFonts: ["TeX"]},
+  // the bundled MathJax (jupyter-server-mathjax) carries the STIX-Web fonts only
+  "HTML-CSS": {availableFonts: ["STIX-Web"], preferredFont: "STIX-Web", webFont: "STIX-Web",
+               imageFont: null},
   showMathMenu: false
 };

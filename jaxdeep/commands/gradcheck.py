@@ -22,6 +22,7 @@ HELP = "hand-written derivatives and backprop vs autodiff (float64, highest prec
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep gradcheck``, added to its sub-parser ``p``."""
     p.add_argument("--depths", type=int_list, default=[1, 30],
                    help="comma-separated depths for the backprop checks (each network, "
                         "activation, loss and depth compiles once: ~1–2 s a row)")
@@ -34,6 +35,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep gradcheck`` with the parsed ``args``, printing to ``console``; the
+    exit status."""
     from .. import verify
     from ..precision import EXACT_MATMUL_PRECISION
     from ..runtime import float64_device

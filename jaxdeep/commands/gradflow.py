@@ -21,6 +21,7 @@ HELP = "gradient norms per layer at initialisation (vanishing / exploding), tabl
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep gradflow``, added to its sub-parser ``p``."""
     p.add_argument("--depth", type=positive_int, default=20, help="number of hidden layers L")
     p.add_argument("--width", type=positive_int, default=128, help="units per hidden layer")
     p.add_argument("--activation", type=name_list, default=None,
@@ -62,6 +63,8 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep gradflow`` with the parsed ``args``, printing to ``console``; the
+    exit status."""
     from .gradflow_run import measure  # JAX is imported here, not for --help
 
     return measure(args, console)

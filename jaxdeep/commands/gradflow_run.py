@@ -60,6 +60,8 @@ def _check_png(out: Path) -> None:
 
 
 def measure(args, console) -> int:
+    """Run ``jaxdeep gradflow`` with parsed ``args``: measure, print the table, draw the
+    figures; the exit status."""
     if args.model is not None:
         return run_model(args, console)
     configs = configurations(args)
@@ -208,6 +210,8 @@ def activation_table(stats, activation: str | None) -> Table:
 
 
 def layer_table(flows: dict, args) -> Table:
+    """The per-layer table of ``flows`` (one column group per configuration), for the
+    terminal."""
     single = len(flows) == 1
     table = Table(title=f"Per-layer gradient flow at initialisation ({args.dataset}, batch "
                         f"{args.batch}, loss {args.loss}); layer {args.depth + 1} is the output")

@@ -19,10 +19,13 @@ HELP = "versions, backend, devices, float64 and matmul precision (offline, secon
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep info``, added to its sub-parser ``p``."""
     p.add_argument("--json", action="store_true", help="print the information as JSON")
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep info`` with the parsed ``args``, printing to ``console``; the exit
+    status."""
     import jax
 
     from ..runtime import describe

@@ -34,6 +34,7 @@ def _floats(text: str) -> list[float]:
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep phase``, added to its sub-parser ``p``."""
     s = argparse.SUPPRESS  # flags not given stay unset: the preset and file fill them in
     p.add_argument("--preset", choices=PHASE_PRESETS, default=s,
                    help="grid and budget (default: 'default')")
@@ -62,6 +63,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep phase`` with the parsed ``args``, printing to ``console``; the exit
+    status."""
     from ..phase import PhaseConfig, run as run_phase
 
     settings = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "force"})

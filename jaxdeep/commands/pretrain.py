@@ -34,6 +34,7 @@ S = argparse.SUPPRESS  # a flag not given stays unset: the preset and config fil
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep pretrain``, added to its sub-parser ``p``."""
     p.add_argument("--preset", choices=PRETRAIN_PRESETS, default=S,
                    help="pre-training batch per data set (default: the --dataset)")
     p.add_argument("--config", type=Path, default=S, help="TOML or JSON file of settings")
@@ -83,6 +84,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep pretrain`` with the parsed ``args``, printing to ``console``; the
+    exit status."""
     from ..pretrain.experiment import PretrainConfig, run_pretrain
 
     config = config_from_flags(PretrainConfig, args)

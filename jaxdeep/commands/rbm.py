@@ -32,6 +32,7 @@ S = argparse.SUPPRESS  # a flag not given stays unset: the preset and config fil
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep rbm``, added to its sub-parser ``p``."""
     p.add_argument("--preset", choices=RBM_PRESETS, default=S,
                    help="hidden units, epochs and batch per data set (default: the --dataset)")
     p.add_argument("--config", type=Path, default=S, help="TOML or JSON file of settings")
@@ -79,6 +80,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep rbm`` with the parsed ``args``, printing to ``console``; the exit
+    status."""
     from ..boltzmann.experiment import RBMConfig, run_rbm
 
     config = config_from_flags(RBMConfig, args)

@@ -28,6 +28,7 @@ HELP = "the main job: every remedy × depth × seed, with a report (results.json
 
 def add_arguments(p) -> None:
     # Flags not given stay unset (SUPPRESS): the config file and the preset fill them in.
+    """The flags of ``jaxdeep study``, added to its sub-parser ``p``."""
     p.add_argument("--preset", choices=STUDY_PRESETS, default=argparse.SUPPRESS,
                    help="grid and budget (default: 'default', or the config file's)")
     p.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML or JSON file of settings")
@@ -82,6 +83,8 @@ def depth_limit(text: str):
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep study`` with the parsed ``args``, printing to ``console``; the exit
+    status."""
     from ..study import REMEDIES, StudyConfig, run as run_study
 
     if args.list_remedies:

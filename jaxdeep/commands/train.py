@@ -26,6 +26,7 @@ MODELS = ("mlp", "residual", "resnet")
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep train``, added to its sub-parser ``p``."""
     p.add_argument("--model", choices=MODELS, default="residual")
     p.add_argument("--depth", type=positive_int, default=None,
                    help="mlp: hidden layers (default 10); residual: blocks (default 50); "
@@ -77,6 +78,8 @@ def build(args, ds, residual: bool):
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep train`` with the parsed ``args``, printing to ``console``; the exit
+    status."""
     import jax
     import optax
 

@@ -25,6 +25,7 @@ N_SHOWN = 4
 
 
 def add_arguments(p) -> None:
+    """The flags of ``jaxdeep unet``, added to its sub-parser ``p``."""
     p.add_argument("--size", type=positive_int, default=64, help="image side (multiple of 2^levels)")
     p.add_argument("--levels", type=positive_int, default=3, help="poolings in the U")
     p.add_argument("--width", type=positive_int, default=8, help="channels of the first level")
@@ -40,6 +41,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, console) -> int:
+    """Run ``jaxdeep unet`` with the parsed ``args``, printing to ``console``; the exit
+    status."""
     import jax
     import numpy as np
     import optax

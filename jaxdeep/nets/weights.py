@@ -37,6 +37,7 @@ def is_weight(path, leaf) -> bool:
 
 
 def never(path: str) -> bool:
+    """A ``stacked`` predicate that calls no leaf stacked (every leaf is one layer)."""
     return False
 
 

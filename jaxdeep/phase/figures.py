@@ -93,4 +93,6 @@ FIGURES = {
 
 
 def draw_all(results: dict, out: Path) -> dict[str, Path]:
+    """Draw every figure of :data:`FIGURES` from ``results`` into the folder ``out``;
+    name → path."""
     return {key: draw(results, Path(out) / name) for key, (name, draw, _) in FIGURES.items()}

@@ -89,6 +89,8 @@ class Stack(NamedTuple):
 
 
 def stack_widths(layers: Sequence) -> tuple[int, ...]:
+    """(n_in of the first layer, n_out of each layer): the widths of the net a stack
+    builds."""
     return (layers[0].n_in,) + tuple(layer.n_out for layer in layers)
 
 

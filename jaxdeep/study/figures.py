@@ -209,4 +209,6 @@ FIGURES = {
 
 
 def draw_all(results: dict, out: Path) -> dict[str, Path]:
+    """Draw every figure of :data:`FIGURES` from ``results`` into the folder ``out``;
+    name → path."""
     return {key: draw(results, out / name) for key, (name, draw, _) in FIGURES.items()}

@@ -139,6 +139,9 @@ def _widths(ctx: Context, depth: int) -> list[int]:
 
 def plain(activation: str, init: str, *, init_scale: float = 1.0,
           bias_scale: float = 0.0) -> Callable:
+    """A remedy's ``build`` for a plain MLP of ``activation`` with initialisation
+    ``init`` (``init_scale``: σ of ``normal``, gain of ``orthogonal``, σ_w of ``scaled``;
+    ``bias_scale``: σ_b)."""
     def build(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
         model = mlp(_widths(ctx, depth) + [ctx.n_classes], activation=activation, init=init,
                     init_scale=init_scale, bias_scale=bias_scale)
@@ -153,6 +156,8 @@ ISOMETRY_SIGMA_B2 = 1e-5
 
 
 def orthogonal(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    """tanh at mean-field criticality (σ_w² on the critical line for σ_b² =
+    :data:`ISOMETRY_SIGMA_B2`) with orthogonal weights: dynamical isometry."""
     from ..theory import critical_sigma_w2
 
     sw2 = float(critical_sigma_w2("tanh", ISOMETRY_SIGMA_B2))
@@ -161,11 +166,15 @@ def orthogonal(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
 
 
 def batchnorm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    """A sigmoid MLP (Glorot init) with batch normalisation before every hidden
+    activation."""
     model = bn_mlp(_widths(ctx, depth) + [ctx.n_classes], activation="sigmoid", init="glorot")
     return Built(model, model.init(key), depth)
 
 
 def residual(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    """A ReLU residual MLP with ⌊depth/2⌋ two-layer blocks (He init): 1 + 2·blocks weight
+    layers."""
     blocks = max(1, depth // 2)
     model = residual_mlp(ctx.x_train.shape[1], ctx.n_classes, width=ctx.config.width,
                          blocks=blocks, activation="relu")
@@ -202,6 +211,9 @@ def _dbn_layers(widths, config):
 
 
 def dbm(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
+    """A sigmoid MLP initialised from a DBM: greedy RBM pre-training on one seeded
+    binarisation of the images, joint DBM training, then its recognition weights (cached
+    per seed and depth)."""
     config = ctx.config
     # A DBM models binary data: one seeded binarization of the training images.
     slot = ("dbm-data", seed)
@@ -257,6 +269,7 @@ def register(remedy: Remedy) -> Remedy:
 
 
 def get_remedy(name: str) -> Remedy:
+    """The registered remedy called ``name``; a ValueError listing the names otherwise."""
     if name not in REMEDIES:
         raise ValueError(f"unknown remedy {name!r}; choose from: {', '.join(REMEDIES)}")
     return REMEDIES[name]

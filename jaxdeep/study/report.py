@@ -37,6 +37,7 @@ def _num(value, fmt=".3g") -> str:
 
 
 def accuracy_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of mean test accuracy, one row per remedy, one column per depth."""
     config, summary = results["config"], results["summary"]
     header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
     rows = [[name] + [_acc(summary[name][str(d)]) for d in config["depths"]]
@@ -45,6 +46,8 @@ def accuracy_rows(results: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def gradient_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of ‖∂E/∂W⁽¹⁾‖ at initialisation (the first layer's gradient), per
+    remedy and depth."""
     config, summary = results["config"], results["summary"]
     header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
     rows = [[name] + [_num(summary[name][str(d)].get("first_grad_init"))
@@ -80,6 +83,8 @@ def theory_rows(results: dict) -> tuple[list[str], list[list[str]]] | None:
 
 
 def saturation_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the saturated fraction of hidden units at initialisation, per
+    remedy and depth."""
     config, summary = results["config"], results["summary"]
     header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
     rows = [[name] + [_num(summary[name][str(d)].get("saturation_init"), ".0%")
@@ -116,6 +121,8 @@ def findings(results: dict) -> list[str]:
 
 
 def blocks(results: dict, figures: dict) -> list[tuple]:
+    """The report's content in order — headings, paragraphs, tables and figures — for
+    both report.md and report.html."""
     config, ds = results["config"], results["dataset"]
     rt = results["runtime"]
     minutes = sum(c.get("seconds", 0) + c.get("pretrain_seconds", 0)
@@ -172,6 +179,7 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
 
 
 def accuracy_table_markdown(results: dict) -> str:
+    """The accuracy table as Markdown (as the README shows it)."""
     return to_markdown([("table", *accuracy_rows(results))], Path("."))
 
 

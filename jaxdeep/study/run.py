@@ -68,6 +68,7 @@ class StudyResults(NamedTuple):
 
 
 def cell_name(remedy: str, depth: int, seed: int) -> str:
+    """The file name of one cell's record in ``cells/``."""
     return f"{remedy}-depth{depth}-seed{seed}.json"
 
 
