@@ -115,3 +115,20 @@ def test_every_page_in_the_navigation_exists():
 def test_a_wrong_command_in_the_tutorial_would_be_caught(bad):
     with pytest.raises(SystemExit):
         _accepted(bad)
+
+
+def test_the_add_a_remedy_guide_runs(tmp_path):
+    """The how-to's code, as written, at a tiny size (two depths, one seed, 50 steps)."""
+    text = (DOCS / "how-to" / "add-remedy.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    small = f'out={str(tmp_path)!r}, depths=(2, 5), seeds=(0,), steps=50)'
+    assert 'out="study-skip")' in code and "results = study.run(config)" in code
+    code = code.replace('out="study-skip")', small).replace(
+        "results = study.run(config)", "results = study.run(config, progress=False)")
+    namespace: dict = {}
+    from jaxdeep import study
+    try:
+        exec(compile(code, "docs/how-to/add-remedy.md", "exec"), namespace)
+    finally:
+        study.REMEDIES.pop("skip-nnx", None)
+    assert namespace["results"].cell("skip-nnx", 5)["accuracy"] > 0.5
