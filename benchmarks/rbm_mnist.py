@@ -79,7 +79,8 @@ def main(argv=None) -> dict:
     ais_seconds = time.perf_counter() - start
     log_z = float(estimate.log_z)
     record = {
-        "command": command("benchmarks/rbm_mnist.py", argv or sys.argv[1:], args.data_dir),
+        "command": command("benchmarks/rbm_mnist.py", argv or sys.argv[1:], args.data_dir,
+                           args.checkpoint_dir),
         "test_log_likelihood": neg_f - log_z,
         "train_log_likelihood_first_10k": neg_f_train - log_z,
         "log_z": log_z,

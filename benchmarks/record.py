@@ -16,10 +16,13 @@ import jax
 import jaxdeep
 
 
-def command(script: str, argv: list[str], data_dir) -> str:
-    """The command line that made a record, with the data folder as ``$MNIST_DIR``."""
-    return "python " + " ".join("$MNIST_DIR" if a == str(data_dir) else shlex.quote(a)
-                                for a in [script, *argv])
+def command(script: str, argv: list[str], data_dir, checkpoint_dir=None) -> str:
+    """The command line that made a record, with the data folder as ``$MNIST_DIR`` and a
+    checkpoint folder as ``$CHECKPOINT_DIR`` (records name no machine's paths)."""
+    names = {str(data_dir): "$MNIST_DIR"}
+    if checkpoint_dir is not None:
+        names[str(checkpoint_dir)] = "$CHECKPOINT_DIR"
+    return "python " + " ".join(names.get(a, shlex.quote(a)) for a in [script, *argv])
 
 
 def environment() -> dict:
