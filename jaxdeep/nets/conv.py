@@ -42,6 +42,8 @@ def conv3x3(x: jax.Array, w: jax.Array, stride: int = 1, *, backward: str = "aut
         raise ValueError(f"conv3x3 takes stride 1 or 2, got {stride!r}")
     if backward not in BACKWARDS:
         raise ValueError(f"conv3x3's backward must be one of {BACKWARDS}, got {backward!r}")
+    # arrays, not NumPy or literal constants: the backward pass calls their methods
+    x, w = jnp.asarray(x), jnp.asarray(w)
     if backward == "hand" or (backward == "auto" and jax.default_backend() == "cpu"):
         return _conv3x3_hand(x, w, stride)
     return _forward(x, w, stride)
@@ -85,12 +87,12 @@ def conv3x3_bwd(stride, residuals, delta):
         delta = jax.lax.pad(delta, jnp.zeros((), delta.dtype),
                             ((0, 0, 0), (0, h - 1 - (ho - 1) * stride, stride - 1),
                              (0, wd - 1 - (wo - 1) * stride, stride - 1), (0, 0, 0)))
-    dx = _forward(delta, jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2), 1)
+    dx = _forward(delta, jnp.transpose(jnp.flip(w, (0, 1)), (0, 1, 3, 2)), 1)
     dw = jax.lax.conv_general_dilated(
-        x.transpose(3, 1, 2, 0),            # (c, H, W, n): channels as batch, batch as features
-        delta.transpose(1, 2, 0, 3),        # (H, W, n, o): δ↑ as the kernel
+        jnp.transpose(x, (3, 1, 2, 0)),     # (c, H, W, n): channels as batch, batch as features
+        jnp.transpose(delta, (1, 2, 0, 3)),  # (H, W, n, o): δ↑ as the kernel
         (1, 1), _PAD, dimension_numbers=_DIMENSIONS)  # (c, 3, 3, o)
-    return dx, dw.transpose(1, 2, 0, 3)
+    return dx, jnp.transpose(dw, (1, 2, 0, 3))
 
 
 _conv3x3_hand.defvjp(_conv3x3_fwd, conv3x3_bwd)
