@@ -42,7 +42,7 @@ def conv3x3(x: jax.Array, w: jax.Array, stride: int = 1, *, backward: str = "aut
         raise ValueError(f"conv3x3 takes stride 1 or 2, got {stride!r}")
     if backward not in BACKWARDS:
         raise ValueError(f"conv3x3's backward must be one of {BACKWARDS}, got {backward!r}")
-    # arrays, not NumPy or literal constants: the backward pass calls their methods
+    # JAX arrays: JAX 0.7's custom_vjp hands a NumPy input to the backward pass as a literal
     x, w = jnp.asarray(x), jnp.asarray(w)
     if backward == "hand" or (backward == "auto" and jax.default_backend() == "cpu"):
         return _conv3x3_hand(x, w, stride)
