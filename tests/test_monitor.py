@@ -116,3 +116,27 @@ def test_fit_records_the_gradient_flow_over_training_without_changing_it():
     assert list(rec.at) == [0, 10, 20, 30] and rec.grad_norm.shape == (4, 4)
     assert rec.names[1] == "['hidden'][1]['W'][0]"  # jaxdeep's stacked runs, split
     assert np.all(rec.grad_norm > 0) and np.all(rec.update_ratio > 0)
+
+
+def test_a_stacked_predicate_is_asked_about_the_names_the_layers_are_reported_under():
+    """On an NNX state every path ends in ``.value``; a user's ``stacked`` predicate sees
+    the reported name (without it) when naming, listing and measuring the layers alike."""
+    from flax import nnx
+
+    from jaxdeep.nets.weights import layer_norms, weight_layers
+
+    class Stacked(nnx.Module):
+        def __init__(self):
+            self.kernel = nnx.Param(jnp.stack([jnp.full((3, 2), 1.0), jnp.full((3, 2), 2.0)]))
+
+    state = nnx.state(Stacked())
+    seen = []
+
+    def stacked(name):
+        seen.append(name)
+        return name == "['kernel']"
+
+    assert layer_names(state, stacked) == ["['kernel'][0]", "['kernel'][1]"]
+    assert [w.shape for w in weight_layers(state, stacked)] == [(3, 2), (3, 2)]
+    np.testing.assert_allclose(layer_norms(state, stacked), [6 ** 0.5, 2 * 6 ** 0.5], rtol=1e-6)
+    assert set(seen) == {"['kernel']"}

@@ -60,16 +60,23 @@ def stacked_of(model) -> Callable[[str], bool]:
     return jaxdeep_stacked if dense else never
 
 
+def _weights(tree, stacked: Callable[[str], bool]):
+    """The one walk behind :func:`weight_layers`, :func:`layer_norms` and
+    :func:`layer_names`: (name, leaf, whether ``stacked(name)``) for every weight array,
+    named by its path with an NNX variable's ``.value`` left off — the name ``stacked``
+    is asked about is the name the layers are reported under."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if is_weight(path, leaf):
+            name = jax.tree_util.keystr(path).removesuffix(".value")
+            yield name, leaf, stacked(name)
+
+
 def weight_layers(tree, stacked: Callable[[str], bool] = never) -> list[jax.Array]:
     """Every layer's weights in ``tree`` (params, or gradients or updates of the same
     structure), in the order of :func:`layer_names`."""
     out = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if is_weight(path, leaf):
-            if stacked(jax.tree_util.keystr(path)):
-                out.extend(leaf[i] for i in range(leaf.shape[0]))
-            else:
-                out.append(leaf)
+    for _, leaf, is_stack in _weights(tree, stacked):
+        out.extend([leaf[i] for i in range(leaf.shape[0])] if is_stack else [leaf])
     return out
 
 
@@ -79,13 +86,10 @@ def layer_norms(tree, stacked: Callable[[str], bool] = never) -> jax.Array:
     leaf's layers are measured in one vectorised reduction (not one per layer): a
     compiled program's size does not grow with the depth a scan keeps constant."""
     norms = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if is_weight(path, leaf):
-            leaf = leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32))
-            if stacked(jax.tree_util.keystr(path)):
-                norms.append(fro(leaf.reshape(leaf.shape[0], -1), axis=1))
-            else:
-                norms.append(fro(leaf)[None])
+    for _, leaf, is_stack in _weights(tree, stacked):
+        leaf = leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32))
+        norms.append(fro(leaf.reshape(leaf.shape[0], -1), axis=1) if is_stack
+                     else fro(leaf)[None])
     return jnp.concatenate(norms)
 
 
@@ -93,13 +97,8 @@ def layer_names(params, stacked: Callable[[str], bool] = never) -> list[str]:
     """The layers' names: each weight array's path (``[i]`` appended for each layer of a
     stacked leaf; an NNX variable's ``.value`` left off)."""
     names = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        if is_weight(path, leaf):
-            name = jax.tree_util.keystr(path).removesuffix(".value")
-            if stacked(name):
-                names.extend(f"{name}[{i}]" for i in range(np.shape(leaf)[0]))
-            else:
-                names.append(name)
+    for name, leaf, is_stack in _weights(params, stacked):
+        names.extend([f"{name}[{i}]" for i in range(np.shape(leaf)[0])] if is_stack else [name])
     return names
 
 
