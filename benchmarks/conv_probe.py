@@ -12,9 +12,9 @@ the baseline when it is installed. Prints a table and writes JSON::
 The ways: ``lax.conv`` with autodiff (NHWC and NCHW); jaxdeep's 3×3 convolution with
 its hand-written backward (:mod:`jaxdeep.nets.conv`: ∂W as a convolution in the layout
 of XLA:CPU's fast kernel, computed at stride); the backward pass it replaced (∂W as
-the nine shifted copies of the input times δ, stride 1 then subsampling); im2col — the nine shifted copies
-of the input concatenated, one matrix product with batch × pixels as rows — with
-autodiff. With ``--stride 2``: at stride (``window_strides``) against stride 1 then
+the nine shifted copies of the input times δ, stride 1 then subsampling); im2col — the
+nine shifted copies of the input concatenated, one matrix product with batch × pixels as
+rows — with autodiff. With ``--stride 2``: at stride (``window_strides``) against stride 1 then
 subsampling, which is what jaxdeep's ResNet computes.
 """
 

@@ -8,14 +8,13 @@
   render without a network.
 
 Nothing is written into the repository: gen-files keeps these files in the build only.
+Imported (as tests/test_docs.py does) it only defines :func:`public_modules` and friends;
+the pages are written when mkdocs-gen-files runs it (``runpy.run_path``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import jupyter_server_mathjax
-import mkdocs_gen_files
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "jaxdeep"
@@ -35,6 +34,8 @@ def public_modules() -> list[str]:
 
 
 def reference_pages() -> None:
+    import mkdocs_gen_files
+
     nav = mkdocs_gen_files.Nav()
     for name in public_modules():
         parts = tuple(name.split("."))
@@ -49,6 +50,8 @@ def reference_pages() -> None:
 
 
 def copy(source: Path, target: str) -> None:
+    import mkdocs_gen_files
+
     with mkdocs_gen_files.open(target, "wb") as f:
         f.write(source.read_bytes())
 
@@ -64,12 +67,15 @@ def outside_pages() -> None:
 def mathjax() -> None:
     """The whole MathJax 2 tree (about 12 MB): its loader fetches its input, output and
     font files on demand, by relative path."""
+    import jupyter_server_mathjax
+
     static = Path(jupyter_server_mathjax.__file__).parent / "static"
     for path in sorted(static.rglob("*")):
         if path.is_file():
             copy(path, f"assets/mathjax/{path.relative_to(static).as_posix()}")
 
 
-reference_pages()
-outside_pages()
-mathjax()
+if __name__ == "<run_path>":  # how mkdocs-gen-files runs its scripts
+    reference_pages()
+    outside_pages()
+    mathjax()

@@ -6,6 +6,7 @@ the command line accepts; every page the navigation names exists. (The build its
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import re
 import shlex
@@ -21,15 +22,12 @@ TUTORIAL = DOCS / "tutorial"
 
 
 def public_modules() -> list[str]:
-    """The modules the reference documents (the walk of docs/gen_pages.py)."""
-    spec = importlib.util.spec_from_file_location("gen_pages_walk", DOCS / "gen_pages.py")
-    source = (DOCS / "gen_pages.py").read_text()
-    # only the walk: the rest of the script needs mkdocs-gen-files and writes pages
-    walk = source[source.index("def public_modules"):source.index("def reference_pages")]
-    namespace = {"Path": Path, "ROOT": ROOT, "PACKAGE": ROOT / "jaxdeep"}
-    exec(compile("from __future__ import annotations\n" + walk, str(spec.origin), "exec"),
-         namespace)
-    return namespace["public_modules"]()
+    """The modules the reference documents: docs/gen_pages.py's own walk (imported, it
+    writes nothing)."""
+    spec = importlib.util.spec_from_file_location("gen_pages", DOCS / "gen_pages.py")
+    gen_pages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_pages)
+    return gen_pages.public_modules()
 
 
 def exported(module) -> dict[str, object]:

@@ -14,7 +14,8 @@ XLA:CPU computes the convolution autodiff derives for ∂E/∂W with a generic l
 when it sits inside a loop body — about a second for a ResNet stage-1 layer, against
 16 ms in its library kernel (jax-ml/jax#12868) — and every trainer in jaxdeep runs its
 steps in a ``lax.scan``. Written as convolutions already in the layout the fast kernel
-takes, they stay fast there. The price on the CPU: ``jax.grad`` (any order) works, forward mode does not.
+takes, they stay fast there. The price on the CPU: ``jax.grad`` (any order) works,
+forward mode does not.
 """
 
 from __future__ import annotations

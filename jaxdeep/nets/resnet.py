@@ -28,8 +28,8 @@ updates the running ones (momentum 0.9); with ``train=False`` it uses the runnin
 statistics and returns the state unchanged, so evaluation is deterministic.
 
 Convolutions are :func:`jaxdeep.nets.conv.conv3x3` (NHWC, at stride; on CPUs a
-hand-written backward pass that stays fast inside the training loop's scan), initialised He-normal
-(fan-in 3·3·c_in); the parameters are a plain pytree of arrays.
+hand-written backward pass that stays fast inside the training loop's scan), initialised
+He-normal (fan-in 3·3·c_in); the parameters are a plain pytree of arrays.
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ rather than Flax NNX modules behind ``nnx.split``/``nnx.merge``. A U-Net has onl
 kinds of layer, so a few lines each suffice; params are plain nested dicts from the
 start (no conversion of ``nnx.State``), their layout is spelled out below so that
 analytic backprop can address W_u and W_e by slicing, and nothing from Flax can leak
-across the init/apply boundary. The 3×3 convolutions are :func:`jaxdeep.nets.conv.conv3x3`, whose
-backward pass is written out for the CPU: the weight-gradient convolution autodiff
+across the init/apply boundary. The 3×3 convolutions are
+:func:`jaxdeep.nets.conv.conv3x3`, whose backward pass is written out for the CPU: the weight-gradient convolution autodiff
 derives runs far slower inside ``lax.scan`` on XLA:CPU, which is where
 :func:`jaxdeep.train.fit` runs it.
 
