@@ -34,6 +34,7 @@ __all__ = [
     "check_positive_int",
     "check_batch",
     "check_train_size",
+    "check_unit_interval",
 ]
 
 
@@ -303,6 +304,18 @@ def check_binary(name: str, array: Any) -> Any:
             f"{value!r} at index {_index(i, a.shape)} ({int(bad.sum())} non-binary "
             f"values); binarize first, e.g. ({name} > 0.5).astype(np.float32)"
         )
+    return array
+
+
+def check_unit_interval(name: str, array: Any) -> Any:
+    """Check that every value lies in [0, 1] (probabilities or grey levels for a
+    Bernoulli layer, which samples them to binary); ``array`` unchanged, or a
+    ``ValueError`` giving the range found and how to rescale."""
+    a = _host(name, array)
+    if a.size and not (a.min() >= 0 and a.max() <= 1):  # NaN fails both comparisons
+        raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli layer (binary data or "
+                         f"probabilities); got values in [{a.min()}, {a.max()}]; rescale, "
+                         "e.g. divide pixel values by their maximum")
     return array
 
 

@@ -10,6 +10,10 @@ What this file proves (references written here in NumPy from the lecture's energ
   0.3 and 0 (with and without a base), and ``log_z_base`` is the base model's log Z;
 * ``dbm_ais`` (1,000 temperatures × 100 chains) is within 0.1 nats of the exact log Z,
   from the default (zero) base and from the base rate of some data;
+* ``dbm_exact_samples`` has the exact p(v) and p(h¹, h³) (total variation < 0.03);
+  ``dbm_reverse_ais`` from 100 of them is within 0.1 nats of the exact log Z, and with a
+  5-temperature schedule forward and reverse AIS bracket it (each side's per-chain mean
+  more than 3 standard errors away);
 * ``bottom_up`` doubles the weights below the top; one ``mean_field`` sweep updates the
   odd layers, then the even ones with the new odd means; run to convergence it reports a
   change < tol in fewer sweeps than allowed and is a fixed point of the conditionals;
@@ -21,7 +25,8 @@ What this file proves (references written here in NumPy from the lecture's energ
 * ``dbm_layers`` doubles the right sides; ``compose`` keeps the stack's weights and
   averages the middle biases; ``train_dbm`` improves the exact lower bound, is
   deterministic per key, leaves the caller's params intact and refuses bad input before
-  compiling; ``dbm_classifier`` computes the mean-field update of h¹ from ``dbm_inputs``.
+  compiling; with ``resample`` each step is the plain step on a fresh Bernoulli draw of
+  its batch; ``dbm_classifier`` computes the mean-field update of h¹ from ``dbm_inputs``.
 
 Compile time dominates on a CPU: shapes are shared between tests, and the module compiles
 without XLA's backend optimisations (``fewer_optimizations``, as ``compile_fast`` does:
@@ -298,6 +303,88 @@ def test_ais_rejects_bad_input(machine, params, monkeypatch):
         bz.dbm_ais(key, machine, {"W": params["W"][:2], "b": params["b"]})
     with pytest.raises(ValueError, match="params"):
         bz.dbm_ais(key, bz.dbm([5, 4, 3, 3]), params)
+
+
+@pytest.fixture(scope="module")
+def reverse_runs(machine, params):
+    """Exact samples of WIDTHS (20,000 for their distribution, 1,000 to start reverse
+    AIS); reverse AIS with 1,000 temperatures from 100 of them; forward and reverse AIS
+    with 5 temperatures and 1,000 chains each (a schedule short enough for its bias to
+    show)."""
+    many = bz.dbm_exact_samples(jax.random.key(40), machine, params, 20_000)
+    start = [s[:1000] for s in bz.dbm_exact_samples(jax.random.key(41), machine, params,
+                                                     20_000)]
+    long = bz.dbm_reverse_ais(jax.random.key(42), machine, params, [s[:100] for s in start],
+                              betas=bz.ais_betas(1000))
+    short = bz.ais_betas(5)
+    forward = bz.dbm_ais(jax.random.key(43), machine, params, betas=short, n_chains=1000)
+    reverse = bz.dbm_reverse_ais(jax.random.key(44), machine, params, start, betas=short)
+    return [np.asarray(s) for s in many], long, forward, reverse
+
+
+def test_exact_samples_have_the_dbms_distribution(reverse_runs, params_np):
+    many = reverse_runs[0]
+    assert [s.shape for s in many] == [(20_000, n) for n in WIDTHS]
+    log_p = neg_energy(params_np["W"], params_np["b"], joint_states(WIDTHS))
+    joint = np.exp(log_p - logsumexp(log_p)).reshape([2**n for n in WIDTHS])
+    # p(v) checks the even layers' draw given the odd ones, p(h¹, h³) the odd layers'
+    for layers, exact in (((0,), joint.sum((1, 2, 3))), ((1, 3), joint.sum((0, 2)).ravel())):
+        bits = np.concatenate([many[r] for r in layers], 1)
+        index = (bits @ 2 ** np.arange(bits.shape[1])[::-1]).astype(int)
+        found = np.bincount(index, minlength=exact.size) / len(index)
+        assert tv(found, exact) < 0.03, (layers, tv(found, exact))
+    assert tv(exact, np.full(exact.size, 1 / exact.size)) > 0.2  # far from uniform
+
+
+def test_reverse_ais_from_exact_samples_is_within_01_nats(reverse_runs, log_z_exact):
+    long = reverse_runs[1]
+    assert long.log_weights.shape == (100,) and np.all(np.isfinite(long.log_weights))
+    assert 0 < float(long.log_z_std) < 0.05
+    assert abs(float(long.log_z) - log_z_exact) < 0.1, (float(long.log_z), log_z_exact)
+
+
+def test_forward_and_reverse_ais_bracket_log_z(reverse_runs, machine, params, log_z_exact):
+    """Forward AIS: E[w] = Z/Z₀, so each chain's log Z₀ + log wᵢ has expectation ≤ log Z;
+    reverse AIS from exact samples: E[w] = Z₀/Z, so log Z₀ − log wᵢ has expectation
+    ≥ log Z (Jensen both times; the gaps are KL divergences between the annealing
+    processes, large for a 5-temperature schedule). Over 1,000 chains each side's mean
+    stands more than 3 standard errors from log Z."""
+    _, _, forward, reverse = reverse_runs
+    log_z0 = float(machine.log_z_base(params))
+    fwd = log_z0 + np.asarray(forward.log_weights, np.float64) - log_z_exact
+    rev = log_z0 - np.asarray(reverse.log_weights, np.float64) - log_z_exact
+    se_f, se_r = fwd.std() / np.sqrt(fwd.size), rev.std() / np.sqrt(rev.size)
+    assert fwd.mean() + 3 * se_f < 0 < rev.mean() - 3 * se_r, (fwd.mean(), rev.mean())
+    # the M-chain estimates: Markov's tail bound at t = 3 (each fails w.p. ≤ 5 %)
+    assert float(forward.log_z) < log_z_exact + 3 and float(reverse.log_z) > log_z_exact - 3
+
+
+def test_reverse_ais_and_exact_samples_reject_bad_input(machine, params, monkeypatch):
+    def compiled(*args, **kwargs):
+        raise AssertionError("dbm_reverse_ais reached compilation with bad input")
+
+    monkeypatch.setattr(dbm_partition, "_dbm_reverse_ais", compiled)
+    key = jax.random.key(0)
+    good = [jnp.zeros((4, n), jnp.float32) for n in WIDTHS]
+    with pytest.raises(ValueError, match="states must be 4 arrays"):
+        bz.dbm_reverse_ais(key, machine, params, good[:3])
+    with pytest.raises(ValueError, match="states must be 4 arrays"):
+        bz.dbm_reverse_ais(key, machine, params, good[:2] + [jnp.zeros((3, 3))] + good[3:])
+    with pytest.raises(ValueError, match="states must be"):
+        bz.dbm_reverse_ais(key, machine, params, good[0])
+    with pytest.raises(ValueError, match="at least 2"):
+        bz.dbm_reverse_ais(key, machine, params, [s[:1] for s in good])
+    grey = good[:1] + [jnp.full((4, 4), 0.5)] + good[2:]
+    with pytest.raises(ValueError, match=r"states\[1\] must be binary"):
+        bz.dbm_reverse_ais(key, machine, params, grey)
+    with pytest.raises(ValueError, match="β = 0"):
+        bz.dbm_reverse_ais(key, machine, params, good, betas=np.linspace(0.1, 1, 10))
+    with pytest.raises(ValueError, match="base must have shape"):
+        bz.dbm_reverse_ais(key, machine, params, good, base=np.zeros(4))
+    with pytest.raises(ValueError, match="at most 24 odd units"):
+        bz.dbm_exact_samples(key, bz.dbm([3, 25, 2]), to_jax(random_params([3, 25, 2], 0)), 5)
+    with pytest.raises(ValueError, match="n"):
+        bz.dbm_exact_samples(key, machine, params, 0)
 
 
 # --------------------------------------------------------------------------- mean field
@@ -603,6 +690,48 @@ def test_train_dbm_is_deterministic_per_key_and_keeps_the_callers_params(trained
     # continuing from a fit moves on from its params
     assert not np.array_equal(more.params["W"][0], fit.params["W"][0])
     assert np.all(np.isfinite(more.params["W"][0]))
+
+
+def test_resampling_learner_steps_on_a_fresh_binary_sample_of_the_batch(trained):
+    """``resample=True`` (probabilities in, a Bernoulli draw per update) is exactly the
+    plain step on ``bernoulli(key_v, p)`` with the rest of the key: the same state out,
+    bitwise."""
+    from jaxdeep.boltzmann.rbm import bernoulli
+    from jaxdeep.engine import Batch
+    from jaxdeep.sharding import mesh_for
+
+    machine, _, _, fit, *_ = trained
+    mesh = mesh_for(None, batch_size=20, n_chains=100)
+    plain = bz.DBMLearner(machine, OPTIMIZER, mesh, k=2, iterations=3)
+    resampling = bz.DBMLearner(machine, OPTIMIZER, mesh, k=2, iterations=3, resample=True)
+    probabilities = jax.random.uniform(jax.random.key(17), (20, BAS[0]))
+    mask = jnp.ones(20, jnp.float32)
+    key = jax.random.key(18)
+    rest, key_v = jax.random.split(key)
+    state = plain.init(fit.params, fit.chains)
+    got, _ = jax.jit(resampling.step)(state, Batch(probabilities, None, mask), key)
+    state = plain.init(fit.params, fit.chains)
+    sample = bernoulli(key_v, probabilities)
+    want, _ = jax.jit(plain.step)(state, Batch(sample, None, mask), rest)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_array_equal(a, b)
+    assert 0.4 < float(sample.mean()) < 0.6  # a real draw, neither rounded nor kept grey
+
+
+def test_train_dbm_with_resampling_takes_probabilities(x_bas, trained, monkeypatch):
+    machine, _, _, fit, *_ = trained
+    grey = np.clip(x_bas * 0.8 + 0.1, 0, 1)
+    out = bz.train_dbm(machine, grey, key=jax.random.key(19), epochs=1, batch_size=20,
+                       optimizer=OPTIMIZER, params=fit.params, progress=False, resample=True)
+    assert all(set(np.unique(c)) <= {0.0, 1.0} for c in out.chains)  # chains start binary
+    assert np.all(np.isfinite(out.params["W"][0]))
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("train_dbm reached compilation with bad input")
+
+    monkeypatch.setattr(dbm_learning, "scan_epochs", compiled)
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        bz.train_dbm(machine, grey * 2, key=jax.random.key(0), progress=False, resample=True)
 
 
 def test_train_dbm_rejects_bad_input_before_compiling(x_bas, trained, monkeypatch):

@@ -49,6 +49,8 @@ def exact_programs() -> dict[str, str]:
             machine, key, params, jnp.ones((3, 6)), path[::-1], None).as_text(),
         "exact log Z (DBM)": dbm_partition._log_partition.lower(deep, 14, deep_params).as_text(),
         "AIS log Z (DBM)": dbm_partition._dbm_ais.lower(deep, 3, key, deep_params, path, None).as_text(),
+        "reverse AIS (DBM)": dbm_partition._dbm_reverse_ais.lower(
+            deep, key, deep_params, [jnp.ones((3, 4))], path[::-1], None).as_text(),
         "gradient flow": diagnostics._flow_jit.lower(net, net_params, x, t, "cross_entropy").as_text(),
     }
 

@@ -21,7 +21,7 @@ from jaxdeep.boltzmann.dbm import DBM
 from jaxdeep.boltzmann.rbm import bernoulli
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import num_batches
-from jaxdeep.validate import check_batch, check_positive_int
+from jaxdeep.validate import check_batch, check_positive_int, check_unit_interval
 from jaxdeep.memory import check_training_fits
 from jaxdeep.engine import (Batch, History, epoch_keys, ran_away, run_blocks, scan_epochs,
                             shared)
@@ -60,14 +60,16 @@ class DBMLearner:
     """DBM learning by stochastic approximation as the engine's learner
     (:mod:`jaxdeep.engine`): ``machine`` trained with ``optimizer``, ``k`` Gibbs sweeps of
     the persistent chains and ``iterations`` mean-field sweeps per update, batches and
-    chains split over ``mesh``. Frozen and hashable: a static argument of the compiled
-    epochs."""
+    chains split over ``mesh``; with ``resample`` the batch holds probabilities and each
+    update sees a fresh binary sample of them. Frozen and hashable: a static argument of
+    the compiled epochs."""
 
     machine: DBM
     optimizer: optax.GradientTransformation
     mesh: Any
     k: int = 5
     iterations: int = 10
+    resample: bool = False
 
     #: the per-epoch key schedule of :func:`~jaxdeep.engine.scan_epochs`
     epoch_keys = staticmethod(epoch_keys)
@@ -87,6 +89,9 @@ class DBMLearner:
         reconstruction error ``‖v − σ(μ⁽¹⁾W⁽¹⁾ᵀ + b⁽⁰⁾)‖²``."""
         machine, (params, opt_state, chains) = self.machine, state
         v, weights = batch.inputs, batch.weights
+        if self.resample:  # a new binarization per update (Salakhutdinov & Hinton's code)
+            key, key_v = jax.random.split(key)
+            v = bernoulli(key_v, v)
         field = machine.mean_field(params, v, iterations=self.iterations, tol=0.0)
         data = _pair_statistics([v] + field.mu, weights)
         for key_k in jax.random.split(key, self.k):
@@ -106,7 +111,8 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
               optimizer: optax.GradientTransformation | None = None, n_chains: int = 100,
               k: int = 5, mean_field_iterations: int = 10, params=None, chains=None,
               progress: bool = True, description: str = "DBM", mesh=None,
-              checkpoint_dir=None, checkpoint_every: int | None = None) -> DBMFit:
+              checkpoint_dir=None, checkpoint_every: int | None = None,
+              resample: bool = False) -> DBMFit:
     """Train a DBM by stochastic approximation (Salakhutdinov & Hinton 2009).
 
     Each batch: mean-field posteriors μ for the data term (``mean_field_iterations``
@@ -119,8 +125,16 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     :mod:`jaxdeep.sharding`). With ``checkpoint_dir`` the run (params, optimiser state,
     chains, key, history) is saved every ``checkpoint_every`` epochs (default 1) and the
     same call run again continues from it (:mod:`jaxdeep.checkpoint`).
+
+    With ``resample=True``, ``x`` holds probabilities in [0, 1] (grey levels) and every
+    update draws a fresh binary sample of its batch, ``v ~ Bernoulli(x)``, as
+    Salakhutdinov & Hinton's code does on MNIST — the data term then averages over
+    binarizations instead of fitting one; the default trains on ``x`` as given (binary).
     """
-    machine.check_data("x", x)
+    if resample:
+        check_unit_interval("x", x)
+    else:
+        machine.check_data("x", x)
     check_batch("batch_size", batch_size, len(x))
     for name, value in (("epochs", epochs), ("n_chains", n_chains),
                         ("k", k), ("mean_field_iterations", mean_field_iterations)):
@@ -131,7 +145,8 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     settings = {"trainer": "train_dbm", "machine": repr(machine), "epochs": epochs,
                 "batch_size": batch_size, "n_chains": n_chains, "k": k,
                 "mean_field_iterations": mean_field_iterations, "examples": len(x),
-                "key": settings_of_key(key), "start": [params is not None, chains is not None]}
+                "key": settings_of_key(key), "start": [params is not None, chains is not None],
+                **({"resample": True} if resample else {})}
     key_init, key_chains, key = jax.random.split(key, 3)
     optimizer = optimizer or _default_optimizer()
     if params is not None:
@@ -142,6 +157,7 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     if chains is None:
         pick = jax.random.randint(key_chains, (n_chains,), 0, x.shape[0])
         v0 = jnp.asarray(x, jnp.float32)[pick]
+        v0 = bernoulli(key_chains, v0) if resample else v0
         chains = [v0] + [bernoulli(kk, m) for kk, m in zip(
             jax.random.split(key_chains, machine.depth), machine.bottom_up(params, v0))]
     elif [tuple(np.shape(c)) for c in chains] != [(n_chains, n) for n in machine.widths]:
@@ -149,7 +165,7 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
             f"chains must be {machine.depth + 1} arrays of shapes "
             f"{[(n_chains, n) for n in machine.widths]} (the DBMFit.chains of a run of this "
             f"DBM with n_chains={n_chains}); got {[tuple(np.shape(c)) for c in chains]}")
-    learner = DBMLearner(machine, optimizer, mesh, k, mean_field_iterations)
+    learner = DBMLearner(machine, optimizer, mesh, k, mean_field_iterations, resample)
     state = learner.init(params, chains)
     x_dev = replicate(np.asarray(x, np.float32), mesh)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings)

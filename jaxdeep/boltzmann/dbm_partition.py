@@ -4,6 +4,11 @@
   (the even layers summed out analytically), for tiny machines;
 * :func:`dbm_ais` — annealed importance sampling on the odd layers, from a base model
   of independent visibles and fair-coin hiddens to the DBM;
+* :func:`dbm_reverse_ais` — the same path walked backwards from samples of the DBM, whose
+  ``log Ẑ`` tends to *over*-estimate where forward AIS tends to under-estimate: the two
+  bracket ``log Z`` (Burda, Grosse & Salakhutdinov 2015);
+* :func:`dbm_exact_samples` — exact samples of a tiny DBM (enumerating its odd layers),
+  the starting states reverse AIS assumes;
 * :func:`lower_bound` — the variational bound on the mean log-likelihood,
   ``log p(v) ≥ −Φ(v, μ) + H(q) − log Z`` with the mean-field posterior ``q = Πμ``.
 
@@ -30,10 +35,11 @@ from jaxdeep.boltzmann.partition import (
     chunking,
     log_mean_exp,
 )
-from jaxdeep.validate import check_positive_int
+from jaxdeep.validate import check_binary, check_positive_int
 from jaxdeep.precision import highest_precision
 
-__all__ = ["dbm_ais", "dbm_log_partition", "lower_bound"]
+__all__ = ["dbm_ais", "dbm_exact_samples", "dbm_log_partition", "dbm_reverse_ais",
+           "lower_bound"]
 
 
 def dbm_log_partition(machine: DBM, params, *, chunk_bits: int = 14) -> jax.Array:
@@ -75,10 +81,49 @@ def dbm_ais(key, machine: DBM, params, *, betas=None, n_chains: int = 100,
     The path ``p_β ∝ exp(−βΦ − (1−β)Φ_base)`` runs from independent visibles with biases
     ``base`` (e.g. ``base_rate(x_train)``) and fair-coin hiddens (β = 0) to the DBM
     (β = 1). The even layers are summed out in the weights (:meth:`DBM.odd_free_energy`),
-    and each temperature's transition is one block Gibbs sweep.
+    and each temperature's transition is one block Gibbs sweep. ``E[w] = Z/Z_0``, so by
+    Jensen ``log Ẑ`` tends to *under*-estimate ``log Z`` — most where the runs miss modes
+    of the DBM; bracket it with :func:`dbm_reverse_ais`.
     """
     machine.check_params(params)
     check_chains("n_chains", n_chains)
+    path, base = _check_path(machine, betas, base)
+    return _dbm_ais(machine, n_chains, key, params, jnp.asarray(path, jnp.float32), base)
+
+
+def dbm_reverse_ais(key, machine: DBM, params, states, *, betas=None,
+                    base=None) -> AISResult:
+    """Estimate ``log Z`` by reverse annealing: from samples of the DBM down to the base.
+
+    ``states`` is one ``(chains, n)`` array per layer, visible first — samples of the DBM
+    (:func:`dbm_exact_samples` for a tiny one; in practice the persistent chains of
+    training, ``DBMFit.chains``, run on for more Gibbs sweeps); only the odd layers are
+    used, the even ones being summed out. Each chain anneals along ``betas`` reversed,
+    accumulating ``log w += F_β(h) − F_β'(h)`` (β' the next, lower temperature), which
+    estimates ``Z_0/Z`` without bias when the chains start at exact samples; so
+    ``log Ẑ = log Z_0 − log mean(w)`` tends to *over*-estimate ``log Z``, the opposite
+    side from :func:`dbm_ais`. Starting states that are not yet at equilibrium weaken
+    that guarantee: chains stuck in a few modes look like a model with fewer modes.
+    """
+    machine.check_params(params)
+    path, base = _check_path(machine, betas, base)
+    shapes = [tuple(np.shape(s)) for s in states] if isinstance(states, (list, tuple)) else None
+    n = shapes[0][0] if shapes and len(shapes[0]) == 2 else 0
+    if shapes is None or shapes != [(n, w) for w in machine.widths]:
+        raise ValueError(f"states must be {machine.depth + 1} arrays of shapes (chains, n) "
+                         f"for widths {list(machine.widths)}, visible first (e.g. "
+                         f"DBMFit.chains); got {shapes}")
+    check_chains("states' rows (chains)", n)
+    odd = [jnp.asarray(s, jnp.float32) for s in states[1::2]]
+    for r, h in zip(range(1, machine.depth + 1, 2), odd):
+        if not isinstance(h, jax.core.Tracer):  # checkable only when concrete
+            check_binary(f"states[{r}]", h)
+    return _dbm_reverse_ais(machine, key, params, odd,
+                            jnp.asarray(path[::-1].copy(), jnp.float32), base)
+
+
+def _check_path(machine: DBM, betas, base):
+    """The schedule (from β = 0 to 1) and the base rates, checked."""
     path = ais_betas() if betas is None else check_betas(betas)
     if path[0] != 0.0:
         raise ValueError(f"an AIS schedule must start at β = 0; got {path[0]}")
@@ -86,7 +131,7 @@ def dbm_ais(key, machine: DBM, params, *, betas=None, n_chains: int = 100,
         base = jnp.asarray(base, jnp.float32)
         if base.shape != (machine.widths[0],):
             raise ValueError(f"base must have shape ({machine.widths[0]},); got {base.shape}")
-    return _dbm_ais(machine, n_chains, key, params, jnp.asarray(path, jnp.float32), base)
+    return path, base
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -96,19 +141,62 @@ def _dbm_ais(machine, n_chains, key, params, path, base):
     zeros = [jnp.zeros((n_chains, n), jnp.float32) for n in machine.widths]
     # At β = 0 every layer is independent: one sweep samples the base model exactly.
     states = machine.gibbs_step(key_0, params, zeros, beta=0.0, base=base)
-    odd = states[1::2]
-
-    def transition(key, odd, beta):
-        full = machine._with_odd(odd)
-        full = [jnp.zeros((n_chains, n), jnp.float32) if s is None else s
-                for s, n in zip(full, machine.widths)]
-        return machine.gibbs_step(key, params, full, beta=beta, base=base)[1::2]
-
-    log_w = anneal(key_anneal,
-                   lambda odd, beta: machine.odd_free_energy(params, odd, beta=beta, base=base),
-                   transition, odd, path)
+    log_w = _annealed_weights(machine, key_anneal, params, states[1::2], path, base)
     log_mean, std = log_mean_exp(log_w)
     return AISResult(machine.log_z_base(params, base=base) + log_mean, std, log_w)
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+@highest_precision
+def _dbm_reverse_ais(machine, key, params, odd, path, base):
+    log_w = _annealed_weights(machine, key, params, odd, path, base)
+    log_mean, std = log_mean_exp(log_w)
+    return AISResult(machine.log_z_base(params, base=base) - log_mean, std, log_w)
+
+
+def _annealed_weights(machine: DBM, key, params, odd, path, base):
+    """:func:`anneal` on the odd layers: their free energy with the even layers summed
+    out, one block Gibbs sweep per temperature (the even layers drawn afresh from the
+    odd ones, so their starting values never matter)."""
+    n_chains = odd[0].shape[0]
+
+    def transition(key, odd, beta):
+        full = [jnp.zeros((n_chains, n), jnp.float32) if s is None else s
+                for s, n in zip(machine._with_odd(odd), machine.widths)]
+        return machine.gibbs_step(key, params, full, beta=beta, base=base)[1::2]
+
+    return anneal(key,
+                  lambda odd, beta: machine.odd_free_energy(params, odd, beta=beta, base=base),
+                  transition, odd, path)
+
+
+def dbm_exact_samples(key, machine: DBM, params, n: int) -> list:
+    """``n`` independent exact samples of every layer: the odd layers jointly from their
+    exact marginal ``p(h_odd) ∝ exp(−F(h_odd))`` over all their states, then the even
+    layers given them (they are conditionally independent). Needs at most 24 odd units
+    (the marginal is held in memory). Returns one ``(n, width)`` array per layer."""
+    machine.check_params(params)
+    check_positive_int("n", n)
+    n_odd = sum(machine.widths[1::2])
+    if n_odd > 24:
+        raise ValueError(f"dbm_exact_samples enumerates all 2^{n_odd} odd-layer states and "
+                         "needs at most 24 odd units; run Gibbs chains (DBM.gibbs_step) "
+                         "instead")
+    return _dbm_exact_samples(machine, n, key, params)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+@highest_precision
+def _dbm_exact_samples(machine, n, key, params):
+    key_odd, key_even = jax.random.split(key)
+    sizes = machine.widths[1::2]
+    states = binary_states(0, 2 ** sum(sizes), sum(sizes))
+    odd_all = jnp.split(states, np.cumsum(sizes)[:-1], axis=1)
+    index = jax.random.categorical(key_odd, -machine.odd_free_energy(params, odd_all),
+                                   shape=(n,))
+    full = [jnp.zeros((n, w), jnp.float32) if s is None else s
+            for s, w in zip(machine._with_odd([h[index] for h in odd_all]), machine.widths)]
+    return machine.half_step(key_even, params, full, 0)
 
 
 def lower_bound(machine: DBM, params, v, log_z, *, iterations: int = 30) -> jax.Array:

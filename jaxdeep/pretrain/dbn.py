@@ -30,7 +30,7 @@ from ..boltzmann.gibbs import gibbs_chain
 from ..boltzmann.gradient import METHODS
 from ..boltzmann.learning import train_rbm
 from ..boltzmann.rbm import RBM, bernoulli, rbm
-from ..validate import check_number, check_positive_int
+from ..validate import check_number, check_positive_int, check_unit_interval
 from ..engine import LayerFit
 from ..nets.mlp import check_widths
 from .stack import Stack
@@ -78,11 +78,7 @@ class RBMLayer:
 
     def check_input(self, name: str, x) -> None:
         """Bernoulli visibles take values in [0, 1] (sampled to binary before training)."""
-        x = np.asarray(x)
-        if x.size and (x.min() < 0 or x.max() > 1):
-            raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli RBM layer (binary "
-                             f"data or probabilities); got values in [{x.min()}, {x.max()}]; "
-                             "rescale, e.g. divide pixel values by their maximum")
+        check_unit_interval(name, x)
 
     def train(self, x, *, key: jax.Array, progress: bool = True,
               description: str = "RBM", mesh=None) -> LayerFit:

@@ -1,0 +1,239 @@
+"""MNIST DBM 784-500-1000 (Salakhutdinov & Hinton 2009): a long, resumable run.
+
+Anchors: 0.95 % test error after fine-tuning, and a mean test log-likelihood bound of
+−84.62 nats. The run goes in stages, each saved in ``--run-dir`` and skipped when its
+file is there, so the same command run again continues where it stopped:
+
+1. ``greedy.npz`` — greedy pre-training of the doubled-input RBM stack
+   (:func:`jaxdeep.pretrain.dbm_layers`), ``--greedy-epochs`` per layer;
+2. ``joint-EEEE.npz`` — joint training by stochastic approximation
+   (:func:`jaxdeep.boltzmann.train_dbm`) in segments of ``--segment`` epochs, each
+   checkpointed every epoch (a kill loses at most one epoch) and kept as a snapshot
+   (params, persistent chains) when it ends. The schedule of the authors' released code:
+   learning rate 0.001 divided by 1.000015 after every update (floor 1e-4), weight
+   decay 2e-4 on the weights, momentum 0.9, 100 persistent chains with 5 Gibbs sweeps
+   per update, a fresh binarization of every batch (``resample``). The optimiser's
+   momentum restarts at each segment (the learning rate continues);
+3. with ``--evaluate`` (on the newest snapshot, or ``--at EPOCH``): fine-tuning of the
+   augmented recognition net (:func:`jaxdeep.pretrain.dbm_classifier`) for the test
+   error; log Z by forward AIS from the data's base rates and by reverse AIS from the
+   persistent chains run on for ``--reverse-sweeps`` more Gibbs sweeps; the test bound
+   with each. Forward AIS tends to under-estimate log Z and reverse AIS to
+   over-estimate it, so the two bounds bracket the true bound when the chains are at
+   equilibrium.
+
+Usage:
+  python benchmarks/dbm_mnist.py --data-dir DIR --run-dir DIR [--epochs 300]
+  python benchmarks/dbm_mnist.py --data-dir DIR --run-dir DIR --evaluate --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from record import command, emit, environment
+
+from jaxdeep import boltzmann, data
+from jaxdeep.pretrain import compose, dbm_classifier, dbm_inputs, dbm_layers, finetune
+from jaxdeep.pretrain import greedy_pretrain
+from jaxdeep.train import final_metric
+
+WIDTHS = (784, 500, 1000)
+
+
+def main(argv=None) -> dict | None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--run-dir", type=Path, required=True,
+                   help="where the stages are saved; the same command resumes from it")
+    p.add_argument("--epochs", type=int, default=300, help="joint-training epochs in all")
+    p.add_argument("--segment", type=int, default=20, help="epochs per snapshot")
+    p.add_argument("--greedy-epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=0.001)
+    p.add_argument("--lr-decay", type=float, default=1.000015, help="divisor per update")
+    p.add_argument("--lr-floor", type=float, default=1e-4)
+    p.add_argument("--weight-decay", type=float, default=2e-4)
+    p.add_argument("-k", type=int, default=5, help="Gibbs sweeps of the chains per update")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evaluate", action="store_true",
+                   help="fine-tune and estimate log Z on a snapshot instead of training")
+    p.add_argument("--at", type=int, default=None, help="the snapshot's epoch (default newest)")
+    p.add_argument("--finetune-steps", type=int, default=12000)
+    p.add_argument("--ais-temperatures", type=int, default=14500)
+    p.add_argument("--reverse-sweeps", type=int, default=1000)
+    p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
+    args = p.parse_args(argv)
+    if args.epochs % args.segment:
+        p.error(f"--epochs ({args.epochs}) must be a multiple of --segment ({args.segment})")
+
+    ds = data.load("mnist", data_dir=args.data_dir)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in vars(args).items()
+                if k not in ("data_dir", "run_dir", "out", "evaluate", "at", "finetune_steps",
+                             "ais_temperatures", "reverse_sweeps")}
+    _check_settings(args.run_dir / "settings.json", settings)
+    machine = boltzmann.dbm(WIDTHS)
+    key = jax.random.key(args.seed)
+    if args.evaluate:
+        record = evaluate(args, ds, machine, key)
+        record["command"] = command("benchmarks/dbm_mnist.py", argv, args.data_dir)
+        record["command"] = record["command"].replace(str(args.run_dir), "$RUN_DIR")
+        return emit(record, args.out)
+    params = greedy(args, ds, key)
+    train(args, ds, machine, params, key)
+    return None
+
+
+def _check_settings(path: Path, settings: dict) -> None:
+    """A run folder belongs to one schedule: refuse to continue it with another."""
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != settings:
+            diff = {k: (stored.get(k), v) for k, v in settings.items() if stored.get(k) != v}
+            raise SystemExit(f"{path.parent} holds a run with other settings "
+                             f"(stored, given): {diff}; use another --run-dir")
+    else:
+        path.write_text(json.dumps(settings, indent=1))
+
+
+def greedy(args, ds, key) -> dict:
+    """Stage 1: the pre-trained stack composed into a DBM (saved as greedy.npz)."""
+    path = args.run_dir / "greedy.npz"
+    if not path.exists():
+        began = time.perf_counter()
+        layers = dbm_layers(WIDTHS, epochs=args.greedy_epochs, batch_size=100,
+                            optimizer=optax.sgd(0.05, momentum=0.5), weight_scale=0.01)
+        _, params = compose(greedy_pretrain(layers, ds.x_train, key=jax.random.fold_in(key, 1)))
+        _save(path, params, seconds=time.perf_counter() - began)
+    return _load(path)[0]
+
+
+def schedule(args, offset: int):
+    """The learning rate of update ``offset + count``: lr / decay^t, floored."""
+    def rate(count):
+        t = jnp.asarray(count, jnp.float32) + offset
+        return jnp.maximum(args.lr * jnp.exp(-t * jnp.log(args.lr_decay)), args.lr_floor)
+    return rate
+
+
+def train(args, ds, machine, params, key) -> None:
+    """Stage 2: joint training, one checkpointed segment at a time."""
+    per_epoch = -(-len(ds.x_train) // 100)
+    chains, seconds = None, 0.0
+    for end in range(args.segment, args.epochs + 1, args.segment):
+        path = args.run_dir / f"joint-{end:04d}.npz"
+        if path.exists():
+            params, chains, meta = _load(path)
+            seconds = meta["seconds"]
+            continue
+        start = end - args.segment
+        wd = optax.add_decayed_weights(args.weight_decay, mask=_weights_only(params))
+        optimizer = optax.chain(wd, optax.sgd(schedule(args, start * per_epoch), momentum=0.9))
+        began = time.perf_counter()
+        fit = boltzmann.train_dbm(
+            machine, ds.x_train, key=jax.random.fold_in(key, 1000 + start),
+            epochs=args.segment, batch_size=100, optimizer=optimizer, n_chains=100, k=args.k,
+            params=params, chains=chains, resample=True,
+            description=f"DBM epochs {start + 1}-{end}",
+            checkpoint_dir=args.run_dir / f"segment-{end:04d}", checkpoint_every=1)
+        seconds += time.perf_counter() - began
+        params, chains = fit.params, fit.chains
+        _save(path, params, chains=chains, seconds=seconds,
+              reconstruction=fit.history.reconstruction)
+        shutil.rmtree(args.run_dir / f"segment-{end:04d}")
+        print(f"epoch {end}: reconstruction {fit.history.reconstruction[-1]:.3f}, "
+              f"{seconds / 60:.1f} min of joint training", flush=True)
+
+
+def evaluate(args, ds, machine, key) -> dict:
+    """Stage 3: test error after fine-tuning; forward and reverse AIS; the test bounds."""
+    snapshots = sorted(args.run_dir.glob("joint-*.npz"))
+    if not snapshots:
+        raise SystemExit(f"no joint-training snapshot in {args.run_dir}; train first")
+    path = args.run_dir / f"joint-{args.at:04d}.npz" if args.at else snapshots[-1]
+    params, chains, meta = _load(path)
+    epoch = int(path.stem.split("-")[1])
+    record = {"epochs": epoch, "joint_train_seconds": meta["seconds"],
+              "greedy_seconds": _load(args.run_dir / "greedy.npz")[2]["seconds"],
+              "settings": json.loads((args.run_dir / "settings.json").read_text()),
+              "finetune_steps": args.finetune_steps, "ais_temperatures": args.ais_temperatures,
+              "reverse_sweeps": args.reverse_sweeps}
+    key_tune, key_fwd, key_rev, key_gibbs = jax.random.split(jax.random.fold_in(key, epoch), 4)
+
+    began = time.perf_counter()
+    pair = dbm_classifier(machine, params, 10, key=key_tune, augmented=True)
+    train_x = dbm_inputs(machine, params, ds.x_train)
+    test_x = dbm_inputs(machine, params, ds.x_test)
+    rate = optax.cosine_decay_schedule(1e-3, args.finetune_steps)
+    tuned = finetune(pair, (train_x, ds.y_train), key=key_tune, eval_data=(test_x, ds.y_test),
+                     steps=args.finetune_steps, batch_size=100, optimizer=optax.adam(rate),
+                     twin=False)
+    record["test_error_percent"] = 100 * (1 - final_metric(tuned.pretrained.history, "accuracy"))
+    record["finetune_seconds"] = time.perf_counter() - began
+    print(f"test error {record['test_error_percent']:.2f} %", flush=True)
+
+    x_test = jnp.asarray(data.binarize(ds.x_test, "sample", seed=args.seed + 1))
+    base = jnp.asarray(boltzmann.base_rate(ds.x_train), jnp.float32)
+    betas = boltzmann.ais_betas(args.ais_temperatures)
+    began = time.perf_counter()
+    forward = boltzmann.dbm_ais(key_fwd, machine, params, betas=betas, n_chains=100, base=base)
+    record["forward_seconds"] = time.perf_counter() - began
+    began = time.perf_counter()
+    states = _run_on(machine, args.reverse_sweeps, key_gibbs, params, chains)
+    reverse = boltzmann.dbm_reverse_ais(key_rev, machine, params, states, betas=betas,
+                                        base=base)
+    record["reverse_seconds"] = time.perf_counter() - began
+    for name, estimate in (("forward", forward), ("reverse", reverse)):
+        log_z = float(estimate.log_z)
+        record[f"{name}_log_z"] = log_z
+        record[f"{name}_log_z_3sigma"] = 3 * float(estimate.log_z_std)
+        record[f"{name}_bound"] = float(boltzmann.lower_bound(machine, params, x_test, log_z))
+        print(name, log_z, record[f"{name}_bound"], flush=True)
+    return {**record, **environment()}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _run_on(machine, sweeps, key, params, chains):
+    """The persistent chains after ``sweeps`` more block Gibbs sweeps."""
+    def sweep(states, key):
+        return machine.gibbs_step(key, params, states), None
+    states, _ = jax.lax.scan(sweep, list(chains), jax.random.split(key, sweeps))
+    return states
+
+
+def _weights_only(params) -> dict:
+    return {"W": [True] * len(params["W"]), "b": [False] * len(params["b"])}
+
+
+def _save(path: Path, params, *, chains=None, **meta) -> None:
+    arrays = {f"W{i}": np.asarray(w) for i, w in enumerate(params["W"])}
+    arrays.update({f"b{i}": np.asarray(b) for i, b in enumerate(params["b"])})
+    for i, c in enumerate(chains or []):
+        arrays[f"chain{i}"] = np.asarray(c)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, meta=json.dumps(meta), **arrays)
+    tmp.replace(path)  # a kill never leaves half a snapshot
+
+
+def _load(path: Path):
+    stored = np.load(path)
+    depth = len(WIDTHS) - 1
+    params = {"W": [jnp.asarray(stored[f"W{i}"]) for i in range(depth)],
+              "b": [jnp.asarray(stored[f"b{i}"]) for i in range(depth + 1)]}
+    chains = [stored[f"chain{i}"] for i in range(depth + 1)] if "chain0" in stored else None
+    return params, chains, json.loads(str(stored["meta"]))
+
+
+if __name__ == "__main__":
+    main()
