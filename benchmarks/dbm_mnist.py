@@ -32,15 +32,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
+import snapshots
 from record import command, emit, environment
 
 from jaxdeep import boltzmann, data
@@ -78,33 +77,20 @@ def main(argv=None) -> dict | None:
         p.error(f"--epochs ({args.epochs}) must be a multiple of --segment ({args.segment})")
 
     ds = data.load("mnist", data_dir=args.data_dir)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items()
                 if k not in ("data_dir", "run_dir", "out", "evaluate", "at", "finetune_steps",
                              "ais_temperatures", "reverse_sweeps")}
-    _check_settings(args.run_dir / "settings.json", settings)
+    snapshots.check_settings(args.run_dir, settings)
     machine = boltzmann.dbm(WIDTHS)
     key = jax.random.key(args.seed)
     if args.evaluate:
         record = evaluate(args, ds, machine, key)
-        record["command"] = command("benchmarks/dbm_mnist.py", argv, args.data_dir)
-        record["command"] = record["command"].replace(str(args.run_dir), "$RUN_DIR")
+        record["command"] = command("benchmarks/dbm_mnist.py", argv, args.data_dir,
+                                    run_dir=args.run_dir)
         return emit(record, args.out)
     params = greedy(args, ds, key)
     train(args, ds, machine, params, key)
     return None
-
-
-def _check_settings(path: Path, settings: dict) -> None:
-    """A run folder belongs to one schedule: refuse to continue it with another."""
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored != settings:
-            diff = {k: (stored.get(k), v) for k, v in settings.items() if stored.get(k) != v}
-            raise SystemExit(f"{path.parent} holds a run with other settings "
-                             f"(stored, given): {diff}; use another --run-dir")
-    else:
-        path.write_text(json.dumps(settings, indent=1))
 
 
 def greedy(args, ds, key) -> dict:
@@ -115,8 +101,8 @@ def greedy(args, ds, key) -> dict:
         layers = dbm_layers(WIDTHS, epochs=args.greedy_epochs, batch_size=100,
                             optimizer=optax.sgd(0.05, momentum=0.5), weight_scale=0.01)
         _, params = compose(greedy_pretrain(layers, ds.x_train, key=jax.random.fold_in(key, 1)))
-        _save(path, params, seconds=time.perf_counter() - began)
-    return _load(path)[0]
+        snapshots.save(path, _arrays(params), seconds=time.perf_counter() - began)
+    return _params(snapshots.load(path)[0])
 
 
 def schedule(args, offset: int):
@@ -128,44 +114,37 @@ def schedule(args, offset: int):
 
 
 def train(args, ds, machine, params, key) -> None:
-    """Stage 2: joint training, one checkpointed segment at a time."""
+    """Stage 2: joint training, one checkpointed segment (:mod:`snapshots`) at a time."""
     per_epoch = -(-len(ds.x_train) // 100)
-    chains, seconds = None, 0.0
-    for end in range(args.segment, args.epochs + 1, args.segment):
-        path = args.run_dir / f"joint-{end:04d}.npz"
-        if path.exists():
-            params, chains, meta = _load(path)
-            seconds = meta["seconds"]
-            continue
-        start = end - args.segment
+
+    def segment(start, end, previous, checkpoint_dir):
         wd = optax.add_decayed_weights(args.weight_decay, mask=_weights_only(params))
         optimizer = optax.chain(wd, optax.sgd(schedule(args, start * per_epoch), momentum=0.9))
         began = time.perf_counter()
         fit = boltzmann.train_dbm(
             machine, ds.x_train, key=jax.random.fold_in(key, 1000 + start),
-            epochs=args.segment, batch_size=100, optimizer=optimizer, n_chains=100, k=args.k,
-            params=params, chains=chains, resample=True,
+            epochs=end - start, batch_size=100, optimizer=optimizer, n_chains=100, k=args.k,
+            params=params if previous is None else _params(previous),
+            chains=None if previous is None else _chains(previous), resample=True,
             description=f"DBM epochs {start + 1}-{end}",
-            checkpoint_dir=args.run_dir / f"segment-{end:04d}", checkpoint_every=1)
-        seconds += time.perf_counter() - began
-        params, chains = fit.params, fit.chains
-        _save(path, params, chains=chains, seconds=seconds,
-              reconstruction=fit.history.reconstruction)
-        shutil.rmtree(args.run_dir / f"segment-{end:04d}")
-        print(f"epoch {end}: reconstruction {fit.history.reconstruction[-1]:.3f}, "
-              f"{seconds / 60:.1f} min of joint training", flush=True)
+            checkpoint_dir=checkpoint_dir, checkpoint_every=1)
+        return _arrays(fit.params, fit.chains), {
+            "seconds": time.perf_counter() - began,
+            "reconstruction": fit.history.reconstruction}
+
+    ends = list(range(args.segment, args.epochs + 1, args.segment))
+    for end, _, meta in snapshots.segments(args.run_dir, "joint", ends, segment):
+        print(f"epoch {end}: reconstruction {meta['reconstruction'][-1]:.3f}, "
+              f"{meta['seconds'] / 60:.1f} min of joint training", flush=True)
 
 
 def evaluate(args, ds, machine, key) -> dict:
     """Stage 3: test error after fine-tuning; forward and reverse AIS; the test bounds."""
-    snapshots = sorted(args.run_dir.glob("joint-*.npz"))
-    if not snapshots:
-        raise SystemExit(f"no joint-training snapshot in {args.run_dir}; train first")
-    path = args.run_dir / f"joint-{args.at:04d}.npz" if args.at else snapshots[-1]
-    params, chains, meta = _load(path)
-    epoch = int(path.stem.split("-")[1])
+    epoch, path = snapshots.newest(args.run_dir, "joint", args.at)
+    arrays, meta = snapshots.load(path)
+    params, chains = _params(arrays), _chains(arrays)
     record = {"epochs": epoch, "joint_train_seconds": meta["seconds"],
-              "greedy_seconds": _load(args.run_dir / "greedy.npz")[2]["seconds"],
+              "greedy_seconds": snapshots.load(args.run_dir / "greedy.npz")[1]["seconds"],
               "settings": json.loads((args.run_dir / "settings.json").read_text()),
               "finetune_steps": args.finetune_steps, "ais_temperatures": args.ais_temperatures,
               "reverse_sweeps": args.reverse_sweeps}
@@ -216,23 +195,22 @@ def _weights_only(params) -> dict:
     return {"W": [True] * len(params["W"]), "b": [False] * len(params["b"])}
 
 
-def _save(path: Path, params, *, chains=None, **meta) -> None:
-    arrays = {f"W{i}": np.asarray(w) for i, w in enumerate(params["W"])}
-    arrays.update({f"b{i}": np.asarray(b) for i, b in enumerate(params["b"])})
-    for i, c in enumerate(chains or []):
-        arrays[f"chain{i}"] = np.asarray(c)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, meta=json.dumps(meta), **arrays)
-    tmp.replace(path)  # a kill never leaves half a snapshot
+def _arrays(params, chains=()) -> dict:
+    """params (and chains) as a snapshot's named arrays."""
+    arrays = {f"W{i}": w for i, w in enumerate(params["W"])}
+    arrays.update({f"b{i}": b for i, b in enumerate(params["b"])})
+    arrays.update({f"chain{i}": c for i, c in enumerate(chains)})
+    return arrays
 
 
-def _load(path: Path):
-    stored = np.load(path)
+def _params(arrays) -> dict:
     depth = len(WIDTHS) - 1
-    params = {"W": [jnp.asarray(stored[f"W{i}"]) for i in range(depth)],
-              "b": [jnp.asarray(stored[f"b{i}"]) for i in range(depth + 1)]}
-    chains = [stored[f"chain{i}"] for i in range(depth + 1)] if "chain0" in stored else None
-    return params, chains, json.loads(str(stored["meta"]))
+    return {"W": [jnp.asarray(arrays[f"W{i}"]) for i in range(depth)],
+            "b": [jnp.asarray(arrays[f"b{i}"]) for i in range(depth + 1)]}
+
+
+def _chains(arrays) -> list:
+    return [jnp.asarray(arrays[f"chain{i}"]) for i in range(len(WIDTHS))]
 
 
 if __name__ == "__main__":

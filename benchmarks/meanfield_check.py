@@ -19,7 +19,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxdeep import data, diagnostics
 from jaxdeep.nets import mlp

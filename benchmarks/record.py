@@ -16,12 +16,15 @@ import jax
 import jaxdeep
 
 
-def command(script: str, argv: list[str], data_dir, checkpoint_dir=None) -> str:
-    """The command line that made a record, with the data folder as ``$MNIST_DIR`` and a
-    checkpoint folder as ``$CHECKPOINT_DIR`` (records name no machine's paths)."""
+def command(script: str, argv: list[str], data_dir, checkpoint_dir=None, run_dir=None) -> str:
+    """The command line that made a record, with the data folder as ``$MNIST_DIR``, a
+    checkpoint folder as ``$CHECKPOINT_DIR`` and a run folder of snapshots as
+    ``$RUN_DIR`` (records name no machine's paths)."""
     names = {str(data_dir): "$MNIST_DIR"}
     if checkpoint_dir is not None:
         names[str(checkpoint_dir)] = "$CHECKPOINT_DIR"
+    if run_dir is not None:
+        names[str(run_dir)] = "$RUN_DIR"
     return "python " + " ".join(names.get(a, shlex.quote(a)) for a in [script, *argv])
 
 
