@@ -30,10 +30,10 @@ from jaxdeep.boltzmann.partition import (
     MAX_ENUMERATED,
     AISResult,
     ais_betas,
+    ais_estimate,
     anneal,
     binary_states,
     chunking,
-    log_mean_exp,
 )
 from jaxdeep.validate import check_binary, check_positive_int
 from jaxdeep.precision import highest_precision
@@ -142,16 +142,14 @@ def _dbm_ais(machine, n_chains, key, params, path, base):
     # At β = 0 every layer is independent: one sweep samples the base model exactly.
     states = machine.gibbs_step(key_0, params, zeros, beta=0.0, base=base)
     log_w = _annealed_weights(machine, key_anneal, params, states[1::2], path, base)
-    log_mean, std = log_mean_exp(log_w)
-    return AISResult(machine.log_z_base(params, base=base) + log_mean, std, log_w)
+    return ais_estimate(machine.log_z_base(params, base=base), log_w)
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
 @highest_precision
 def _dbm_reverse_ais(machine, key, params, odd, path, base):
     log_w = _annealed_weights(machine, key, params, odd, path, base)
-    log_mean, std = log_mean_exp(log_w)
-    return AISResult(machine.log_z_base(params, base=base) - log_mean, std, log_w)
+    return ais_estimate(machine.log_z_base(params, base=base), log_w, reverse=True)
 
 
 def _annealed_weights(machine: DBM, key, params, odd, path, base):

@@ -248,6 +248,14 @@ def log_mean_exp(log_w):
     return log_mean, std
 
 
+def ais_estimate(log_z0, log_w, *, reverse: bool = False) -> AISResult:
+    """The :class:`AISResult` of annealing weights ``log_w`` from a base with ``log Z_0``:
+    ``log Ẑ = log Z_0 + log mean(w)`` forward (``w`` estimates ``Z/Z_0``), ``log Z_0 −
+    log mean(w)`` in reverse (``w`` estimates ``Z_0/Z``)."""
+    log_mean, std = log_mean_exp(log_w)
+    return AISResult(log_z0 - log_mean if reverse else log_z0 + log_mean, std, log_w)
+
+
 def ais(key, machine: RBM, params, *, betas=None, n_chains: int = 100,
         base=None) -> AISResult:
     """Estimate ``log Z`` by annealed importance sampling from the base model.
@@ -276,8 +284,7 @@ def _ais(machine, n_chains, key, params, path, base):
     key_0, key_anneal = jax.random.split(key)
     v0 = machine.sample_base(key_0, params, (n_chains,), base=base)
     log_w = _annealed_weights(machine, key_anneal, params, v0, path, base)
-    log_mean, std = log_mean_exp(log_w)
-    return AISResult(machine.log_z_base(params, base=base) + log_mean, std, log_w)
+    return ais_estimate(machine.log_z_base(params, base=base), log_w)
 
 
 def reverse_ais(key, machine: RBM, params, v_model, *, betas=None, base=None) -> AISResult:
@@ -305,8 +312,7 @@ def reverse_ais(key, machine: RBM, params, v_model, *, betas=None, base=None) ->
 @highest_precision
 def _reverse_ais(machine, key, params, v_model, path, base):
     log_w = _annealed_weights(machine, key, params, v_model, path, base)
-    log_mean, std = log_mean_exp(log_w)
-    return AISResult(machine.log_z_base(params, base=base) - log_mean, std, log_w)
+    return ais_estimate(machine.log_z_base(params, base=base), log_w, reverse=True)
 
 
 def check_temperatures(name: str, n) -> None:
