@@ -55,6 +55,9 @@ def main(argv=None) -> dict:
                    help="save the training state here every --checkpoint-every epochs; the "
                         "same command run again resumes from it")
     p.add_argument("--checkpoint-every", type=int, default=5)
+    p.add_argument("--resample", action="store_true",
+                   help="train on a fresh binarization of every batch (train_rbm's resample) "
+                        "instead of one fixed binarization of the training images")
     p.add_argument("--k-schedule", type=k_schedule, default=None,
                    help="CD-k with k raised during training, as 'k:epochs,…' (e.g. "
                         "1:10,3:10,5:10,10:20,25:50); replaces -k and --epochs, needs "
@@ -72,19 +75,23 @@ def main(argv=None) -> dict:
     ds = data.load("mnist", data_dir=args.data_dir)
     x = data.binarize(ds.x_train, "sample", seed=args.seed)
     x_test = data.binarize(ds.x_test, "sample", seed=args.seed + 1)
+    # what training sees: the grey levels, sampled afresh per batch, or one binarization
+    x_train = ds.x_train if args.resample else x
     machine = boltzmann.rbm(784, args.hidden)
     key_train, key_ais = jax.random.split(jax.random.key(args.seed))
     if args.k_schedule:
-        params, train_seconds, pll = train_in_segments(args, machine, x, x_test, key_train)
+        params, train_seconds, pll = train_in_segments(args, machine, x_train, x_test,
+                                                       key_train)
     else:
         start = time.perf_counter()
-        fit = boltzmann.train_rbm(machine, x, key=key_train, method=args.method, k=args.k,
-                                  epochs=args.epochs, batch_size=args.batch,
+        fit = boltzmann.train_rbm(machine, x_train, key=key_train, method=args.method,
+                                  k=args.k, epochs=args.epochs, batch_size=args.batch,
                                   optimizer=optimizer(args, len(x), 0), centering=args.centering,
                                   eval_data=x_test[:1000], n_chains=args.n_chains,
                                   eval_every=max(1, args.epochs // 10),
                                   checkpoint_dir=args.checkpoint_dir,
-                                  checkpoint_every=args.checkpoint_every)
+                                  checkpoint_every=args.checkpoint_every,
+                                  resample=args.resample)
         params, train_seconds = fit.params, time.perf_counter() - start
         pll = fit.history.eval.get("pseudo_log_likelihood", [None])[-1]
 
@@ -156,7 +163,7 @@ def train_in_segments(args, machine, x, x_test, key) -> tuple[dict, float]:
             optimizer=optimizer(args, len(x), start * per_epoch), eval_data=x_test[:1000],
             params=None if previous is None else _params(previous),
             eval_every=end - start, description=f"CD-{ks[end]}, epochs {start + 1}-{end}",
-            checkpoint_dir=checkpoint_dir, checkpoint_every=1)
+            checkpoint_dir=checkpoint_dir, checkpoint_every=1, resample=args.resample)
         pll = fit.history.eval.get("pseudo_log_likelihood", [None])[-1]
         return dict(fit.params), {"seconds": time.perf_counter() - began, "k": ks[end],
                                   "pseudo_log_likelihood": pll}

@@ -17,6 +17,8 @@ What this file proves:
   of updates with the padding rows weighted 0);
 * a sparsity target pulls the mean hidden activation towards it; PT records swap
   acceptance; a run whose parameters blow up is recorded as diverged, not raised;
+* with ``resample`` each step is the plain step on a fresh Bernoulli draw of its batch,
+  bitwise, and grey data are accepted (out-of-range ones and Gaussian RBMs refused);
 * bad input raises ValueError naming the problem.
 """
 
@@ -381,6 +383,47 @@ def test_on_eval_can_stop_training(bas, bas_fits):
 
 
 # --- errors -----------------------------------------------------------------------------
+
+
+def test_resampling_step_is_the_plain_step_on_a_fresh_binary_sample():
+    """``resample=True``: the plain PCD step on ``bernoulli(key_v, p)`` with the rest of
+    the key, bitwise; and its persistent chains start binary though the data are grey."""
+    from jaxdeep.boltzmann.rbm import bernoulli
+    from jaxdeep.engine import Batch
+    from jaxdeep.sharding import mesh_for
+
+    machine = bz.rbm(NV, NH)
+    settings = bz.learning(machine, method="pcd", k=2, n_chains=CHAINS)
+    mesh = mesh_for(None, batch_size=B, n_chains=CHAINS)
+    plain = bz.RBMLearner(machine, settings, SGD, mesh)
+    resampling = bz.RBMLearner(machine, settings, SGD, mesh, resample=True)
+    grey = np.asarray(jax.random.uniform(jax.random.key(1), (20, NV)))
+    params = machine.init(jax.random.key(2))
+    state = resampling.init(params, grey, jax.random.key(3))
+    assert set(np.unique(np.asarray(state.chains))) <= {0.0, 1.0}
+    batch = jnp.asarray(grey[:B])
+    mask = jnp.ones(B, jnp.float32)
+    key = jax.random.key(4)
+    rest, key_v = jax.random.split(key)
+    got, _ = jax.jit(resampling.step)(state, Batch(batch, None, mask), key)
+    sample = bernoulli(key_v, batch)
+    want, _ = jax.jit(plain.step)(state, Batch(sample, None, mask), rest)
+    for a, b in zip(host(got), host(want)):
+        np.testing.assert_array_equal(a, b)
+    assert 0.3 < float(sample.mean()) < 0.7
+
+
+def test_train_rbm_with_resampling_takes_grey_data(bas):
+    machine = bz.rbm(16, 16)
+    grey = 0.1 + 0.8 * bas
+    fit = bz.train_rbm(machine, grey, key=BAS_KEY, epochs=3, **BAS_RUN, resample=True)
+    assert np.all(np.isfinite(np.asarray(fit.params["W"])))
+    assert np.isfinite(fit.history.eval["log_likelihood"][-1])  # monitored on a binary draw
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        bz.train_rbm(machine, grey * 2, key=BAS_KEY, progress=False, resample=True)
+    with pytest.raises(ValueError, match="Gaussian"):
+        bz.train_rbm(bz.rbm(16, 4, visible="gaussian"), grey, key=BAS_KEY, progress=False,
+                     resample=True)
 
 
 def test_train_rbm_rejects_bad_input(bas, bas_fits):
