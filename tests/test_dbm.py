@@ -7,9 +7,10 @@ What this file proves (references written here in NumPy from the lecture's energ
 * ``log_partition`` equals a log-sum-exp over ALL joint states of all layers, for an odd
   top layer ([5, 4, 3, 2]) and an even one ([3, 2, 2]); it refuses > 24 odd units;
 * ``odd_free_energy`` is ``−log Σ_even exp(−βΦ − (1−β)Φ_base)`` by brute force at β = 1,
-  0.3 and 0 (with and without a base), and ``log_z_base`` is the base model's log Z;
+  0.3 and 0 (without a base, with a visible one, with one per layer), and ``log_z_base``
+  is the base model's log Z; ``base_rates`` are the logits of each layer's mean activity;
 * ``dbm_ais`` (1,000 temperatures × 100 chains) is within 0.1 nats of the exact log Z,
-  from the default (zero) base and from the base rate of some data;
+  from the default (zero) base, from the base rate of some data and from ``base_rates``;
 * ``dbm_exact_samples`` has the exact p(v) and p(h¹, h³) (total variation < 0.03);
   ``dbm_reverse_ais`` from 100 of them is within 0.1 nats of the exact log Z, and with a
   5-temperature schedule forward and reverse AIS bracket it (each side's per-chain mean
@@ -225,29 +226,49 @@ def test_log_partition_refuses_too_many_odd_units():
 
 
 def brute_odd_free_energy(p, odd, beta, base):
-    """−log Σ_{v, h²} exp(−βΦ + (1−β) baseᵀv) for each odd state (h¹, h³) of WIDTHS."""
+    """−log Σ_{v, h²} exp(−βΦ − (1−β)Φ_base) for each odd state (h¹, h³) of WIDTHS, with
+    Φ_base = −Σᵣ baseᵣ·sᵣ; ``base`` None, a visible vector, or one vector per layer."""
     v, h2 = np.split(all_states(WIDTHS[0] + WIDTHS[2]), [WIDTHS[0]], axis=1)
-    base = np.zeros(WIDTHS[0]) if base is None else base
+    if base is None or not isinstance(base, list):
+        base = [base] + [None] * (len(WIDTHS) - 1)
+    base = [np.zeros(n) if b is None else b for b, n in zip(base, WIDTHS)]
     out = []
     for h1, h3 in zip(*odd):
         states = [v, np.tile(h1, (len(v), 1)), h2, np.tile(h3, (len(v), 1))]
+        log_base = sum(s @ b for s, b in zip(states, base))
         out.append(-logsumexp(beta * neg_energy(p["W"], p["b"], states)
-                              + (1 - beta) * (v @ base)))
+                              + (1 - beta) * log_base))
     return np.array(out)
 
 
-@pytest.mark.parametrize("beta, with_base", [(1.0, False), (1.0, True), (0.3, True),
-                                             (0.3, False), (0.0, True)])
-def test_odd_free_energy_sums_out_the_even_layers(machine, params, params_np, beta, with_base):
+def some_base(kind, seed=2):
+    """None, a visible base vector, or a base per layer (with one layer left None)."""
+    rng = np.random.default_rng(seed)
+    if kind == "visible":
+        return rng.normal(0, 1.5, WIDTHS[0])
+    if kind == "layers":
+        return [rng.normal(0, 1.5, n) for n in WIDTHS[:2]] + [None, rng.normal(0, 1.5, 2)]
+    return None
+
+
+def as_f32(base):
+    if isinstance(base, list):
+        return [None if b is None else jnp.asarray(b, jnp.float32) for b in base]
+    return None if base is None else jnp.asarray(base, jnp.float32)
+
+
+@pytest.mark.parametrize("beta, base_kind", [
+    (1.0, None), (1.0, "visible"), (0.3, "visible"), (0.3, None), (0.0, "visible"),
+    (0.3, "layers"), (0.0, "layers")])
+def test_odd_free_energy_sums_out_the_even_layers(machine, params, params_np, beta, base_kind):
     rng = np.random.default_rng(2)
     odd = [rng.integers(0, 2, (6, n)).astype(np.float64) for n in WIDTHS[1::2]]
-    base = rng.normal(0, 1.5, WIDTHS[0]) if with_base else None
+    base = some_base(base_kind, seed=3)
     want = brute_odd_free_energy(params_np, odd, beta, base)
     got = _odd_free_energy(machine, params, [jnp.asarray(h, jnp.float32) for h in odd],
-                           beta=jnp.float32(beta),
-                           base=None if base is None else jnp.asarray(base, jnp.float32))
+                           beta=jnp.float32(beta), base=as_f32(base))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    if beta == 0.0:  # independent of the odd states: −Σ softplus(base) − (h² units)·log 2
+    if beta == 0.0 and base_kind == "visible":  # −Σ softplus(base) − (h² units)·log 2
         closed = -np.sum(np.logaddexp(0, base)) - WIDTHS[2] * np.log(2)
         np.testing.assert_allclose(got, np.full(6, closed), rtol=1e-5)
 
@@ -259,6 +280,20 @@ def test_log_z_base_is_the_base_models_log_partition(machine, params):
     got = machine.log_z_base(params, base=jnp.asarray(base, jnp.float32))
     assert abs(float(got) - want) < 1e-5
     assert abs(float(machine.log_z_base(params)) - sum(WIDTHS) * np.log(2)) < 1e-5
+    layers = some_base("layers")
+    want = sum(float(logsumexp(all_states(n) @ (np.zeros(n) if b is None else b)))
+               for b, n in zip(layers, WIDTHS))
+    assert abs(float(machine.log_z_base(params, base=as_f32(layers))) - want) < 1e-5
+
+
+def test_base_rates_are_the_logits_of_each_layers_mean_activity(machine, params, v_all):
+    bases = bz.base_rates(machine, params, v_all)
+    assert [b.shape for b in bases] == [(n,) for n in WIDTHS]
+    np.testing.assert_allclose(bases[0], bz.base_rate(v_all), rtol=1e-5)
+    mu = machine.mean_field(params, jnp.asarray(v_all), iterations=30).mu
+    for b, m in zip(bases[1:], mu):
+        p = (np.asarray(m, np.float64).sum(0) + 0.05) / (len(v_all) + 0.1)
+        np.testing.assert_allclose(b, np.log(p / (1 - p)), rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- AIS
@@ -274,7 +309,9 @@ def ais_runs(machine, params):
                        n_chains=100, base=np.zeros(WIDTHS[0]))
     based = bz.dbm_ais(jax.random.key(6), machine, params, betas=bz.ais_betas(1000),
                        n_chains=100, base=base)
-    return plain, based
+    layers = bz.dbm_ais(jax.random.key(7), machine, params, betas=bz.ais_betas(1000),
+                        n_chains=100, base=bz.base_rates(machine, params, data))
+    return plain, based, layers
 
 
 def test_ais_is_within_01_nats_of_the_exact_log_z(ais_runs, log_z_exact):
@@ -297,6 +334,12 @@ def test_ais_rejects_bad_input(machine, params, monkeypatch):
         bz.dbm_ais(key, machine, params, betas=np.linspace(0, 0.9, 10))
     with pytest.raises(ValueError, match="base must have shape"):
         bz.dbm_ais(key, machine, params, base=np.zeros(4))
+    with pytest.raises(ValueError, match="4 entries"):
+        bz.dbm_ais(key, machine, params, base=[np.zeros(5), None])
+    with pytest.raises(ValueError, match=r"base\[1\] must have shape \(4,\)"):
+        bz.dbm_ais(key, machine, params, base=[None, np.zeros(3), None, None])
+    with pytest.raises(ValueError, match=r"base\[3\]"):
+        bz.dbm_ais(key, machine, params, base=[None, None, None, np.array([0.0, np.nan])])
     with pytest.raises(ValueError, match="n_chains"):
         bz.dbm_ais(key, machine, params, n_chains=0)
     with pytest.raises(ValueError, match="params"):

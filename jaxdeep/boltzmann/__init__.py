@@ -22,8 +22,8 @@ from jaxdeep.boltzmann.dbm_learning import (
     DBMTrainState,
     train_dbm,
 )
-from jaxdeep.boltzmann.dbm_partition import (dbm_ais, dbm_exact_samples, dbm_log_partition,
-                                             dbm_reverse_ais, lower_bound)
+from jaxdeep.boltzmann.dbm_partition import (base_rates, dbm_ais, dbm_exact_samples,
+                                             dbm_log_partition, dbm_reverse_ais, lower_bound)
 from jaxdeep.boltzmann.gibbs import (
     GibbsResult,
     TemperingResult,
@@ -63,7 +63,7 @@ from jaxdeep.boltzmann.rbm import RBM, base_rate, rbm
 
 __all__ = [
     "DBM", "DBMFit", "DBMHistory", "DBMLearner", "DBMTrainState", "MeanField", "dbm",
-    "dbm_ais", "dbm_exact_samples", "dbm_log_partition", "dbm_reverse_ais", "lower_bound",
+    "base_rates", "dbm_ais", "dbm_exact_samples", "dbm_log_partition", "dbm_reverse_ais", "lower_bound",
     "train_dbm", "AISResult",
     "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory", "RBMLearner",
     "RBMTrainState", "TemperingResult", "ais", "ais_betas", "base_rate",

@@ -143,8 +143,8 @@ class DBM:
     # ------------------------------------------------------------------ sampling
     def half_step(self, key, params, states, parity: int, *, beta=1.0, base=None) -> list:
         """Sample every layer of one parity (0: v, h⁽²⁾, …; 1: h⁽¹⁾, h⁽³⁾, …) given the
-        others, at inverse temperature β (the visible layer's base rate mixes in as
-        ``(1−β) base``; see :func:`dbm_ais`)."""
+        others, at inverse temperature β (a layer's base biases mix in as
+        ``(1−β) base⁽ʳ⁾``; see :meth:`layer_bases` and :func:`dbm_ais`)."""
         states = list(states)
         rs = range(parity, self.depth + 1, 2)
         for key_r, r in zip(jax.random.split(key, len(rs)), rs):
@@ -160,19 +160,38 @@ class DBM:
 
     def _tempered_input(self, params, states, r, beta, base):
         net = beta * self.layer_input(params, states, r)
-        if r == 0 and base is not None:
-            net = net + (1.0 - beta) * base
+        base_r = self.layer_bases(base)[r]
+        if base_r is not None:
+            net = net + (1.0 - beta) * base_r
         return net
+
+    def layer_bases(self, base) -> list:
+        """The base model's biases, one entry per layer (None for 0): ``base`` is None, one
+        visible vector (the visible layer's base rates, hiddens fair coins), or a list of
+        ``depth + 1`` vectors or Nones. The base model is ``p_0(s) ∝ exp(Σᵣ base⁽ʳ⁾·s⁽ʳ⁾)``:
+        independent units, its energy ``Φ_base = −Σᵣ base⁽ʳ⁾·s⁽ʳ⁾``."""
+        if base is None:
+            return [None] * (self.depth + 1)
+        if isinstance(base, (list, tuple)):
+            return list(base)
+        return [base] + [None] * self.depth
 
     # ------------------------------------------------------------------ partition function
     def odd_free_energy(self, params, odd, *, beta=1.0, base=None) -> jax.Array:
         """``F_β(h_odd) = −log Σ_even exp(−βΦ − (1−β)Φ_base)``: the even layers (v, h⁽²⁾, …)
         summed out analytically given the odd ones::
 
-            F_β = − β Σ_{r odd} b⁽ʳ⁾ᵀ h⁽ʳ⁾ − Σ_{r even} Σⱼ softplus(β in⁽ʳ⁾ⱼ + (1−β) baseⱼ [r = 0])
+            F_β = − Σ_{r odd} (β b⁽ʳ⁾ + (1−β) base⁽ʳ⁾)ᵀ h⁽ʳ⁾
+                  − Σ_{r even} Σⱼ softplus(β in⁽ʳ⁾ⱼ + (1−β) base⁽ʳ⁾ⱼ)
+
+        with ``base⁽ʳ⁾`` the base model's biases (:meth:`layer_bases`; 0 where not given).
         """
-        states = self._with_odd(odd)
-        value = -beta * sum(states[r] @ params["b"][r] for r in range(1, self.depth + 1, 2))
+        states, bases = self._with_odd(odd), self.layer_bases(base)
+        value = 0.0
+        for r in range(1, self.depth + 1, 2):
+            value = value - beta * (states[r] @ params["b"][r])
+            if bases[r] is not None:
+                value = value - (1.0 - beta) * (states[r] @ bases[r])
         for r in range(0, self.depth + 1, 2):
             value = value - jnp.sum(jax.nn.softplus(
                 self._tempered_input(params, states, r, beta, base)), -1)
@@ -186,9 +205,10 @@ class DBM:
         return states
 
     def log_z_base(self, params, *, base=None) -> jax.Array:
-        """``log Z_0`` at β = 0: independent visibles with bias ``base``, fair-coin hiddens."""
-        base = jnp.zeros(self.widths[0]) if base is None else base
-        return jnp.sum(jax.nn.softplus(base)) + sum(self.widths[1:]) * math.log(2.0)
+        """``log Z_0`` at β = 0: independent units with biases ``base`` (:meth:`layer_bases`),
+        ``Σᵣ Σⱼ softplus(base⁽ʳ⁾ⱼ)`` — ``log 2`` for each unit without a base bias."""
+        return sum(n * math.log(2.0) if b is None else jnp.sum(jax.nn.softplus(b))
+                   for b, n in zip(self.layer_bases(base), self.widths))
 
     # ------------------------------------------------------------------ checks
     def check_data(self, name: str, x) -> None:
