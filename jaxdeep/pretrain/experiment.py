@@ -31,9 +31,8 @@ import optax
 from .. import choices, data, plots
 from ..autoencoder import CORRUPTIONS
 from ..boltzmann.dbm_learning import train_dbm
-from ..boltzmann.dbm_partition import dbm_ais, lower_bound
+from ..boltzmann.dbm_partition import base_rates, dbm_ais, lower_bound
 from ..boltzmann.partition import ais_betas, check_chains, check_temperatures
-from ..boltzmann.rbm import base_rate
 from ..config import Settings
 from ..validate import check_number, check_output_dir, check_positive_int, check_train_size
 from ..train import final_metric
@@ -257,10 +256,12 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
 
 
 def dbm_likelihood(key, machine, params, x_train, x_test, config: PretrainConfig) -> dict:
-    """AIS log Z and the variational lower bound on the (binarized) test data."""
+    """AIS log Z — from a base model matched to the training data in every layer
+    (:func:`~jaxdeep.boltzmann.base_rates`) — and the variational lower bound on the
+    (binarized) test data."""
     start = time.perf_counter()
     estimate = dbm_ais(key, machine, params, betas=ais_betas(config.ais_temperatures),
-                       n_chains=config.ais_chains, base=jnp.asarray(base_rate(x_train)))
+                       n_chains=config.ais_chains, base=base_rates(machine, params, x_train))
     x_test = data.binarize(x_test, "sample", seed=config.seed + 1)
     bound = float(lower_bound(machine, params, x_test, estimate.log_z))
     return {"log_z": float(estimate.log_z), "log_z_std": float(estimate.log_z_std),
