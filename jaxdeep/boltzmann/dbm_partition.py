@@ -168,12 +168,8 @@ def base_rates(machine: DBM, params, x, *, iterations: int = 30,
     machine.check_params(params)
     machine.check_data("x", x)
     mu = _mean_field(machine, iterations, params, jnp.asarray(x, jnp.float32))
-    n = len(x)
-    bases = [base_rate(x, smoothing=smoothing)]
-    for m in mu:
-        p = (np.asarray(m, np.float64).sum(0) + smoothing) / (n + 2 * smoothing)
-        bases.append(np.log(p) - np.log1p(-p))
-    return [jnp.asarray(b, jnp.float32) for b in bases]
+    return [jnp.asarray(base_rate(np.asarray(layer), smoothing=smoothing), jnp.float32)
+            for layer in [x, *mu]]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
