@@ -768,6 +768,9 @@ def test_train_dbm_with_resampling_takes_probabilities(x_bas, trained, monkeypat
                        optimizer=OPTIMIZER, params=fit.params, progress=False, resample=True)
     assert all(set(np.unique(c)) <= {0.0, 1.0} for c in out.chains)  # chains start binary
     assert np.all(np.isfinite(out.params["W"][0]))
+    fresh = bz.train_dbm(machine, grey, key=jax.random.key(19), epochs=1, batch_size=20,
+                         optimizer=OPTIMIZER, progress=False, resample=True)  # init from grey
+    assert np.all(np.isfinite(fresh.params["b"][0]))
 
     def compiled(*args, **kwargs):
         raise AssertionError("train_dbm reached compilation with bad input")

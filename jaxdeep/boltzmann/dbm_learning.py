@@ -152,8 +152,9 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     if params is not None:
         machine.check_params(params)
     _check_fits(machine, optimizer, mesh, x, batch_size, n_chains, k, mean_field_iterations)
-    if params is None:
-        params = machine.init(key_init, data=x)
+    if params is None:  # visible biases at the base rates (of one binarization of grey x)
+        params = machine.init(key_init, data=np.asarray(
+            bernoulli(key_init, jnp.asarray(x, jnp.float32))) if resample else x)
     if chains is None:
         pick = jax.random.randint(key_chains, (n_chains,), 0, x.shape[0])
         v0 = jnp.asarray(x, jnp.float32)[pick]
