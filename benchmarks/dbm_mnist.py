@@ -44,6 +44,7 @@ import snapshots
 from record import command, emit, environment
 
 from jaxdeep import boltzmann, data
+from jaxdeep.commands.common import int_list
 from jaxdeep.pretrain import compose, dbm_classifier, dbm_inputs, dbm_layers, finetune
 from jaxdeep.pretrain import greedy_pretrain
 from jaxdeep.train import final_metric
@@ -207,10 +208,6 @@ def _run_on(machine, sweeps, key, params, chains):
         return machine.gibbs_step(key, params, states), None
     states, _ = jax.lax.scan(sweep, list(chains), jax.random.split(key, sweeps))
     return states
-
-
-def int_list(text: str) -> list[int]:
-    return [int(n) for n in text.split(",")]
 
 
 def _weights_only(params) -> dict:

@@ -144,9 +144,10 @@ def optimizer(args, examples: int, offset: int) -> optax.GradientTransformation:
     return optax.chain(*chain, optax.sgd(rate, momentum=args.momentum or None))
 
 
-def train_in_segments(args, machine, x, x_test, key) -> tuple[dict, float]:
+def train_in_segments(args, machine, x, x_test, key) -> tuple[dict, float, float | None]:
     """CD-k with k raised segment by segment (Salakhutdinov & Murray's CD-25 runs raise
-    k from 1 to 25 during training); a snapshot after each (:mod:`snapshots`)."""
+    k from 1 to 25 during training); a snapshot after each (:mod:`snapshots`). Returns
+    the params, the training seconds and the last pseudo-log-likelihood."""
     snapshots.check_settings(args.run_dir, {
         k: v for k, v in vars(args).items()
         if k not in ("data_dir", "run_dir", "out", "ais_temperatures", "ais_chains",

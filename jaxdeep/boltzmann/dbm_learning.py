@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from jaxdeep.boltzmann.dbm import DBM
-from jaxdeep.boltzmann.rbm import bernoulli
+from jaxdeep.boltzmann.rbm import bernoulli, fresh_binarization
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import num_batches
 from jaxdeep.validate import check_batch, check_positive_int, check_unit_interval
@@ -90,8 +90,7 @@ class DBMLearner:
         machine, (params, opt_state, chains) = self.machine, state
         v, weights = batch.inputs, batch.weights
         if self.resample:  # a new binarization per update (Salakhutdinov & Hinton's code)
-            key, key_v = jax.random.split(key)
-            v = bernoulli(key_v, v)
+            key, v = fresh_binarization(key, v)
         field = machine.mean_field(params, v, iterations=self.iterations, tol=0.0)
         data = _pair_statistics([v] + field.mu, weights)
         for key_k in jax.random.split(key, self.k):

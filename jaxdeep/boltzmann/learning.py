@@ -33,7 +33,7 @@ from jaxdeep.boltzmann.gradient import (
 )
 from jaxdeep.boltzmann.metrics import pseudo_log_likelihood, reconstruction_error
 from jaxdeep.boltzmann.partition import MAX_ENUMERATED, exact_log_likelihood
-from jaxdeep.boltzmann.rbm import RBM, bernoulli
+from jaxdeep.boltzmann.rbm import RBM, bernoulli, fresh_binarization
 from jaxdeep.data.batching import num_batches
 from jaxdeep.memory import check_training_fits
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
@@ -179,8 +179,7 @@ class RBMLearner:
         machine, settings = self.machine, self.settings
         v = batch.inputs
         if self.resample:  # a new binarization per update
-            key, key_v = jax.random.split(key)
-            v = bernoulli(key_v, v)
+            key, v = fresh_binarization(key, v)
         grad, chains, extras = gradient_estimate(key, machine, settings, state.params, v,
                                                  batch.weights, state.chains, state.step)
         mean_ph = batch.weights @ extras["ph_data"]

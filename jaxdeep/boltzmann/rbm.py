@@ -358,6 +358,15 @@ def bernoulli(key, p) -> jax.Array:
     return (jax.random.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
 
 
+def fresh_binarization(key, p) -> tuple[jax.Array, jax.Array]:
+    """``(key, v)``: a binary sample ``v ~ Bernoulli(p)`` of a batch of probabilities and
+    the rest of the key — one step's new binarization of grey data (the ``resample``
+    option of :func:`~jaxdeep.boltzmann.train_rbm` and
+    :func:`~jaxdeep.boltzmann.train_dbm`)."""
+    key, key_v = jax.random.split(key)
+    return key, bernoulli(key_v, p)
+
+
 def _is_one(beta) -> bool:
     """True for a concrete β = 1 (then the base model's terms vanish and are skipped)."""
     return isinstance(beta, (int, float)) and beta == 1
