@@ -877,6 +877,23 @@ def test_dbm_classifier_on_v_is_the_bottom_up_pass_bitwise(machine, params, v_al
                                   model.init(jax.random.key(5))["output"]["W"])
 
 
+def test_dbm_classifier_with_dropout_evaluates_as_the_plain_classifier(params, v_all):
+    # the same weights, the same output layer; dropout only while training
+    machine = bz.dbm(WIDTHS)
+    plain, p0 = pre.dbm_classifier(machine, params, 3, key=jax.random.key(5), augmented=True)
+    thinned, p1 = pre.dbm_classifier(machine, params, 3, key=jax.random.key(5), augmented=True,
+                                     dropout=(0.2, 0.5))
+    assert thinned.stateful and thinned.config.dropout == (0.2, 0.5)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, p0, p1)
+    x = jnp.asarray(pre.dbm_inputs(machine, params, v_all))
+    state = thinned.init_state(jax.random.key(0))
+    y, _ = thinned.apply(p1, x, state=state)
+    np.testing.assert_array_equal(y, plain.apply(p0, x))
+    assert not np.allclose(thinned.apply(p1, x, state=state, train=True)[0], y)
+    with pytest.raises(ValueError, match="dropout"):
+        pre.dbm_classifier(machine, params, 3, key=jax.random.key(5), dropout=1.5)
+
+
 def test_dbm_classifier_rejects_bad_input(params, v_all):
     machine = bz.dbm(WIDTHS)
     one = (bz.dbm([5, 4]), to_jax(random_params([5, 4], seed=0)))

@@ -280,3 +280,73 @@ def test_bad_x_shape(model, params, shape, expect):
             apply(params, x)
         msg = str(info.value)
         assert "64" in msg and expect in msg, msg
+
+
+# --- dropout ------------------------------------------------------------------------------
+
+
+def _thinned_net():
+    """A 2-hidden-layer net with input rate 0.2 and hidden rate 0.5, and its state."""
+    model = nets.mlp([64, 128, 128, 10], dropout=(0.2, 0.5))
+    return model, model.init(jax.random.key(0)), model.init_state(jax.random.key(1))
+
+
+def test_dropout_masks_each_layer_input_at_its_rate_and_rescales(digits_batch):
+    # With W² = I the second layer's net is ã¹ + b²: the thinned activations of layer 1
+    # (the trace records a¹ before its dropout), each 0 or a¹ / (1 − 0.5).
+    model, params, state = _thinned_net()
+    params["hidden"][1]["W"] = jnp.eye(128)[None]
+    x = digits_batch[0]
+    whole = model.apply(params, x, state=state, trace=True)[0]
+    thinned, new_state = model.apply(params, x, state=state, train=True, trace=True)
+    a1 = np.asarray(thinned.acts[0][0])
+    kept = np.asarray(thinned.nets[1][0] - params["hidden"][1]["b"][0])
+    dropped = kept == 0
+    np.testing.assert_allclose(kept[~dropped], 2 * a1[~dropped], rtol=1e-5)
+    assert abs(dropped.mean() - 0.5) < 0.02, dropped.mean()
+    # the input is thinned too, so layer 1 differs from the whole net's
+    assert not np.allclose(thinned.nets[0], whole.nets[0])
+    # training moves the key on, keeping the state's layout
+    assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
+    assert not np.array_equal(new_state["key"], state["key"])
+    again = model.apply(params, x, state=new_state, train=True, trace=True)[0]
+    assert not np.array_equal(again.nets[1], thinned.nets[1])  # fresh masks every step
+
+
+def test_dropout_input_rate_thins_the_input():
+    # one hidden unit per input (identity weights): the first net is the thinned input
+    model = nets.mlp([200, 200, 2], dropout=(0.25, 0.0))
+    params = model.init(jax.random.key(0))
+    params["hidden"][0]["W"] = jnp.eye(200)[None]
+    x = jnp.ones((50, 200))
+    trace, _ = model.apply(params, x, state=model.init_state(jax.random.key(3)), train=True,
+                           trace=True)
+    net = np.asarray(trace.nets[0][0])
+    assert np.all((net == 0) | np.isclose(net, 1 / 0.75))
+    assert abs((net == 0).mean() - 0.25) < 0.02
+
+
+def test_dropout_off_in_evaluation_is_the_plain_net(digits_batch):
+    model, params, state = _thinned_net()
+    x = digits_batch[0]
+    y, same = model.apply(params, x, state=state)
+    plain = nets.mlp([64, 128, 128, 10]).apply(params, x)
+    np.testing.assert_array_equal(y, plain)
+    assert same is state
+    # and rate 0 is no dropout at all: a stateless model
+    assert not nets.mlp([64, 128, 10], dropout=0.0).stateful
+
+
+def test_dropout_trains_in_fit_and_refuses_bad_rates(digits_batch):
+    from jaxdeep.train import fit
+    model = nets.mlp([64, 32, 10], dropout=(0.1, 0.3))
+    x, y = np.asarray(digits_batch[0]), np.asarray(digits_batch[1])
+    run = fit(model, (x, y), key=jax.random.key(0), steps=20, batch_size=16, progress=False)
+    assert run.history.train_loss[-1] < run.history.train_loss[0]
+    assert not np.array_equal(run.model_state["key"],
+                              model.init_state(jax.random.split(jax.random.key(0))[0])["key"])
+    for bad in (1.0, -0.1, (0.2,), "half"):
+        with pytest.raises(ValueError, match="dropout"):
+            nets.mlp([4, 3, 2], dropout=bad)
+    with pytest.raises(ValueError, match="init_state"):
+        model.apply(model.init(jax.random.key(0)), jnp.zeros((2, 64)), train=True)

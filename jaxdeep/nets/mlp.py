@@ -7,6 +7,12 @@ Layer l computes
 for l = 1 … L hidden layers, then an output layer y = f_out(x⁽ᴸ⁾ W⁽ᴸ⁺¹⁾ + b⁽ᴸ⁺¹⁾). A batch
 is a matrix of shape (batch, features), so W⁽ˡ⁾ has shape (n_in, n_out).
 
+With dropout (Hinton et al. 2012; Srivastava et al. 2014) the input of every layer is
+thinned while training — x⁽ˡ⁾ ← m ⊙ x⁽ˡ⁾ / (1 − p), m ~ Bernoulli(1 − p) drawn anew for
+every example, p the input's rate for x⁽⁰⁾ and the hidden rate above — and left whole
+in evaluation: the division keeps each unit's expected input the same in both, so the
+evaluated net is the "mean network" of the thinned ones.
+
 Consecutive hidden layers of the same shape are stored stacked — W of shape
 (n_layers, n_in, n_out) — and run by one ``jax.lax.scan``. A 100-layer net therefore
 compiles one layer body, not 100, and costs about as much to compile as a 10-layer one.
@@ -31,7 +37,7 @@ import numpy as np
 from .. import activations as act_table
 from ..validate import check_number
 from .initializers import check_init, init_weights
-from .model import Model, without_state
+from .model import Model, checking_params, without_state
 
 OUTPUTS = ("identity", "sigmoid", "softmax")
 
@@ -46,6 +52,12 @@ class MLPConfig:
     init: str
     init_scale: float
     bias_scale: float = 0.0
+    dropout: tuple[float, float] = (0.0, 0.0)  # (input rate, hidden rate)
+
+    @property
+    def drops(self) -> bool:
+        """Whether training thins the layers' inputs (a dropout rate above 0)."""
+        return any(p > 0 for p in self.dropout)
 
     @property
     def depth(self) -> int:
@@ -118,8 +130,25 @@ def check_input(config, x) -> None:
         )
 
 
+def check_dropout(dropout) -> tuple[float, float]:
+    """Dropout rates: one rate for every layer's input, or ``(input rate, hidden rate)``;
+    each in [0, 1)."""
+    rates = (dropout, dropout) if isinstance(dropout, numbers.Real) else dropout
+    try:
+        rates = tuple(rates)
+    except TypeError:
+        rates = ()
+    if len(rates) != 2:
+        raise ValueError(f"dropout must be a rate or a pair (input rate, hidden rate), got "
+                         f"{dropout!r}")
+    hint = "the fraction of units dropped while training; 0 keeps them all"
+    return tuple(check_number(name, p, low=0, high=1, high_open=True, hint=hint)
+                 for name, p in zip(("dropout input rate", "dropout hidden rate"), rates))
+
+
 def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
-        init: str = "glorot", init_scale: float = 1.0, bias_scale: float = 0.0) -> Model:
+        init: str = "glorot", init_scale: float = 1.0, bias_scale: float = 0.0,
+        dropout=0.0) -> Model:
     """A deep MLP as a :class:`~jaxdeep.nets.Model`.
 
     Args:
@@ -130,17 +159,24 @@ def mlp(widths, *, activation: str = "sigmoid", output: str = "softmax",
       init_scale: σ for ``normal``, gain for ``orthogonal``, σ_w for ``scaled``.
       bias_scale: σ_b: biases start as N(0, σ_b²) — the random biases of mean-field
         theory (:mod:`jaxdeep.theory`); 0 (the default): biases start at 0.
+      dropout: the rate p at which ``apply(..., train=True)`` drops the inputs of every
+        layer, or ``(input rate, hidden rate)`` — (0.2, 0.5) is Srivastava et al.'s
+        (2014). With a rate above 0 the model is stateful (``model.stateful``): its state
+        is the PRNG key the masks are drawn from, split at every training step, so that
+        :func:`jaxdeep.train.fit` threads it through training like batch statistics.
 
     ``apply(params, x, trace=False, logits=False)`` returns y of shape (batch, n_out); with
     ``logits=True`` the output layer's pre-activation net⁽ᴸ⁺¹⁾ instead (what losses and
     trainers take), and with ``trace=True`` a :class:`Trace` of every layer's net⁽ˡ⁾ and x⁽ˡ⁾.
+    With dropout it takes ``state=`` and returns ``(y, new_state)``.
     """
     act_table.get(activation)
     config = MLPConfig(check_widths(widths), activation, check_output(output), check_init(init),
                        check_number("init_scale", init_scale, low=0, low_open=True,
                                     hint="σ of normal weights, gain of orthogonal ones"),
                        check_number("bias_scale", bias_scale, low=0,
-                                    hint="σ_b, the standard deviation of the initial biases"))
+                                    hint="σ_b, the standard deviation of the initial biases"),
+                       check_dropout(dropout))
     return _build(config)
 
 
@@ -169,17 +205,27 @@ def _build(config: MLPConfig) -> Model:
                   "b": biases(keys[-1], (n_out,))}
         return {"hidden": hidden, "output": output}
 
-    def apply(params: dict, x: jax.Array, *, trace: bool = False, logits: bool = False):
+    def apply(params: dict, x: jax.Array, *, trace: bool = False, logits: bool = False,
+              key: jax.Array | None = None):
+        # key: None runs the whole net (evaluation); a key thins every layer's input
         check_input(config, x)
+        p_in, p_hidden = config.dropout
+        if key is not None:
+            key, key_in = jax.random.split(key)
+            x = _drop(key_in, x, p_in)
         h = x
         nets, acts = [], []
-        for segment in params["hidden"]:
-            def layer(h, wb):
-                net = h @ wb[0] + wb[1]
-                a = f(net)
-                return a, ((net, a) if trace else None)
+        for s, segment in enumerate(params["hidden"]):
+            n = segment["W"].shape[0]
+            keys = None if key is None else jax.random.split(jax.random.fold_in(key, s), n)
 
-            h, stacked = scan_layers(layer, h, (segment["W"], segment["b"]))
+            def layer(h, wbk):
+                net = h @ wbk[0] + wbk[1]
+                a = f(net)
+                out = a if wbk[2] is None else _drop(wbk[2], a, p_hidden)
+                return out, ((net, a) if trace else None)
+
+            h, stacked = scan_layers(layer, h, (segment["W"], segment["b"], keys))
             if trace:
                 nets.append(stacked[0])
                 acts.append(stacked[1])
@@ -189,7 +235,30 @@ def _build(config: MLPConfig) -> Model:
         y = f_out(net_out)
         return Trace(x, nets, acts, net_out, y) if trace else y
 
-    return Model(init, without_state(apply, init), config)
+    if not config.drops:
+        return Model(init, without_state(apply, init), config)
+
+    def init_state(key: jax.Array) -> dict:
+        # raw key data: a plain uint32 array, as checkpoints and sharding expect
+        return {"key": jax.random.key_data(jax.random.fold_in(key, 2))}
+
+    def apply_thinned(params, x, *, state=None, train: bool = False, **options):
+        if state is None:
+            raise ValueError("this MLP has dropout, so it has a state (the key its masks are "
+                             "drawn from): pass state=model.init_state(key)")
+        if not train:
+            return apply(params, x, **options), state
+        key, now = jax.random.split(jax.random.wrap_key_data(state["key"]))
+        return apply(params, x, key=now, **options), {"key": jax.random.key_data(key)}
+
+    return Model(init, checking_params(apply_thinned, init), config, init_state)
+
+
+def _drop(key: jax.Array, x: jax.Array, p: float) -> jax.Array:
+    """Inverted dropout: m ⊙ x / (1 − p), m ~ Bernoulli(1 − p) per entry."""
+    if p == 0:
+        return x
+    return jnp.where(jax.random.bernoulli(key, 1 - p, x.shape), x / (1 - p), 0)
 
 
 def layerwise(fn, stacked: list[jax.Array]) -> jax.Array:

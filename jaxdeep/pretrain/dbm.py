@@ -61,7 +61,7 @@ def compose(stack: Stack) -> tuple[DBM, dict]:
 
 
 def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array,
-                   augmented: bool = False):
+                   augmented: bool = False, dropout=0.0):
     """The DBM's recognition net as a sigmoid MLP with a new softmax layer, for
     fine-tuning by backprop. Returns ``(model, params)``. Two inputs, one conversion:
 
@@ -76,6 +76,10 @@ def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array,
       above ``σ(x W⁽ʳ⁾ + b⁽ʳ⁾)``: what ``jaxdeep pretrain --kind dbm`` fine-tunes, to
       reproduce their MNIST result. Needs two hidden layers or more; feed it
       :func:`dbm_inputs` of the data.
+
+    ``dropout``: the net's dropout rates (:func:`~jaxdeep.nets.mlp`), e.g. ``(0.2, 0.5)``
+    — fine-tuning with dropout, as Srivastava et al. (2014) fine-tune this DBM; the model
+    is then stateful and ``params`` come with ``model.init_state(key)``.
     """
     machine.check_params(params)
     check_positive_int("n_classes", n_classes)
@@ -91,7 +95,8 @@ def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array,
         widths = (machine.widths[0] + machine.widths[2],) + machine.widths[1:]
         layers = [(jnp.concatenate([W[0], W[1].T]), b[1])] + [
             (W[r], b[r + 1]) for r in range(1, machine.depth)]
-    model = mlp(widths + (n_classes,), activation="sigmoid", output="softmax", init="glorot")
+    model = mlp(widths + (n_classes,), activation="sigmoid", output="softmax", init="glorot",
+                dropout=dropout)
     return model, {"hidden": stack_layers(model.config, layers),
                    "output": model.init(key)["output"]}
 
