@@ -73,6 +73,9 @@ def main(argv=None) -> dict | None:
     p.add_argument("--weight-decay", type=float, default=2e-4)
     p.add_argument("-k", type=int, default=5, help="Gibbs sweeps of the chains per update")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", action="store_true",
+                   help="join a 10-unit label layer to the top, learnt with the data (as "
+                        "the authors' code does); the classifier starts from its weights")
     p.add_argument("--evaluate", action="store_true",
                    help="fine-tune and estimate log Z on a snapshot instead of training")
     p.add_argument("--at", type=int, default=None, help="the snapshot's epoch (default newest)")
@@ -103,9 +106,9 @@ def main(argv=None) -> dict | None:
     ds = data.load("mnist", data_dir=args.data_dir)
     settings = {k: v for k, v in vars(args).items()
                 if k in ("epochs", "segment", "greedy_epochs", "lr", "lr_decay", "lr_floor",
-                         "weight_decay", "k", "seed")}
+                         "weight_decay", "k", "seed") or (k == "labels" and v)}
     snapshots.check_settings(args.run_dir, settings)
-    machine = boltzmann.dbm(WIDTHS)
+    machine = boltzmann.dbm(WIDTHS, n_labels=10 if args.labels else 0)
     key = jax.random.key(args.seed)
     if args.evaluate:
         record = evaluate(args, ds, machine, key)
@@ -113,6 +116,9 @@ def main(argv=None) -> dict | None:
                                     run_dir=args.run_dir)
         return emit(record, args.out)
     params = greedy(args, ds, key)
+    if machine.n_labels:  # the label layer starts at 0 (compose(..., n_labels=))
+        params = {"W": params["W"] + [jnp.zeros((WIDTHS[-1], 10), jnp.float32)],
+                  "b": params["b"] + [jnp.zeros(10, jnp.float32)]}
     train(args, ds, machine, params, key)
     return None
 
@@ -147,9 +153,10 @@ def train(args, ds, machine, params, key) -> None:
         began = time.perf_counter()
         fit = boltzmann.train_dbm(
             machine, ds.x_train, key=jax.random.fold_in(key, 1000 + start),
+            y=ds.y_train if machine.n_labels else None,
             epochs=end - start, batch_size=100, optimizer=optimizer, n_chains=100, k=args.k,
-            params=params if previous is None else _params(previous),
-            chains=None if previous is None else _chains(previous), resample=True,
+            params=params if previous is None else _params(previous, machine),
+            chains=None if previous is None else _chains(previous, machine), resample=True,
             description=f"DBM epochs {start + 1}-{end}",
             checkpoint_dir=checkpoint_dir, checkpoint_every=1)
         return _arrays(fit.params, fit.chains), {
@@ -167,7 +174,7 @@ def evaluate(args, ds, machine, key) -> dict:
     reverse AIS at each schedule length; the test bound with each estimate."""
     epoch, path = snapshots.newest(args.run_dir, "joint", args.at)
     arrays, meta = snapshots.load(path)
-    params, chains = _params(arrays), _chains(arrays)
+    params, chains = _params(arrays, machine), _chains(arrays, machine)
     record = {"epochs": epoch, "joint_train_seconds": meta["seconds"],
               "greedy_seconds": snapshots.load(args.run_dir / "greedy.npz")[1]["seconds"],
               "settings": json.loads((args.run_dir / "settings.json").read_text()),
@@ -275,14 +282,14 @@ def _arrays(params, chains=()) -> dict:
     return arrays
 
 
-def _params(arrays) -> dict:
-    depth = len(WIDTHS) - 1
+def _params(arrays, machine=None) -> dict:
+    depth = len(WIDTHS) - 1 if machine is None else machine.depth
     return {"W": [jnp.asarray(arrays[f"W{i}"]) for i in range(depth)],
             "b": [jnp.asarray(arrays[f"b{i}"]) for i in range(depth + 1)]}
 
 
-def _chains(arrays) -> list:
-    return [jnp.asarray(arrays[f"chain{i}"]) for i in range(len(WIDTHS))]
+def _chains(arrays, machine) -> list:
+    return [jnp.asarray(arrays[f"chain{i}"]) for i in range(machine.depth + 1)]
 
 
 if __name__ == "__main__":

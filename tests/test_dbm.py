@@ -928,3 +928,105 @@ def test_dbm_widths_are_checked(x_bas):
         machine.check_params({"W": p["W"], "b": p["b"][:2]})
     with pytest.raises(ValueError):
         machine.check_params({"W": p["W"], "b": p["b"], "c": p["b"][0]})
+
+
+# --------------------------------------------------------------------------- label layer
+
+LABELLED = [4, 3, 3]  # v, h¹, h²; then 3 labels joined to h²
+
+
+def test_label_layer_conditional_is_a_softmax_and_gibbs_draws_one_label(v_all):
+    machine = bz.dbm(LABELLED, n_labels=3)
+    assert machine.widths == (4, 3, 3, 3) and machine.depth == 3 and machine.hidden_depth == 2
+    pn = random_params(machine.widths, seed=21)
+    p = to_jax(pn)
+    h2 = jnp.asarray([[1.0, 0.0, 1.0]] * 20000)
+    states = [jnp.zeros((20000, 4)), jnp.zeros((20000, 3)), h2, jnp.zeros((20000, 3))]
+    # the label layer has odd parity (r = 3): drawn with h¹ given v and h²
+    drawn = machine.half_step(jax.random.key(3), p, states, 1)[3]
+    assert np.all(np.asarray(drawn).sum(1) == 1)  # exactly one label on per row
+    logits = pn["b"][3] + np.array([1.0, 0.0, 1.0]) @ pn["W"][2]
+    want = np.exp(logits - logsumexp(logits))
+    freq = np.asarray(drawn).mean(0)
+    assert np.all(np.abs(freq - want) < 3 * np.sqrt(want * (1 - want) / 20000) + 1e-3)
+    # mean field: the labels' μ is the softmax of their input; clamped, it stays y
+    x = jnp.asarray(v_all[:8, :4])
+    free = machine.mean_field(p, x, iterations=50, tol=0.0).mu
+    np.testing.assert_allclose(
+        free[2], jax.nn.softmax(p["b"][3] + free[1] @ p["W"][2]), atol=1e-5)
+    y = jax.nn.one_hot(jnp.arange(8) % 3, 3)
+    clamped = machine.mean_field(p, x, iterations=50, tol=0.0, y=y).mu
+    np.testing.assert_array_equal(clamped[2], y)
+    np.testing.assert_allclose(  # h² hears the labels: σ(b² + μ¹W² + y W³ᵀ)
+        clamped[1], expit(pn["b"][2] + np.asarray(clamped[0]) @ pn["W"][1]
+                          + np.asarray(y) @ pn["W"][2].T), atol=1e-5)
+
+
+def test_labelled_learning_clamps_the_labels_in_the_data_term(v_all):
+    """One update with plain SGD (lr 1): the label weights move by
+    ⟨μ² yᵀ⟩_data − ⟨h² yᵀ⟩_chains, the data term built from the clamped labels."""
+    from jaxdeep.engine import Batch
+    from jaxdeep.sharding import mesh_for
+
+    machine = bz.dbm(LABELLED, n_labels=3)
+    p = to_jax(random_params(machine.widths, seed=22, scale=0.5))
+    x = jnp.asarray(v_all[:12, :4])
+    y = jax.nn.one_hot(jnp.arange(12) % 3, 3)
+    chains = [jnp.asarray(np.random.default_rng(0).integers(0, 2, (10, n)), jnp.float32)
+              for n in machine.widths[:3]] + [jax.nn.one_hot(jnp.arange(10) % 3, 3)]
+    mesh = mesh_for(None, batch_size=12, n_chains=10)
+    learner = bz.DBMLearner(machine, optax.sgd(1.0), mesh, k=1, iterations=5)
+    state = learner.init(p, chains)
+    key = jax.random.key(23)
+    new, _ = jax.jit(learner.step)(state, Batch(jnp.concatenate([x, y], 1), None,
+                                                jnp.ones(12)), key)
+    mu = machine.mean_field(p, x, iterations=5, tol=0.0, y=y).mu
+    after = machine.gibbs_step(jax.random.split(key, 1)[0], p, chains)
+    assert np.all(np.asarray(after[3]).sum(1) == 1)
+    want = p["W"][2] + mu[1].T @ y / 12 - after[2].T @ after[3] / 10
+    np.testing.assert_allclose(new.params["W"][2], want, atol=1e-5)
+    # without clamping the labels (their own mean field) the update differs
+    loose = machine.mean_field(p, x, iterations=5, tol=0.0).mu
+    assert not np.allclose(p["W"][2] + loose[1].T @ loose[2] / 12
+                           - after[2].T @ after[3] / 10, want, atol=1e-3)
+
+
+def test_train_dbm_with_labels_and_the_classifier_from_the_label_layer(x_bas, monkeypatch):
+    y = (np.arange(len(x_bas)) % 2).astype(np.int32)
+    stack = greedy_pretrain(pre.dbm_layers(BAS, epochs=1, batch_size=20), x_bas,
+                            key=jax.random.key(0), progress=False)
+    machine, p0 = pre.compose(stack, n_labels=2)
+    assert machine.n_labels == 2 and machine.widths == tuple(BAS) + (2,)
+    np.testing.assert_array_equal(p0["W"][-1], np.zeros((BAS[-1], 2)))
+    fit = bz.train_dbm(machine, x_bas, y=y, key=jax.random.key(1), epochs=2, batch_size=20,
+                       optimizer=OPTIMIZER, params=p0, n_chains=10, progress=False)
+    assert np.abs(np.asarray(fit.params["W"][-1])).max() > 0  # the labels were learnt
+    assert np.all(np.asarray(fit.chains[-1]).sum(1) == 1)
+    model, net = pre.dbm_classifier(machine, fit.params, 2, key=jax.random.key(0),
+                                    augmented=True)
+    assert model.config.widths == (BAS[0] + BAS[2], BAS[1], BAS[2], 2)
+    np.testing.assert_array_equal(net["output"]["W"], fit.params["W"][-1])
+    np.testing.assert_array_equal(net["output"]["b"], fit.params["b"][-1])
+    with pytest.raises(ValueError, match="2 classes"):
+        pre.dbm_classifier(machine, fit.params, 3, key=jax.random.key(0))
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("reached compilation with bad input")
+
+    monkeypatch.setattr(dbm_learning, "scan_epochs", compiled)
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="pass the y labels"):
+        bz.train_dbm(machine, x_bas, key=key, progress=False)
+    with pytest.raises(ValueError, match=r"in \[0, 2\)"):
+        bz.train_dbm(machine, x_bas, y=y + 1, key=key, progress=False)
+    with pytest.raises(ValueError, match="integer labels"):
+        bz.train_dbm(machine, x_bas, y=y[:-1], key=key, progress=False)
+    with pytest.raises(ValueError, match="no label layer"):
+        bz.train_dbm(bz.dbm(BAS), x_bas, y=y, key=key, progress=False)
+    for estimate in (lambda: bz.dbm_ais(key, machine, fit.params),
+                     lambda: bz.base_rates(machine, fit.params, x_bas),
+                     lambda: bz.lower_bound(machine, fit.params, x_bas, 0.0)):
+        with pytest.raises(ValueError, match="without a label layer"):
+            estimate()
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        bz.dbm(BAS, n_labels=1)

@@ -27,6 +27,13 @@ layers); the rest is split as the RBM side is:
   (:func:`~jaxdeep.boltzmann.dbm_partition.dbm_ais`), exact log Z by enumeration for
   tiny machines, and the variational lower bound log p(v) ≥ −Φ(v, μ) + H(q) − log Z
   (:mod:`~jaxdeep.boltzmann.dbm_partition`).
+* **A label layer** (``dbm(widths, n_labels=K)``): Salakhutdinov & Hinton's MNIST code
+  joins K one-of-K label units to the top hidden layer — one more layer in the chain,
+  v – h⁽¹⁾ – … – h⁽ᴿ⁾ – y, whose K units are a softmax group (exactly one on):
+  ``p(y = k | h⁽ᴿ⁾) = softmax(b⁽ʸ⁾ + h⁽ᴿ⁾ W⁽ʸ⁾)ₖ``. Training clamps y to the data's labels
+  in the data term (:func:`~jaxdeep.boltzmann.train_dbm` with ``y``); inference leaves it
+  free (its mean field is the softmax), and the fine-tuned classifier starts its output
+  layer from W⁽ʸ⁾, b⁽ʸ⁾. The energy is the same sum (y one-hot).
 * **Classification** (:func:`jaxdeep.pretrain.dbm_classifier`): the recognition net as
   an MLP, fine-tuned by backprop — on ``v`` (the bottom-up pass, doubled weights below
   the top), or Salakhutdinov & Hinton's mean-field net on ``[v, q(h⁽²⁾|v)]`` with first
@@ -42,10 +49,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdeep.activations import sigmoid
 from jaxdeep.boltzmann.rbm import base_rate, bernoulli
-from jaxdeep.validate import check_binary, check_features, check_finite
+from jaxdeep.validate import check_binary, check_features, check_finite, check_positive_int
 from jaxdeep.nets.mlp import check_widths
 
 __all__ = ["DBM", "MeanField", "dbm"]
@@ -66,11 +74,34 @@ class DBM:
     ``params = {"W": [W⁽¹⁾ … W⁽ᴿ⁾], "b": [b⁽⁰⁾ … b⁽ᴿ⁾]}``. Build with :func:`dbm`."""
 
     widths: tuple[int, ...]
+    # > 0: the last of ``widths`` is a one-of-K label layer (not in the repr, so that
+    # runs checkpointed before label layers existed still resume; train_dbm records it)
+    n_labels: int = dataclasses.field(default=0, repr=False)
 
     @property
     def depth(self) -> int:
-        """R, the number of hidden layers."""
+        """The number of layers above the visible one (R, plus the label layer if any)."""
         return len(self.widths) - 1
+
+    @property
+    def hidden_depth(self) -> int:
+        """R, the number of hidden layers (the label layer not counted)."""
+        return self.depth - (self.n_labels > 0)
+
+    def activate(self, r: int, net: jax.Array) -> jax.Array:
+        """Layer r's mean given its input: σ(net) for binary units, softmax(net) for the
+        label layer."""
+        if self.n_labels and r == self.depth:
+            return jax.nn.softmax(net, axis=-1)
+        return jax.nn.sigmoid(net)
+
+    def draw(self, key, r: int, mu: jax.Array) -> jax.Array:
+        """A sample of layer r with means ``mu``: Bernoulli units, or for the label layer
+        one label per row drawn with probabilities ``mu`` (a one-hot row)."""
+        if self.n_labels and r == self.depth:
+            k = jax.random.categorical(key, jnp.log(mu), axis=-1)
+            return jax.nn.one_hot(k, self.n_labels, dtype=mu.dtype)
+        return bernoulli(key, mu)
 
     def init(self, key: jax.Array, *, data=None, scale: float = 0.01) -> dict:
         """``W ~ N(0, scale²)``, hidden biases 0, visible biases at the data's base rate."""
@@ -106,24 +137,32 @@ class DBM:
         top (standing in for the input from above that is not yet known). Written as the
         MLP writes its layers (:func:`jaxdeep.pretrain.dbm_classifier` computes the very same numbers)."""
         mu, h = [], v
-        for r in range(1, self.depth + 1):
-            factor = 2.0 if r < self.depth else 1.0
+        for r in range(1, self.hidden_depth + 1):
+            factor = 2.0 if r < self.hidden_depth else 1.0
             h = sigmoid(factor * (h @ params["W"][r - 1]) + params["b"][r])
             mu.append(h)
+        if self.n_labels:  # the label layer from the top hidden layer
+            mu.append(self.activate(self.depth, h @ params["W"][-1] + params["b"][-1]))
         return mu
 
     def mean_field(self, params, v, *, iterations: int = 30, tol: float = 1e-6,
-                   mu=None) -> MeanField:
+                   mu=None, y=None) -> MeanField:
         """Fixed-point iterations ``μ⁽ʳ⁾ ← σ(b⁽ʳ⁾ + μ⁽ʳ⁻¹⁾W⁽ʳ⁾ + μ⁽ʳ⁺¹⁾W⁽ʳ⁺¹⁾ᵀ)`` with v clamped,
         odd layers then even layers, until the largest change is below ``tol`` or after
-        ``iterations`` sweeps (a ``lax.while_loop``: runs under ``jit`` and ``scan``)."""
+        ``iterations`` sweeps (a ``lax.while_loop``: runs under ``jit`` and ``scan``).
+        With a label layer its μ is the softmax of its input — or, given one-hot labels
+        ``y``, the labels themselves, clamped like v (the data term of learning)."""
         mu = self.bottom_up(params, v) if mu is None else list(mu)
+        clamped = {0} | ({self.depth} if y is not None else set())
+        if y is not None:
+            mu[-1] = jnp.asarray(y, v.dtype)
 
         def sweep(mu):
             states = [v] + list(mu)
             for parity in (1, 0):
                 for r in range(1 + (parity == 0), self.depth + 1, 2):
-                    states[r] = jax.nn.sigmoid(self.layer_input(params, states, r))
+                    if r not in clamped:
+                        states[r] = self.activate(r, self.layer_input(params, states, r))
             return states[1:]
 
         def cond(carry):
@@ -148,8 +187,8 @@ class DBM:
         states = list(states)
         rs = range(parity, self.depth + 1, 2)
         for key_r, r in zip(jax.random.split(key, len(rs)), rs):
-            states[r] = bernoulli(key_r, jax.nn.sigmoid(self._tempered_input(
-                params, states, r, beta, base)))
+            states[r] = self.draw(key_r, r, self.activate(
+                r, self._tempered_input(params, states, r, beta, base)))
         return states
 
     def gibbs_step(self, key, params, states, *, beta=1.0, base=None) -> list:
@@ -211,6 +250,30 @@ class DBM:
                    for b, n in zip(self.layer_bases(base), self.widths))
 
     # ------------------------------------------------------------------ checks
+    def check_no_labels(self, what: str) -> None:
+        """Refuse ``what`` (a likelihood computation) for a DBM with a label layer."""
+        if self.n_labels:
+            raise ValueError(
+                f"{what} is for DBMs without a label layer (this one has {self.n_labels} "
+                "label units, which the annealing path and the free energy do not sum "
+                "out); use the DBM of the same hidden layers without labels")
+
+    def check_labels(self, name: str, y, n: int) -> None:
+        """``y``: n integer labels in [0, n_labels) for this DBM's label layer."""
+        if self.n_labels and y is None:
+            raise ValueError(f"this DBM has a label layer of {self.n_labels} units: pass the "
+                             f"{name} labels of the data, {name}=...")
+        y = np.asarray(y)
+        if not self.n_labels:
+            raise ValueError(f"{name} given, but this DBM has no label layer; build it with "
+                             "dbm(widths, n_labels=K) to learn the labels with the data")
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{name} must be {n} integer labels, one per example; got "
+                             f"shape {y.shape}, dtype {y.dtype}")
+        if n and (y.min() < 0 or y.max() >= self.n_labels):
+            raise ValueError(f"{name} must lie in [0, {self.n_labels}); got "
+                             f"{int(y.min())} … {int(y.max())}")
+
     def check_data(self, name: str, x) -> None:
         check_features(name, x, self.widths[0])
         check_finite(name, x)
@@ -228,6 +291,13 @@ class DBM:
                              f"[{self.depth + 1} vectors]}} for widths {list(self.widths)}")
 
 
-def dbm(widths) -> DBM:
-    """A :class:`DBM` with layer widths ``[n_visible, h₁, …, h_R]`` (R ≥ 1)."""
-    return DBM(check_widths(widths))
+def dbm(widths, *, n_labels: int = 0) -> DBM:
+    """A :class:`DBM` with layer widths ``[n_visible, h₁, …, h_R]`` (R ≥ 1), and with
+    ``n_labels=K`` a one-of-K label layer joined to h_R (its widths then end with K)."""
+    widths = check_widths(widths)
+    if n_labels:
+        n_labels = check_positive_int("n_labels", n_labels)
+        if n_labels < 2:
+            raise ValueError(f"a label layer needs at least 2 classes; got n_labels={n_labels}")
+        widths = widths + (n_labels,)
+    return DBM(widths, n_labels)

@@ -88,10 +88,12 @@ class DBMLearner:
         ``−(data − model)``. Metrics: the mean-field sweeps used and the batch's mean
         reconstruction error ``‖v − σ(μ⁽¹⁾W⁽¹⁾ᵀ + b⁽⁰⁾)‖²``."""
         machine, (params, opt_state, chains) = self.machine, state
-        v, weights = batch.inputs, batch.weights
+        v, weights, y = batch.inputs, batch.weights, None
+        if machine.n_labels:  # rows are [v, one-hot y]: both layers clamped
+            v, y = v[:, :machine.widths[0]], v[:, machine.widths[0]:]
         if self.resample:  # a new binarization per update (Salakhutdinov & Hinton's code)
             key, v = fresh_binarization(key, v)
-        field = machine.mean_field(params, v, iterations=self.iterations, tol=0.0)
+        field = machine.mean_field(params, v, iterations=self.iterations, tol=0.0, y=y)
         data = _pair_statistics([v] + field.mu, weights)
         for key_k in jax.random.split(key, self.k):
             chains = machine.gibbs_step(key_k, params, chains)
@@ -106,7 +108,7 @@ class DBMLearner:
                 (field.iterations.astype(jnp.float32), error))
 
 
-def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: int = 100,
+def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batch_size: int = 100,
               optimizer: optax.GradientTransformation | None = None, n_chains: int = 100,
               k: int = 5, mean_field_iterations: int = 10, params=None, chains=None,
               progress: bool = True, description: str = "DBM", mesh=None,
@@ -129,7 +131,13 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
     update draws a fresh binary sample of its batch, ``v ~ Bernoulli(x)``, as
     Salakhutdinov & Hinton's code does on MNIST — the data term then averages over
     binarizations instead of fitting one; the default trains on ``x`` as given (binary).
+
+    A DBM with a label layer (``dbm(widths, n_labels=K)``) takes the integer labels ``y``
+    and learns them with the data: the data term clamps the label layer to ``y`` as it
+    clamps the visibles to ``x``; the chains sample the labels with everything else.
     """
+    if machine.n_labels or y is not None:
+        machine.check_labels("y", y, len(x))
     if resample:
         check_unit_interval("x", x)
     else:
@@ -145,7 +153,8 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
                 "batch_size": batch_size, "n_chains": n_chains, "k": k,
                 "mean_field_iterations": mean_field_iterations, "examples": len(x),
                 "key": settings_of_key(key), "start": [params is not None, chains is not None],
-                **({"resample": True} if resample else {})}
+                **({"resample": True} if resample else {}),
+                **({"n_labels": machine.n_labels} if machine.n_labels else {})}
     key_init, key_chains, key = jax.random.split(key, 3)
     optimizer = optimizer or _default_optimizer()
     if params is not None:
@@ -158,8 +167,9 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
         pick = jax.random.randint(key_chains, (n_chains,), 0, x.shape[0])
         v0 = jnp.asarray(x, jnp.float32)[pick]
         v0 = bernoulli(key_chains, v0) if resample else v0
-        chains = [v0] + [bernoulli(kk, m) for kk, m in zip(
-            jax.random.split(key_chains, machine.depth), machine.bottom_up(params, v0))]
+        chains = [v0] + [machine.draw(kk, r, m) for r, kk, m in zip(
+            range(1, machine.depth + 1), jax.random.split(key_chains, machine.depth),
+            machine.bottom_up(params, v0))]
     elif [tuple(np.shape(c)) for c in chains] != [(n_chains, n) for n in machine.widths]:
         raise ValueError(
             f"chains must be {machine.depth + 1} arrays of shapes "
@@ -167,7 +177,10 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, epochs: int = 10, batch_size: 
             f"DBM with n_chains={n_chains}); got {[tuple(np.shape(c)) for c in chains]}")
     learner = DBMLearner(machine, optimizer, mesh, k, mean_field_iterations, resample)
     state = learner.init(params, chains)
-    x_dev = replicate(np.asarray(x, np.float32), mesh)
+    rows = np.asarray(x, np.float32)
+    if machine.n_labels:  # the clamped layers side by side: [v, one-hot y] per row
+        rows = np.concatenate([rows, np.eye(machine.n_labels, dtype=np.float32)[y]], axis=1)
+    x_dev = replicate(rows, mesh)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or 1, settings)
     per_epoch = np.float32(num_batches(len(x), batch_size))
 

@@ -48,6 +48,7 @@ def dbm_log_partition(machine: DBM, params, *, chunk_bits: int = 14) -> jax.Arra
     """Exact ``log Z`` by enumerating every joint state of the odd layers (the even
     ones summed out), ``2^chunk_bits`` states at a time; needs at most
     :data:`~jaxdeep.boltzmann.partition.MAX_ENUMERATED` odd units (the RBM's limit)."""
+    machine.check_no_labels("the exact log Z")
     n_odd = sum(machine.widths[1::2])
     if n_odd > MAX_ENUMERATED:
         raise ValueError(f"the exact log Z enumerates 2^{n_odd} odd-layer states; at most "
@@ -91,6 +92,7 @@ def dbm_ais(key, machine: DBM, params, *, betas=None, n_chains: int = 100,
     sweep. ``E[w] = Z/Z_0``, so by Jensen ``log Ẑ`` tends to *under*-estimate ``log Z``
     — most where the runs miss modes of the DBM; bracket it with :func:`dbm_reverse_ais`.
     """
+    machine.check_no_labels("dbm_ais")
     machine.check_params(params)
     check_chains("n_chains", n_chains)
     path, base = _check_path(machine, betas, base)
@@ -111,6 +113,7 @@ def dbm_reverse_ais(key, machine: DBM, params, states, *, betas=None,
     side from :func:`dbm_ais`. Starting states that are not yet at equilibrium weaken
     that guarantee: chains stuck in a few modes look like a model with fewer modes.
     """
+    machine.check_no_labels("dbm_reverse_ais")
     machine.check_params(params)
     path, base = _check_path(machine, betas, base)
     shapes = [tuple(np.shape(s)) for s in states] if isinstance(states, (list, tuple)) else None
@@ -165,6 +168,7 @@ def base_rates(machine: DBM, params, x, *, iterations: int = 30,
     model's shortens the annealing path: no layer has to move from fair coins to a
     sparse code on the way, where a schedule would cross a sharp change of the
     distribution."""
+    machine.check_no_labels("base_rates (a base model for AIS)")
     machine.check_params(params)
     machine.check_data("x", x)
     mu = _mean_field(machine, iterations, params, jnp.asarray(x, jnp.float32))
@@ -217,6 +221,7 @@ def dbm_exact_samples(key, machine: DBM, params, n: int) -> list:
     exact marginal ``p(h_odd) ∝ exp(−F(h_odd))`` over all their states, then the even
     layers given them (they are conditionally independent). Needs at most 24 odd units
     (the marginal is held in memory). Returns one ``(n, width)`` array per layer."""
+    machine.check_no_labels("dbm_exact_samples")
     machine.check_params(params)
     check_positive_int("n", n)
     n_odd = sum(machine.widths[1::2])
@@ -249,6 +254,7 @@ def lower_bound(machine: DBM, params, v, log_z, *, iterations: int = 30) -> jax.
     with q the mean-field posterior (Φ is linear in each layer, so its mean under a
     factorial q is Φ at the means) and ``H(q) = −Σ μ log μ + (1−μ) log(1−μ)``.
     """
+    machine.check_no_labels("the likelihood bound")
     machine.check_data("v", v)
     return _lower_bound(machine, iterations, params, jnp.asarray(v, jnp.float32)) - log_z
 

@@ -46,15 +46,24 @@ def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str =
     return layers
 
 
-def compose(stack: Stack) -> tuple[DBM, dict]:
+def compose(stack: Stack, *, n_labels: int = 0) -> tuple[DBM, dict]:
     """The DBM made of a pre-trained :func:`dbm_layers` stack: the same weights; a layer
-    between two RBMs gets the mean of the bias it has in each."""
+    between two RBMs gets the mean of the bias it has in each. ``n_labels=K`` joins a
+    one-of-K label layer to the top (``dbm(widths, n_labels=K)``), its weights and biases
+    starting at 0 — the greedy stack here never saw labels (Salakhutdinov & Hinton's top
+    RBM took ``[h, y]`` as its visibles), so joint training (``train_dbm(..., y=)``)
+    learns them."""
     for layer in stack.layers:
         if not isinstance(layer, RBMLayer):
             raise ValueError(f"compose needs a stack of RBM layers; got {type(layer).__name__}")
+    machine = dbm(stack.widths, n_labels=n_labels)
     p = stack.params
+    W = [q["W"] for q in p]
     b = [p[0]["b"]] + [(p[r]["c"] + p[r + 1]["b"]) / 2 for r in range(len(p) - 1)] + [p[-1]["c"]]
-    return dbm(stack.widths), {"W": [q["W"] for q in p], "b": b}
+    if machine.n_labels:
+        W.append(jnp.zeros((stack.widths[-1], machine.n_labels), jnp.float32))
+        b.append(jnp.zeros(machine.n_labels, jnp.float32))
+    return machine, {"W": W, "b": b}
 
 
 # ---------------------------------------------------------------------- classification
@@ -77,28 +86,37 @@ def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array,
       reproduce their MNIST result. Needs two hidden layers or more; feed it
       :func:`dbm_inputs` of the data.
 
+    A DBM with a label layer (``dbm(widths, n_labels=K)``) brings its own output layer:
+    the softmax over the K labels starts from the DBM's label weights and biases (as
+    Salakhutdinov & Hinton's code starts it), and ``n_classes`` must be K; ``key`` is
+    then unused.
+
     ``dropout``: the net's dropout rates (:func:`~jaxdeep.nets.mlp`), e.g. ``(0.2, 0.5)``
     — fine-tuning with dropout, as Srivastava et al. (2014) fine-tune this DBM; the model
     is then stateful and ``params`` come with ``model.init_state(key)``.
     """
     machine.check_params(params)
     check_positive_int("n_classes", n_classes)
-    W, b = params["W"], params["b"]
+    if machine.n_labels and n_classes != machine.n_labels:
+        raise ValueError(f"this DBM's label layer has {machine.n_labels} classes; got "
+                         f"n_classes={n_classes}")
+    W, b, depth = params["W"], params["b"], machine.hidden_depth
+    hidden = machine.widths[:depth + 1]
     if not augmented:
-        widths = machine.widths
-        layers = [((2.0 if r < machine.depth - 1 else 1.0) * W[r], b[r + 1])
-                  for r in range(machine.depth)]
+        widths = hidden
+        layers = [((2.0 if r < depth - 1 else 1.0) * W[r], b[r + 1]) for r in range(depth)]
     else:
-        if machine.depth < 2:
+        if depth < 2:
             raise ValueError("an augmented dbm_classifier needs a DBM with at least two "
                              "hidden layers; use augmented=False for one")
-        widths = (machine.widths[0] + machine.widths[2],) + machine.widths[1:]
+        widths = (hidden[0] + hidden[2],) + hidden[1:]
         layers = [(jnp.concatenate([W[0], W[1].T]), b[1])] + [
-            (W[r], b[r + 1]) for r in range(1, machine.depth)]
+            (W[r], b[r + 1]) for r in range(1, depth)]
     model = mlp(widths + (n_classes,), activation="sigmoid", output="softmax", init="glorot",
                 dropout=dropout)
-    return model, {"hidden": stack_layers(model.config, layers),
-                   "output": model.init(key)["output"]}
+    output = ({"W": W[-1], "b": b[-1]} if machine.n_labels  # the label layer's weights
+              else model.init(key)["output"])
+    return model, {"hidden": stack_layers(model.config, layers), "output": output}
 
 
 def dbm_inputs(machine: DBM, params, x, *, iterations: int = 30) -> np.ndarray:
