@@ -13,7 +13,11 @@ file is there, so the same command run again continues where it stopped:
    learning rate 0.001 divided by 1.000015 after every update (floor 1e-4), weight
    decay 2e-4 on the weights, momentum 0.9, 100 persistent chains with 5 Gibbs sweeps
    per update, a fresh binarization of every batch (``resample``). The optimiser's
-   momentum restarts at each segment (the learning rate continues);
+   momentum restarts at each segment (the learning rate continues). With ``--labels``
+   the DBM has a 10-unit label layer joined to h⁽²⁾, as the authors' code has, starting
+   at zero weights and learnt with the data (``train_dbm(..., y=)``: the data term
+   clamps the labels); its classifier then starts its output layer from those weights,
+   and the record holds the DBM's own error (the label layer's mean field) as well;
 3. with ``--evaluate`` (on the newest snapshot, or ``--at EPOCH``): fine-tuning of the
    augmented recognition net (:func:`jaxdeep.pretrain.dbm_classifier`) for the test
    error, once per seed of ``--finetune-seeds`` — by default as in the first runs (Adam,
@@ -182,6 +186,10 @@ def evaluate(args, ds, machine, key) -> dict:
               "base": args.base}
     key_tune, key_ais, key_gibbs = jax.random.split(jax.random.fold_in(key, epoch), 3)
 
+    if machine.n_labels:  # the DBM's own guess: the label layer's mean field, labels free
+        guess = np.argmax(np.asarray(_labels(machine, params, jnp.asarray(ds.x_test))), 1)
+        record["dbm_error_percent"] = 100 * float(np.mean(guess != ds.y_test))
+        print(f"the DBM's own test error {record['dbm_error_percent']:.2f} %", flush=True)
     if args.finetune_steps:
         record["finetune"] = finetune_errors(args, ds, machine, params, key_tune)
     if args.no_ais:
@@ -259,6 +267,12 @@ def rates(text: str) -> tuple[float, float]:
         return check_dropout(values[0] if len(values) == 1 else values)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _labels(machine, params, x):
+    """q(y | x): the label layer's mean field with x clamped (30 sweeps)."""
+    return machine.mean_field(params, x, iterations=30).mu[-1]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
