@@ -1030,3 +1030,5 @@ def test_train_dbm_with_labels_and_the_classifier_from_the_label_layer(x_bas, mo
             estimate()
     with pytest.raises(ValueError, match="at least 2 classes"):
         bz.dbm(BAS, n_labels=1)
+    with pytest.raises(ValueError, match="no label layer to clamp"):
+        bz.dbm(BAS).mean_field(fit.params, x_bas, y=np.eye(2)[y])

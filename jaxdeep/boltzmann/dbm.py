@@ -152,6 +152,9 @@ class DBM:
         ``iterations`` sweeps (a ``lax.while_loop``: runs under ``jit`` and ``scan``).
         With a label layer its μ is the softmax of its input — or, given one-hot labels
         ``y``, the labels themselves, clamped like v (the data term of learning)."""
+        if y is not None and not self.n_labels:
+            raise ValueError("y given, but this DBM has no label layer to clamp; build it "
+                             "with dbm(widths, n_labels=K)")
         mu = self.bottom_up(params, v) if mu is None else list(mu)
         clamped = {0} | ({self.depth} if y is not None else set())
         if y is not None:
