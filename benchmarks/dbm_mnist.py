@@ -55,7 +55,8 @@ from record import command, emit, environment
 from jaxdeep import boltzmann, data
 from jaxdeep.commands.common import int_list, seed_list
 from jaxdeep.nets.mlp import check_dropout
-from jaxdeep.pretrain import compose, dbm_classifier, dbm_inputs, dbm_layers, finetune
+from jaxdeep.pretrain import add_label_layer, compose, dbm_classifier, dbm_inputs, dbm_layers
+from jaxdeep.pretrain import finetune
 from jaxdeep.pretrain import greedy_pretrain
 from jaxdeep.train import final_metric
 
@@ -120,9 +121,8 @@ def main(argv=None) -> dict | None:
                                     run_dir=args.run_dir)
         return emit(record, args.out)
     params = greedy(args, ds, key)
-    if machine.n_labels:  # the label layer starts at 0 (compose(..., n_labels=))
-        params = {"W": params["W"] + [jnp.zeros((WIDTHS[-1], 10), jnp.float32)],
-                  "b": params["b"] + [jnp.zeros(10, jnp.float32)]}
+    if machine.n_labels:  # the label layer starts at 0, as compose(..., n_labels=) has it
+        params = add_label_layer(params, machine.n_labels)
     train(args, ds, machine, params, key)
     return None
 
@@ -159,8 +159,8 @@ def train(args, ds, machine, params, key) -> None:
             machine, ds.x_train, key=jax.random.fold_in(key, 1000 + start),
             y=ds.y_train if machine.n_labels else None,
             epochs=end - start, batch_size=100, optimizer=optimizer, n_chains=100, k=args.k,
-            params=params if previous is None else _params(previous, machine),
-            chains=None if previous is None else _chains(previous, machine), resample=True,
+            params=params if previous is None else _params(previous),
+            chains=None if previous is None else _chains(previous), resample=True,
             description=f"DBM epochs {start + 1}-{end}",
             checkpoint_dir=checkpoint_dir, checkpoint_every=1)
         return _arrays(fit.params, fit.chains), {
@@ -178,7 +178,7 @@ def evaluate(args, ds, machine, key) -> dict:
     reverse AIS at each schedule length; the test bound with each estimate."""
     epoch, path = snapshots.newest(args.run_dir, "joint", args.at)
     arrays, meta = snapshots.load(path)
-    params, chains = _params(arrays, machine), _chains(arrays, machine)
+    params, chains = _params(arrays), _chains(arrays)
     record = {"epochs": epoch, "joint_train_seconds": meta["seconds"],
               "greedy_seconds": snapshots.load(args.run_dir / "greedy.npz")[1]["seconds"],
               "settings": json.loads((args.run_dir / "settings.json").read_text()),
@@ -296,14 +296,19 @@ def _arrays(params, chains=()) -> dict:
     return arrays
 
 
-def _params(arrays, machine=None) -> dict:
-    depth = len(WIDTHS) - 1 if machine is None else machine.depth
-    return {"W": [jnp.asarray(arrays[f"W{i}"]) for i in range(depth)],
-            "b": [jnp.asarray(arrays[f"b{i}"]) for i in range(depth + 1)]}
+def _params(arrays) -> dict:
+    """A snapshot's params (as many layers as it holds: a label layer too, if any)."""
+    return {name: [jnp.asarray(arrays[f"{name}{i}"]) for i in range(_count(arrays, name))]
+            for name in ("W", "b")}
 
 
-def _chains(arrays, machine) -> list:
-    return [jnp.asarray(arrays[f"chain{i}"]) for i in range(machine.depth + 1)]
+def _chains(arrays) -> list:
+    return [jnp.asarray(arrays[f"chain{i}"]) for i in range(_count(arrays, "chain"))]
+
+
+def _count(arrays, name: str) -> int:
+    """How many arrays ``name0, name1, …`` a snapshot holds."""
+    return sum(key[len(name):].isdigit() for key in arrays if key.startswith(name))
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ class DBM:
             raise ValueError("y given, but this DBM has no label layer to clamp; build it "
                              "with dbm(widths, n_labels=K)")
         mu = self.bottom_up(params, v) if mu is None else list(mu)
-        clamped = {0} | ({self.depth} if y is not None else set())
+        free = range(1, self.depth + (y is None))  # v, and y when given, stay clamped
         if y is not None:
             mu[-1] = jnp.asarray(y, v.dtype)
 
@@ -164,7 +164,7 @@ class DBM:
             states = [v] + list(mu)
             for parity in (1, 0):
                 for r in range(1 + (parity == 0), self.depth + 1, 2):
-                    if r not in clamped:
+                    if r in free:
                         states[r] = self.activate(r, self.layer_input(params, states, r))
             return states[1:]
 

@@ -17,7 +17,7 @@ import it):
 """
 
 from ..engine import LayerFit
-from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
+from .dbm import add_label_layer, compose, dbm_classifier, dbm_inputs, dbm_layers
 from .dbn import RBMLayer, dbn_layers, generate
 from .finetune import FineTuned, finetune
 from .sae import AutoencoderLayer, autoencoder_layer, autoencoder_layers
@@ -34,6 +34,6 @@ from .stack import (
 )
 
 __all__ = ["CHUNK", "AutoencoderLayer", "FineTuned", "Layer", "LayerFit", "RBMLayer", "Stack",
-           "autoencoder_layer", "autoencoder_layers", "check_stack", "check_stack_input",
-           "compose", "dbm_classifier", "dbm_inputs", "dbm_layers", "dbn_layers", "encode",
-           "finetune", "generate", "greedy_pretrain", "stack_widths", "to_mlp"]
+           "add_label_layer", "autoencoder_layer", "autoencoder_layers", "check_stack",
+           "check_stack_input", "compose", "dbm_classifier", "dbm_inputs", "dbm_layers",
+           "dbn_layers", "encode", "finetune", "generate", "greedy_pretrain", "stack_widths", "to_mlp"]

@@ -22,7 +22,7 @@ from ..nets.mlp import check_widths, mlp, stack_layers
 from .dbn import RBMLayer, check_layer_settings
 from .stack import Stack
 
-__all__ = ["compose", "dbm_classifier", "dbm_inputs", "dbm_layers"]
+__all__ = ["add_label_layer", "compose", "dbm_classifier", "dbm_inputs", "dbm_layers"]
 
 
 def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str = "cd",
@@ -58,12 +58,17 @@ def compose(stack: Stack, *, n_labels: int = 0) -> tuple[DBM, dict]:
             raise ValueError(f"compose needs a stack of RBM layers; got {type(layer).__name__}")
     machine = dbm(stack.widths, n_labels=n_labels)
     p = stack.params
-    W = [q["W"] for q in p]
     b = [p[0]["b"]] + [(p[r]["c"] + p[r + 1]["b"]) / 2 for r in range(len(p) - 1)] + [p[-1]["c"]]
-    if machine.n_labels:
-        W.append(jnp.zeros((stack.widths[-1], machine.n_labels), jnp.float32))
-        b.append(jnp.zeros(machine.n_labels, jnp.float32))
-    return machine, {"W": W, "b": b}
+    params = {"W": [q["W"] for q in p], "b": b}
+    return machine, add_label_layer(params, n_labels) if n_labels else params
+
+
+def add_label_layer(params, n_labels: int) -> dict:
+    """A DBM's params with a one-of-K label layer joined to the top, its weights and
+    biases at 0 (for ``dbm(widths, n_labels=K)``; :func:`compose` uses it)."""
+    top = params["W"][-1].shape[1]
+    return {"W": list(params["W"]) + [jnp.zeros((top, n_labels), jnp.float32)],
+            "b": list(params["b"]) + [jnp.zeros(n_labels, jnp.float32)]}
 
 
 # ---------------------------------------------------------------------- classification
