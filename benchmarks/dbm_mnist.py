@@ -5,7 +5,14 @@ Anchors: 0.95 % test error after fine-tuning, and a mean test log-likelihood bou
 file is there, so the same command run again continues where it stopped:
 
 1. ``greedy.npz`` — greedy pre-training of the doubled-input RBM stack
-   (:func:`jaxdeep.pretrain.dbm_layers`), ``--greedy-epochs`` per layer;
+   (:func:`jaxdeep.pretrain.dbm_layers`), ``--greedy-epochs`` per layer: by default
+   (``--greedy plain``) 30 epochs of CD-1, SGD 0.05 with momentum 0.5, one binarization
+   of the data; ``--greedy authors`` is the schedule of the authors' released code —
+   100 epochs for the first layer and 200 for the second, whose k rises as ⌈epoch/20⌉
+   with the learning rate 0.05/k, weight decay 0.001, momentum 0.5 then 0.9 after five
+   epochs, a fresh binarization of every batch, and with ``--labels`` the labels beside
+   h⁽¹⁾ among the top RBM's visibles (so the DBM's label weights start pre-trained). Each
+   layer is saved as it finishes (``greedy-1.npz``);
 2. ``joint-EEEE.npz`` — joint training by stochastic approximation
    (:func:`jaxdeep.boltzmann.train_dbm`) in segments of ``--segment`` epochs, each
    checkpointed every epoch (a kill loses at most one epoch) and kept as a snapshot
@@ -15,7 +22,8 @@ file is there, so the same command run again continues where it stopped:
    per update, a fresh binarization of every batch (``resample``). The optimiser's
    momentum restarts at each segment (the learning rate continues). With ``--labels``
    the DBM has a 10-unit label layer joined to h⁽²⁾, as the authors' code has, starting
-   at zero weights and learnt with the data (``train_dbm(..., y=)``: the data term
+   from the top RBM's label weights (``--greedy authors``) or at zero, and learnt with
+   the data (``train_dbm(..., y=)``: the data term
    clamps the labels); its classifier then starts its output layer from those weights,
    and the record holds the DBM's own error (the label layer's mean field) as well;
 3. with ``--evaluate`` (on the newest snapshot, or ``--at EPOCH``): fine-tuning of the
@@ -39,6 +47,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import sys
@@ -55,9 +64,8 @@ from record import command, emit, environment
 from jaxdeep import boltzmann, data
 from jaxdeep.commands.common import int_list, seed_list
 from jaxdeep.nets.mlp import check_dropout
-from jaxdeep.pretrain import add_label_layer, compose, dbm_classifier, dbm_inputs, dbm_layers
-from jaxdeep.pretrain import finetune
-from jaxdeep.pretrain import greedy_pretrain
+from jaxdeep.pretrain import Stack, add_label_layer, compose, dbm_classifier, dbm_inputs
+from jaxdeep.pretrain import dbm_layers, encode, finetune, greedy_pretrain
 from jaxdeep.train import final_metric
 
 WIDTHS = (784, 500, 1000)
@@ -71,7 +79,13 @@ def main(argv=None) -> dict | None:
                    help="where the stages are saved; the same command resumes from it")
     p.add_argument("--epochs", type=int, default=300, help="joint-training epochs in all")
     p.add_argument("--segment", type=int, default=20, help="epochs per snapshot")
-    p.add_argument("--greedy-epochs", type=int, default=30)
+    p.add_argument("--greedy", choices=("plain", "authors"), default="plain",
+                   help="greedy schedule: plain (CD-1, 30 epochs per layer) or the authors' "
+                        "(100 and 200 epochs, k raised for the second layer, labels in it "
+                        "with --labels)")
+    p.add_argument("--greedy-epochs", type=int_list, default=None,
+                   help="epochs per greedy layer, E or E1,E2 (default 30; 100,200 for "
+                        "--greedy authors)")
     p.add_argument("--lr", type=float, default=0.001)
     p.add_argument("--lr-decay", type=float, default=1.000015, help="divisor per update")
     p.add_argument("--lr-floor", type=float, default=1e-4)
@@ -107,11 +121,19 @@ def main(argv=None) -> dict | None:
     args = p.parse_args(argv)
     if args.epochs % args.segment:
         p.error(f"--epochs ({args.epochs}) must be a multiple of --segment ({args.segment})")
+    if args.greedy_epochs is None:
+        args.greedy_epochs = [100, 200] if args.greedy == "authors" else [30]
+    if len(args.greedy_epochs) not in (1, len(WIDTHS) - 1):
+        p.error(f"--greedy-epochs takes one number or one per layer ({len(WIDTHS) - 1}); got "
+                f"{args.greedy_epochs}")
+    if len(args.greedy_epochs) == 1:  # as the first runs recorded it: a number
+        args.greedy_epochs = args.greedy_epochs[0]
 
     ds = data.load("mnist", data_dir=args.data_dir)
     settings = {k: v for k, v in vars(args).items()
                 if k in ("epochs", "segment", "greedy_epochs", "lr", "lr_decay", "lr_floor",
-                         "weight_decay", "k", "seed") or (k == "labels" and v)}
+                         "weight_decay", "k", "seed") or (k == "labels" and v)
+                or (k == "greedy" and v != "plain")}
     snapshots.check_settings(args.run_dir, settings)
     machine = boltzmann.dbm(WIDTHS, n_labels=10 if args.labels else 0)
     key = jax.random.key(args.seed)
@@ -121,7 +143,7 @@ def main(argv=None) -> dict | None:
                                     run_dir=args.run_dir)
         return emit(record, args.out)
     params = greedy(args, ds, key)
-    if machine.n_labels:  # the label layer starts at 0, as compose(..., n_labels=) has it
+    if len(params["W"]) < machine.depth:  # a label layer the greedy stack never saw: at 0
         params = add_label_layer(params, machine.n_labels)
     train(args, ds, machine, params, key)
     return None
@@ -130,13 +152,61 @@ def main(argv=None) -> dict | None:
 def greedy(args, ds, key) -> dict:
     """Stage 1: the pre-trained stack composed into a DBM (saved as greedy.npz)."""
     path = args.run_dir / "greedy.npz"
-    if not path.exists():
+    if path.exists():
+        return _params(snapshots.load(path)[0])
+    if args.greedy == "plain":
         began = time.perf_counter()
         layers = dbm_layers(WIDTHS, epochs=args.greedy_epochs, batch_size=100,
                             optimizer=optax.sgd(0.05, momentum=0.5), weight_scale=0.01)
         _, params = compose(greedy_pretrain(layers, ds.x_train, key=jax.random.fold_in(key, 1)))
         snapshots.save(path, _arrays(params), seconds=time.perf_counter() - began)
+        return _params(snapshots.load(path)[0])
+    # The authors' schedule, one layer at a time, each saved as it ends (the second
+    # takes most of an hour on two cores).
+    layers = authors_layers(args, len(ds.x_train))
+    trained, seconds, x = [], [], ds.x_train
+    for i, layer in enumerate(layers):
+        layer_path = args.run_dir / f"greedy-{i + 1}.npz"
+        if not layer_path.exists():
+            began = time.perf_counter()
+            top = greedy_pretrain([layer], x, key=jax.random.fold_in(key, 1 + i),
+                                  y=ds.y_train if layer.n_labels else None)
+            snapshots.save(layer_path, top.params[0], seconds=time.perf_counter() - began)
+        arrays, meta = snapshots.load(layer_path)
+        trained.append({name: jnp.asarray(a) for name, a in arrays.items()})
+        seconds.append(meta["seconds"])
+        if i + 1 < len(layers):
+            x = encode(layer, trained[-1], x)
+    _, params = compose(Stack(tuple(layers), trained, [None] * len(layers), seconds))
+    snapshots.save(path, _arrays(params), seconds=sum(seconds), layer_seconds=seconds)
     return _params(snapshots.load(path)[0])
+
+
+def authors_layers(args, examples: int) -> list:
+    """The greedy stack of the authors' released code (``--greedy authors``): CD-1 for
+    the first layer; k = ⌈epoch/20⌉ for the second, with the learning rate 0.05/k; weight
+    decay 0.001 on the weights; momentum 0.5, then 0.9 after five epochs; a fresh
+    binarization of every batch; the labels among the top RBM's visibles with
+    ``--labels``; initial weights σ = 0.001 in the first layer, 0.01 in the second."""
+    per_epoch = -(-examples // 100)
+    epochs = (args.greedy_epochs if isinstance(args.greedy_epochs, list)
+              else [args.greedy_epochs] * (len(WIDTHS) - 1))
+    ramp = tuple((k, min(20, epochs[1] - 20 * (k - 1))) for k in range(1, -(-epochs[1] // 20) + 1))
+
+    def optimizer(k_of_count):
+        sgd = optax.inject_hyperparams(optax.sgd)(
+            learning_rate=lambda count: 0.05 / k_of_count(count),
+            momentum=lambda count: jnp.where(count < 5 * per_epoch, 0.5, 0.9))
+        decay = optax.add_decayed_weights(0.001, mask={"W": True, "b": False, "c": False})
+        return optax.chain(decay, sgd)
+
+    first, second = dbm_layers(WIDTHS, batch_size=100, n_labels=10 if args.labels else 0)
+    return [
+        dataclasses.replace(first, epochs=epochs[0], weight_scale=0.001, resample=True,
+                            optimizer=optimizer(lambda count: 1.0)),
+        dataclasses.replace(second, epochs=epochs[1], weight_scale=0.01, resample=True,
+                            k_schedule=ramp,
+                            optimizer=optimizer(lambda count: count // (20 * per_epoch) + 1))]
 
 
 def schedule(args, offset: int):

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdeep.activations import sigmoid
-from jaxdeep.boltzmann.rbm import base_rate, bernoulli
+from jaxdeep.boltzmann.rbm import base_rate, bernoulli, one_hot_draw
 from jaxdeep.validate import check_binary, check_features, check_finite, check_positive_int
 from jaxdeep.nets.mlp import check_widths
 
@@ -99,8 +99,7 @@ class DBM:
         """A sample of layer r with means ``mu``: Bernoulli units, or for the label layer
         one label per row drawn with probabilities ``mu`` (a one-hot row)."""
         if self.n_labels and r == self.depth:
-            k = jax.random.categorical(key, jnp.log(mu), axis=-1)
-            return jax.nn.one_hot(k, self.n_labels, dtype=mu.dtype)
+            return one_hot_draw(key, mu)
         return bernoulli(key, mu)
 
     def init(self, key: jax.Array, *, data=None, scale: float = 0.01) -> dict:

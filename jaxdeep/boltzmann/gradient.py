@@ -87,6 +87,10 @@ def learning(machine: RBM, *, method: str = "pcd", k: int = 1, n_chains: int = 1
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k (Gibbs steps per update) must be an integer ≥ 1; got {k!r}")
     check_positive_int("n_chains", n_chains)
+    if method == "pt" and machine.n_labels:
+        raise ValueError("parallel tempering anneals towards independent binary visibles, "
+                         "which label units are not; train an RBM with labels by 'cd' or "
+                         "'pcd'")
     if method == "pt":
         betas = tuple(float(b) for b in check_betas(np.linspace(0, 1, 10) if betas is None
                                                      else betas))

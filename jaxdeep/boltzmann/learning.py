@@ -241,10 +241,10 @@ def _pick_monitor(machine: RBM, monitor: str) -> str:
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {MONITORS}")
     small = min(machine.n_hidden, machine.n_visible if not machine.gaussian else 10**9)
-    if machine.doubled and monitor in ("exact", "pseudo"):
+    if not machine.standard and monitor in ("exact", "pseudo"):
         machine.check_standard(f"monitor={monitor!r}")
-    if monitor == "auto" and machine.doubled:
-        return "none"  # a DBM pre-training layer is not a model with a likelihood
+    if monitor == "auto" and not machine.standard:
+        return "none"  # a DBM pre-training layer, or label units: no monitor for them
     if monitor == "auto":
         if small <= AUTO_EXACT:
             return "exact"

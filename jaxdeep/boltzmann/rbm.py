@@ -17,6 +17,13 @@ units ``h`` with joint ``p(v, h) = exp(−E(v, h)) / Z``. Two visible types:
 
   with σ² = 1 fixed, or learned as ``log_var = log σ²`` (``learn_variance=True``).
 
+* **label units** (``n_labels=K``, Bernoulli visibles): the last K visible units are one
+  softmax group, exactly one of them on — the one-hot label y beside the data x, as in
+  the top RBM of Hinton, Osindero & Teh's (2006) DBN and of Salakhutdinov & Hinton's
+  (2009) DBM pre-training. The energy keeps its form with ``v = [x, y]``; only the
+  labels' conditional changes, ``p(y = k | h) = softmax(b_y + W_y h)ₖ``, and
+  ``bottom_up`` / ``top_down`` multiply the data's weights only.
+
 **Tempering.** Annealing (AIS) and parallel tempering need the family of models between
 a simple *base* model and the RBM. jaxdeep uses the one of Salakhutdinov & Murray (2008)::
 
@@ -70,6 +77,9 @@ class RBM:
         with the input of one side doubled (2), standing in for the layer the RBM will
         have beside it once composed into the DBM. Such an RBM is a learning device,
         not a model with a partition function: exact and AIS likelihoods refuse it.
+      n_labels: the last ``n_labels`` of the ``n_visible`` units are a one-of-K label
+        group (0: none). The likelihood estimators refuse such an RBM (they sum over
+        independent binary visibles).
     """
 
     n_visible: int
@@ -78,6 +88,12 @@ class RBM:
     learn_variance: bool = False
     bottom_up: float = 1.0
     top_down: float = 1.0
+    n_labels: int = 0
+
+    @property
+    def n_data(self) -> int:
+        """The visible units that are not labels."""
+        return self.n_visible - self.n_labels
 
     @property
     def gaussian(self) -> bool:
@@ -88,8 +104,20 @@ class RBM:
         """True when ``bottom_up`` or ``top_down`` is not 1 (a DBM pre-training layer)."""
         return self.bottom_up != 1.0 or self.top_down != 1.0
 
+    @property
+    def standard(self) -> bool:
+        """A plain RBM: no doubled input and no label units (what the likelihood
+        estimators and the MLP conversion take)."""
+        return not self.doubled and not self.n_labels
+
     def check_standard(self, what: str) -> None:
-        """Refuse a pre-training RBM with doubled input where a true model is needed."""
+        """Refuse a pre-training RBM with doubled input, or one with label units, where a
+        plain RBM is needed."""
+        if self.n_labels:
+            raise ValueError(
+                f"{what} needs an RBM without label units, but this one has "
+                f"{self.n_labels} (their one-of-K group is not summed out there); use the "
+                "RBM of the data alone, or the composed model")
         if self.doubled:
             raise ValueError(
                 f"{what} needs a plain RBM, but this one has bottom_up={self.bottom_up} and "
@@ -124,6 +152,9 @@ class RBM:
                 log_var = np.log(np.maximum(x.var(0), 1e-4))
             else:
                 b = base_rate(x)
+                if self.n_labels:  # the softmax's base rate: log p̂ₖ (smoothed)
+                    counts = x[:, self.n_data:].sum(0) + 0.05
+                    b[self.n_data:] = np.log(counts / counts.sum())
         params = {"W": W, "b": jnp.asarray(b, dtype), "c": jnp.zeros(self.n_hidden, dtype)}
         if self.learn_variance:
             params["log_var"] = jnp.asarray(log_var, dtype)
@@ -142,10 +173,10 @@ class RBM:
 
     def hidden_input(self, params, v) -> jax.Array:
         """``cⱼ + Σᵢ Wᵢⱼ v̂ᵢ`` with ``v̂ = v`` (Bernoulli) or ``v/σ²`` (Gaussian); the sum is
-        multiplied by ``bottom_up`` when that is not 1."""
+        multiplied by ``bottom_up`` when that is not 1 (the data's share only: label
+        units count once)."""
         self.check_params(params)
-        up = self._scaled(params, v) @ params["W"]
-        return params["c"] + (up if self.bottom_up == 1.0 else self.bottom_up * up)
+        return params["c"] + (self._scaled(params, v) * self._up()) @ params["W"]
 
     def free_energy(self, params, v, *, beta=1.0, base=None) -> jax.Array:
         """``F_β(v) = −log Σ_h exp(−βE(v,h) − (1−β)E_base(v))``, shape ``(batch,)``.
@@ -161,7 +192,8 @@ class RBM:
     def hidden_free_energy(self, params, h) -> jax.Array:
         """``G(h) = −log Σ_v exp(−E(v, h))`` (an integral for Gaussian visibles), ``(batch,)``.
 
-        Bernoulli: ``−cᵀh − Σᵢ softplus(bᵢ + (Wh)ᵢ)``. Gaussian, completing the square:
+        Bernoulli: ``−cᵀh − Σᵢ softplus(bᵢ + (Wh)ᵢ)``, and with label units
+        ``− log Σₖ exp(bₖ + (Wh)ₖ)`` for their group instead of its softplus terms. Gaussian, completing the square:
         ``−cᵀh − Σᵢ [(bᵢ + (Wh)ᵢ)² − bᵢ²]/2σᵢ² − Σᵢ ½ log(2πσᵢ²)``.
         ``log Z = log Σ_h exp(−G(h))``, a sum over the hidden layer only.
         """
@@ -172,7 +204,9 @@ class RBM:
             b = params["b"]
             quad = jnp.sum(((b + a) ** 2 - b**2) / (2 * var), -1)
             return -(h @ params["c"]) - quad - jnp.sum(0.5 * jnp.log(2 * math.pi * var))
-        return -(h @ params["c"]) - jnp.sum(jax.nn.softplus(params["b"] + a), -1)
+        net, n = params["b"] + a * self._down(), self.n_data
+        labels = jax.nn.logsumexp(net[..., n:], -1) if self.n_labels else 0.0
+        return -(h @ params["c"]) - jnp.sum(jax.nn.softplus(net[..., :n]), -1) - labels
 
     def _visible_energy(self, params, v):
         if self.gaussian:
@@ -188,6 +222,21 @@ class RBM:
     def _scaled(self, params, v):
         return v / self.variance(params) if self.gaussian else v
 
+    def _up(self):
+        """The multiplier of each visible unit's weights in ``p(h|v)``: ``bottom_up`` for
+        data units, 1 for label units (a scalar when they are all the same)."""
+        return self._multiplier(self.bottom_up)
+
+    def _down(self):
+        """The multiplier of each visible unit's input in ``p(v|h)`` (``top_down``)."""
+        return self._multiplier(self.top_down)
+
+    def _multiplier(self, factor: float):
+        if not self.n_labels or factor == 1.0:
+            return factor
+        return jnp.concatenate([jnp.full(self.n_data, factor, jnp.float32),
+                                jnp.ones(self.n_labels, jnp.float32)])
+
     # ------------------------------------------------------------------ conditionals
     def hidden_probs(self, params, v, *, beta=1.0) -> jax.Array:
         """``p(hⱼ = 1 | v) = σ(β (cⱼ + Σᵢ Wᵢⱼ v̂ᵢ))``."""
@@ -195,13 +244,19 @@ class RBM:
 
     def visible_mean(self, params, h, *, beta=1.0, base=None) -> jax.Array:
         """``E[v | h]`` under ``p_β``: ``σ(β(b + Wh) + (1−β) base)`` for Bernoulli
-        visibles, ``β(b + Wh) + (1−β) base`` for Gaussian ones (variance σ² at every β)."""
+        visibles, ``β(b + Wh) + (1−β) base`` for Gaussian ones (variance σ² at every β);
+        label units take the softmax of the same input over their group."""
         self.check_params(params)
-        down = h @ params["W"].T
-        net = beta * (params["b"] + (down if self.top_down == 1.0 else self.top_down * down))
+        net = beta * (params["b"] + (h @ params["W"].T) * self._down())
         if not _is_one(beta) and base is not None:
             net = net + (1.0 - beta) * base
-        return net if self.gaussian else jax.nn.sigmoid(net)
+        if self.gaussian:
+            return net
+        if not self.n_labels:
+            return jax.nn.sigmoid(net)
+        n = self.n_data
+        return jnp.concatenate([jax.nn.sigmoid(net[..., :n]),
+                                jax.nn.softmax(net[..., n:], axis=-1)], axis=-1)
 
     def sample_hidden(self, key, params, v, *, beta=1.0):
         """Draw ``h ~ p_β(h | v)``; returns ``(h, p(h=1|v))``, h in the params' dtype."""
@@ -214,7 +269,12 @@ class RBM:
         if self.gaussian:
             noise = jax.random.normal(key, mean.shape, mean.dtype)
             return mean + jnp.sqrt(self.variance(params)) * noise, mean
-        return bernoulli(key, mean), mean
+        if not self.n_labels:
+            return bernoulli(key, mean), mean
+        key_x, key_y = jax.random.split(key)
+        n = self.n_data
+        return jnp.concatenate([bernoulli(key_x, mean[..., :n]),
+                                one_hot_draw(key_y, mean[..., n:])], axis=-1), mean
 
     def sample_base(self, key, params, shape, *, base=None):
         """Exact samples ``v`` of shape ``shape + (n_visible,)`` from the base model."""
@@ -296,6 +356,14 @@ class RBM:
         check_finite(name, x)
         if not self.gaussian:
             check_binary(name, x)
+        if self.n_labels:
+            ones = np.asarray(x)[:, self.n_data:].sum(1)
+            if np.any(ones != 1):
+                row = int(np.flatnonzero(ones != 1)[0])
+                raise ValueError(
+                    f"{name}: the last {self.n_labels} columns are this RBM's label units and "
+                    f"must be one-hot (exactly one 1 per row); row {row} has {int(ones[row])}"
+                    f" — append jax.nn.one_hot(y, {self.n_labels}) to the data")
 
     def check_params(self, params) -> None:
         """Check that a params pytree has this RBM's keys and shapes (the energy, the
@@ -317,7 +385,8 @@ class RBM:
 
 
 def rbm(n_visible: int, n_hidden: int, *, visible: str = "bernoulli",
-        learn_variance: bool = False, bottom_up: float = 1.0, top_down: float = 1.0) -> RBM:
+        learn_variance: bool = False, bottom_up: float = 1.0, top_down: float = 1.0,
+        n_labels: int = 0) -> RBM:
     """Build an :class:`RBM` description, checking every argument.
 
     Example::
@@ -326,9 +395,14 @@ def rbm(n_visible: int, n_hidden: int, *, visible: str = "bernoulli",
         params = machine.init(jax.random.key(0), data=x_train)
         F = machine.free_energy(params, x_train[:100])
 
+    ``n_labels=K`` makes the last K of the ``n_visible`` units a one-of-K label group
+    (e.g. ``rbm(784 + 10, 500, n_labels=10)`` on rows ``[x, one_hot(y)]``).
+
     Raises:
       ValueError: non-positive widths, an unknown visible type, a learned variance
-        asked of Bernoulli visibles, or a non-positive ``bottom_up`` / ``top_down``.
+        asked of Bernoulli visibles, a non-positive ``bottom_up`` / ``top_down``, or
+        label units that are fewer than 2, leave no data units, or sit beside Gaussian
+        visibles.
     """
     check_positive_int("n_visible", n_visible)
     check_positive_int("n_hidden", n_hidden)
@@ -341,8 +415,15 @@ def rbm(n_visible: int, n_hidden: int, *, visible: str = "bernoulli",
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{name} must be a positive number (1 for a plain RBM, 2 for "
                              f"doubled DBM pre-training), got {value!r}")
+    if n_labels:
+        check_positive_int("n_labels", n_labels)
+        if not 2 <= n_labels < n_visible or visible != "bernoulli":
+            raise ValueError(
+                f"n_labels={n_labels}: a label group needs at least 2 units, leaves at least "
+                f"one data unit among the {n_visible} visibles (they include the labels), "
+                f"and sits beside Bernoulli visibles (got visible={visible!r})")
     return RBM(int(n_visible), int(n_hidden), visible, bool(learn_variance),
-               float(bottom_up), float(top_down))
+               float(bottom_up), float(top_down), int(n_labels))
 
 
 def base_rate(x, *, smoothing: float = 0.05) -> np.ndarray:
@@ -356,6 +437,13 @@ def base_rate(x, *, smoothing: float = 0.05) -> np.ndarray:
 def bernoulli(key, p) -> jax.Array:
     """Binary samples ``u < p`` in ``p``'s dtype (``jax.random.bernoulli`` returns bool)."""
     return (jax.random.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
+
+
+def one_hot_draw(key, p) -> jax.Array:
+    """One category per row drawn with probabilities ``p`` (rows summing to 1), as one-hot
+    rows in ``p``'s dtype: a sample of a softmax (label) group."""
+    k = jax.random.categorical(key, jnp.log(p), axis=-1)
+    return jax.nn.one_hot(k, p.shape[-1], dtype=p.dtype)
 
 
 def fresh_binarization(key, p) -> tuple[jax.Array, jax.Array]:

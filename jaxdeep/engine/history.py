@@ -83,3 +83,25 @@ class History(_Records):
                        {name: list(record[name]) for name in self.train},
                        None if self.eval is None else dict(record.get("eval", {})),
                        list(record["seconds"]), record["diverged"])
+
+    def followed_by(self, later: "History", *counters: str) -> "History":
+        """One history of a run made in parts: ``later`` (a run that continued from this
+        one's end, counting from 0) appended, its units and seconds shifted to run on —
+        and the training measures named in ``counters`` (counts such as ``updates``) by
+        their last value here."""
+        if later.unit != self.unit or set(later.train) != set(self.train):
+            raise ValueError("only histories of the same kind can be joined")
+        at, seconds = self.done, self.seconds[-1] if self.seconds else 0.0
+        evals = None
+        if self.eval is not None:
+            evals = {name: list(self.eval.get(name, [])) + list(later.eval.get(name, []))
+                     for name in {**self.eval, **(later.eval or {})}}
+        diverged = self.diverged
+        if diverged is None and later.diverged is not None:
+            diverged = at + later.diverged
+        return History(self.unit, self.at + [at + a for a in later.at],
+                       {name: self.train[name] + [
+                           (self.train[name][-1] if name in counters and self.train[name]
+                            else 0) + value if name in counters else value
+                           for value in later.train[name]] for name in self.train},
+                       evals, self.seconds + [seconds + s for s in later.seconds], diverged)

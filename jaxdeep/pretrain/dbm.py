@@ -27,11 +27,17 @@ __all__ = ["add_label_layer", "compose", "dbm_classifier", "dbm_inputs", "dbm_la
 
 def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str = "cd",
                k: int = 1, optimizer: optax.GradientTransformation | None = None,
-               weight_scale: float = 0.01) -> list[RBMLayer]:
+               weight_scale: float = 0.01, n_labels: int = 0) -> list[RBMLayer]:
     """The greedy pre-training stack of a DBM with widths ``[n_visible, h₁, …, h_R]``:
     RBMs with the bottom-up input doubled in the first (``p(h|v) = σ(2vW + c)``), the
     top-down input doubled in the last (``p(v|h) = σ(2hWᵀ + b)``) and both in the middle
-    ones, so that each layer, once composed, gets input from both neighbours."""
+    ones, so that each layer, once composed, gets input from both neighbours.
+
+    ``n_labels=K``: the top RBM takes K label units beside its input, ``[h⁽ᴿ⁻¹⁾, y]`` (as
+    Salakhutdinov & Hinton's code pre-trains it; the labels are not doubled — in the DBM
+    they hear h⁽ᴿ⁾ alone); train with ``greedy_pretrain(..., y=labels)``, and
+    :func:`compose` makes them the DBM's label layer. Per-layer settings (their code
+    trains the top layer longer, with k raised) by ``dataclasses.replace`` on a layer."""
     widths = check_widths(widths)
     if len(widths) < 3:
         raise ValueError("a DBM needs at least two hidden layers, widths [n_visible, h1, h2, ...]"
@@ -41,25 +47,37 @@ def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str =
     for r, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         up = 2.0 if r < len(widths) - 2 else 1.0
         down = 2.0 if r > 0 else 1.0
-        layers.append(RBMLayer(rbm(a, b, bottom_up=up, top_down=down), method, k, epochs,
-                               batch_size, optimizer, weight_scale=weight_scale))
+        labels = n_labels if r == len(widths) - 2 else 0
+        machine = rbm(a + labels, b, bottom_up=up, top_down=down, n_labels=labels)
+        layers.append(RBMLayer(machine, method, k, epochs, batch_size, optimizer,
+                               weight_scale=weight_scale))
     return layers
 
 
 def compose(stack: Stack, *, n_labels: int = 0) -> tuple[DBM, dict]:
     """The DBM made of a pre-trained :func:`dbm_layers` stack: the same weights; a layer
-    between two RBMs gets the mean of the bias it has in each. ``n_labels=K`` joins a
-    one-of-K label layer to the top (``dbm(widths, n_labels=K)``), its weights and biases
-    starting at 0 — the greedy stack here never saw labels (Salakhutdinov & Hinton's top
-    RBM took ``[h, y]`` as its visibles), so joint training (``train_dbm(..., y=)``)
-    learns them."""
+    between two RBMs gets the mean of the bias it has in each.
+
+    A stack whose top RBM has label units (``dbm_layers(..., n_labels=K)``) gives a DBM
+    with a label layer (``dbm(widths, n_labels=K)``) whose weights and biases are the top
+    RBM's label weights and biases, as Salakhutdinov & Hinton's code composes it.
+    ``n_labels=K`` on a stack without them joins a label layer starting at 0, for joint
+    training (``train_dbm(..., y=)``) to learn."""
     for layer in stack.layers:
         if not isinstance(layer, RBMLayer):
             raise ValueError(f"compose needs a stack of RBM layers; got {type(layer).__name__}")
-    machine = dbm(stack.widths, n_labels=n_labels)
-    p = stack.params
-    b = [p[0]["b"]] + [(p[r]["c"] + p[r + 1]["b"]) / 2 for r in range(len(p) - 1)] + [p[-1]["c"]]
-    params = {"W": [q["W"] for q in p], "b": b}
+    top = stack.layers[-1]
+    if top.n_labels and n_labels not in (0, top.n_labels):
+        raise ValueError(f"the stack's top RBM has {top.n_labels} label units; got "
+                         f"n_labels={n_labels} (leave it out: they come from the stack)")
+    machine = dbm(stack.widths, n_labels=top.n_labels or n_labels)
+    p, n = stack.params, top.machine.n_data
+    b = ([p[0]["b"]] + [(p[r]["c"] + p[r + 1]["b"][:stack.widths[r + 1]]) / 2
+                        for r in range(len(p) - 1)] + [p[-1]["c"]])
+    params = {"W": [q["W"] for q in p[:-1]] + [p[-1]["W"][:n]], "b": b}
+    if top.n_labels:  # the top RBM's label units become the label layer
+        return machine, {"W": params["W"] + [p[-1]["W"][n:].T],
+                         "b": params["b"] + [p[-1]["b"][n:]]}
     return machine, add_label_layer(params, n_labels) if n_labels else params
 
 

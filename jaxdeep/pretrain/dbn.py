@@ -30,8 +30,8 @@ from ..boltzmann.gibbs import gibbs_chain
 from ..boltzmann.gradient import METHODS
 from ..boltzmann.learning import train_rbm
 from ..boltzmann.rbm import RBM, bernoulli, rbm
-from ..validate import check_number, check_positive_int, check_unit_interval
-from ..engine import LayerFit
+from ..validate import check_labels, check_number, check_positive_int, check_unit_interval
+from ..engine import History, LayerFit
 from ..nets.mlp import check_widths
 from .stack import Stack
 
@@ -46,15 +46,24 @@ class RBMLayer:
     :func:`~jaxdeep.boltzmann.learning.train_rbm`.
 
     Input that is not binary (grey levels, or the probabilities of the layer below) is
-    replaced by one Bernoulli sample of it before training. Frozen and hashable, so the
-    jit-compiled representation pass caches on it.
+    replaced by one Bernoulli sample of it before training — or, with ``resample``, by a
+    fresh sample at every update. Frozen and hashable, so the jit-compiled
+    representation pass caches on it.
 
     Attributes:
       machine: the :class:`~jaxdeep.boltzmann.rbm.RBM` (its ``bottom_up`` / ``top_down``
-        are 2 on one side for DBM pre-training).
+        are 2 on one side for DBM pre-training). With label units (``rbm(...,
+        n_labels=K)``) the layer is a stack's top: it trains on ``[x, one_hot(y)]``, the
+        labels given to :func:`~jaxdeep.pretrain.greedy_pretrain`.
       method, k, epochs, batch_size, optimizer, n_chains, centering: passed to
         ``train_rbm``; ``optimizer=None`` is its default (SGD 0.05, momentum 0.5).
       weight_scale: σ of the initial weights.
+      resample: a fresh binary sample of the (grey or probability) input at every update,
+        as Salakhutdinov & Hinton's code draws one per batch.
+      k_schedule: ``((k, epochs), …)`` — CD-k with k raised during training, each pair
+        in turn (their DBM's second layer: k = ⌈epoch / 20⌉); the epochs must sum to
+        ``epochs``, and ``k`` is then unused. The optimiser's state (its step count, so
+        its schedules) runs on across the pairs.
     """
 
     machine: RBM
@@ -67,37 +76,77 @@ class RBMLayer:
     centering: bool = False
     weight_scale: float = 0.01
     activation: str = "sigmoid"
+    resample: bool = False
+    k_schedule: tuple = ()
+
+    def __post_init__(self):
+        if self.k_schedule:
+            pairs = tuple((check_positive_int("k", k), check_positive_int("epochs", e))
+                          for k, e in self.k_schedule)
+            if sum(e for _, e in pairs) != self.epochs:
+                raise ValueError(f"k_schedule's epochs sum to {sum(e for _, e in pairs)}, "
+                                 f"but the layer has epochs={self.epochs}; make them equal")
+            object.__setattr__(self, "k_schedule", pairs)
 
     @property
     def n_in(self) -> int:
-        return self.machine.n_visible
+        """The width of the representation from below (label units not counted)."""
+        return self.machine.n_data
 
     @property
     def n_out(self) -> int:
         return self.machine.n_hidden
+
+    @property
+    def n_labels(self) -> int:
+        return self.machine.n_labels
 
     def check_input(self, name: str, x) -> None:
         """Bernoulli visibles take values in [0, 1] (sampled to binary before training)."""
         check_unit_interval(name, x)
 
     def train(self, x, *, key: jax.Array, progress: bool = True,
-              description: str = "RBM", mesh=None) -> LayerFit:
+              description: str = "RBM", mesh=None, y=None) -> LayerFit:
+        """Train on ``x`` (and, for a layer with label units, the integer labels ``y``)."""
         self.check_input("x", x)
         key_sample, key_init, key_train = jax.random.split(key, 3)
         x = np.asarray(x, np.float32)
-        if not np.all((x == 0) | (x == 1)):
+        if self.n_labels:
+            check_labels("y", y, self.n_labels)
+            if len(y) != len(x):
+                raise ValueError(f"y has {len(y)} labels for {len(x)} examples; give one each")
+        elif y is not None:
+            raise ValueError("labels given to a layer without label units; build its RBM "
+                             "with rbm(..., n_labels=K)")
+        if not self.resample and not np.all((x == 0) | (x == 1)):
             x = np.asarray(_sample(key_sample, jnp.asarray(x)))
-        params = self.machine.init(key_init, data=x, scale=self.weight_scale)
-        fit = train_rbm(self.machine, x, key=key_train, method=self.method, k=self.k,
-                        epochs=self.epochs, batch_size=self.batch_size,
-                        optimizer=self.optimizer, n_chains=self.n_chains,
-                        centering=self.centering, params=params, monitor="none",
-                        progress=progress, description=description, mesh=mesh)
-        return LayerFit(fit.params, fit.history)
+        if self.n_labels:
+            x = np.concatenate([x, np.eye(self.n_labels, dtype=np.float32)[np.asarray(y)]], 1)
+        x_binary = np.asarray(_sample(key_sample, jnp.asarray(x))) if self.resample else x
+        params = self.machine.init(key_init, data=x_binary, scale=self.weight_scale)
+        schedule = self.k_schedule or ((self.k, self.epochs),)
+        state, histories = None, []
+        for i, (k, epochs) in enumerate(schedule):
+            label = description if len(schedule) == 1 else f"{description} CD-{k}"
+            fit = train_rbm(self.machine, x, key=jax.random.fold_in(key_train, i),
+                            method=self.method, k=k, epochs=epochs,
+                            batch_size=self.batch_size, optimizer=self.optimizer,
+                            n_chains=self.n_chains, centering=self.centering,
+                            params=params if state is None else None, state=state,
+                            monitor="none", progress=progress, description=label, mesh=mesh,
+                            resample=self.resample)
+            state = fit.state
+            histories.append(fit.history)
+        return LayerFit(fit.params, functools.reduce(
+            lambda a, b: a.followed_by(b, "updates"), histories))
 
     def encode(self, params, x) -> jax.Array:
         """``p(h = 1 | x)`` — with a plain RBM ``σ(x W + c)``, written as the MLP writes
-        its layers so that the converted net computes the very same numbers."""
+        its layers so that the converted net computes the very same numbers. A layer
+        with label units has no representation without them: it must be the top."""
+        if self.n_labels:
+            raise ValueError("a layer with label units is a stack's top: nothing encodes "
+                             "through it (take the features of the layers below)")
         if self.machine.doubled:
             return self.machine.hidden_probs(params, x)
         return _sigmoid(x @ params["W"] + params["c"])

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..validate import check_features, check_finite, check_positive_int
+from ..validate import check_features, check_finite, check_labels, check_positive_int
 from ..engine import LayerFit
 
 __all__ = ["LayerFit", "Layer", "Stack", "check_stack", "encode", "greedy_pretrain",
@@ -127,7 +127,7 @@ def check_stack_input(stack: Stack, x) -> np.ndarray:
 
 
 def greedy_pretrain(layers, x, *, key: jax.Array, progress: bool = True,
-                    mesh=None) -> Stack:
+                    mesh=None, y=None) -> Stack:
     """Train ``layers`` one after another, each on the representation of the layers
     below it (the greedy layer-wise procedure).
 
@@ -141,13 +141,18 @@ def greedy_pretrain(layers, x, *, key: jax.Array, progress: bool = True,
       progress: show a progress bar per layer.
       mesh: the data-parallel mesh each layer trains on (:mod:`jaxdeep.sharding`);
         default: each layer's own default (every device that splits its batch).
+      y: integer labels of ``x``, for a top layer with label units (an
+        :class:`~jaxdeep.pretrain.RBMLayer` whose RBM has ``n_labels``, as the top RBM of
+        a DBN or of Salakhutdinov & Hinton's DBM pre-training): it trains on its input
+        beside the one-hot labels. Only such a stack takes them.
 
     Returns:
       the :class:`Stack`.
 
     Raises:
-      ValueError: an empty stack, sizes that do not chain, or data whose width or values
-        the first layer cannot take — all before anything is trained.
+      ValueError: an empty stack, sizes that do not chain, data whose width or values
+        the first layer cannot take, or labels missing, unwanted or malformed — all before
+        anything is trained.
     """
     layers = check_stack(layers)
     x = np.asarray(x, np.float32)
@@ -155,6 +160,7 @@ def greedy_pretrain(layers, x, *, key: jax.Array, progress: bool = True,
     check_finite("x", x)
     if hasattr(layers[0], "check_input"):
         layers[0].check_input("x", x)
+    labelled = check_stack_labels(layers, y, len(x))
     params, histories, seconds = [], [], []
     keys = [jax.random.fold_in(key, i) for i in range(len(layers))]
     for i, (layer, k) in enumerate(zip(layers, keys)):
@@ -162,13 +168,38 @@ def greedy_pretrain(layers, x, *, key: jax.Array, progress: bool = True,
         description = f"layer {i + 1}/{len(layers)} {layer.n_in}→{layer.n_out}"
         # Only passed when given, so layers written before meshes existed still work.
         fit = layer.train(x, key=k, progress=progress, description=description,
-                            **({} if mesh is None else {"mesh": mesh}))
+                          **({} if mesh is None else {"mesh": mesh}),
+                          **({"y": y} if i == labelled else {}))
         params.append(fit.params)
         histories.append(fit.history)
         if i + 1 < len(layers):
             x = encode(layer, fit.params, x)
         seconds.append(time.perf_counter() - start)
     return Stack(layers, params, histories, seconds)
+
+
+def check_stack_labels(layers, y, n: int) -> int | None:
+    """The index of the stack's labelled layer (None if none), after checking that only
+    the top one has label units and that ``y`` is given exactly when it does: ``n``
+    integer labels in its range."""
+    labelled = [i for i, layer in enumerate(layers) if getattr(layer, "n_labels", 0)]
+    if labelled and labelled != [len(layers) - 1]:
+        raise ValueError(f"only a stack's top layer may have label units (nothing encodes "
+                         f"through them); layers {[i + 1 for i in labelled]} of "
+                         f"{len(layers)} have them")
+    if not labelled:
+        if y is not None:
+            raise ValueError("labels y given, but no layer of this stack has label units; "
+                             "give the top RBM n_labels (e.g. dbm_layers(..., n_labels=10))")
+        return None
+    top = layers[-1]
+    if y is None:
+        raise ValueError(f"the top layer has {top.n_labels} label units: pass the data's "
+                         "labels, greedy_pretrain(..., y=labels)")
+    check_labels("y", y, top.n_labels)
+    if len(y) != n:
+        raise ValueError(f"y has {len(y)} labels for {n} examples; give one per example")
+    return labelled[0]
 
 
 def encode(layer, params, x, *, chunk: int = CHUNK) -> np.ndarray:
