@@ -110,9 +110,9 @@ def dbm_classifier(machine: DBM, params, n_classes: int, *, key: jax.Array,
       :func:`dbm_inputs` of the data.
 
     A DBM with a label layer (``dbm(widths, n_labels=K)``) brings its own output layer:
-    the softmax over the K labels starts from the DBM's label weights and biases (as
-    Salakhutdinov & Hinton's code starts it), and ``n_classes`` must be K; ``key`` is
-    then unused.
+    the softmax over the K labels starts from the DBM's label weights and biases (our
+    choice, to keep what the DBM learnt: Salakhutdinov & Hinton's released code starts
+    its output layer at random), and ``n_classes`` must be K; ``key`` is then unused.
 
     ``dropout``: the net's dropout rates (:func:`~jaxdeep.nets.mlp`), e.g. ``(0.2, 0.5)``
     — fine-tuning with dropout, as Srivastava et al. (2014) fine-tune this DBM; the model
