@@ -97,7 +97,9 @@ def main(argv=None) -> dict | None:
                         "the authors' code does); the classifier starts from its weights")
     p.add_argument("--evaluate", action="store_true",
                    help="fine-tune and estimate log Z on a snapshot instead of training")
-    p.add_argument("--at", type=int, default=None, help="the snapshot's epoch (default newest)")
+    p.add_argument("--at", type=int, default=None,
+                   help="the snapshot's epoch (default newest; 0: the greedy stack, with "
+                        "--no-ais)")
     p.add_argument("--finetune-steps", type=int, default=12000, help="0: no fine-tuning")
     p.add_argument("--finetune-optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (lr 1e-3) or sgd with momentum 0.9 (lr 0.1), cosine decay")
@@ -246,10 +248,18 @@ def train(args, ds, machine, params, key) -> None:
 def evaluate(args, ds, machine, key) -> dict:
     """Stage 3: test error after fine-tuning (unless ``--finetune-steps 0``); forward and
     reverse AIS at each schedule length; the test bound with each estimate."""
-    epoch, path = snapshots.newest(args.run_dir, "joint", args.at)
+    if args.at == 0:  # the greedy stack itself, before joint training: no chains
+        if not args.no_ais:
+            raise SystemExit("--at 0 (the greedy stack) has no persistent chains for "
+                             "reverse AIS; add --no-ais")
+        epoch, path = 0, args.run_dir / "greedy.npz"
+    else:
+        epoch, path = snapshots.newest(args.run_dir, "joint", args.at)
     arrays, meta = snapshots.load(path)
     params, chains = _params(arrays), _chains(arrays)
-    record = {"epochs": epoch, "joint_train_seconds": meta["seconds"],
+    if len(params["W"]) < machine.depth:  # a greedy stack without label units
+        params = add_label_layer(params, machine.n_labels)
+    record = {"epochs": epoch, "joint_train_seconds": meta["seconds"] if epoch else 0.0,
               "greedy_seconds": snapshots.load(args.run_dir / "greedy.npz")[1]["seconds"],
               "settings": json.loads((args.run_dir / "settings.json").read_text()),
               "finetune_steps": args.finetune_steps, "reverse_sweeps": args.reverse_sweeps,
