@@ -30,7 +30,9 @@ file is there, so the same command run again continues where it stopped:
    augmented recognition net (:func:`jaxdeep.pretrain.dbm_classifier`) for the test
    error, once per seed of ``--finetune-seeds`` — by default as in the first runs (Adam,
    no dropout); ``--dropout 0.2,0.5 --finetune-optimizer sgd`` fine-tunes with dropout
-   as Srivastava et al. (2014) do this DBM; ``--validation N`` holds out the last N
+   as Srivastava et al. (2014) do this DBM; ``--finetune-output random --top-first N``
+   as the authors' code: a labelled DBM's classifier gets a new random output layer (not
+   the label weights), trained alone for the first N steps; ``--validation N`` holds out the last N
    training images and reports the error on them instead (the test set untouched: for
    choosing a recipe); ``--no-ais`` stops there. Then log Z by forward AIS from a base model matched to the data in every layer
    (:func:`jaxdeep.boltzmann.base_rates`; ``--base visible`` for the visibles only) and
@@ -107,6 +109,12 @@ def main(argv=None) -> dict | None:
                    help="peak learning rate (default 1e-3 for adam, 0.1 for sgd)")
     p.add_argument("--dropout", type=rates, default=(0.0, 0.0),
                    help="dropout while fine-tuning: RATE or INPUT,HIDDEN, e.g. 0.2,0.5")
+    p.add_argument("--finetune-output", choices=("labels", "random"), default="labels",
+                   help="a labelled DBM's classifier output layer: from its label weights, "
+                        "or new and random (as the authors' fine-tuning)")
+    p.add_argument("--top-first", type=int, default=0,
+                   help="train only the output layer for the first N fine-tuning steps (the "
+                        "authors' code does so for 5 epochs)")
     p.add_argument("--finetune-seeds", type=seed_list, default=[0],
                    help="fine-tune once per seed (the DBM stays the same), e.g. 0,1,2")
     p.add_argument("--validation", type=int, default=0,
@@ -319,11 +327,15 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
     rate = optax.cosine_decay_schedule(peak, args.finetune_steps)
     optimizer = (optax.adam(rate) if args.finetune_optimizer == "adam"
                  else optax.sgd(rate, momentum=0.9))
+    if args.top_first:
+        optimizer = optax.chain(optimizer, hidden_frozen_for(args.top_first))
     errors, curves, began = [], [], time.perf_counter()
     for seed in args.finetune_seeds:
         k = key if seed == 0 else jax.random.fold_in(key, seed)  # seed 0: the earlier runs
         model, net = dbm_classifier(machine, params, 10, key=k, augmented=True,
                                     dropout=args.dropout)
+        if machine.n_labels and args.finetune_output == "random":
+            net = {**net, "output": model.init(k)["output"]}
         tuned = finetune((model, net), (inputs, y), key=k, eval_data=(eval_inputs, y_eval),
                          steps=args.finetune_steps, batch_size=100, optimizer=optimizer,
                          twin=False, description=f"fine-tuning, seed {seed}")
@@ -333,11 +345,26 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
                        "error_percent": [100 * (1 - a) for a in history.eval["accuracy"]]})
         print(f"seed {seed}: error on {on} {errors[-1]:.2f} %", flush=True)
     return {"on": on, "optimizer": args.finetune_optimizer, "peak_lr": peak,
+            "output": args.finetune_output if machine.n_labels else "random",
+            "top_first": args.top_first,
             "dropout": list(args.dropout), "steps": args.finetune_steps, "batch_size": 100,
             "seeds": args.finetune_seeds, "error_percent": errors,
             "mean_error_percent": float(np.mean(errors)),
             "std_error_percent": float(np.std(errors, ddof=1)) if len(errors) > 1 else None,
             "curves": curves, "seconds": time.perf_counter() - began}
+
+
+def hidden_frozen_for(steps: int) -> optax.GradientTransformation:
+    """Zero the hidden layers' updates for the first ``steps`` updates: only the output
+    layer trains at first (the authors' fine-tuning does so for five epochs)."""
+    def init(params):
+        return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None):
+        on = (state.count >= steps).astype(jnp.float32)
+        hidden = jax.tree_util.tree_map(lambda u: u * on, updates["hidden"])
+        return {**updates, "hidden": hidden}, optax.ScaleByScheduleState(count=state.count + 1)
+    return optax.GradientTransformation(init, update)
 
 
 def rates(text: str) -> tuple[float, float]:
