@@ -112,6 +112,9 @@ def main(argv=None) -> dict | None:
     p.add_argument("--finetune-output", choices=("labels", "random"), default="labels",
                    help="a labelled DBM's classifier output layer: from its label weights, "
                         "or new and random (as the authors' fine-tuning)")
+    p.add_argument("--input-labels", choices=("free", "absent"), default="free",
+                   help="a labelled DBM's q(h2 | x) for the classifier's input: the label "
+                        "layer free in mean field, or left out (as the authors' mf_class)")
     p.add_argument("--top-first", type=int, default=0,
                    help="train only the output layer for the first N fine-tuning steps (the "
                         "authors' code does so for 5 epochs)")
@@ -322,7 +325,12 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
         x, y, x_eval, y_eval = (x[:-args.validation], y[:-args.validation],
                                 x[-args.validation:], y[-args.validation:])
         on = f"the last {args.validation} training images"
-    inputs, eval_inputs = dbm_inputs(machine, params, x), dbm_inputs(machine, params, x_eval)
+    reader, read_params = machine, params
+    if machine.n_labels and args.input_labels == "absent":  # q(h2 | x) of the DBM below y
+        reader = boltzmann.dbm(machine.widths[:-1])
+        read_params = {name: params[name][:-1] for name in ("W", "b")}
+    inputs, eval_inputs = (dbm_inputs(reader, read_params, x),
+                           dbm_inputs(reader, read_params, x_eval))
     peak = args.finetune_lr or (1e-3 if args.finetune_optimizer == "adam" else 0.1)
     rate = optax.cosine_decay_schedule(peak, args.finetune_steps)
     optimizer = (optax.adam(rate) if args.finetune_optimizer == "adam"
@@ -347,6 +355,7 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
     return {"on": on, "optimizer": args.finetune_optimizer, "peak_lr": peak,
             "output": args.finetune_output if machine.n_labels else "random",
             "top_first": args.top_first,
+            "input_labels": args.input_labels if machine.n_labels else None,
             "dropout": list(args.dropout), "steps": args.finetune_steps, "batch_size": 100,
             "seeds": args.finetune_seeds, "error_percent": errors,
             "mean_error_percent": float(np.mean(errors)),
