@@ -176,7 +176,7 @@ class RBM:
         multiplied by ``bottom_up`` when that is not 1 (the data's share only: label
         units count once)."""
         self.check_params(params)
-        return params["c"] + (self._scaled(params, v) * self._up()) @ params["W"]
+        return params["c"] + _times(self._scaled(params, v), self._up()) @ params["W"]
 
     def free_energy(self, params, v, *, beta=1.0, base=None) -> jax.Array:
         """``F_β(v) = −log Σ_h exp(−βE(v,h) − (1−β)E_base(v))``, shape ``(batch,)``.
@@ -204,7 +204,7 @@ class RBM:
             b = params["b"]
             quad = jnp.sum(((b + a) ** 2 - b**2) / (2 * var), -1)
             return -(h @ params["c"]) - quad - jnp.sum(0.5 * jnp.log(2 * math.pi * var))
-        net, n = params["b"] + a * self._down(), self.n_data
+        net, n = params["b"] + _times(a, self._down()), self.n_data
         labels = jax.nn.logsumexp(net[..., n:], -1) if self.n_labels else 0.0
         return -(h @ params["c"]) - jnp.sum(jax.nn.softplus(net[..., :n]), -1) - labels
 
@@ -247,7 +247,7 @@ class RBM:
         visibles, ``β(b + Wh) + (1−β) base`` for Gaussian ones (variance σ² at every β);
         label units take the softmax of the same input over their group."""
         self.check_params(params)
-        net = beta * (params["b"] + (h @ params["W"].T) * self._down())
+        net = beta * (params["b"] + _times(h @ params["W"].T, self._down()))
         if not _is_one(beta) and base is not None:
             net = net + (1.0 - beta) * base
         if self.gaussian:
@@ -453,6 +453,12 @@ def fresh_binarization(key, p) -> tuple[jax.Array, jax.Array]:
     :func:`~jaxdeep.boltzmann.train_dbm`)."""
     key, key_v = jax.random.split(key)
     return key, bernoulli(key_v, p)
+
+
+def _times(x, multiplier):
+    """``x · multiplier`` (a per-unit vector or a number), skipped for the number 1: a
+    plain RBM computes exactly what it did before doubling and labels existed."""
+    return x if isinstance(multiplier, float) and multiplier == 1.0 else x * multiplier
 
 
 def _is_one(beta) -> bool:
