@@ -118,6 +118,7 @@ def test_the_analysis_finds_l_max_and_k():
     assert a["critical_sigma_w2"] == pytest.approx(float(critical_sigma_w2("tanh", 0.05)))
 
 
+@pytest.mark.slow  # ~30 s; the isometry code path runs at small sizes in the phase diagram test
 def test_orthogonal_critical_tanh_is_nearly_isometric_at_depth_100():
     sb2 = 1e-5
     sw2 = float(critical_sigma_w2("tanh", sb2))
