@@ -155,27 +155,39 @@ def main(argv=None) -> dict | None:
         record["command"] = command("benchmarks/dbm_mnist.py", argv, args.data_dir,
                                     run_dir=args.run_dir)
         return emit(record, args.out)
-    params = greedy(args, ds, key)
-    if len(params["W"]) < machine.depth:  # a label layer the greedy stack never saw: at 0
-        params = add_label_layer(params, machine.n_labels)
-    train(args, ds, machine, params, key)
+    train(args, ds, machine, with_label_layer(machine, greedy(args, ds, key)), key)
     return None
 
 
 def greedy(args, ds, key) -> dict:
     """Stage 1: the pre-trained stack composed into a DBM (saved as greedy.npz)."""
     path = args.run_dir / "greedy.npz"
-    if path.exists():
-        return _params(snapshots.load(path)[0])
-    if args.greedy == "plain":
-        began = time.perf_counter()
-        layers = dbm_layers(WIDTHS, epochs=args.greedy_epochs, batch_size=100,
-                            optimizer=optax.sgd(0.05, momentum=0.5), weight_scale=0.01)
-        _, params = compose(greedy_pretrain(layers, ds.x_train, key=jax.random.fold_in(key, 1)))
-        snapshots.save(path, _arrays(params), seconds=time.perf_counter() - began)
-        return _params(snapshots.load(path)[0])
-    # The authors' schedule, one layer at a time, each saved as it ends (the second
-    # takes most of an hour on two cores).
+    if not path.exists():
+        params, meta = (plain_greedy if args.greedy == "plain" else authors_greedy)(args, ds, key)
+        snapshots.save(path, _arrays(params), **meta)
+    return _params(snapshots.load(path)[0])
+
+
+def with_label_layer(machine, params) -> dict:
+    """``params`` with the label layer ``machine`` has, at 0 when the greedy stack never
+    saw labels (``--greedy plain``)."""
+    if len(params["W"]) < machine.depth:
+        return add_label_layer(params, machine.n_labels)
+    return params
+
+
+def plain_greedy(args, ds, key) -> tuple[dict, dict]:
+    """``--greedy plain``: CD-1, SGD 0.05 with momentum 0.5, the whole stack at once."""
+    began = time.perf_counter()
+    layers = dbm_layers(WIDTHS, epochs=args.greedy_epochs, batch_size=100,
+                        optimizer=optax.sgd(0.05, momentum=0.5), weight_scale=0.01)
+    _, params = compose(greedy_pretrain(layers, ds.x_train, key=jax.random.fold_in(key, 1)))
+    return params, {"seconds": time.perf_counter() - began}
+
+
+def authors_greedy(args, ds, key) -> tuple[dict, dict]:
+    """``--greedy authors``: :func:`authors_layers`, one layer at a time, each saved as it
+    ends (``greedy-L.npz``; the second takes most of an hour on two cores)."""
     layers = authors_layers(args, len(ds.x_train))
     trained, seconds, x = [], [], ds.x_train
     for i, layer in enumerate(layers):
@@ -191,8 +203,7 @@ def greedy(args, ds, key) -> dict:
         if i + 1 < len(layers):
             x = encode(layer, trained[-1], x)
     _, params = compose(Stack(tuple(layers), trained, [None] * len(layers), seconds))
-    snapshots.save(path, _arrays(params), seconds=sum(seconds), layer_seconds=seconds)
-    return _params(snapshots.load(path)[0])
+    return params, {"seconds": sum(seconds), "layer_seconds": seconds}
 
 
 def authors_layers(args, examples: int) -> list:
@@ -267,9 +278,7 @@ def evaluate(args, ds, machine, key) -> dict:
     else:
         epoch, path = snapshots.newest(args.run_dir, "joint", args.at)
     arrays, meta = snapshots.load(path)
-    params, chains = _params(arrays), _chains(arrays)
-    if len(params["W"]) < machine.depth:  # a greedy stack without label units
-        params = add_label_layer(params, machine.n_labels)
+    params, chains = with_label_layer(machine, _params(arrays)), _chains(arrays)
     record = {"epochs": epoch, "joint_train_seconds": meta["seconds"] if epoch else 0.0,
               "greedy_seconds": snapshots.load(args.run_dir / "greedy.npz")[1]["seconds"],
               "settings": json.loads((args.run_dir / "settings.json").read_text()),

@@ -99,9 +99,9 @@ class History(_Records):
         diverged = self.diverged
         if diverged is None and later.diverged is not None:
             diverged = at + later.diverged
-        return History(self.unit, self.at + [at + a for a in later.at],
-                       {name: self.train[name] + [
-                           (self.train[name][-1] if name in counters and self.train[name]
-                            else 0) + value if name in counters else value
-                           for value in later.train[name]] for name in self.train},
-                       evals, self.seconds + [seconds + s for s in later.seconds], diverged)
+        train = {}
+        for name, values in self.train.items():
+            offset = values[-1] if name in counters and values else 0
+            train[name] = values + [offset + value for value in later.train[name]]
+        return History(self.unit, self.at + [at + a for a in later.at], train, evals,
+                       self.seconds + [seconds + s for s in later.seconds], diverged)

@@ -30,10 +30,10 @@ from ..boltzmann.gibbs import gibbs_chain
 from ..boltzmann.gradient import METHODS
 from ..boltzmann.learning import train_rbm
 from ..boltzmann.rbm import RBM, bernoulli, rbm
-from ..validate import check_labels, check_number, check_positive_int, check_unit_interval
+from ..validate import check_number, check_positive_int, check_unit_interval
 from ..engine import History, LayerFit
 from ..nets.mlp import check_widths
-from .stack import Stack
+from .stack import Stack, check_layer_labels
 
 __all__ = ["RBMLayer", "dbn_layers", "generate"]
 
@@ -112,9 +112,7 @@ class RBMLayer:
         key_sample, key_init, key_train = jax.random.split(key, 3)
         x = np.asarray(x, np.float32)
         if self.n_labels:
-            check_labels("y", y, self.n_labels)
-            if len(y) != len(x):
-                raise ValueError(f"y has {len(y)} labels for {len(x)} examples; give one each")
+            check_layer_labels(self.n_labels, y, len(x))
         elif y is not None:
             raise ValueError("labels given to a layer without label units; build its RBM "
                              "with rbm(..., n_labels=K)")

@@ -192,14 +192,19 @@ def check_stack_labels(layers, y, n: int) -> int | None:
             raise ValueError("labels y given, but no layer of this stack has label units; "
                              "give the top RBM n_labels (e.g. dbm_layers(..., n_labels=10))")
         return None
-    top = layers[-1]
+    check_layer_labels(layers[-1].n_labels, y, n)
+    return labelled[0]
+
+
+def check_layer_labels(n_labels: int, y, n: int) -> None:
+    """The labels a layer with ``n_labels`` label units trains on: given, ``n`` of them
+    (one per example), integers in ``[0, n_labels)``."""
     if y is None:
-        raise ValueError(f"the top layer has {top.n_labels} label units: pass the data's "
-                         "labels, greedy_pretrain(..., y=labels)")
-    check_labels("y", y, top.n_labels)
+        raise ValueError(f"the top layer has {n_labels} label units: pass the data's "
+                         "labels, greedy_pretrain(..., y=labels) (or its train(..., y=))")
+    check_labels("y", y, n_labels)
     if len(y) != n:
         raise ValueError(f"y has {len(y)} labels for {n} examples; give one per example")
-    return labelled[0]
 
 
 def encode(layer, params, x, *, chunk: int = CHUNK) -> np.ndarray:
