@@ -20,7 +20,9 @@ file is there, so the same command run again continues where it stopped:
    learning rate 0.001 divided by 1.000015 after every update (floor 1e-4), weight
    decay 2e-4 on the weights, momentum 0.9, 100 persistent chains with 5 Gibbs sweeps
    per update, a fresh binarization of every batch (``resample``). The optimiser's
-   momentum restarts at each segment (the learning rate continues). With ``--labels``
+   momentum restarts at each segment (the learning rate continues). ``--sparsity 0.2,0.1``
+   adds the authors' sparsity penalty (cost ``--sparsity-cost``, 0.001; damping 0.9).
+   With ``--labels``
    the DBM has a 10-unit label layer joined to h⁽²⁾, as the authors' code has, starting
    from the top RBM's label weights (``--greedy authors``) or at zero, and learnt with
    the data (``train_dbm(..., y=)``: the data term
@@ -93,6 +95,10 @@ def main(argv=None) -> dict | None:
     p.add_argument("--lr-floor", type=float, default=1e-4)
     p.add_argument("--weight-decay", type=float, default=2e-4)
     p.add_argument("-k", type=int, default=5, help="Gibbs sweeps of the chains per update")
+    p.add_argument("--sparsity", type=targets, default=None, metavar="P1,P2",
+                   help="joint training pulls h1, h2's mean activity to these targets, as the "
+                        "authors' code does with 0.2,0.1 (train_dbm's sparsity_target)")
+    p.add_argument("--sparsity-cost", type=float, default=0.001)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels", action="store_true",
                    help="join a 10-unit label layer to the top, learnt with the data (as "
@@ -146,6 +152,7 @@ def main(argv=None) -> dict | None:
     settings = {k: v for k, v in vars(args).items()
                 if k in ("epochs", "segment", "greedy_epochs", "lr", "lr_decay", "lr_floor",
                          "weight_decay", "k", "seed") or (k == "labels" and v)
+                or (k in ("sparsity", "sparsity_cost") and args.sparsity)
                 or (k == "greedy" and v != "plain")}
     snapshots.check_settings(args.run_dir, settings)
     machine = boltzmann.dbm(WIDTHS, n_labels=10 if args.labels else 0)
@@ -255,6 +262,7 @@ def train(args, ds, machine, params, key) -> None:
             epochs=end - start, batch_size=100, optimizer=optimizer, n_chains=100, k=args.k,
             params=params if previous is None else _params(previous),
             chains=None if previous is None else _chains(previous), resample=True,
+            sparsity_target=args.sparsity, sparsity_cost=args.sparsity_cost,
             description=f"DBM epochs {start + 1}-{end}",
             checkpoint_dir=checkpoint_dir, checkpoint_every=1)
         return _arrays(fit.params, fit.chains), {
@@ -383,6 +391,16 @@ def hidden_frozen_for(steps: int) -> optax.GradientTransformation:
         hidden = jax.tree_util.tree_map(lambda u: u * on, updates["hidden"])
         return {**updates, "hidden": hidden}, optax.ScaleByScheduleState(count=state.count + 1)
     return optax.GradientTransformation(init, update)
+
+
+def targets(text: str) -> list[float]:
+    """argparse type: ``P1,P2``, one sparsity target per hidden layer, each in (0, 1)."""
+    values = [float(t) for t in text.split(",")]
+    if len(values) != len(WIDTHS) - 1 or not all(0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"give {len(WIDTHS) - 1} targets in (0, 1), one per hidden layer, e.g. 0.2,0.1; "
+            f"got {text!r}")
+    return values
 
 
 def rates(text: str) -> tuple[float, float]:

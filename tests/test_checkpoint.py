@@ -140,14 +140,21 @@ def test_a_folder_of_another_run_is_refused(killed, tmp_path):
     assert not (tmp_path / "other").exists()  # refused before anything was written
 
 
-def interrupted_dbm(directory):
+def interrupted_dbm(directory, **sparsity):
     from jaxdeep.boltzmann import dbm, train_dbm
 
     x = (np.random.default_rng(3).random((32, 6)) < 0.4).astype(np.float32)
     fit_ = train_dbm(dbm([6, 4, 3]), x, key=jax.random.key(4), epochs=3, batch_size=8,
                      n_chains=8, k=1, mean_field_iterations=3, progress=False,
-                     checkpoint_dir=directory)
+                     checkpoint_dir=directory, **sparsity)
     return (fit_.params, fit_.chains, fit_.key), fit_.history
+
+
+def interrupted_sparse_dbm(directory):
+    """The sparsity penalty's running means are state: a resume that restarted them at
+    the targets would end elsewhere."""
+    return interrupted_dbm(directory, sparsity_target=0.1, sparsity_cost=0.5,
+                           sparsity_damping=0.95)
 
 
 def interrupted_autoencoder(directory):
@@ -159,8 +166,9 @@ def interrupted_autoencoder(directory):
     return fit_.params, fit_.history
 
 
-@pytest.mark.parametrize("run", [interrupted_dbm, interrupted_autoencoder],
-                         ids=["dbm", "autoencoder"])
+@pytest.mark.parametrize("run", [interrupted_dbm, interrupted_sparse_dbm,
+                                 interrupted_autoencoder],
+                         ids=["dbm", "sparse-dbm", "autoencoder"])
 def test_an_interrupted_run_resumes_to_the_same_parameters(run, tmp_path, monkeypatch):
     """Ctrl-C (KeyboardInterrupt) after the 2nd of 3 epochs; run again: same result,
     bitwise — which needs the optimiser state (SGD momentum, Adam) restored too."""

@@ -19,6 +19,7 @@ from jaxdeep.boltzmann.dbm_learning import (
     DBMFit,
     DBMHistory,
     DBMLearner,
+    DBMSparsity,
     DBMTrainState,
     train_dbm,
 )
@@ -62,7 +63,7 @@ from jaxdeep.boltzmann.partition import (
 from jaxdeep.boltzmann.rbm import RBM, base_rate, rbm
 
 __all__ = [
-    "DBM", "DBMFit", "DBMHistory", "DBMLearner", "DBMTrainState", "MeanField", "dbm",
+    "DBM", "DBMFit", "DBMHistory", "DBMLearner", "DBMSparsity", "DBMTrainState", "MeanField", "dbm",
     "base_rates", "dbm_ais", "dbm_exact_samples", "dbm_log_partition", "dbm_reverse_ais", "lower_bound",
     "train_dbm", "AISResult",
     "GibbsResult", "Learning", "METHODS", "RBM", "RBMFit", "RBMHistory", "RBMLearner",

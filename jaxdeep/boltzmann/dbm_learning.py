@@ -5,6 +5,9 @@ clamped), the model term from persistent Gibbs chains, one optax step on
 ``−(⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_data − ⟨s⁽ʳ⁻¹⁾s⁽ʳ⁾ᵀ⟩_model)`` and the biases' ⟨s⁽ʳ⁾⟩ differences — the
 step of :class:`DBMLearner`. The training engine (:mod:`jaxdeep.engine`) scans it over
 each epoch's batches inside ``jax.jit`` and runs the epochs.
+
+An optional **sparsity penalty** (:class:`DBMSparsity`, as in Salakhutdinov & Hinton's
+MNIST code) pulls each hidden layer's mean activity towards a target.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from jaxdeep.boltzmann.dbm import DBM
 from jaxdeep.boltzmann.rbm import bernoulli, fresh_binarization
 from jaxdeep.checkpoint import open_checkpoints, settings_of_key
 from jaxdeep.data.batching import num_batches
-from jaxdeep.validate import check_batch, check_positive_int, check_unit_interval
+from jaxdeep.validate import (check_batch, check_number, check_positive_int,
+                              check_unit_interval)
 from jaxdeep.memory import check_training_fits
 from jaxdeep.engine import (Batch, History, epoch_keys, ran_away, run_blocks, scan_epochs,
                             shared)
 from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
-__all__ = ["DBMFit", "DBMHistory", "DBMLearner", "DBMTrainState", "train_dbm"]
+__all__ = ["DBMFit", "DBMHistory", "DBMLearner", "DBMSparsity", "DBMTrainState",
+           "train_dbm"]
 
 
 #: What :func:`train_dbm` records per epoch: the engine's :class:`~jaxdeep.engine.History`,
@@ -47,12 +52,59 @@ class DBMFit(NamedTuple):
 
 
 class DBMTrainState(NamedTuple):
-    """What a DBM run carries between updates: ``params``, the optax ``opt_state`` and
-    the persistent ``chains`` (one ``(n_chains, n)`` array per layer, visible first)."""
+    """What a DBM run carries between updates: ``params``, the optax ``opt_state``, the
+    persistent ``chains`` (one ``(n_chains, n)`` array per layer, visible first) and, with
+    a sparsity penalty, ``means``: the running mean activity q⁽ʳ⁾ of each hidden layer
+    (``[]`` without one)."""
 
     params: dict
     opt_state: optax.OptState
     chains: list
+    means: list
+
+
+@dataclasses.dataclass(frozen=True)
+class DBMSparsity:
+    """A sparsity penalty on a DBM's hidden layers (Lee, Ekanadham & Ng 2008; the form of
+    Salakhutdinov & Hinton's MNIST code, which uses targets 0.2 and 0.1, cost 0.001,
+    damping 0.9). Each hidden layer r keeps a running mean of its data-term activity,
+
+        q⁽ʳ⁾ ← λ q⁽ʳ⁾ + (1 − λ) ⟨μ⁽ʳ⁾⟩_batch,        (λ = ``damping``, q⁽ʳ⁾ starts at pᵣ)
+
+    and each update adds to the ascent direction the push ``π⁽ʳ⁾ = cost · (pᵣ − q⁽ʳ⁾)``
+    on the layer's biases and on every weight into it, times the mean state at the
+    weight's other end::
+
+        Δb⁽ʳ⁾ += π⁽ʳ⁾,    ΔW⁽ʳ⁾ += ⟨s⁽ʳ⁻¹⁾⟩ π⁽ʳ⁾ᵀ + π⁽ʳ⁻¹⁾ ⟨s⁽ʳ⁾⟩ᵀ
+
+    (the second term when layer r−1 is hidden too). A unit more active than its target
+    is pushed down through its bias and its inputs alike. The authors' code leaves the
+    label weights out; here they take the push like any weight into h⁽ᴿ⁾.
+
+    ``targets`` holds one target pᵣ per hidden layer, bottom first."""
+
+    targets: tuple[float, ...]
+    cost: float = 0.001
+    damping: float = 0.9
+
+    def start(self, machine: DBM) -> list:
+        """The running means before the first update: each hidden unit at its target."""
+        return [jnp.full(n, p, jnp.float32) for n, p in zip(machine.widths[1:], self.targets)]
+
+    def push(self, means: list, states: list, weights) -> tuple[list, dict]:
+        """The updated running means and the push ``{W: [...], b: [...]}`` (ascent
+        direction, zero for the visible and label biases) given the data term's states
+        ``[v, μ⁽¹⁾, …]`` weighted by ``weights`` (rows summing to 1)."""
+        hidden = len(self.targets)
+        mean_states = [weights @ s for s in states]
+        means = [self.damping * q + (1 - self.damping) * m
+                 for q, m in zip(means, mean_states[1:hidden + 1])]
+        pi = ([jnp.zeros_like(mean_states[0])]
+              + [self.cost * (p - q) for p, q in zip(self.targets, means)]
+              + [jnp.zeros_like(m) for m in mean_states[hidden + 1:]])
+        W = [jnp.outer(mean_states[r - 1], pi[r]) + jnp.outer(pi[r - 1], mean_states[r])
+             for r in range(1, len(states))]
+        return means, {"W": W, "b": pi}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +113,8 @@ class DBMLearner:
     (:mod:`jaxdeep.engine`): ``machine`` trained with ``optimizer``, ``k`` Gibbs sweeps of
     the persistent chains and ``iterations`` mean-field sweeps per update, batches and
     chains split over ``mesh``; with ``resample`` the batch holds probabilities and each
-    update sees a fresh binary sample of them. Frozen and hashable: a static argument of
+    update sees a fresh binary sample of them; with ``sparsity`` (a :class:`DBMSparsity`)
+the hidden layers' activities are pulled towards its targets. Frozen and hashable: a static argument of
     the compiled epochs."""
 
     machine: DBM
@@ -70,6 +123,7 @@ class DBMLearner:
     k: int = 5
     iterations: int = 10
     resample: bool = False
+    sparsity: DBMSparsity | None = None
 
     #: the per-epoch key schedule of :func:`~jaxdeep.engine.scan_epochs`
     epoch_keys = staticmethod(epoch_keys)
@@ -78,16 +132,18 @@ class DBMLearner:
         """The state before the first update, placed on the mesh: copies (the compiled
         epochs may donate them, never the caller's arrays), chains split over the data
         axis."""
-        return DBMTrainState(*replicate((params, self.optimizer.init(params)), self.mesh),
-                             split_rows([jnp.asarray(c, jnp.float32) for c in chains],
-                                        self.mesh))
+        means = self.sparsity.start(self.machine) if self.sparsity else []
+        params, opt_state, means = replicate(
+            (params, self.optimizer.init(params), means), self.mesh)
+        return DBMTrainState(params, opt_state, split_rows(
+            [jnp.asarray(c, jnp.float32) for c in chains], self.mesh), means)
 
     def step(self, state: DBMTrainState, batch: Batch, key) -> tuple[DBMTrainState, tuple]:
         """One update: the data term from the mean-field posterior of ``batch.inputs``,
         the model term from ``k`` Gibbs sweeps of the chains, one optax step on
-        ``−(data − model)``. Metrics: the mean-field sweeps used and the batch's mean
-        reconstruction error ``‖v − σ(μ⁽¹⁾W⁽¹⁾ᵀ + b⁽⁰⁾)‖²``."""
-        machine, (params, opt_state, chains) = self.machine, state
+        ``−(data − model + sparsity push)``. Metrics: the mean-field sweeps used and the
+        batch's mean reconstruction error ``‖v − σ(μ⁽¹⁾W⁽¹⁾ᵀ + b⁽⁰⁾)‖²``."""
+        machine, (params, opt_state, chains, means) = self.machine, state
         v, weights, y = batch.inputs, batch.weights, None
         if machine.n_labels:  # rows are [v, one-hot y]: both layers clamped
             v, y = v[:, :machine.widths[0]], v[:, machine.widths[0]:]
@@ -101,10 +157,13 @@ class DBMLearner:
         uniform = jnp.full(chains[0].shape[0], 1.0 / chains[0].shape[0])
         model = _pair_statistics(chains, uniform)
         ascent = jax.tree_util.tree_map(lambda d, s: s - d, data, model)  # optax minimises
+        if self.sparsity:
+            means, push = self.sparsity.push(means, [v] + field.mu, weights)
+            ascent = jax.tree_util.tree_map(jnp.subtract, ascent, push)
         updates, opt_state = self.optimizer.update(ascent, opt_state, params)
         recon = jax.nn.sigmoid(field.mu[0] @ params["W"][0].T + params["b"][0])
         error = weights @ jnp.sum((v - recon) ** 2, -1)
-        return (DBMTrainState(optax.apply_updates(params, updates), opt_state, chains),
+        return (DBMTrainState(optax.apply_updates(params, updates), opt_state, chains, means),
                 (field.iterations.astype(jnp.float32), error))
 
 
@@ -113,7 +172,8 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batc
               k: int = 5, mean_field_iterations: int = 10, params=None, chains=None,
               progress: bool = True, description: str = "DBM", mesh=None,
               checkpoint_dir=None, checkpoint_every: int | None = None,
-              resample: bool = False) -> DBMFit:
+              resample: bool = False, sparsity_target=None, sparsity_cost: float = 0.001,
+              sparsity_damping: float = 0.9) -> DBMFit:
     """Train a DBM by stochastic approximation (Salakhutdinov & Hinton 2009).
 
     Each batch: mean-field posteriors μ for the data term (``mean_field_iterations``
@@ -135,6 +195,11 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batc
     A DBM with a label layer (``dbm(widths, n_labels=K)``) takes the integer labels ``y``
     and learns them with the data: the data term clamps the label layer to ``y`` as it
     clamps the visibles to ``x``; the chains sample the labels with everything else.
+
+    ``sparsity_target`` (one target for every hidden layer, or one per hidden layer,
+    bottom first) adds the sparsity penalty of :class:`DBMSparsity` with
+    ``sparsity_cost`` and ``sparsity_damping``; Salakhutdinov & Hinton's MNIST code uses
+    ``sparsity_target=(0.2, 0.1)`` with the default cost 0.001 and damping 0.9.
     """
     if machine.n_labels or y is not None:
         machine.check_labels("y", y, len(x))
@@ -148,13 +213,15 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batc
         check_positive_int(name, value)
     if checkpoint_every is not None:
         check_positive_int("checkpoint_every", checkpoint_every)
+    sparsity = _sparsity(machine, sparsity_target, sparsity_cost, sparsity_damping)
     mesh = mesh_for(mesh, batch_size=batch_size, n_chains=n_chains)
     settings = {"trainer": "train_dbm", "machine": repr(machine), "epochs": epochs,
                 "batch_size": batch_size, "n_chains": n_chains, "k": k,
                 "mean_field_iterations": mean_field_iterations, "examples": len(x),
                 "key": settings_of_key(key), "start": [params is not None, chains is not None],
                 **({"resample": True} if resample else {}),
-                **({"n_labels": machine.n_labels} if machine.n_labels else {})}
+                **({"n_labels": machine.n_labels} if machine.n_labels else {}),
+                **({"sparsity": dataclasses.asdict(sparsity)} if sparsity else {})}
     key_init, key_chains, key = jax.random.split(key, 3)
     optimizer = optimizer or _default_optimizer()
     if params is not None:
@@ -175,7 +242,8 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batc
             f"chains must be {machine.depth + 1} arrays of shapes "
             f"{[(n_chains, n) for n in machine.widths]} (the DBMFit.chains of a run of this "
             f"DBM with n_chains={n_chains}); got {[tuple(np.shape(c)) for c in chains]}")
-    learner = DBMLearner(machine, optimizer, mesh, k, mean_field_iterations, resample)
+    learner = DBMLearner(machine, optimizer, mesh, k, mean_field_iterations, resample,
+                         sparsity)
     state = learner.init(params, chains)
     rows = np.asarray(x, np.float32)
     if machine.n_labels:  # the clamped layers side by side: [v, one-hot y] per row
@@ -202,6 +270,24 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batc
         total=epochs, every=1, block=block, record=record, status=_status,
         description=description, unit="epochs", progress=progress, checkpoints=checkpoints)
     return DBMFit(state[0], state[2], key, history)
+
+
+def _sparsity(machine: DBM, target, cost, damping) -> DBMSparsity | None:
+    """The penalty asked for, checked: one target in (0, 1) per hidden layer (a single
+    number serves them all), a cost ≥ 0, a damping in [0, 1)."""
+    if target is None:
+        return None
+    targets = (target,) * machine.hidden_depth if np.ndim(target) == 0 else tuple(target)
+    if len(targets) != machine.hidden_depth:
+        raise ValueError(
+            f"sparsity_target must be one number or {machine.hidden_depth} (one per hidden "
+            f"layer of this DBM, bottom first); got {len(targets)}: {target!r}")
+    targets = tuple(check_number("sparsity_target", p, low=0, high=1, low_open=True,
+                                 high_open=True, hint="a hidden unit's desired mean "
+                                 "activity, e.g. 0.1") for p in targets)
+    return DBMSparsity(targets, check_number("sparsity_cost", cost, low=0),
+                       check_number("sparsity_damping", damping, low=0, high=1,
+                                    high_open=True, hint="0 uses each batch's mean alone"))
 
 
 def _check_fits(machine: DBM, optimizer, mesh, x, batch_size, n_chains, k,
