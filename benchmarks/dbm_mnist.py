@@ -12,7 +12,9 @@ file is there, so the same command run again continues where it stopped:
    with the learning rate 0.05/k, weight decay 0.001, momentum 0.5 then 0.9 after five
    epochs, a fresh binarization of every batch, and with ``--labels`` the labels beside
    h⁽¹⁾ among the top RBM's visibles (so the DBM's label weights start pre-trained). Each
-   layer is saved as it finishes (``greedy-1.npz``);
+   layer is saved as it finishes (``greedy-1.npz``). The composed DBM's h⁽¹⁾ bias is the
+   mean of the two RBMs' biases for it, or with ``--middle-bias sum`` their sum, as the
+   authors' code composes it;
 2. ``joint-EEEE.npz`` — joint training by stochastic approximation
    (:func:`jaxdeep.boltzmann.train_dbm`) in segments of ``--segment`` epochs, each
    checkpointed every epoch (a kill loses at most one epoch) and kept as a snapshot
@@ -87,6 +89,9 @@ def main(argv=None) -> dict | None:
                    help="greedy schedule: plain (CD-1, 30 epochs per layer) or the authors' "
                         "(100 and 200 epochs, k raised for the second layer, labels in it "
                         "with --labels)")
+    p.add_argument("--middle-bias", choices=("mean", "sum"), default="mean",
+                   help="h1's bias in the composed DBM: the mean of its two RBMs' biases, or "
+                        "their sum as the authors' code (compose(..., middle=))")
     p.add_argument("--greedy-epochs", type=int_list, default=None,
                    help="epochs per greedy layer, E or E1,E2 (default 30; 100,200 for "
                         "--greedy authors)")
@@ -153,7 +158,7 @@ def main(argv=None) -> dict | None:
                 if k in ("epochs", "segment", "greedy_epochs", "lr", "lr_decay", "lr_floor",
                          "weight_decay", "k", "seed") or (k == "labels" and v)
                 or (k in ("sparsity", "sparsity_cost") and args.sparsity)
-                or (k == "greedy" and v != "plain")}
+                or (k == "greedy" and v != "plain") or (k == "middle_bias" and v != "mean")}
     snapshots.check_settings(args.run_dir, settings)
     machine = boltzmann.dbm(WIDTHS, n_labels=10 if args.labels else 0)
     key = jax.random.key(args.seed)
@@ -188,7 +193,8 @@ def plain_greedy(args, ds, key) -> tuple[dict, dict]:
     began = time.perf_counter()
     layers = dbm_layers(WIDTHS, epochs=args.greedy_epochs, batch_size=100,
                         optimizer=optax.sgd(0.05, momentum=0.5), weight_scale=0.01)
-    _, params = compose(greedy_pretrain(layers, ds.x_train, key=jax.random.fold_in(key, 1)))
+    _, params = compose(greedy_pretrain(layers, ds.x_train, key=jax.random.fold_in(key, 1)),
+                        middle=args.middle_bias)
     return params, {"seconds": time.perf_counter() - began}
 
 
@@ -209,7 +215,8 @@ def authors_greedy(args, ds, key) -> tuple[dict, dict]:
         seconds.append(meta["seconds"])
         if i + 1 < len(layers):
             x = encode(layer, trained[-1], x)
-    _, params = compose(Stack(tuple(layers), trained, [None] * len(layers), seconds))
+    _, params = compose(Stack(tuple(layers), trained, [None] * len(layers), seconds),
+                        middle=args.middle_bias)
     return params, {"seconds": sum(seconds), "layer_seconds": seconds}
 
 

@@ -667,6 +667,12 @@ def test_compose_keeps_weights_and_averages_middle_biases(stack):
     np.testing.assert_allclose(params["b"][1], (lower["c"] + upper["b"]) / 2, rtol=1e-6)
     np.testing.assert_array_equal(params["b"][2], upper["c"])
     assert not np.allclose(lower["c"], upper["b"])  # the average is a real choice here
+    _, summed = pre.compose(stack, middle="sum")  # as the authors' code composes h¹
+    np.testing.assert_allclose(summed["b"][1], lower["c"] + upper["b"], rtol=1e-6)
+    for a, b in zip(summed["W"] + summed["b"][::2], params["W"] + params["b"][::2]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="middle.*mean, sum"):
+        pre.compose(stack, middle="max")
 
 
 def test_compose_refuses_a_stack_that_is_not_rbms(stack):

@@ -17,7 +17,7 @@ import optax
 
 from ..boltzmann.dbm import DBM, dbm
 from ..boltzmann.rbm import rbm
-from ..validate import check_features, check_finite, check_positive_int
+from ..validate import check_choice, check_features, check_finite, check_positive_int
 from ..nets.mlp import check_widths, mlp, stack_layers
 from .dbn import RBMLayer, check_layer_settings
 from .stack import Stack
@@ -54,9 +54,12 @@ def dbm_layers(widths, *, epochs: int = 10, batch_size: int = 100, method: str =
     return layers
 
 
-def compose(stack: Stack, *, n_labels: int = 0) -> tuple[DBM, dict]:
+def compose(stack: Stack, *, n_labels: int = 0, middle: str = "mean") -> tuple[DBM, dict]:
     """The DBM made of a pre-trained :func:`dbm_layers` stack: the same weights; a layer
-    between two RBMs gets the mean of the bias it has in each.
+    between two RBMs gets the mean of the bias it has in each (``middle="mean"``: each
+    doubled-input RBM's bias already stands for the whole layer) or, with
+    ``middle="sum"``, their sum ``c⁽ʳ⁾ + b⁽ʳ⁺¹⁾``, as Salakhutdinov & Hinton's released code
+    composes h⁽¹⁾.
 
     A stack whose top RBM has label units (``dbm_layers(..., n_labels=K)``) gives a DBM
     with a label layer (``dbm(widths, n_labels=K)``) whose weights and biases are the top
@@ -70,9 +73,11 @@ def compose(stack: Stack, *, n_labels: int = 0) -> tuple[DBM, dict]:
     if top.n_labels and n_labels not in (0, top.n_labels):
         raise ValueError(f"the stack's top RBM has {top.n_labels} label units; got "
                          f"n_labels={n_labels} (leave it out: they come from the stack)")
+    check_choice("middle", middle, ("mean", "sum"))
     machine = dbm(stack.widths, n_labels=top.n_labels or n_labels)
     p, n = stack.params, top.machine.n_data
-    b = ([p[0]["b"]] + [(p[r]["c"] + p[r + 1]["b"][:stack.widths[r + 1]]) / 2
+    share = 0.5 if middle == "mean" else 1.0
+    b = ([p[0]["b"]] + [share * (p[r]["c"] + p[r + 1]["b"][:stack.widths[r + 1]])
                         for r in range(len(p) - 1)] + [p[-1]["c"]])
     params = {"W": [q["W"] for q in p[:-1]] + [p[-1]["W"][:n]], "b": b}
     if top.n_labels:  # the top RBM's label units become the label layer
