@@ -83,6 +83,8 @@ def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
     """
     check_positive_int("every", every)
     check_positive_int("capacity", capacity)
+    # extra arguments (a line search's value and value_fn) pass through to the optimiser
+    optimizer = optax.with_extra_args_support(optimizer)
 
     def init(params) -> MonitorState:
         n = len(layer_names(params, stacked=stacked))
@@ -94,11 +96,11 @@ def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
                             jnp.zeros((), jnp.int32), jnp.zeros(capacity, jnp.int32),
                             zeros, zeros)
 
-    def update(grads, state: MonitorState, params=None):
+    def update(grads, state: MonitorState, params=None, **extra):
         if params is None:
             raise ValueError("the monitor needs params to measure update ratios: call "
                              "update(grads, state, params)")
-        updates, inner = optimizer.update(grads, state.inner, params)
+        updates, inner = optimizer.update(grads, state.inner, params, **extra)
 
         def record(state):
             g, u, p = (layer_norms(t, stacked) for t in (grads, updates, params))
@@ -116,7 +118,7 @@ def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
         state = jax.lax.cond(state.step % every == 0, record, lambda s: s, state)
         return updates, state._replace(step=state.step + 1)
 
-    return optax.GradientTransformation(init, update)
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 class Records(NamedTuple):

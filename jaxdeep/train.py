@@ -220,7 +220,13 @@ class SupervisedLearner:
             return self.task.loss(logits, batch.targets, batch.mask), new_state
 
         (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params)
-        updates, opt_state = self.optimizer.update(grads, ts.opt_state, ts.params)
+        extra = {}
+        if isinstance(self.optimizer, optax.GradientTransformationExtraArgs):
+            # what line-search optimisers (optax.lbfgs, optax.scale_by_zoom_linesearch)
+            # need: the batch's loss, its gradient, and the loss at other params — the same
+            # batch and the same dropout masks, so the search sees one function
+            extra = {"value": loss, "grad": grads, "value_fn": lambda p: loss_fn(p)[0]}
+        updates, opt_state = self.optimizer.update(grads, ts.opt_state, ts.params, **extra)
         params = optax.apply_updates(ts.params, updates)
         return TrainState(params, opt_state, new_state, ts.step + 1), loss
 
@@ -290,7 +296,9 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
       task: ``classification``, ``segmentation`` or a :class:`Task`.
       steps: optimiser steps; epochs follow one another, each a fresh shuffle.
       batch_size: examples per step (the last batch of an epoch is padded and masked).
-      optimizer: any optax transformation; default Adam with learning rate 1e-3.
+      optimizer: any optax transformation, line searches included (``optax.lbfgs``:
+        each step hands it the batch's loss and the loss at trial params); default
+        Adam with learning rate 1e-3.
       params, model_state: start here instead of a fresh ``model.init`` (fine-tuning).
       eval_data: optional held-out (x, y), evaluated every ``eval_every`` steps.
       eval_every: steps per jit'd block (default: ``steps // 10``, at least 1).

@@ -350,3 +350,20 @@ def test_dropout_trains_in_fit_and_refuses_bad_rates(digits_batch):
             nets.mlp([4, 3, 2], dropout=bad)
     with pytest.raises(ValueError, match="init_state"):
         model.apply(model.init(jax.random.key(0)), jnp.zeros((2, 64)), train=True)
+
+
+def test_fit_takes_a_line_search_optimizer(digits_batch):
+    """optax.lbfgs needs each step's loss and the loss at trial params: fit hands them
+    over (with the gradient monitor in between too). On a full batch of a convex problem
+    (softmax regression) it beats plain gradient descent by far in 25 steps."""
+    import optax
+
+    from jaxdeep.train import fit
+    model = nets.mlp([64, 10])
+    x, y = np.asarray(digits_batch[0]), np.asarray(digits_batch[1])
+    common = {"key": jax.random.key(0), "steps": 25, "batch_size": 256, "progress": False}
+    lbfgs = fit(model, (x, y), optimizer=optax.lbfgs(), monitor_every=5, **common)
+    sgd = fit(model, (x, y), optimizer=optax.sgd(0.1), **common)
+    assert lbfgs.monitor is not None and len(lbfgs.monitor.at) == 5
+    assert lbfgs.history.train_loss[-1] < 0.1 * sgd.history.train_loss[-1], (
+        lbfgs.history.train_loss, sgd.history.train_loss)
