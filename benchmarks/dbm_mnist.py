@@ -114,8 +114,11 @@ def main(argv=None) -> dict | None:
                    help="the snapshot's epoch (default newest; 0: the greedy stack, with "
                         "--no-ais)")
     p.add_argument("--finetune-steps", type=int, default=12000, help="0: no fine-tuning")
-    p.add_argument("--finetune-optimizer", choices=("adam", "sgd"), default="adam",
-                   help="adam (lr 1e-3) or sgd with momentum 0.9 (lr 0.1), cosine decay")
+    p.add_argument("--finetune-batch", type=int, default=100)
+    p.add_argument("--finetune-optimizer", choices=("adam", "sgd", "lbfgs"), default="adam",
+                   help="adam (lr 1e-3) or sgd with momentum 0.9 (lr 0.1), cosine decay; "
+                        "lbfgs: a line search per step (its own step length), meant for big "
+                        "--finetune-batch as the authors' conjugate gradients on 10,000 images")
     p.add_argument("--finetune-lr", type=float, default=None,
                    help="peak learning rate (default 1e-3 for adam, 0.1 for sgd)")
     p.add_argument("--dropout", type=rates, default=(0.0, 0.0),
@@ -143,6 +146,9 @@ def main(argv=None) -> dict | None:
                         "(base_rates), or the visibles' base rates with fair-coin hiddens")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     args = p.parse_args(argv)
+    if args.finetune_optimizer == "lbfgs" and args.top_first:
+        p.error("--top-first freezes layers after the optimiser's step, which a line search "
+                "(--finetune-optimizer lbfgs) cannot take into account; use adam or sgd")
     if args.epochs % args.segment:
         p.error(f"--epochs ({args.epochs}) must be a multiple of --segment ({args.segment})")
     if args.greedy_epochs is None:
@@ -355,10 +361,13 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
         read_params = {name: params[name][:-1] for name in ("W", "b")}
     inputs, eval_inputs = (dbm_inputs(reader, read_params, x),
                            dbm_inputs(reader, read_params, x_eval))
-    peak = args.finetune_lr or (1e-3 if args.finetune_optimizer == "adam" else 0.1)
-    rate = optax.cosine_decay_schedule(peak, args.finetune_steps)
-    optimizer = (optax.adam(rate) if args.finetune_optimizer == "adam"
-                 else optax.sgd(rate, momentum=0.9))
+    peak = args.finetune_lr or {"adam": 1e-3, "sgd": 0.1, "lbfgs": None}[args.finetune_optimizer]
+    rate = optax.cosine_decay_schedule(peak, args.finetune_steps) if peak else None
+    optimizer = {"adam": lambda: optax.adam(rate),
+                 "sgd": lambda: optax.sgd(rate, momentum=0.9),
+                 # one line search per batch, the step length its own (no schedule), as
+                 # the authors' conjugate gradients on 10,000-image batches
+                 "lbfgs": lambda: optax.lbfgs(rate)}[args.finetune_optimizer]()
     if args.top_first:
         optimizer = optax.chain(optimizer, hidden_frozen_for(args.top_first))
     errors, curves, began = [], [], time.perf_counter()
@@ -369,7 +378,8 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
         if machine.n_labels and args.finetune_output == "random":
             net = {**net, "output": model.init(k)["output"]}
         tuned = finetune((model, net), (inputs, y), key=k, eval_data=(eval_inputs, y_eval),
-                         steps=args.finetune_steps, batch_size=100, optimizer=optimizer,
+                         steps=args.finetune_steps, batch_size=args.finetune_batch,
+                         optimizer=optimizer,
                          twin=False, description=f"fine-tuning, seed {seed}")
         history = tuned.pretrained.history
         errors.append(100 * (1 - final_metric(history, "accuracy")))
@@ -380,7 +390,8 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
             "output": args.finetune_output if machine.n_labels else "random",
             "top_first": args.top_first,
             "input_labels": args.input_labels if machine.n_labels else None,
-            "dropout": list(args.dropout), "steps": args.finetune_steps, "batch_size": 100,
+            "dropout": list(args.dropout), "steps": args.finetune_steps,
+            "batch_size": args.finetune_batch,
             "seeds": args.finetune_seeds, "error_percent": errors,
             "mean_error_percent": float(np.mean(errors)),
             "std_error_percent": float(np.std(errors, ddof=1)) if len(errors) > 1 else None,
