@@ -114,8 +114,8 @@ class DBMLearner:
     the persistent chains and ``iterations`` mean-field sweeps per update, batches and
     chains split over ``mesh``; with ``resample`` the batch holds probabilities and each
     update sees a fresh binary sample of them; with ``sparsity`` (a :class:`DBMSparsity`)
-the hidden layers' activities are pulled towards its targets. Frozen and hashable: a static argument of
-    the compiled epochs."""
+    the hidden layers' activities are pulled towards its targets. Frozen and hashable: a
+    static argument of the compiled epochs."""
 
     machine: DBM
     optimizer: optax.GradientTransformation
