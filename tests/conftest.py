@@ -36,6 +36,19 @@ def strict_jax():
         yield
 
 
+@pytest.fixture(scope="module")
+def fewer_optimizations():
+    """Compile a module's programs (the library's jitted functions and every eager random
+    draw) without XLA's backend optimisations — what ``compile_fast`` does, for all of
+    them: the same programs and float semantics at a fraction of the compile time.
+    Restored afterwards. Opt in with ``pytestmark =
+    pytest.mark.usefixtures("fewer_optimizations")``."""
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
 def compile_fast(fn, *args):
     """``jax.jit(fn)`` compiled for ``args`` without XLA backend optimisations: a fraction
     of the compile time, same float64 semantics. Library calls inside ``fn`` are traced

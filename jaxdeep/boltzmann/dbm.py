@@ -26,7 +26,8 @@ layers); the rest is split as the RBM side is:
 * **Likelihood**: AIS for log Z on the odd layers with the even layers summed out
   (:func:`~jaxdeep.boltzmann.dbm_partition.dbm_ais`), exact log Z by enumeration for
   tiny machines, and the variational lower bound log p(v) ≥ −Φ(v, μ) + H(q) − log Z
-  (:mod:`~jaxdeep.boltzmann.dbm_partition`).
+  (:mod:`~jaxdeep.boltzmann.dbm_partition`). A label layer is summed out with the rest:
+  ``log p(v) = log Σ_{h, y} p(v, h, y)``, the bound of a DBM that learnt its labels.
 * **A label layer** (``dbm(widths, n_labels=K)``): Salakhutdinov & Hinton's MNIST code
   joins K one-of-K label units to the top hidden layer — one more layer in the chain,
   v – h⁽¹⁾ – … – h⁽ᴿ⁾ – y, whose K units are a softmax group (exactly one on):
@@ -88,17 +89,21 @@ class DBM:
         """R, the number of hidden layers (the label layer not counted)."""
         return self.depth - (self.n_labels > 0)
 
+    def is_label_layer(self, r: int) -> bool:
+        """Whether layer r is the one-of-K label layer."""
+        return bool(self.n_labels) and r == self.depth
+
     def activate(self, r: int, net: jax.Array) -> jax.Array:
         """Layer r's mean given its input: σ(net) for binary units, softmax(net) for the
         label layer."""
-        if self.n_labels and r == self.depth:
+        if self.is_label_layer(r):
             return jax.nn.softmax(net, axis=-1)
         return jax.nn.sigmoid(net)
 
     def draw(self, key, r: int, mu: jax.Array) -> jax.Array:
         """A sample of layer r with means ``mu``: Bernoulli units, or for the label layer
         one label per row drawn with probabilities ``mu`` (a one-hot row)."""
-        if self.n_labels and r == self.depth:
+        if self.is_label_layer(r):
             return one_hot_draw(key, mu)
         return bernoulli(key, mu)
 
@@ -226,6 +231,9 @@ class DBM:
                   − Σ_{r even} Σⱼ softplus(β in⁽ʳ⁾ⱼ + (1−β) base⁽ʳ⁾ⱼ)
 
         with ``base⁽ʳ⁾`` the base model's biases (:meth:`layer_bases`; 0 where not given).
+        A label layer among the even ones sums over its K one-hot states, not 2^K binary
+        ones: its term is ``log Σₖ exp(β inₖ + (1−β) baseₖ)`` (a log-sum-exp for the
+        softplus sum); among the odd ones its bias term is the same as any layer's.
         """
         states, bases = self._with_odd(odd), self.layer_bases(base)
         value = 0.0
@@ -234,8 +242,9 @@ class DBM:
             if bases[r] is not None:
                 value = value - (1.0 - beta) * (states[r] @ bases[r])
         for r in range(0, self.depth + 1, 2):
-            value = value - jnp.sum(jax.nn.softplus(
-                self._tempered_input(params, states, r, beta, base)), -1)
+            net = self._tempered_input(params, states, r, beta, base)
+            value = value - (jax.nn.logsumexp(net, -1) if self.is_label_layer(r)
+                             else jnp.sum(jax.nn.softplus(net), -1))
         return value
 
     def _with_odd(self, odd) -> list:
@@ -247,19 +256,37 @@ class DBM:
 
     def log_z_base(self, params, *, base=None) -> jax.Array:
         """``log Z_0`` at β = 0: independent units with biases ``base`` (:meth:`layer_bases`),
-        ``Σᵣ Σⱼ softplus(base⁽ʳ⁾ⱼ)`` — ``log 2`` for each unit without a base bias."""
-        return sum(n * math.log(2.0) if b is None else jnp.sum(jax.nn.softplus(b))
-                   for b, n in zip(self.layer_bases(base), self.widths))
+        ``Σᵣ Σⱼ softplus(base⁽ʳ⁾ⱼ)`` — ``log 2`` for each unit without a base bias; a label
+        layer, one label drawn from ``softmax(base)``, adds ``log Σₖ exp(baseₖ)`` (``log K``
+        without a base)."""
+        def log_z(r, b, n):
+            if self.is_label_layer(r):
+                return math.log(n) if b is None else jax.nn.logsumexp(b)
+            return n * math.log(2.0) if b is None else jnp.sum(jax.nn.softplus(b))
+        return sum(log_z(r, b, n) for r, (b, n) in
+                   enumerate(zip(self.layer_bases(base), self.widths)))
+
+    def odd_states(self, bits) -> list:
+        """Rows of every binary odd unit (h⁽¹⁾, h⁽³⁾, …; ``(count, n)``) → the odd layers'
+        states. With the label layer among the odd ones each row comes once per label —
+        ``count · K`` rows, the label one-hot — so that enumerating the bits enumerates
+        every odd-layer state (:func:`~jaxdeep.boltzmann.dbm_log_partition`)."""
+        layers = jnp.split(bits, np.cumsum(self._odd_bit_widths())[:-1], axis=1)
+        if self.n_labels and self.depth % 2:
+            k = self.n_labels
+            layers = [jnp.repeat(h, k, axis=0) for h in layers]
+            layers.append(jnp.tile(jnp.eye(k, dtype=bits.dtype), (bits.shape[0], 1)))
+        return layers
+
+    @property
+    def n_odd_bits(self) -> int:
+        """The binary odd units, what :meth:`odd_states` enumerates (labels aside)."""
+        return sum(self._odd_bit_widths())
+
+    def _odd_bit_widths(self) -> list:
+        return [n for r, n in enumerate(self.widths) if r % 2 and not self.is_label_layer(r)]
 
     # ------------------------------------------------------------------ checks
-    def check_no_labels(self, what: str) -> None:
-        """Refuse ``what`` (a likelihood computation) for a DBM with a label layer."""
-        if self.n_labels:
-            raise ValueError(
-                f"{what} is for DBMs without a label layer (this one has {self.n_labels} "
-                "label units, which the annealing path and the free energy do not sum "
-                "out); use the DBM of the same hidden layers without labels")
-
     def check_labels(self, name: str, y, n: int) -> None:
         """``y``: n integer labels in [0, n_labels) for this DBM's label layer."""
         if self.n_labels and y is None:

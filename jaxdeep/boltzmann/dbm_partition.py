@@ -13,6 +13,10 @@
 * :func:`lower_bound` — the variational bound on the mean log-likelihood,
   ``log p(v) ≥ −Φ(v, μ) + H(q) − log Z`` with the mean-field posterior ``q = Πμ``.
 
+A DBM with a label layer (``dbm(widths, n_labels=K)``) is handled by every one: its K
+one-of-K states are summed with the hidden layers', so ``Z`` and ``p(v)`` are the model's
+with the labels marginalised — what a DBM trained on images and labels assigns to images.
+
 Every one is compiled at the highest matmul precision (:mod:`jaxdeep.precision`).
 """
 
@@ -47,9 +51,9 @@ __all__ = ["base_rates", "dbm_ais", "dbm_exact_samples", "dbm_log_partition",
 def dbm_log_partition(machine: DBM, params, *, chunk_bits: int = 14) -> jax.Array:
     """Exact ``log Z`` by enumerating every joint state of the odd layers (the even
     ones summed out), ``2^chunk_bits`` states at a time; needs at most
-    :data:`~jaxdeep.boltzmann.partition.MAX_ENUMERATED` odd units (the RBM's limit)."""
-    machine.check_no_labels("the exact log Z")
-    n_odd = sum(machine.widths[1::2])
+    :data:`~jaxdeep.boltzmann.partition.MAX_ENUMERATED` binary odd units (the RBM's limit;
+    an odd label layer multiplies the states by K, :meth:`DBM.odd_states`)."""
+    n_odd = machine.n_odd_bits
     if n_odd > MAX_ENUMERATED:
         raise ValueError(f"the exact log Z enumerates 2^{n_odd} odd-layer states; at most "
                          f"{MAX_ENUMERATED} odd units are allowed — use dbm_ais instead")
@@ -63,12 +67,11 @@ def dbm_log_partition(machine: DBM, params, *, chunk_bits: int = 14) -> jax.Arra
 def _log_partition(machine: DBM, chunk_bits: int, params):
     """log-sum-exp of −F(h_odd) over all odd-layer states, ``2^chunk_bits`` at a time
     (memory stays bounded by one chunk, as in the RBM's enumeration)."""
-    sizes = machine.widths[1::2]
-    chunk, n_chunks = chunking(sum(sizes), chunk_bits)
+    n_bits = machine.n_odd_bits
+    chunk, n_chunks = chunking(n_bits, chunk_bits)
 
     def chunk_lse(i):
-        states = binary_states(i.astype(jnp.uint32) * chunk, chunk, sum(sizes))
-        odd = jnp.split(states, np.cumsum(sizes)[:-1], axis=1)
+        odd = machine.odd_states(binary_states(i.astype(jnp.uint32) * chunk, chunk, n_bits))
         return jax.nn.logsumexp(-machine.odd_free_energy(params, odd))
 
     return jax.nn.logsumexp(jax.lax.map(chunk_lse, jnp.arange(n_chunks)))
@@ -92,7 +95,6 @@ def dbm_ais(key, machine: DBM, params, *, betas=None, n_chains: int = 100,
     sweep. ``E[w] = Z/Z_0``, so by Jensen ``log Ẑ`` tends to *under*-estimate ``log Z``
     — most where the runs miss modes of the DBM; bracket it with :func:`dbm_reverse_ais`.
     """
-    machine.check_no_labels("dbm_ais")
     machine.check_params(params)
     check_chains("n_chains", n_chains)
     path, base = _check_path(machine, betas, base)
@@ -113,7 +115,6 @@ def dbm_reverse_ais(key, machine: DBM, params, states, *, betas=None,
     side from :func:`dbm_ais`. Starting states that are not yet at equilibrium weaken
     that guarantee: chains stuck in a few modes look like a model with fewer modes.
     """
-    machine.check_no_labels("dbm_reverse_ais")
     machine.check_params(params)
     path, base = _check_path(machine, betas, base)
     shapes = [tuple(np.shape(s)) for s in states] if isinstance(states, (list, tuple)) else None
@@ -127,6 +128,9 @@ def dbm_reverse_ais(key, machine: DBM, params, states, *, betas=None,
     for r, h in zip(range(1, machine.depth + 1, 2), odd):
         if not isinstance(h, jax.core.Tracer):  # checkable only when concrete
             check_binary(f"states[{r}]", h)
+            if machine.is_label_layer(r) and not bool(jnp.all(h.sum(-1) == 1)):
+                raise ValueError(f"states[{r}] is the label layer: every row must be one-hot "
+                                 "(exactly one label on), as the chains of training keep it")
     return _dbm_reverse_ais(machine, key, params, odd,
                             jnp.asarray(path[::-1].copy(), jnp.float32), base)
 
@@ -164,16 +168,22 @@ def base_rates(machine: DBM, params, x, *, iterations: int = 30,
     """A base model for AIS close to the DBM on the data: every layer's biases the logits
     of its mean activity — the base rates of ``x`` for the visibles, the mean-field
     marginals ``mean(μ⁽ʳ⁾)`` over ``x`` for the hiddens (smoothed as
-    :func:`~jaxdeep.boltzmann.base_rate` does). A base whose marginals already match the
-    model's shortens the annealing path: no layer has to move from fair coins to a
-    sparse code on the way, where a schedule would cross a sharp change of the
-    distribution."""
-    machine.check_no_labels("base_rates (a base model for AIS)")
+    :func:`~jaxdeep.boltzmann.base_rate` does), and for a label layer the log of its
+    mean softmax, ``log p̂ₖ`` (a one-of-K base: ``p_0(y = k) = p̂ₖ``). A base whose
+    marginals already match the model's shortens the annealing path: no layer has to
+    move from fair coins to a sparse code on the way, where a schedule would cross a
+    sharp change of the distribution."""
     machine.check_params(params)
     machine.check_data("x", x)
     mu = _mean_field(machine, iterations, params, jnp.asarray(x, jnp.float32))
-    return [jnp.asarray(base_rate(np.asarray(layer), smoothing=smoothing), jnp.float32)
-            for layer in [x, *mu]]
+
+    def rates(r, layer):
+        layer = np.asarray(layer, np.float64)
+        if machine.is_label_layer(r):
+            counts = layer.sum(0) + smoothing
+            return np.log(counts / counts.sum())
+        return base_rate(layer, smoothing=smoothing)
+    return [jnp.asarray(rates(r, layer), jnp.float32) for r, layer in enumerate([x, *mu])]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -221,10 +231,9 @@ def dbm_exact_samples(key, machine: DBM, params, n: int) -> list:
     exact marginal ``p(h_odd) ∝ exp(−F(h_odd))`` over all their states, then the even
     layers given them (they are conditionally independent). Needs at most 24 odd units
     (the marginal is held in memory). Returns one ``(n, width)`` array per layer."""
-    machine.check_no_labels("dbm_exact_samples")
     machine.check_params(params)
     check_positive_int("n", n)
-    n_odd = sum(machine.widths[1::2])
+    n_odd = machine.n_odd_bits
     if n_odd > 24:
         raise ValueError(f"dbm_exact_samples enumerates all 2^{n_odd} odd-layer states and "
                          "needs at most 24 odd units; run Gibbs chains (DBM.gibbs_step) "
@@ -236,9 +245,8 @@ def dbm_exact_samples(key, machine: DBM, params, n: int) -> list:
 @highest_precision
 def _dbm_exact_samples(machine, n, key, params):
     key_odd, key_even = jax.random.split(key)
-    sizes = machine.widths[1::2]
-    states = binary_states(0, 2 ** sum(sizes), sum(sizes))
-    odd_all = jnp.split(states, np.cumsum(sizes)[:-1], axis=1)
+    n_bits = machine.n_odd_bits
+    odd_all = machine.odd_states(binary_states(0, 2 ** n_bits, n_bits))
     index = jax.random.categorical(key_odd, -machine.odd_free_energy(params, odd_all),
                                    shape=(n,))
     full = [jnp.zeros((n, w), jnp.float32) if s is None else s
@@ -252,9 +260,9 @@ def lower_bound(machine: DBM, params, v, log_z, *, iterations: int = 30) -> jax.
         log p(v) ≥ Σ_h q(h) (−Φ(v, h)) + H(q) − log Z = −Φ(v, μ) + H(q) − log Z,
 
     with q the mean-field posterior (Φ is linear in each layer, so its mean under a
-    factorial q is Φ at the means) and ``H(q) = −Σ μ log μ + (1−μ) log(1−μ)``.
+    factorial q is Φ at the means) and ``H(q) = −Σ μ log μ + (1−μ) log(1−μ)`` — for a
+    label layer, one categorical q(y) = μ⁽ʸ⁾, ``−Σₖ μₖ log μₖ``.
     """
-    machine.check_no_labels("the likelihood bound")
     machine.check_data("v", v)
     return _lower_bound(machine, iterations, params, jnp.asarray(v, jnp.float32)) - log_z
 
@@ -263,6 +271,11 @@ def lower_bound(machine: DBM, params, v, log_z, *, iterations: int = 30) -> jax.
 @highest_precision
 def _lower_bound(machine, iterations, params, v):
     mu = machine.mean_field(params, v, iterations=iterations).mu
-    entropy = sum(jnp.sum(-(jax.scipy.special.xlogy(m, m) + jax.scipy.special.xlogy(1 - m, 1 - m)),
-                          -1) for m in mu)
+    xlogy = jax.scipy.special.xlogy
+
+    def layer_entropy(r, m):
+        if machine.is_label_layer(r):
+            return -jnp.sum(xlogy(m, m), -1)
+        return -jnp.sum(xlogy(m, m) + xlogy(1 - m, 1 - m), -1)
+    entropy = sum(layer_entropy(r, m) for r, m in enumerate(mu, start=1))
     return jnp.mean(-machine.energy(params, [v] + mu) + entropy)
