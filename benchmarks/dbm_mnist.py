@@ -69,6 +69,7 @@ from record import command, emit, environment
 
 from jaxdeep import boltzmann, data
 from jaxdeep.commands.common import int_list, seed_list
+from jaxdeep.engine import conjugate_gradients
 from jaxdeep.nets.mlp import check_dropout
 from jaxdeep.pretrain import Stack, add_label_layer, compose, dbm_classifier, dbm_inputs
 from jaxdeep.pretrain import dbm_layers, encode, finetune, greedy_pretrain
@@ -115,10 +116,13 @@ def main(argv=None) -> dict | None:
                         "--no-ais)")
     p.add_argument("--finetune-steps", type=int, default=12000, help="0: no fine-tuning")
     p.add_argument("--finetune-batch", type=int, default=100)
-    p.add_argument("--finetune-optimizer", choices=("adam", "sgd", "lbfgs"), default="adam",
+    p.add_argument("--finetune-optimizer", choices=("adam", "sgd", "lbfgs", "cg"),
+                   default="adam",
                    help="adam (lr 1e-3) or sgd with momentum 0.9 (lr 0.1), cosine decay; "
-                        "lbfgs: a line search per step (its own step length), meant for big "
-                        "--finetune-batch as the authors' conjugate gradients on 10,000 images")
+                        "lbfgs: a line search per step (its own step length); cg: the "
+                        "authors' conjugate gradients, 3 line searches per step started "
+                        "afresh on each batch — both meant for a big --finetune-batch "
+                        "(the authors': 10,000 images)")
     p.add_argument("--finetune-lr", type=float, default=None,
                    help="peak learning rate (default 1e-3 for adam, 0.1 for sgd)")
     p.add_argument("--dropout", type=rates, default=(0.0, 0.0),
@@ -146,9 +150,13 @@ def main(argv=None) -> dict | None:
                         "(base_rates), or the visibles' base rates with fair-coin hiddens")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     args = p.parse_args(argv)
-    if args.finetune_optimizer == "lbfgs" and args.top_first:
+    if args.finetune_optimizer in ("lbfgs", "cg") and args.top_first:
         p.error("--top-first freezes layers after the optimiser's step, which a line search "
-                "(--finetune-optimizer lbfgs) cannot take into account; use adam or sgd")
+                f"(--finetune-optimizer {args.finetune_optimizer}) cannot take into account; "
+                "use adam or sgd")
+    if args.finetune_optimizer == "cg" and args.finetune_lr:
+        p.error("--finetune-optimizer cg finds its own step lengths by line search; drop "
+                "--finetune-lr")
     if args.epochs % args.segment:
         p.error(f"--epochs ({args.epochs}) must be a multiple of --segment ({args.segment})")
     if args.greedy_epochs is None:
@@ -361,13 +369,15 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
         read_params = {name: params[name][:-1] for name in ("W", "b")}
     inputs, eval_inputs = (dbm_inputs(reader, read_params, x),
                            dbm_inputs(reader, read_params, x_eval))
-    peak = args.finetune_lr or {"adam": 1e-3, "sgd": 0.1, "lbfgs": None}[args.finetune_optimizer]
+    peak = args.finetune_lr or {"adam": 1e-3, "sgd": 0.1}.get(args.finetune_optimizer)
     rate = optax.cosine_decay_schedule(peak, args.finetune_steps) if peak else None
     optimizer = {"adam": lambda: optax.adam(rate),
                  "sgd": lambda: optax.sgd(rate, momentum=0.9),
                  # one line search per batch, the step length its own (no schedule), as
                  # the authors' conjugate gradients on 10,000-image batches
-                 "lbfgs": lambda: optax.lbfgs(rate)}[args.finetune_optimizer]()
+                 "lbfgs": lambda: optax.lbfgs(rate),
+                 # the authors' fine-tuning: Rasmussen's minimize, 3 line searches per batch
+                 "cg": lambda: conjugate_gradients(3)}[args.finetune_optimizer]()
     if args.top_first:
         optimizer = optax.chain(optimizer, hidden_frozen_for(args.top_first))
     errors, curves, began = [], [], time.perf_counter()

@@ -11,6 +11,7 @@ record (:mod:`.loop`), into one :class:`History`. :class:`Ensemble` runs many co
 of a learner (differing only in their initial state) as one, vectorised.
 """
 
+from .conjugate_gradients import conjugate_gradients
 from .divergence import RUNAWAY, ran_away
 from .ensemble import Ensemble
 from .history import History
@@ -19,5 +20,6 @@ from .optimizers import shared
 from .result import LayerFit
 from .steps import Batch, Learner, epoch_keys, scan_epochs, scan_steps, split_three
 
-__all__ = ["RUNAWAY", "Batch", "Ensemble", "History", "LayerFit", "Learner", "epoch_keys", "ran_away",
+__all__ = ["RUNAWAY", "Batch", "Ensemble", "History", "LayerFit", "Learner", "conjugate_gradients",
+           "epoch_keys", "ran_away",
            "run_blocks", "scan_epochs", "scan_steps", "shared", "split_three"]
