@@ -36,7 +36,8 @@ file is there, so the same command run again continues where it stopped:
    no dropout); ``--dropout 0.2,0.5 --finetune-optimizer sgd`` fine-tunes with dropout
    as Srivastava et al. (2014) do this DBM; ``--finetune-output random --top-first N``
    as the authors' code: a labelled DBM's classifier gets a new random output layer (not
-   the label weights), trained alone for the first N steps; ``--validation N`` holds out the last N
+   the label weights), trained alone for the first N steps (with ``--finetune-optimizer
+   cg --finetune-batch 10000``, their fine-tuning exactly); ``--validation N`` holds out the last N
    training images and reports the error on them instead (the test set untouched: for
    choosing a recipe); ``--no-ais`` stops there. Then log Z by forward AIS from a base model matched to the data in every layer
    (:func:`jaxdeep.boltzmann.base_rates`; ``--base visible`` for the visibles only) and
@@ -150,10 +151,10 @@ def main(argv=None) -> dict | None:
                         "(base_rates), or the visibles' base rates with fair-coin hiddens")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     args = p.parse_args(argv)
-    if args.finetune_optimizer in ("lbfgs", "cg") and args.top_first:
-        p.error("--top-first freezes layers after the optimiser's step, which a line search "
-                f"(--finetune-optimizer {args.finetune_optimizer}) cannot take into account; "
-                "use adam or sgd")
+    if args.finetune_optimizer == "lbfgs" and args.top_first:
+        p.error("--top-first freezes layers after the optimiser's step, which L-BFGS's line "
+                "search cannot take into account; use cg (which holds them inside its "
+                "search), adam or sgd")
     if args.finetune_optimizer == "cg" and args.finetune_lr:
         p.error("--finetune-optimizer cg finds its own step lengths by line search; drop "
                 "--finetune-lr")
@@ -369,6 +370,9 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
         read_params = {name: params[name][:-1] for name in ("W", "b")}
     inputs, eval_inputs = (dbm_inputs(reader, read_params, x),
                            dbm_inputs(reader, read_params, x_eval))
+    def top_first(count):  # the hidden layers held for the first --top-first steps
+        return {"hidden": count >= args.top_first, "output": True}
+
     peak = args.finetune_lr or {"adam": 1e-3, "sgd": 0.1}.get(args.finetune_optimizer)
     rate = optax.cosine_decay_schedule(peak, args.finetune_steps) if peak else None
     optimizer = {"adam": lambda: optax.adam(rate),
@@ -377,8 +381,9 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
                  # the authors' conjugate gradients on 10,000-image batches
                  "lbfgs": lambda: optax.lbfgs(rate),
                  # the authors' fine-tuning: Rasmussen's minimize, 3 line searches per batch
-                 "cg": lambda: conjugate_gradients(3)}[args.finetune_optimizer]()
-    if args.top_first:
+                 "cg": lambda: conjugate_gradients(3, trainable=top_first)
+                 }[args.finetune_optimizer]()
+    if args.top_first and args.finetune_optimizer != "cg":
         optimizer = optax.chain(optimizer, hidden_frozen_for(args.top_first))
     errors, curves, began = [], [], time.perf_counter()
     for seed in args.finetune_seeds:

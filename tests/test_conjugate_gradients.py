@@ -5,6 +5,9 @@
   same number of steepest-descent searches (each one a 1-search step, restarted) does not;
 * in ``fit``, on a full batch of softmax regression, 10 steps of 3 line searches beat 10
   steps of gradient descent by far, and the step carries no state between batches;
+* ``trainable`` holding half the parameters: the other half reaches its exact conditional
+  minimum (conjugate directions within the subspace), the held half does not move until
+  released;
 * bad settings are refused before anything is built.
 """
 
@@ -61,6 +64,34 @@ def test_n_line_searches_minimise_an_n_dimensional_quadratic(quadratic):
     # fewer searches than dimensions: not there yet
     early = minimise(f, conjugate_gradients(N - 3, **exact), 1)
     assert np.abs(early - want).max() > 1e-2 * np.abs(want).max()
+
+
+def test_trainable_searches_only_within_the_moving_parameters(quadratic):
+    f, _ = quadratic
+    a = np.asarray(jax.hessian(lambda x: f({"x": x}))(jnp.zeros(N)), np.float64)
+    b = -np.asarray(jax.grad(lambda x: f({"x": x}))(jnp.zeros(N)), np.float64)
+    half = N // 2
+
+    def split(p):  # the same quadratic, its coordinates in two named halves
+        return f({"x": jnp.concatenate([p["first"], p["second"]])})
+
+    exact = dict(decrease=1e-4, curvature=1e-3, evaluations=50)
+    optimizer = conjugate_gradients(half, trainable=lambda n: {"first": True,
+                                                                "second": n >= 1}, **exact)
+    p = {"first": jnp.zeros(half, jnp.float32), "second": jnp.zeros(half, jnp.float32)}
+    state = optimizer.init(p)
+    step = jax.jit(lambda p, state: optimizer.update(
+        p, state, p, value=split(p), grad=jax.grad(split)(p), value_fn=split))
+    held = []
+    for _ in range(2):
+        u, state = step(p, state)
+        held.append(np.abs(np.asarray(u["second"])).max())
+        p = jax.tree_util.tree_map(jnp.add, p, u)
+        if len(held) == 1:  # after the first step: the first half's minimum, second at 0
+            want = np.linalg.solve(a[:half, :half], b[:half])
+            got = np.asarray(p["first"], np.float64)
+            assert np.abs(got - want).max() < 1e-3 * np.abs(want).max(), (got, want)
+    assert held[0] == 0.0 and held[1] > 1e-3, held
 
 
 def test_fit_with_conjugate_gradients_beats_gradient_descent(digits_batch):
