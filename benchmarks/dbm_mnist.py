@@ -370,9 +370,6 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
         read_params = {name: params[name][:-1] for name in ("W", "b")}
     inputs, eval_inputs = (dbm_inputs(reader, read_params, x),
                            dbm_inputs(reader, read_params, x_eval))
-    def top_first(count):  # the hidden layers held for the first --top-first steps
-        return {"hidden": count >= args.top_first, "output": True}
-
     peak = args.finetune_lr or {"adam": 1e-3, "sgd": 0.1}.get(args.finetune_optimizer)
     rate = optax.cosine_decay_schedule(peak, args.finetune_steps) if peak else None
     optimizer = {"adam": lambda: optax.adam(rate),
@@ -381,10 +378,10 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
                  # the authors' conjugate gradients on 10,000-image batches
                  "lbfgs": lambda: optax.lbfgs(rate),
                  # the authors' fine-tuning: Rasmussen's minimize, 3 line searches per batch
-                 "cg": lambda: conjugate_gradients(3, trainable=top_first)
+                 "cg": lambda: conjugate_gradients(3, trainable=top_first(args.top_first))
                  }[args.finetune_optimizer]()
     if args.top_first and args.finetune_optimizer != "cg":
-        optimizer = optax.chain(optimizer, hidden_frozen_for(args.top_first))
+        optimizer = optax.chain(optimizer, held_after_step(top_first(args.top_first)))
     errors, curves, began = [], [], time.perf_counter()
     for seed in args.finetune_seeds:
         k = key if seed == 0 else jax.random.fold_in(key, seed)  # seed 0: the earlier runs
@@ -413,16 +410,25 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
             "curves": curves, "seconds": time.perf_counter() - began}
 
 
-def hidden_frozen_for(steps: int) -> optax.GradientTransformation:
-    """Zero the hidden layers' updates for the first ``steps`` updates: only the output
-    layer trains at first (the authors' fine-tuning does so for five epochs)."""
+def top_first(steps: int):
+    """Which of the classifier's parameters move at update ``count``: the output layer
+    always, the hidden layers from update ``steps`` on (the authors' fine-tuning trains
+    the output layer alone for its first five epochs)."""
+    return lambda count: {"hidden": count >= steps, "output": True}
+
+
+def held_after_step(trainable) -> optax.GradientTransformation:
+    """Zero the updates of the parameters that ``trainable(count)`` holds, after the
+    optimiser's step (for Adam and SGD; conjugate gradients hold them inside their line
+    searches instead)."""
     def init(params):
         return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None):
-        on = (state.count >= steps).astype(jnp.float32)
-        hidden = jax.tree_util.tree_map(lambda u: u * on, updates["hidden"])
-        return {**updates, "hidden": hidden}, optax.ScaleByScheduleState(count=state.count + 1)
+        moves = trainable(state.count)
+        held = {name: jax.tree_util.tree_map(lambda u, m=moves[name]: jnp.where(m, u, 0.0), sub)
+                for name, sub in updates.items()}
+        return held, optax.ScaleByScheduleState(count=state.count + 1)
     return optax.GradientTransformation(init, update)
 
 

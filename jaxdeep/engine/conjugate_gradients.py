@@ -47,7 +47,8 @@ def conjugate_gradients(line_searches: int = 3, *, evaluations: int = 20,
                         trainable: Callable[[jax.Array], Any] | None = None,
                         ) -> optax.GradientTransformationExtraArgs:
     """Polak–Ribière conjugate gradients, ``line_searches`` line searches per step, started
-    afresh on each step's batch (no state carries over: as ``minimize`` called per batch).
+    afresh on each step's batch (no search state carries over: as ``minimize`` called per
+    batch; the state counts the steps, for ``trainable``).
 
     Args:
       line_searches: line searches per step (Hinton & Salakhutdinov use 3).
