@@ -39,8 +39,12 @@ file is there, so the same command run again continues where it stopped:
    the label weights), trained alone for the first N steps (with ``--finetune-optimizer
    cg --finetune-batch 10000``, their fine-tuning exactly); ``--validation N`` holds out the last N
    training images and reports the error on them instead (the test set untouched: for
-   choosing a recipe); ``--no-ais`` stops there. Then log Z by forward AIS from a base model matched to the data in every layer
-   (:func:`jaxdeep.boltzmann.base_rates`; ``--base visible`` for the visibles only) and
+   choosing a recipe). Each seed's fine-tuning is checkpointed every tenth of its steps
+   and its result kept in ``finetune-atEEEE-<hash of the recipe>/seed-N.json``, so the
+   same command run again continues a killed fine-tuning and reuses finished seeds.
+   ``--no-ais`` stops there. Then log Z by forward AIS from a base model matched to the
+   data in every layer (:func:`jaxdeep.boltzmann.base_rates`; ``--base visible`` for the
+   visibles only) and
    by reverse AIS from the persistent chains run on for ``--reverse-sweeps`` more Gibbs
    sweeps, at each schedule length of ``--ais-temperatures``; the test bound with each.
    Forward AIS tends to under-estimate log Z and reverse AIS to over-estimate it, so the
@@ -321,7 +325,7 @@ def evaluate(args, ds, machine, key) -> dict:
         record["dbm_error_percent"] = 100 * float(np.mean(guess != ds.y_test))
         print(f"the DBM's own test error {record['dbm_error_percent']:.2f} %", flush=True)
     if args.finetune_steps:
-        record["finetune"] = finetune_errors(args, ds, machine, params, key_tune)
+        record["finetune"] = finetune_errors(args, ds, machine, params, key_tune, epoch)
     if args.no_ais:
         return {**record, **environment()}
 
@@ -355,9 +359,11 @@ def evaluate(args, ds, machine, key) -> dict:
     return {**record, **environment()}
 
 
-def finetune_errors(args, ds, machine, params, key) -> dict:
+def finetune_errors(args, ds, machine, params, key, epoch: int) -> dict:
     """The augmented recognition net fine-tuned once per seed: its error on the test set
-    (or on the last ``--validation`` training images), each seed's and their mean."""
+    (or on the last ``--validation`` training images), each seed's and their mean. Each
+    seed's result is kept in ``--run-dir`` (``finetune-atEEEE-<hash>/seed-N.json``, its
+    checkpoints until it ends), so that the same command run again continues or reuses it."""
     x, y = ds.x_train, ds.y_train
     x_eval, y_eval, on = ds.x_test, ds.y_test, "test"
     if args.validation:
@@ -382,8 +388,9 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
                  }[args.finetune_optimizer]()
     if args.top_first and args.finetune_optimizer != "cg":
         optimizer = optax.chain(optimizer, held_after_step(top_first(args.top_first)))
-    errors, curves, began = [], [], time.perf_counter()
-    for seed in args.finetune_seeds:
+
+    def tune(seed, checkpoint_dir) -> dict:
+        began, resumed = time.perf_counter(), checkpoint_dir.exists()
         k = key if seed == 0 else jax.random.fold_in(key, seed)  # seed 0: the earlier runs
         model, net = dbm_classifier(machine, params, 10, key=k, augmented=True,
                                     dropout=args.dropout)
@@ -391,12 +398,27 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
             net = {**net, "output": model.init(k)["output"]}
         tuned = finetune((model, net), (inputs, y), key=k, eval_data=(eval_inputs, y_eval),
                          steps=args.finetune_steps, batch_size=args.finetune_batch,
-                         optimizer=optimizer,
+                         optimizer=optimizer, checkpoint_dir=checkpoint_dir,
                          twin=False, description=f"fine-tuning, seed {seed}")
         history = tuned.pretrained.history
-        errors.append(100 * (1 - final_metric(history, "accuracy")))
-        curves.append({"step": history.step, "train_loss": history.train_loss,
-                       "error_percent": [100 * (1 - a) for a in history.eval["accuracy"]]})
+        return {"error_percent": 100 * (1 - final_metric(history, "accuracy")),
+                "curve": {"step": history.step, "train_loss": history.train_loss,
+                          "error_percent": [100 * (1 - a) for a in history.eval["accuracy"]]},
+                # a resumed fine-tuning's time is that of its last sitting only
+                "seconds": time.perf_counter() - began, "resumed": resumed}
+
+    # Each seed's result is kept in the run folder, its checkpoints until it ends: a
+    # fine-tuning killed part-way continues from its last block when run again.
+    folder = snapshots.settings_folder(args.run_dir, f"finetune-at{epoch:04d}",
+                                       finetune_settings(args))
+    errors, curves, seconds, resumed = [], [], 0.0, False
+    for seed in args.finetune_seeds:
+        result = snapshots.once(folder / f"seed-{seed}.json",
+                                functools.partial(tune, seed))
+        errors.append(result["error_percent"])
+        curves.append(result["curve"])
+        seconds += result["seconds"]
+        resumed = resumed or result["resumed"]
         print(f"seed {seed}: error on {on} {errors[-1]:.2f} %", flush=True)
     return {"on": on, "optimizer": args.finetune_optimizer, "peak_lr": peak,
             "output": args.finetune_output if machine.n_labels else "random",
@@ -407,7 +429,14 @@ def finetune_errors(args, ds, machine, params, key) -> dict:
             "seeds": args.finetune_seeds, "error_percent": errors,
             "mean_error_percent": float(np.mean(errors)),
             "std_error_percent": float(np.std(errors, ddof=1)) if len(errors) > 1 else None,
-            "curves": curves, "seconds": time.perf_counter() - began}
+            "curves": curves, "seconds": seconds, "resumed": resumed}
+
+
+def finetune_settings(args) -> dict:
+    """What makes one fine-tuning differ from another on the same snapshot."""
+    return {k: v for k, v in vars(args).items()
+            if k.startswith("finetune_") and k != "finetune_seeds"
+            or k in ("dropout", "top_first", "input_labels", "validation")}
 
 
 def top_first(steps: int):

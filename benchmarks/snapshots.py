@@ -11,10 +11,15 @@ A segment is where a schedule may change what the compiled step is (CD-k's ``k``
 trainer's own checkpoints cannot cross that, snapshots can. The optimiser's state (its
 momentum) starts afresh in each segment; a learning-rate schedule continues, given the
 segment's first update as its offset.
+
+A one-off job that is long on its own — a fine-tuning — is kept the same way by
+:func:`once`: its JSON result is saved when it ends, its trainer's checkpoints until then,
+in a folder named after its settings (:func:`settings_folder`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -86,3 +91,28 @@ def check_settings(run_dir: Path, settings: dict) -> None:
                              f"{diff}; use another run folder")
     else:
         path.write_text(json.dumps(settings, indent=1))
+
+
+def settings_folder(parent: Path, name: str, settings: dict) -> Path:
+    """``<parent>/<name>-<hash of settings>``, holding its ``settings.json``: one folder per
+    recipe, so that a job with other settings never continues another's checkpoints."""
+    text = json.dumps(settings, sort_keys=True)
+    folder = parent / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    check_settings(folder, settings)
+    return folder
+
+
+def once(path: Path, run: Callable[[Path], dict]) -> dict:
+    """The JSON result kept at ``path``, or — when there is none yet — that of
+    ``run(checkpoint_dir)``, saved atomically before the checkpoint folder
+    ``<path>.checkpoints`` is removed. A job killed part-way leaves its trainer's
+    checkpoints there, and the next call's ``run`` continues from them."""
+    if path.exists():
+        return json.loads(path.read_text())
+    checkpoint_dir = path.with_suffix(".checkpoints")
+    result = run(checkpoint_dir)
+    tmp = path.with_suffix(".tmp.json")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(path)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return result

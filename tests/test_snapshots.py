@@ -95,3 +95,33 @@ def test_a_run_folder_refuses_other_settings(snapshots, tmp_path):
     snapshots.check_settings(run, {"lr": 0.001, "schedule": [(1, 10), (3, 10)]})  # same
     with pytest.raises(SystemExit, match="lr"):
         snapshots.check_settings(run, {"lr": 0.002, "schedule": [(1, 10), (3, 10)]})
+
+
+def test_once_keeps_a_result_and_resumes_a_killed_job_from_its_checkpoints(snapshots, tmp_path):
+    calls = []
+
+    def job(kill):
+        def run(checkpoint_dir):
+            calls.append(checkpoint_dir.exists())  # what the trainer would continue from
+            checkpoint_dir.mkdir(exist_ok=True)
+            if kill:
+                raise Killed
+            return {"error": 1.25}
+        return run
+
+    path = tmp_path / "seed-0.json"
+    with pytest.raises(Killed):
+        snapshots.once(path, job(kill=True))
+    assert not path.exists() and (tmp_path / "seed-0.checkpoints").is_dir()
+    assert snapshots.once(path, job(kill=False)) == {"error": 1.25}
+    assert calls == [False, True]  # the second call found the first one's checkpoints
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed-0.json"]
+    assert snapshots.once(path, job(kill=True)) == {"error": 1.25} and len(calls) == 2
+
+
+def test_a_settings_folder_is_one_recipe(snapshots, tmp_path):
+    a = snapshots.settings_folder(tmp_path, "finetune-at0300", {"steps": 1200, "batch": 5000})
+    same = snapshots.settings_folder(tmp_path, "finetune-at0300", {"batch": 5000, "steps": 1200})
+    other = snapshots.settings_folder(tmp_path, "finetune-at0300", {"steps": 1200, "batch": 1e4})
+    assert a == same != other and a.name.startswith("finetune-at0300-")
+    assert (a / "settings.json").exists() and (other / "settings.json").exists()
