@@ -44,9 +44,9 @@ file is there, so the same command run again continues where it stopped:
    same command run again continues a killed fine-tuning and reuses finished seeds.
    ``--no-ais`` stops there. Then log Z by forward AIS from a base model matched to the
    data in every layer (:func:`jaxdeep.boltzmann.base_rates`; ``--base visible`` for the
-   visibles only) and
-   by reverse AIS from the persistent chains run on for ``--reverse-sweeps`` more Gibbs
-   sweeps, at each schedule length of ``--ais-temperatures``; the test bound with each.
+   visibles only) and by reverse AIS from the persistent chains run on for
+   ``--reverse-sweeps`` more Gibbs sweeps, at each schedule length of
+   ``--ais-temperatures``; the test bound with each.
    Forward AIS tends to under-estimate log Z and reverse AIS to over-estimate it, so the
    two bounds bracket the true bound when the chains are at equilibrium.
 
