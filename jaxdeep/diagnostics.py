@@ -30,7 +30,8 @@ from .backprop import check_batch, mlp_backward
 from .losses import check_loss, loss_from_logits
 from .nets import MLPConfig, ResidualConfig
 from .nets.mlp import check_input, layerwise
-from .nets.weights import fro, layer_names, layer_norms, never, weight_layers
+from .nets.dataflow import model_layer_order
+from .nets.weights import fro, layer_norms, layer_sizes, never, weight_layers
 from .precision import highest_precision
 
 SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
@@ -84,23 +85,57 @@ def verdict(grad_norm, ratio: float, global_norm: float) -> str:
 
 
 class ParameterFlow(NamedTuple):
-    """Per-layer gradient norms of any network, its layers named by parameter path
-    (:mod:`jaxdeep.nets.weights`): ``names``, ``grad_norm`` (‖∂E/∂W‖ per weight array,
-    the output layer last), ``global_norm`` and ``loss``."""
+    """Per-layer gradient norms of any network, its layers in the order data flows through
+    them (:mod:`jaxdeep.nets.dataflow`) and named by parameter path
+    (:mod:`jaxdeep.nets.weights`).
+
+    Attributes:
+      names: each weight array's path, first met by the data first.
+      grad_norm: ‖∂E/∂W‖ per weight array, in that order.
+      global_norm, loss: ‖∇E‖ over every parameter, and E.
+      kinds: ``layer`` (a matrix or kernel), ``embedding`` (looked up by the data),
+        ``scale`` (used elementwise) or ``unused``, per weight array.
+      hidden: positions of the hidden layers (kind ``layer``, the output layer left
+        out), first to last: the ratio compares the first with the last.
+      output: the output layer's position (the last layer the data meets), or None.
+      size: entries per weight array, n — for the size-free ‖∂E/∂W‖/√n (:attr:`rms`).
+    """
 
     names: list
     grad_norm: np.ndarray
     global_norm: float
     loss: float
+    kinds: tuple = ()
+    hidden: tuple = ()
+    output: int | None = None
+    size: np.ndarray | None = None
 
     @property
     def ratio(self) -> float:
-        """First over last *hidden* layer (the last weight array is the output layer); nan
-        with fewer than two hidden layers."""
-        if len(self.grad_norm) < 3:
+        """‖∂E/∂W‖ of the first over the last *hidden* layer in data-flow order (nan with
+        fewer than two hidden layers)."""
+        if len(self.hidden) < 2:
             return math.nan
         with np.errstate(all="ignore"):
-            return float(self.grad_norm[0] / self.grad_norm[-2])
+            return float(self.grad_norm[self.hidden[0]] / self.grad_norm[self.hidden[-1]])
+
+    @property
+    def ratio_layers(self) -> tuple[str, str] | None:
+        """The names of the two layers :attr:`ratio` compares (first, last hidden)."""
+        if len(self.hidden) < 2:
+            return None
+        return self.names[self.hidden[0]], self.names[self.hidden[-1]]
+
+    @property
+    def output_name(self) -> str | None:
+        return None if self.output is None else self.names[self.output]
+
+    @property
+    def rms(self) -> np.ndarray:
+        """‖∂E/∂W‖/√n: the root-mean-square gradient per entry, comparable between a
+        288-entry kernel and an 800,000-entry matrix."""
+        with np.errstate(all="ignore"):
+            return self.grad_norm / np.sqrt(self.size)
 
     @property
     def verdict(self) -> str:
@@ -168,10 +203,15 @@ _parameter_flow_jit = jax.jit(_parameter_flow, static_argnums=(0, 1, 2))
 def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", state=None,
                    stacked: Callable[[str], bool] = never) -> ParameterFlow:
     """Gradient flow through any network on one batch, by autodiff: ‖∂E/∂W‖ for each of
-    its weight arrays, named by parameter path — the measurement :func:`gradient_flow`
-    makes with the hand-written δ recursion, for models jaxdeep did not write (an NNX
-    module through :func:`jaxdeep.nets.adapters.from_nnx`, a function through
-    ``from_apply``).
+    its weight arrays, in the order data flows through them — the measurement
+    :func:`gradient_flow` makes with the hand-written δ recursion, for models jaxdeep did
+    not write (an NNX module through :func:`jaxdeep.nets.adapters.from_nnx`, a Linen or
+    equinox module, a function through ``from_apply``).
+
+    The order, the output layer and the hidden layers the ratio compares are read off
+    the traced forward pass (:func:`jaxdeep.nets.dataflow.layer_order`), not the
+    parameter tree's (alphabetical) order: an output layer named ``head`` is last, and
+    a stack of layers run by a ``scan`` is split into its layers.
 
     Args:
       model, params: any :class:`~jaxdeep.nets.Model` whose ``apply(..., logits=True)``
@@ -182,17 +222,21 @@ def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", sta
         computes: batch norm normalises with the batch's statistics (``train=True``; the
         updated state is dropped) — with the running statistics of a fresh net (mean 0,
         variance 1) it would measure an unnormalised net instead.
-      stacked: which weight leaves stack several layers (:mod:`jaxdeep.nets.weights`).
+      stacked: weight leaves that stack several layers where no scan shows it
+        (:mod:`jaxdeep.nets.weights`); leaves a scan runs over are split anyway.
     """
     if not weight_layers(params, stacked):
         raise ValueError("the params hold no weight arrays (floating leaves with two or more "
                          "dimensions) to measure")
     if getattr(model, "init_state", None) is not None and state is None:
         state = model.init_state(None)
+    order = model_layer_order(model, params, x, state=state, stacked=stacked)
     norms, total, value = jax.device_get(
-        _parameter_flow_jit(model, loss, stacked, params, state, x, target))
-    return ParameterFlow(layer_names(params, stacked), np.asarray(norms, np.float64),
-                         float(total), float(value))
+        _parameter_flow_jit(model, loss, order.stacked, params, state, x, target))
+    size = layer_sizes(params, order.stacked)
+    return ParameterFlow(list(order.names), order.arrange(np.asarray(norms, np.float64)),
+                         float(total), float(value), order.kinds, order.hidden, order.output,
+                         order.arrange(size))
 
 
 class ActivationStats(NamedTuple):

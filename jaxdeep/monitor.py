@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .nets.dataflow import LayerOrder
 from .nets.weights import NOT_WEIGHTS, layer_names, layer_norms, never
 from .validate import check_positive_int
 
@@ -123,19 +124,28 @@ def monitor(optimizer: optax.GradientTransformation, *, every: int = 10,
 
 class Records(NamedTuple):
     """What a monitor recorded, on the host: ``at`` (updates), ``names`` (layers), and
-    ``grad_norm`` / ``update_ratio`` of shape ``(records, layers)``."""
+    ``grad_norm`` / ``update_ratio`` of shape ``(records, layers)``; with a layer order
+    (:func:`records` ``order=``) the layers are in data-flow order and ``hidden`` /
+    ``output`` say which are the hidden layers and the output layer."""
 
     at: np.ndarray
     names: list[str]
     grad_norm: np.ndarray
     update_ratio: np.ndarray
+    hidden: tuple = ()
+    output: int | None = None
 
     @property
     def ratio(self) -> np.ndarray:
-        """First over last layer's gradient norm at each record: ≪ 1 vanishing, ≫ 1
-        exploding (the last weight array is usually the output layer)."""
+        """At each record, ‖∂E/∂W‖ of the first over the last *hidden* layer — the ratio
+        :class:`~jaxdeep.diagnostics.ParameterFlow` reports: ≪ 1 vanishing, ≫ 1
+        exploding. Without a layer order the last weight array is taken to be the output
+        layer and the others the hidden ones (jaxdeep's own nets)."""
+        hidden = self.hidden or tuple(range(len(self.names) - 1))
+        if len(hidden) < 2:
+            return np.full(len(self.at), np.nan)
         with np.errstate(all="ignore"):
-            return self.grad_norm[:, 0] / self.grad_norm[:, -1]
+            return self.grad_norm[:, hidden[0]] / self.grad_norm[:, hidden[-1]]
 
     def table(self) -> str:
         """The first and the last record, per layer, as text."""
@@ -151,9 +161,19 @@ class Records(NamedTuple):
         return "\n".join(lines)
 
 
-def records(state, params, *, stacked: Callable[[str], bool] = never) -> Records:
+def records(state, params, *, stacked: Callable[[str], bool] = never,
+            order: LayerOrder | None = None) -> Records:
     """The records in a monitor's state (found anywhere inside ``state``, e.g. in an
-    ``optax.chain``), named by the layers of ``params``."""
+    ``optax.chain``), named by the layers of ``params``.
+
+    Args:
+      state, params: the optimiser state and the params it updates.
+      stacked: the predicate the monitor was made with.
+      order: the model's :class:`~jaxdeep.nets.dataflow.LayerOrder`
+        (:func:`~jaxdeep.nets.dataflow.model_layer_order`; its ``stacked`` must be the
+        monitor's): the layers rearranged into data-flow order, the ratio between the
+        first and last hidden layers.
+    """
     found = [s for s in jax.tree_util.tree_leaves(
         state, is_leaf=lambda s: isinstance(s, MonitorState)) if isinstance(s, MonitorState)]
     if not found:
@@ -161,5 +181,13 @@ def records(state, params, *, stacked: Callable[[str], bool] = never) -> Records
                          "jaxdeep.monitor.monitor(...) and pass its state")
     s = found[0]
     n = min(int(s.count), s.at.shape[0])
-    return Records(np.asarray(s.at[:n]), layer_names(params, stacked=stacked),
-                   np.asarray(s.grad_norm[:n]), np.asarray(s.update_ratio[:n]))
+    names = layer_names(params, stacked=stacked if order is None else order.stacked)
+    grad_norm, update_ratio = np.asarray(s.grad_norm[:n]), np.asarray(s.update_ratio[:n])
+    if order is None:
+        return Records(np.asarray(s.at[:n]), names, grad_norm, update_ratio)
+    if len(order.index) != len(names):
+        raise ValueError(f"the layer order has {len(order.index)} layers but the monitor "
+                         f"recorded {len(names)}: make the monitor with "
+                         "stacked=order.stacked")
+    return Records(np.asarray(s.at[:n]), list(order.names), order.arrange(grad_norm),
+                   order.arrange(update_ratio), order.hidden, order.output)

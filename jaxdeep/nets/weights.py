@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["NOT_WEIGHTS", "fro", "is_weight", "jaxdeep_stacked", "layer_names", "layer_norms",
+__all__ = ["NOT_WEIGHTS", "fro", "is_weight", "jaxdeep_stacked", "layer_names", "layer_norms", "layer_sizes",
            "never", "stacked_of", "weight_layers"]
 
 #: Leaf names that are never a layer's weights, whatever their shape (a stack of biases
@@ -32,8 +32,8 @@ def is_weight(path, leaf) -> bool:
     names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
     names = [n for n in names if n != "value"]  # an NNX Variable's array sits in .value
     last = str(names[-1]).rstrip("0123456789") if names else None  # b1, b2: biases too
-    return (jnp.ndim(leaf) >= 2 and last not in NOT_WEIGHTS
-            and jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating))
+    dtype = leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf)  # shapes too
+    return np.ndim(leaf) >= 2 and last not in NOT_WEIGHTS and jnp.issubdtype(dtype, jnp.floating)
 
 
 def never(path: str) -> bool:
@@ -91,6 +91,16 @@ def layer_norms(tree, stacked: Callable[[str], bool] = never) -> jax.Array:
         norms.append(fro(leaf.reshape(leaf.shape[0], -1), axis=1) if is_stack
                      else fro(leaf)[None])
     return jnp.concatenate(norms)
+
+
+def layer_sizes(tree, stacked: Callable[[str], bool] = never) -> np.ndarray:
+    """The number of entries n of every layer in ``tree``, in the order of
+    :func:`layer_names` (shapes only: nothing is computed)."""
+    sizes = []
+    for _, leaf, is_stack in _weights(tree, stacked):
+        n = int(np.prod(np.shape(leaf)))
+        sizes.extend([n // np.shape(leaf)[0]] * np.shape(leaf)[0] if is_stack else [n])
+    return np.array(sizes, np.float64)
 
 
 def layer_names(params, stacked: Callable[[str], bool] = never) -> list[str]:
