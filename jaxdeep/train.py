@@ -1,4 +1,5 @@
-"""One training loop for every supervised model: classification and segmentation.
+"""One training loop for every supervised model: classification (of examples, or of
+every position of a sequence), segmentation, regression, or a loss of your own.
 
 ``fit`` trains any :class:`~jaxdeep.nets.Model` with any optax optimiser. A block of
 ``eval_every`` steps is one ``lax.scan`` inside one ``jax.jit`` — the host only steps in
@@ -47,35 +48,73 @@ class Task(NamedTuple):
     ``loss(logits, y, mask)`` is the mask-weighted mean loss. ``counts(logits, y, mask)``
     returns additive sums (so they can be accumulated over batches) and
     ``summarise(totals)`` turns the totals into the reported metrics.
+
+    ``targets`` says what :func:`fit` checks the targets ``y`` against before compiling:
+    ``"labels"`` (integer classes, shape (batch, ...) with logits (batch, ..., classes)),
+    ``"masks"`` (0/1, the logits' shape), ``"values"`` (finite floats, the output's
+    shape) or ``"any"`` (only one target per example and finiteness: a task of your own,
+    see :func:`custom_task`).
     """
 
     name: str
     loss: Callable
     counts: Callable
     summarise: Callable
+    targets: str = "any"
 
 
 def _masked_mean(per_example, mask):
     return jnp.sum(per_example * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+def _rows(mask, like):
+    """The (batch,) mask shaped to broadcast against ``like`` (batch, ...)."""
+    return mask.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+def _cross_entropy(logits, y):
+    """Per-example softmax cross-entropy: logits (B, ..., C), integer labels (B, ...).
+
+    ℓ_b = −(1/P) Σ_p log softmax(λ_bp)[y_bp] over the P positions of example b (P = 1
+    for (B, C) logits): the mean over positions, as the mean-token loss of a language
+    model (Flax NNX's MiniGPT tutorial)."""
+    if logits.ndim == 2:
+        # the (B, C) case exactly as before positions existed: published records depend on
+        # these operations bit for bit
+        return -jnp.take_along_axis(log_softmax(logits), y[:, None], axis=-1)[:, 0]
+    ce = -jnp.take_along_axis(log_softmax(logits), y[..., None], axis=-1)[..., 0]
+    return jnp.mean(ce, axis=tuple(range(1, ce.ndim)))
+
+
 @functools.cache  # one Task object per kind: it is a static jit argument, so fit compiles once
 def classification() -> Task:
-    """Softmax cross-entropy on integer labels; metric: accuracy."""
+    """Softmax cross-entropy on integer labels; metrics: loss and accuracy.
+
+    Logits (B, C) with labels (B,), or logits (B, ..., C) with labels (B, ...) — a
+    transformer's (B, T, V) with next-token labels (B, T). Per example
+    ℓ_b = −(1/P) Σ_p log softmax(λ_bp)[y_bp], the mean over its P positions; the loss is
+    the mean of ℓ_b over the real (unmasked) examples. Accuracy counts every position:
+    (correct positions) / (examples · P).
+    """
 
     def loss(logits, y, mask):
-        ce = -jnp.take_along_axis(log_softmax(logits), y[:, None], axis=-1)[:, 0]
-        return _masked_mean(ce, mask)
+        return _masked_mean(_cross_entropy(logits, y), mask)
 
     def counts(logits, y, mask):
         right = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
-        return {"correct": jnp.sum(right * mask), "n": jnp.sum(mask),
-                "loss_sum": loss(logits, y, mask) * jnp.sum(mask)}
+        if right.ndim == 1:
+            return {"correct": jnp.sum(right * mask), "n": jnp.sum(mask),
+                    "loss_sum": loss(logits, y, mask) * jnp.sum(mask)}
+        m = _rows(mask, right)
+        return {"correct": jnp.sum(right * m), "positions": jnp.sum(jnp.ones_like(right) * m),
+                "n": jnp.sum(mask), "loss_sum": loss(logits, y, mask) * jnp.sum(mask)}
 
     def summarise(t):
-        return {"loss": t["loss_sum"] / t["n"], "accuracy": t["correct"] / t["n"]}
+        # (B, C) logits count no "positions": one per example
+        return {"loss": t["loss_sum"] / t["n"],
+                "accuracy": t["correct"] / t.get("positions", t["n"])}
 
-    return Task("classification", loss, counts, summarise)
+    return Task("classification", loss, counts, summarise, "labels")
 
 
 @functools.cache
@@ -104,19 +143,84 @@ def segmentation() -> Task:
                 "iou": t["tp"] / jnp.maximum(t["tp"] + t["fp"] + t["fn"], 1.0),
                 "dice": 2 * t["tp"] / jnp.maximum(2 * t["tp"] + t["fp"] + t["fn"], 1.0)}
 
-    return Task("segmentation", loss, counts, summarise)
+    return Task("segmentation", loss, counts, summarise, "masks")
 
 
-TASKS = {"classification": classification, "segmentation": segmentation}
+@functools.cache
+def regression() -> Task:
+    """Squared error on float targets of the output's shape (B, ...); identity output.
+
+    Per example ℓ_b = ½ ‖ŷ_b − y_b‖² = ½ Σ_d (ŷ_bd − y_bd)², summed (not averaged) over
+    the D output values, as the lecture's E = 1/(2B) Σ_b Σ_k (y_bk − t_bk)²
+    (:func:`jaxdeep.losses.squared_error`); the loss is the mean of ℓ_b over the real
+    (unmasked) examples. Metrics: ``loss`` and ``mse`` = Σ_b Σ_d (ŷ_bd − y_bd)² / (B·D),
+    the mean over every output value (so loss = D·mse/2).
+    """
+
+    def squared(logits, y):
+        return jnp.sum((logits - y) ** 2, axis=tuple(range(1, logits.ndim)))
+
+    def loss(logits, y, mask):
+        return _masked_mean(0.5 * squared(logits, y), mask)
+
+    def counts(logits, y, mask):
+        sq = squared(logits, y)
+        return {"sq_sum": jnp.sum(sq * mask), "n": jnp.sum(mask),
+                "values": jnp.sum(mask) * math.prod(logits.shape[1:])}
+
+    def summarise(t):
+        return {"loss": 0.5 * t["sq_sum"] / t["n"], "mse": t["sq_sum"] / t["values"]}
+
+    return Task("regression", loss, counts, summarise, "values")
+
+
+@functools.lru_cache(maxsize=64)  # one Task per loss_fn: a static jit argument compiles once
+def custom_task(loss_fn: Callable, *, name: str = "custom") -> Task:
+    """A :class:`Task` of your own loss: ``loss_fn(logits, y) -> (B,)`` per-example losses.
+
+    The loss :func:`fit` minimises is their mean over the real examples,
+    Σ_b m_b ℓ_b / Σ_b m_b (m_b = 0 for the padding of an epoch's last batch), and the
+    only metric is ``loss``. ``loss_fn`` must be a pure JAX function of the logits and a
+    batch of targets (any shape, any dtype: ``fit`` checks only that there is one
+    target per example and that float targets are finite). Make the task once and reuse
+    it (``custom_task(f)`` is cached per function): each new Task compiles anew.
+
+    Example: ``custom_task(lambda z, y: optax.huber_loss(z, y).sum(-1), name="huber")``.
+    """
+
+    def per_example(logits, y):
+        losses = loss_fn(logits, y)
+        if jnp.shape(losses) != logits.shape[:1]:
+            raise ValueError(f"the loss_fn of task {name!r} must return one loss per example, "
+                             f"shape {logits.shape[:1]}, but returned shape "
+                             f"{jnp.shape(losses)}; reduce the other axes inside loss_fn "
+                             "(e.g. .mean(axis=-1)) and leave the batch axis")
+        return losses
+
+    def loss(logits, y, mask):
+        return _masked_mean(per_example(logits, y), mask)
+
+    def counts(logits, y, mask):
+        return {"loss_sum": jnp.sum(per_example(logits, y) * mask), "n": jnp.sum(mask)}
+
+    def summarise(t):
+        return {"loss": t["loss_sum"] / t["n"]}
+
+    return Task(name, loss, counts, summarise, "any")
+
+
+TASKS = {"classification": classification, "segmentation": segmentation,
+         "regression": regression}
 
 
 def get_task(task: str | Task) -> Task:
-    """The :class:`Task` named ``task`` (``classification`` or ``segmentation``), or
-    ``task`` itself."""
+    """The :class:`Task` named ``task`` (``classification``, ``segmentation`` or
+    ``regression``), or ``task`` itself (e.g. a :func:`custom_task`)."""
     if isinstance(task, Task):
         return task
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}, or pass "
+                         "custom_task(loss_fn)")
     return TASKS[task]()
 
 
@@ -159,7 +263,10 @@ def check_fit_memory(model, x, y, *, batch_size: int, optimizer=None, mesh=None,
 def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`):
     parameters, optimiser state and data on every device, a step's activations split."""
-    batch = jax.ShapeDtypeStruct((batch_size,) + x.shape[1:], jnp.float32)
+    # the data's own dtype (canonical: float64 runs as float32 unless x64 is on): integer
+    # tokens reach an embedding as integers, and a float probe would fail to index it
+    batch = jax.ShapeDtypeStruct((batch_size,) + np.shape(x)[1:],
+                                 jax.dtypes.canonicalize_dtype(np.asarray(x).dtype))
     step = forward_bytes(lambda p, s, xb: forward(model, p, s, xb, train=True)[0],
                          shapes, state_shapes, batch)
     check_training_fits(
@@ -250,7 +357,10 @@ def evaluate(model, params, x, y, *, task="classification", model_state=None,
              batch_size: int = 500, mesh=None, precision: str = "float32") -> dict[str, float]:
     """Metrics of ``task`` on all of (x, y), in fixed-shape masked batches (one compile),
     each split over ``mesh`` (default: every device, see :func:`jaxdeep.sharding.default_mesh`),
-    the forward pass in ``precision``."""
+    the forward pass in ``precision``. The metrics are the task's: ``loss`` and
+    ``accuracy`` (classification, over every position), ``loss``, ``pixel_accuracy``,
+    ``iou`` and ``dice`` (segmentation), ``loss`` and ``mse`` (regression), ``loss`` (a
+    :func:`custom_task`)."""
     task = get_task(task)
     check_precision(precision)
     mesh = mesh or default_mesh()
@@ -264,20 +374,96 @@ def evaluate(model, params, x, y, *, task="classification", model_state=None,
     return {k: float(v) for k, v in task.summarise(counts).items()}
 
 
-def _check_data(name, x, y, task, n_classes):
+def _check_data(name, x, y, task, out):
+    """Check ``(x, y)`` against ``task`` and the model's output ``out`` (the shape and
+    dtype of its logits on a batch) before anything compiles: each mismatch is one
+    ValueError saying what is wrong and how to fix it."""
     check_finite(f"{name} x", x)
     if len(x) != len(y):
         raise ValueError(f"{name} x has {len(x)} examples but y has {len(y)}")
-    if task.name == "classification":
-        labels = np.asarray(y)
+    y = np.asarray(y)
+    per_example = tuple(out.shape[1:])
+    if task.targets == "labels":
+        _check_labels(name, y, per_example)
+    elif task.targets == "masks":
+        if not np.all((y == 0) | (y == 1)):
+            raise ValueError(f"{name} masks must be binary (0 or 1) for segmentation")
+        if y.shape[1:] != per_example:
+            raise ValueError(f"the model outputs logits of shape {per_example} per example "
+                             f"but the {name} masks have shape {y.shape[1:]}; give one 0/1 "
+                             "mask value per logit")
+    elif task.targets == "values":
+        _check_values(name, y, per_example)
+    else:  # a task of the user's own: its loss_fn says what it takes
+        check_finite(f"{name} y", y)
+        # trace the loss on two examples' shapes (nothing runs or compiles): a loss_fn
+        # that fails on these targets, or returns no per-example loss, says so now
+        k = min(len(y), 2)
+        try:
+            jax.eval_shape(task.loss, jax.ShapeDtypeStruct((k,) + per_example, out.dtype),
+                           y[:k], jax.ShapeDtypeStruct((k,), jnp.float32))
+        except ValueError:
+            raise
+        except Exception as error:  # noqa: BLE001 — a user's loss fails in its own words
+            raise ValueError(f"the loss of task {task.name!r} fails on logits of shape "
+                             f"{per_example} and {name} targets of shape {y.shape[1:]} per "
+                             f"example ({type(error).__name__}: {error})") from None
+
+
+def _check_labels(name, labels, per_example):
+    """Integer class labels of shape (B, ...) for logits (B, ..., C)."""
+    if not per_example:
+        raise ValueError("classification needs logits with a class axis, (batch, classes) or "
+                         "(batch, ..., classes), but the model outputs one number per "
+                         "example; give it one output per class, or use "
+                         "task='regression'")
+    n_classes, positions = per_example[-1], per_example[:-1]
+    if not positions:
+        # (B, C) logits: the checks and messages of plain classification, as before
         if labels.ndim == 1 and labels.size and np.issubdtype(labels.dtype, np.integer) \
                 and labels.max() >= n_classes:
             raise ValueError(f"the model outputs {n_classes} logits per example, but the "
                              f"{name} labels go up to {int(labels.max())}; give the model one "
                              "output per class")
+        onehot = labels.shape[1:] == (n_classes,) and np.all((labels == 0) | (labels == 1))
+        if labels.ndim > 1 and not onehot:  # one-hot rows: check_labels says what to do
+            wanted = "(" + ", ".join(map(str, labels.shape[1:])) + ", classes)"
+            raise ValueError(f"the model outputs {n_classes} logits per example (one class), "
+                             f"but the {name} labels have shape {labels.shape[1:]} per "
+                             f"example; labels per position need logits of shape {wanted} "
+                             "per example (classes last), or give one label per example")
         check_labels(f"{name} labels", labels, n_classes)
-    elif not np.all((np.asarray(y) == 0) | (np.asarray(y) == 1)):
-        raise ValueError(f"{name} masks must be binary (0 or 1) for segmentation")
+        return
+    if labels.shape[1:] != positions:
+        onehot = labels.shape[1:] == per_example
+        raise ValueError(f"the model outputs logits of shape {per_example} per example "
+                         f"(classes last), so the {name} labels must have shape {positions} "
+                         f"per example, but they have shape {labels.shape[1:]}; "
+                         + ("if they are one-hot, pass y.argmax(axis=-1)" if onehot else
+                            "give one integer class label per position"))
+    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"the {name} labels must be integer class indices 0..{n_classes - 1}, "
+                         f"got dtype {labels.dtype}; convert with y.astype(np.int32)")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = int(labels.max()) if labels.max() >= n_classes else int(labels.min())
+        raise ValueError(f"the model outputs {n_classes} logits per position, but the {name} "
+                         f"labels include {bad}; labels must lie in 0..{n_classes - 1} (give "
+                         "the model one output per class, e.g. the vocabulary size)")
+
+
+def _check_values(name, y, per_example):
+    """Finite float regression targets of the output's shape."""
+    if not np.issubdtype(y.dtype, np.floating):
+        raise ValueError(f"regression targets must be floating point, the {name} y has dtype "
+                         f"{y.dtype}; convert with y.astype(np.float32) (for class labels, "
+                         "use task='classification')")
+    if y.shape[1:] != per_example:
+        fix = "give one target per output"
+        if math.prod(y.shape[1:]) == math.prod(per_example):
+            fix = f"reshape it with y.reshape(len(y), *{per_example})"
+        raise ValueError(f"the model outputs shape {per_example} per example but the {name} "
+                         f"targets have shape {y.shape[1:]}; {fix}")
+    check_finite(f"{name} y", y)
 
 
 def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000,
@@ -290,10 +476,14 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
 
     Args:
       model: a :class:`~jaxdeep.nets.Model` whose ``apply(..., logits=True)`` gives logits.
-      data: host arrays (x, y); x of the shape the model takes, y integer labels
-        (classification) or binary masks (segmentation).
+      data: host arrays (x, y); x of the shape and dtype the model takes (floats, or
+        integer tokens for an embedding), y integer labels of shape (n,) or (n, ...) for
+        logits (n, C) or (n, ..., C) (classification), binary masks (segmentation),
+        float targets of the output's shape (regression), or what a custom task takes.
       key: PRNG key; split for init (when ``params`` is None) and for the batch order.
-      task: ``classification``, ``segmentation`` or a :class:`Task`.
+      task: ``classification``, ``segmentation``, ``regression`` or a :class:`Task`
+        (:func:`custom_task` makes one of your own per-example loss). The targets are
+        checked against the task and the model's output before anything compiles.
       steps: optimiser steps; epochs follow one another, each a fresh shuffle.
       batch_size: examples per step (the last batch of an epoch is padded and masked).
       optimizer: any optax transformation, line searches included (``optax.lbfgs``:
@@ -352,9 +542,9 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     except Exception as error:  # noqa: BLE001 — a user's model fails in its own words
         raise ValueError(f"the model rejects inputs of shape {tuple(np.shape(x)[1:])} per "
                          f"example ({type(error).__name__}: {error})") from None
-    _check_data("training", x, y, task, out.shape[-1])
+    _check_data("training", x, y, task, out)
     if eval_data is not None:
-        _check_data("evaluation", *eval_data, task, out.shape[-1])
+        _check_data("evaluation", *eval_data, task, out)
     _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
         "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
