@@ -95,14 +95,14 @@ def nnx_set(variable, value) -> None:
         variable.value = value
 
 
-def nnx_call_capturing(module, x):
-    """``module(x)`` and what it sowed: ``(y, intermediates)``, the second an NNX ``State``
-    of every ``nnx.Intermediate`` value (a tuple per name, one entry per ``sow``). The
-    module keeps none of them afterwards, so its state has the same structure before and
-    after the call (what a training step that threads it needs)."""
+def nnx_call_capturing(module, x, **kwargs):
+    """``module(x, **kwargs)`` and what it sowed: ``(y, intermediates)``, the second an NNX
+    ``State`` of every ``nnx.Intermediate`` value (a tuple per name, one entry per
+    ``sow``). The module keeps none of them afterwards, so its state has the same
+    structure before and after the call (what a training step that threads it needs)."""
     from flax import nnx
 
     if hasattr(nnx, "capture"):
-        return nnx.capture(module, nnx.Intermediate)(x)
-    y = module(x)
+        return nnx.capture(module, nnx.Intermediate)(x, **kwargs)
+    y = module(x, **kwargs)
     return y, nnx.pop(module, nnx.Intermediate)

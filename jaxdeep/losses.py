@@ -14,6 +14,8 @@ as the output.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -60,11 +62,19 @@ def cross_entropy(net_out: jax.Array, t: jax.Array, output: str = "softmax") -> 
 
 
 def loss_from_logits(name: str, output: str, net_out: jax.Array, target: jax.Array) -> jax.Array:
-    """E for the named loss, given the output layer's net_out and the targets."""
+    """E for the named loss, given the output layer's net_out and the targets.
+
+    E is a mean over the batch; for outputs with positions — ``(B, T, C)`` logits of a
+    sequence model, ``(B, T)`` labels — a mean over the positions too
+    (E = 1/(B·T) Σₙ Σₜ ℓₙₜ, the mean-token loss of language-model tutorials), so the
+    gradient norms do not grow with the sequence length."""
     t = as_targets(target, net_out.shape[-1], net_out.dtype)
+    positions = math.prod(net_out.shape[1:-1])  # 1 for (B, C) outputs: E unchanged
     if name == "cross_entropy":
-        return cross_entropy(net_out, t, output)
-    return squared_error(activations.get(output).f(net_out), t)
+        e = cross_entropy(net_out, t, output)
+    else:
+        e = squared_error(activations.get(output).f(net_out), t)
+    return e if positions == 1 else e / positions
 
 
 def model_loss(model, params, x: jax.Array, target: jax.Array, loss: str = "cross_entropy"):

@@ -34,6 +34,7 @@ from .engine import Batch, History, ran_away, run_blocks, scan_steps, shared
 from .losses import log_softmax
 from .memory import check_training_fits, forward_bytes
 from .monitor import monitor, records
+from .nets.dataflow import model_layer_order
 from .nets.weights import stacked_of
 from .nets.model import is_stateful
 from .precision import check_precision, to_compute, to_float32
@@ -227,12 +228,21 @@ def get_task(task: str | Task) -> Task:
 # --- forward pass of any model -------------------------------------------------------------
 
 
-def forward(model, params, state, x, *, train: bool):
+def draws(model) -> bool:
+    """Whether ``model`` draws random numbers when training (dropout fed by the caller: a
+    user's module adapted with a ``rngs``/``key`` argument, ``model.config.draws``)."""
+    return bool(getattr(getattr(model, "config", None), "draws", False))
+
+
+def forward(model, params, state, x, *, train: bool, key=None):
     """Logits and the updated model state (``None`` for models without state): the
-    model contract's two return shapes (:mod:`jaxdeep.nets.model`) as one."""
+    model contract's two return shapes (:mod:`jaxdeep.nets.model`) as one. A model that
+    :func:`draws` gets the mode and ``key`` (its dropout masks' key)."""
+    options = {"train": train, "key": key} if draws(model) else {}
     if not is_stateful(model):
-        return model.apply(params, x, logits=True), state
-    return model.apply(params, x, state=state, train=train, logits=True)
+        return model.apply(params, x, logits=True, **options), state
+    options["train"] = train
+    return model.apply(params, x, state=state, logits=True, **options)
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -267,7 +277,8 @@ def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) 
     # tokens reach an embedding as integers, and a float probe would fail to index it
     batch = jax.ShapeDtypeStruct((batch_size,) + np.shape(x)[1:],
                                  jax.dtypes.canonicalize_dtype(np.asarray(x).dtype))
-    step = forward_bytes(lambda p, s, xb: forward(model, p, s, xb, train=True)[0],
+    step = forward_bytes(lambda p, s, xb: forward(model, p, s, xb, train=True,
+                                                     key=jax.random.key(0))[0],
                          shapes, state_shapes, batch)
     check_training_fits(
         "training this model", mesh, shapes, optimizer,
@@ -316,13 +327,14 @@ class SupervisedLearner:
                           jnp.zeros((), jnp.int32))
 
     def step(self, ts: TrainState, batch: Batch, key=None) -> tuple[TrainState, jax.Array]:
-        """One optimiser step on ``batch`` (draws nothing: ``key`` is unused). The loss is
+        """One optimiser step on ``batch`` (``key``: the dropout masks' key of a model that
+        :func:`draws`, else unused). The loss is
         a mean over the whole batch, so on a mesh its gradient is the all-reduced sum of
         the devices' parts. Returns the new state and the batch's loss."""
 
         def loss_fn(params):
             logits, new_state = forward(self.model, *to_compute(
-                (params, ts.model_state, batch.inputs), self.precision), train=True)
+                (params, ts.model_state, batch.inputs), self.precision), train=True, key=key)
             logits, new_state = to_float32((logits, new_state), self.precision)
             return self.task.loss(logits, batch.targets, batch.mask), new_state
 
@@ -520,12 +532,14 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     mesh = mesh_for(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])
     optimizer = optimizer or default_optimizer()
-    stacked = stacked_of(model)
+    stacked, flow_order = stacked_of(model), None
     if monitor_every is not None:
         check_positive_int("monitor_every", monitor_every)
-        optimizer = _monitored(optimizer, monitor_every, -(-steps // monitor_every), stacked)
 
-    key_init, key_order = jax.random.split(key)
+    # a model that draws (dropout) gets one key per step, folded from key_steps and the
+    # step's number (a resumed run draws the same masks); other models' keys as always
+    key_init, key_order, key_steps = (jax.random.split(key, 3) if draws(model)
+                                      else (*jax.random.split(key), None))
     fresh_params = params is None
     # Shapes first (abstract evaluation: nothing is allocated or compiled): tracing the
     # forward pass on one example checks x's shape against the model (a clear
@@ -545,6 +559,11 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     _check_data("training", x, y, task, out)
     if eval_data is not None:
         _check_data("evaluation", *eval_data, task, out)
+    if monitor_every is not None:  # the layers in data-flow order, stacks split as run
+        flow_order = model_layer_order(model, shapes, x[:1], state=state_shapes,
+                                       stacked=stacked)
+        optimizer = _monitored(optimizer, monitor_every, -(-steps // monitor_every),
+                               flow_order.stacked)
     _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
         "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
@@ -563,7 +582,9 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
 
     def block(ts, first, n):
         idx, mask = order[0][first:first + n], order[1][first:first + n]
-        return scan_steps(learner, mesh, ts, (x_dev, y_dev), idx, mask)
+        keys = None if key_steps is None else jax.vmap(
+            lambda i: jax.random.fold_in(key_steps, i))(jnp.arange(first, first + n))
+        return scan_steps(learner, mesh, ts, (x_dev, y_dev), idx, mask, keys)
 
     def record(history, ts, losses, first, n):
         losses = np.asarray(losses)
@@ -584,7 +605,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
                              every=eval_every, block=block, record=record, status=_status,
                              description=description, unit="steps", progress=progress,
                              checkpoints=checkpoints)
-    watched = records(ts.opt_state, ts.params, stacked=stacked) if monitor_every else None
+    watched = records(ts.opt_state, ts.params, order=flow_order) if monitor_every else None
     return FitResult(ts.params, ts.model_state, history, watched)
 
 

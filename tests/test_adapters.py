@@ -237,10 +237,10 @@ def test_gradflow_measures_a_users_model_by_parameter_path(user_nets, capsys):
 
 
 @pytest.mark.parametrize("factory, extra, message", [
-    ("number", [], "returned a int; it must return a Flax NNX module or a jaxdeep Model"),
+    ("number", [], "returned a int; it must return a Flax NNX or Linen module"),
     ("missing", [], "has no callable 'missing'"),
     ("five_outputs", [], "outputs (5,) per example, but the labels of digits have 10"),
-    ("deep", ["--input-shape", "7"], "rejects inputs of shape (7,) per example"),
+    ("deep", ["--input-shape", "7"], "fails on inputs of shape (7,) float32 per example"),
     ("deep", ["--activation", "relu,tanh"], "--activation takes one name"),
 ])
 def test_gradflow_says_what_is_wrong_with_a_users_model(user_nets, capsys, factory, extra,

@@ -49,10 +49,34 @@ def add_arguments(p) -> None:
     p.add_argument("--input-shape", type=_shape, default=None, metavar="D1,D2,...",
                    help="with --model: a random normal batch of this shape per example "
                         "(default: the data set's examples)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed for the initial weights")
+    p.add_argument("--call-kwargs", type=_call_kwargs, default=None, metavar="JSON",
+                   help="with --model: fixed keyword arguments for every call of the "
+                        "module, as a JSON object (e.g. '{\"use_bias\": true}'); train, "
+                        "deterministic, rngs, key … are filled in by name")
+    p.add_argument("--input-dtype", choices=("float32", "int32"), default="float32",
+                   help="with --model --input-shape: float32 normal inputs, or int32 tokens "
+                        "(give --vocab)")
+    p.add_argument("--vocab", type=positive_int, default=None,
+                   help="with --input-dtype int32: tokens are drawn from 0 … vocab−1")
+    p.add_argument("--seed", type=int, default=0,
+                   help="PRNG seed for the initial weights (with --model: given to a factory "
+                        "that takes rngs, key or seed)")
     p.add_argument("--out", type=Path, default=Path("gradflow.png"),
                    help="PNG of gradient norms; histograms go beside it (*-activations.png)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON instead")
+
+
+def _call_kwargs(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object of keyword arguments, got "
+                                         f"{text!r}")
+    return value
 
 
 def _shape(text: str) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ from .. import activations, data, diagnostics, plots
 from ..diagnostics import format_norm
 from ..memory import check_dense, check_fits, forward_bytes, tree_bytes
 from ..nets import mlp
-from ..nets.adapters import load_model
+from ..nets.adapters import describe_failure, load_model
 from ..nets.initializers import check_init, recommended_init
 from ..nets.model import is_stateful
 from ..runtime import describe, summary_line
@@ -116,37 +116,68 @@ def measure(args, console) -> int:
     return 0
 
 
+def _model_batch(args):
+    """The batch ``--model`` is measured on: the data set's examples, or a random batch of
+    ``--input-shape`` (normal floats, or tokens below ``--vocab`` with ``--input-dtype``
+    int32); with its labels' name and number of classes (None: from the model)."""
+    if args.input_shape is None:
+        if args.input_dtype != "float32":
+            raise ValueError("--input-dtype is for a random batch: give --input-shape too")
+        ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
+        n = min(args.batch, len(ds.x_train))
+        return jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]), ds.n_classes, ds.name
+    check_dense("a random batch of --input-shape", 1, math.prod(args.input_shape) * args.batch,
+                copies=1, fix="use a smaller --input-shape or --batch")
+    key = jax.random.key(args.seed + 1)
+    if args.input_dtype == "float32":
+        if args.vocab is not None:
+            raise ValueError("--vocab is for token inputs: give --input-dtype int32 too")
+        return jax.random.normal(key, (args.batch, *args.input_shape)), None, None, \
+            "a random batch"
+    if args.vocab is None:
+        raise ValueError("--input-dtype int32 draws tokens: give --vocab N (tokens 0 … N−1)")
+    return (jax.random.randint(key, (args.batch, *args.input_shape), 0, args.vocab,
+                               jnp.int32), None, None, f"random tokens below {args.vocab}")
+
+
 def run_model(args, console) -> int:
-    """``--model``: a user's network, measured by autodiff and named by parameter path."""
+    """``--model``: a user's network, measured by autodiff, its layers in data-flow
+    order."""
     _check_png(args.out)
     if args.activation is not None and len(args.activation) != 1:
         raise ValueError("with --model, --activation takes one name: the activation the "
                          "module's sown pre-activations go through")
+    ignored = [flag for flag, value, default in (
+        ("--depth", args.depth, 20), ("--width", args.width, 128), ("--init", args.init, None),
+        ("--init-scale", args.init_scale, 1.0), ("--bias-scale", args.bias_scale, 0.0))
+        if value != default]
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)} shape jaxdeep's own MLP; with --model the "
+                         "factory makes the net: leave them out")
     activation = None if args.activation is None else activations.get(args.activation[0]).name
-    model = load_model(args.model)
+    x, y, n_classes, name = _model_batch(args)
+    model, seeded = load_model(args.model, example=x, seed=args.seed,
+                               call_kwargs=args.call_kwargs)
     params = model.init(jax.random.key(args.seed))
     state = model.init_state(jax.random.key(args.seed)) if is_stateful(model) else None
-    if args.input_shape is not None:
-        x = jax.random.normal(jax.random.key(args.seed + 1), (args.batch, *args.input_shape))
-        n_classes, name = None, "a random batch"
-    else:
-        ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
-        n = min(args.batch, len(ds.x_train))
-        x, n_classes, name = jnp.asarray(ds.x_train[:n]), ds.n_classes, ds.name
-    try:
-        out = jax.eval_shape(lambda p, s, xb: forward(model, p, s, xb, train=False)[0],
-                             params, state, x)
-    except Exception as error:  # noqa: BLE001 — whatever the user's model raises
-        raise ValueError(f"the model rejects inputs of shape {tuple(x.shape[1:])} per "
-                         f"example ({type(error).__name__}: {error}); give --input-shape or "
-                         "a --dataset it takes") from None
-    if out.ndim != 2 or (n_classes is not None and out.shape[-1] != n_classes):
+    for train in (False, True):  # evaluation and a training step: both must trace
+        try:
+            out = jax.eval_shape(lambda p, s, xb: forward(
+                model, p, s, xb, train=train, key=jax.random.key(0))[0], params, state, x)
+        except Exception as error:  # noqa: BLE001 — whatever the user's model raises
+            raise ValueError(f"the model fails on inputs of shape {tuple(x.shape[1:])} "
+                             f"{x.dtype} per example ({describe_failure(error)}); if the "
+                             "shape is the cause, give --input-shape or a --dataset it "
+                             "takes") from None
+    if n_classes is not None and out.shape[-1] != n_classes:
         raise ValueError(f"the model outputs {tuple(out.shape[1:])} per example, but the "
                          f"labels of {name} have {n_classes} classes; it must output one "
                          "logit per class")
-    n_classes = n_classes or out.shape[-1]
-    y = (jnp.asarray(ds.y_train[:len(x)]) if name != "a random batch" else
-         jax.random.randint(jax.random.key(args.seed + 2), (len(x),), 0, n_classes))
+    if out.ndim < 2:
+        raise ValueError(f"the model outputs shape {tuple(out.shape)} for a batch; it must "
+                         "output logits (batch, …, classes)")
+    if y is None:  # random labels, one per output position
+        y = jax.random.randint(jax.random.key(args.seed + 2), out.shape[:-1], 0, out.shape[-1])
     flow = diagnostics.parameter_flow(model, params, x, y, loss=args.loss, state=state)
     try:
         stats = diagnostics.activation_stats(model, params, x, state=state,
@@ -157,27 +188,40 @@ def run_model(args, console) -> int:
         stats, missing = None, str(why)
     label = args.model
     runtime = describe()
+    compared = flow.ratio_layers
     if args.json:
         print(json.dumps({"runtime": runtime, "model": label, "names": flow.names,
-                          "grad_norm": [float(v) for v in flow.grad_norm],
-                          "ratio": flow.ratio, "global_norm": flow.global_norm,
-                          "loss": flow.loss, "verdict": flow.verdict,
+                          "kinds": list(flow.kinds),
+                          "grad_norm": [_clean(v) for v in flow.grad_norm],
+                          "rms": [_clean(v) for v in flow.rms],
+                          "ratio": _clean(flow.ratio),
+                          "ratio_layers": None if compared is None else list(compared),
+                          "output_layer": flow.output_name, "seeded": seeded,
+                          "global_norm": _clean(flow.global_norm),
+                          "loss": _clean(flow.loss), "verdict": flow.verdict,
                           "activations": None if stats is None else {
                               "names": stats.names, "mean": list(stats.mean),
                               "std": list(stats.std),
                               "saturation": [None if math.isnan(v) else float(v)
                                              for v in stats.saturation]}}, indent=1))
     else:
-        table = Table(title=f"Per-layer gradient flow of {label} on {name} (batch {len(x)}, "
-                            f"loss {args.loss}); the last weight is the output layer")
-        table.add_column("layer (parameter path)")
-        table.add_column("‖∂E/∂W‖", justify="right")
-        for path, norm in zip(flow.names, flow.grad_norm):
-            table.add_row(path, format_norm(norm))
-        console.print(table)
-        console.print(f"ratio first / last hidden {flow.ratio:.3g}, global ‖∇E‖ "
-                      f"{format_norm(flow.global_norm)}, loss {flow.loss:.4g}: "
-                      f"[bold]{flow.verdict}[/]")
+        console.print(flow_table(flow, f"{label} on {name} (batch {len(x)}, loss "
+                                       f"{args.loss})"))
+        # soft_wrap: a parameter path is never broken across lines
+        console.print(f"[bold]{flow.verdict}[/]: ratio first / last hidden "
+                      f"{format_norm(flow.ratio)}, global ‖∇E‖ {format_norm(flow.global_norm)}"
+                      f", loss {flow.loss:.4g}", highlight=False, soft_wrap=True)
+        if compared is not None:
+            console.print(f"  compared: {compared[0]} / {compared[1]}", highlight=False,
+                          soft_wrap=True)
+        console.print(f"  output layer: {flow.output_name}", highlight=False, soft_wrap=True)
+        if len(flow.hidden) < 2:
+            console.print("fewer than two hidden layers: no ratio to judge vanishing by",
+                          highlight=False)
+        if not seeded and args.seed != 0:
+            console.print(f"--seed {args.seed} did not reach the weights: the factory takes "
+                          "no rngs/key/seed argument, so its own initialisation is used",
+                          highlight=False)
         if stats is None:
             console.print(f"no activation statistics: {missing}", highlight=False)
         else:
@@ -193,6 +237,23 @@ def run_model(args, console) -> int:
     if not args.json:
         console.print("wrote " + " and ".join(f"[bold]{w}[/]" for w in written))
     return 0
+
+
+def flow_table(flow, title: str) -> Table:
+    """A :class:`~jaxdeep.diagnostics.ParameterFlow` as a table, in data-flow order: each
+    weight's path, what it is (hidden layer, output, embedding …), ‖∂E/∂W‖ and ‖∂E/∂W‖/√n."""
+    table = Table(title=f"Per-layer gradient flow of {title}, in data-flow order")
+    for col in ("#", "weight (parameter path)", "role", "‖∂E/∂W‖", "‖∂E/∂W‖/√n"):
+        table.add_column(col, justify="right" if col.startswith(("‖", "#")) else "left")
+    roles = {j: "hidden" for j in flow.hidden}
+    if flow.output is not None:
+        roles[flow.output] = "output"
+    for j, (path, norm) in enumerate(zip(flow.names, flow.grad_norm)):
+        role = roles.get(j, flow.kinds[j])
+        if flow.hidden and j in (flow.hidden[0], flow.hidden[-1]):
+            role += " (ratio)"
+        table.add_row(str(j + 1), path, role, format_norm(norm), format_norm(flow.rms[j]))
+    return table
 
 
 def activation_table(stats, activation: str | None) -> Table:

@@ -1,18 +1,34 @@
-"""Bring your own model: a Flax NNX module or any pure function as a jaxdeep Model.
+"""Bring your own model: a Flax NNX or Linen module, an equinox module or any pure
+function as a jaxdeep Model.
 
 Everything in jaxdeep that trains or measures a network — :func:`jaxdeep.train.fit`,
 ``evaluate``, the gradient monitor, the study — takes a :class:`~jaxdeep.nets.Model`: a
 pair of pure functions ``init(key) -> params`` and ``apply(params, x, *, state, train,
-logits)``. These adapters make one from what users have:
+logits, key)``. These adapters make one from what users have:
 
 * :func:`from_nnx` — a Flax NNX module. ``nnx.split`` separates its parameters
   (``nnx.Param``) from everything else it carries (batch-norm statistics, RNG state):
   the first are the params, the rest the model state, and ``apply`` merges them back
   (``nnx.merge``), runs the module in train or eval mode, and splits the state off again
   — a pure function, traced into jaxdeep's compiled programs.
-* :func:`from_apply` — any pure ``apply_fn(params, x) -> logits`` with its params (a
-  Linen ``Module.apply`` with its variables bound, an Equinox-style or hand-written
-  function).
+* :func:`from_linen` — a Linen module and its variables: ``params`` are the params, the
+  other collections (``batch_stats``) the model state, updated in training
+  (``mutable=``), dropout fed through ``rngs={'dropout': key}``.
+* :func:`from_equinox` — an equinox module: its floating arrays are the params, the
+  rest static; per-example modules (``eqx.nn.MLP``) are ``vmap``-ed over the batch.
+* :func:`from_apply` — any pure ``apply_fn(params, x) -> logits`` with its params.
+
+**How the module is called.** Users write ``__call__(self, x, train)``,
+``__call__(self, x, *, deterministic)``, ``__call__(self, x, rngs=None)`` (Flax's MNIST
+example), ``__call__(self, x, *, key=None, inference=False)`` (equinox). The adapters
+read the signature and fill in what they recognise (:data:`CALL_CONVENTIONS`): the mode
+(``train``/``training``/``is_training`` ← train; ``deterministic``/``inference``/
+``use_running_average``/``eval`` ← not train) and the randomness (``rngs`` ← ``nnx.Rngs``
+of a fresh key, ``key`` ← a key, ``rng``/``dropout_rng`` likewise). Anything else goes
+in ``call_kwargs`` (fixed values for every call); a required argument that is neither
+is refused when the adapter is made, by name. A model that draws (dropout) says so in
+``model.config.draws``: :func:`jaxdeep.train.fit` then hands every step a key of its own,
+and ``apply(..., train=True)`` needs ``key=``.
 
 ``init`` of an adapted model returns the parameters it was made with (the key is not
 used): the module's or function's own initialisation is the user's, and a fit starts
@@ -28,7 +44,10 @@ an NNX model's ``apply(params, x, intermediates=True)`` returns them as
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import inspect
+import re
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -37,21 +56,33 @@ import jax.numpy as jnp
 from ..compat import nnx_call_capturing, nnx_get, nnx_set
 from .model import Model
 
-__all__ = ["OUTPUTS", "as_model", "from_apply", "from_nnx", "load_model", "to_nnx"]
+__all__ = ["CALL_CONVENTIONS", "OUTPUTS", "as_model", "from_apply", "from_equinox",
+           "from_linen", "from_nnx", "load_model", "to_nnx"]
 
 #: What ``apply(..., logits=False)`` applies to the model's output.
 OUTPUTS: dict[str, Callable] = {"softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid,
                                 "identity": lambda z: z}
 
+#: Call arguments the adapters fill in, by name: ``train`` (given the mode), ``eval``
+#: (given its negation) and ``key`` (given randomness: a key, or ``nnx.Rngs`` for rngs).
+CALL_CONVENTIONS: dict[str, str] = {
+    "train": "train", "training": "train", "is_training": "train",
+    "deterministic": "eval", "inference": "eval", "use_running_average": "eval",
+    "eval": "eval", "eval_mode": "eval",
+    "rngs": "key", "key": "key", "rng": "key", "dropout_rng": "key", "keys": "key",
+}
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ForeignConfig:
-    """The config of an adapted model: where it came from. Compared and hashed by
-    identity (one adapted model, one compilation), it names the source in reports."""
+    """The config of an adapted model: where it came from, and whether it draws random
+    numbers when training (``draws``: dropout keys from the caller). Compared and hashed
+    by identity (one adapted model, one compilation), it names the source in reports."""
 
     source: str
     name: str
     output: str
+    draws: bool = False
 
     def __repr__(self) -> str:
         return f"{self.source}:{self.name}"
@@ -70,16 +101,117 @@ def _check_has_params(params, what: str) -> None:
                          "measure")
 
 
-def from_nnx(module, *, output: str = "softmax") -> Model:
+@dataclasses.dataclass(frozen=True)
+class CallPlan:
+    """How to call a user's ``__call__(x, ...)``: which arguments get the mode, its
+    negation or the randomness, and the fixed ``call_kwargs``."""
+
+    train: tuple[str, ...] = ()
+    eval: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def draws(self) -> bool:
+        return bool(self.key)
+
+    def kwargs(self, train: bool, key, make_key: Callable[[Any], Any]) -> dict[str, Any]:
+        """The keyword arguments of one call, in ``train`` mode or not, with ``key``
+        (``make_key(key)`` turns it into what the argument takes)."""
+        out = dict(self.fixed)
+        out.update({name: train for name in self.train})
+        out.update({name: not train for name in self.eval})
+        if self.key:
+            if key is None and train:
+                raise ValueError("this model draws random numbers when training (its "
+                                 f"__call__ takes {', '.join(self.key)}): pass key= to "
+                                 "apply (fit does, a key per step)")
+            value = make_key(jax.random.key(0) if key is None else key)
+            out.update({name: value for name in self.key})
+        return out
+
+
+def plan_call(fn: Callable, what: str, call_kwargs: dict | None = None,
+              skip: int = 1) -> CallPlan:
+    """Read ``fn``'s signature (its first ``skip`` positional parameters are given: the
+    input) into a :class:`CallPlan`.
+
+    Raises:
+      ValueError: a required argument is neither a known convention
+        (:data:`CALL_CONVENTIONS`) nor in ``call_kwargs``; or ``call_kwargs`` names an
+        argument ``fn`` does not take.
+    """
+    call_kwargs = dict(call_kwargs or {})
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C callable: call it with x alone
+        return CallPlan(fixed=tuple(call_kwargs.items()))
+    kinds = inspect.Parameter
+    rest = [q for q in params if q.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)]
+    given = rest[:skip]
+    if len(given) < skip and not any(q.kind == kinds.VAR_POSITIONAL for q in params):
+        raise ValueError(f"{what} takes no input argument; its __call__ must take x")
+    named = {q.name: q for q in rest[skip:]}
+    takes_any = any(q.kind == kinds.VAR_KEYWORD for q in params)
+    unknown = [k for k in call_kwargs if k not in named and not takes_any]
+    if unknown:
+        raise ValueError(f"call_kwargs names {', '.join(map(repr, unknown))}, which "
+                         f"{what} does not take (it takes: "
+                         f"{', '.join(named) or 'no other arguments'})")
+    roles: dict[str, list[str]] = {"train": [], "eval": [], "key": []}
+    for name, q in named.items():
+        if name in call_kwargs:
+            continue
+        role = CALL_CONVENTIONS.get(name)
+        if role is not None:
+            roles[role].append(name)
+        elif q.default is inspect.Parameter.empty:
+            raise ValueError(
+                f"{what}'s __call__ needs an argument {name!r} that jaxdeep cannot fill in "
+                f"(it fills {', '.join(sorted(CALL_CONVENTIONS))}): give it with "
+                f"call_kwargs={{{name!r}: ...}} (--call-kwargs on the command line)")
+    return CallPlan(tuple(roles["train"]), tuple(roles["eval"]), tuple(roles["key"]),
+                    tuple(call_kwargs.items()))
+
+
+def _foreign_apply(run: Callable, f_out: Callable, stateful: bool, draws: bool,
+                   intermediates_ok: bool = False) -> Callable:
+    """The contract's ``apply`` around ``run(params, state, x, train, key) -> (y, new
+    state, sown)``: state in and out where the model has state, the output activation
+    unless ``logits``, what was sown with ``intermediates=True``."""
+
+    def apply(p, x, *, state=None, train: bool = False, logits: bool = False,
+              key=None, intermediates: bool = False):
+        if stateful and state is None:
+            raise ValueError("this model holds state (e.g. batch-norm statistics): pass "
+                             "state=model.init_state() or the state fit returned")
+        if not stateful and state is not None:
+            raise ValueError("this model holds no state besides its parameters; call "
+                             "apply without state=")
+        if intermediates and not intermediates_ok:
+            raise ValueError("only Flax NNX modules give intermediates (what they sow)")
+        y, new_state, sown = run(p, state, x, train, key)
+        if intermediates:
+            return _named(sown)
+        y = y if logits else f_out(y)
+        return (y, new_state if train else state) if stateful else y
+
+    return apply
+
+
+def from_nnx(module, *, output: str = "softmax", call_kwargs: dict | None = None) -> Model:
     """A jaxdeep :class:`~jaxdeep.nets.Model` of a Flax NNX module.
 
     Args:
-      module: an ``nnx.Module`` whose ``__call__(x)`` returns the logits (pre-activation
-        outputs). Its ``nnx.Param`` variables become the params; any other state it holds
-        (``nnx.BatchStat`` running statistics, RNG streams) becomes the model state,
-        threaded through training (``train=True``: ``module.train()``; statistics
-        updated) and used as is in evaluation (``module.eval()``).
+      module: an ``nnx.Module`` whose ``__call__(x, ...)`` returns the logits
+        (pre-activation outputs). Its ``nnx.Param`` variables become the params; any
+        other state it holds (``nnx.BatchStat`` running statistics, RNG streams) becomes
+        the model state, threaded through training (``train=True``: ``module.train()``;
+        statistics updated) and used as is in evaluation (``module.eval()``). Call-time
+        arguments it takes — ``train``, ``deterministic``, ``rngs`` … — are filled in
+        (see the module docstring); ``rngs`` gets ``nnx.Rngs`` of the step's key.
       output: ``softmax``, ``sigmoid`` or ``identity``, applied when ``logits=False``.
+      call_kwargs: fixed keyword arguments for every call.
 
     Returns:
       A Model with ``init(key) -> the module's params`` (its own initial values), whose
@@ -90,8 +222,11 @@ def from_nnx(module, *, output: str = "softmax") -> Model:
 
     if not isinstance(module, nnx.Module):
         raise ValueError(f"from_nnx takes a flax.nnx.Module; got {type(module).__name__} "
-                         "(for a pure function with its params, use from_apply)")
+                         "(a Linen module: from_linen; equinox: from_equinox; a function "
+                         "with its params: from_apply)")
     f_out = _check_output(output)
+    plan = plan_call(type(module).__call__, f"the module {type(module).__name__}",
+                     call_kwargs, skip=2)
     if jax.tree_util.tree_leaves(nnx.state(module, nnx.Intermediate)):
         # values sown by an earlier call are not the module's state: leave them out
         # (on a copy: the user's module stays as it is)
@@ -100,50 +235,126 @@ def from_nnx(module, *, output: str = "softmax") -> Model:
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     _check_has_params(params, f"the module {type(module).__name__}")
     stateful = bool(jax.tree_util.tree_leaves(rest))
-    config = ForeignConfig("nnx", type(module).__name__, output)
+    config = ForeignConfig("nnx", type(module).__name__, output, plan.draws)
 
-    def run(params, state, x, train: bool):
+    def run(params, state, x, train: bool, key):
         # Fresh variables at this trace level (a training step traces the forward pass
         # inside jax.grad inside a scan: NNX refuses to mutate — update batch statistics
         # in — a variable made at an outer level).
-        params, state = jax.tree_util.tree_map(lambda a: a, (params, state))
+        params, state = jax.tree_util.tree_map(lambda a: a, (params, rest if state is None
+                                                              else state))
         m = nnx.merge(graphdef, params, state)
         m.train() if train else m.eval()  # batch norm, dropout: the mode asked for
-        y, sown = nnx_call_capturing(m, x)
+        kwargs = plan.kwargs(train, key, lambda k: nnx.Rngs(k))
+        y, sown = nnx_call_capturing(m, x, **kwargs)
         return y, nnx.split(m, nnx.Param, ...)[2], sown
 
-    def init(key=None):
-        return params
+    apply = _foreign_apply(run, f_out, stateful, plan.draws, intermediates_ok=True)
+    return Model(lambda key=None: params, apply, config,
+                 (lambda key=None: rest) if stateful else None)
 
-    def respond(y, new_state, sown, logits: bool, intermediates: bool):
-        if intermediates:
-            return _named(sown)
-        y = y if logits else f_out(y)
-        return y if new_state is None else (y, new_state)
 
-    if not stateful:
-        def apply(p, x, *, state=None, train: bool = False, logits: bool = False,
-                  intermediates: bool = False):
-            if state is not None:
-                raise ValueError("this module holds no state besides its parameters; call "
-                                 "apply without state=")
-            y, _, sown = run(p, rest, x, train)
-            return respond(y, None, sown, logits, intermediates)
+def from_linen(module, variables, *, output: str = "softmax",
+               call_kwargs: dict | None = None) -> Model:
+    """A jaxdeep :class:`~jaxdeep.nets.Model` of a Flax Linen module and its variables.
 
-        return Model(init, apply, config)
+    Args:
+      module: a ``flax.linen.Module`` whose ``__call__(x, ...)`` returns the logits;
+        ``train`` / ``deterministic`` / ``use_running_average`` arguments are filled in
+        from the mode (see the module docstring).
+      variables: what ``module.init`` returned: ``{'params': …, 'batch_stats': …}``.
+        ``params`` are the params; every other collection is the model state, updated in
+        training (``mutable=``) and used as is in evaluation.
+      output: ``softmax``, ``sigmoid`` or ``identity``, applied when ``logits=False``.
+      call_kwargs: fixed keyword arguments for every call.
 
-    def init_state(key=None):
-        return rest
+    Randomness (dropout) comes in as ``rngs={'dropout': key}`` when training: a module
+    whose ``__call__`` takes a mode argument is taken to draw (``config.draws``).
+    """
+    import flax.linen as nn
 
-    def apply(p, x, *, state=None, train: bool = False, logits: bool = False,
-              intermediates: bool = False):
-        if state is None:
-            raise ValueError("this module holds state (e.g. batch-norm statistics): pass "
-                             "state=model.init_state() or the state fit returned")
-        y, new_state, sown = run(p, state, x, train)
-        return respond(y, new_state if train else state, sown, logits, intermediates)
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"from_linen takes a flax.linen.Module; got {type(module).__name__}")
+    if not isinstance(variables, Mapping) or "params" not in variables:
+        raise ValueError("from_linen needs the module's variables as module.init returns "
+                         "them: a dict with a 'params' collection (variables = "
+                         "module.init(key, x))")
+    f_out = _check_output(output)
+    plan = plan_call(type(module).__call__, f"the Linen module {type(module).__name__}",
+                     call_kwargs, skip=2)
+    variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
+    params = variables.pop("params")
+    _check_has_params(params, f"the Linen module {type(module).__name__}")
+    collections = tuple(sorted(variables))  # batch_stats and the like: the model state
+    stateful = bool(jax.tree_util.tree_leaves(variables))
+    # a mode argument usually switches dropout: hand it a key when training
+    draws = plan.draws or bool(plan.train or plan.eval)
+    config = ForeignConfig("linen", type(module).__name__, output, draws)
 
-    return Model(init, apply, config, init_state)
+    def run(params, state, x, train: bool, key):
+        kwargs = plan.kwargs(train, key, lambda k: k)
+        rngs = {"dropout": key} if (train and key is not None) else None
+        variables = {"params": params, **(state or {})}
+        if train and stateful:
+            y, new = module.apply(variables, x, rngs=rngs, mutable=list(collections),
+                                  **kwargs)
+            return y, dict(new), None
+        return module.apply(variables, x, rngs=rngs, **kwargs), state, None
+
+    apply = _foreign_apply(run, f_out, stateful, draws)
+    return Model(lambda key=None: params, apply, config,
+                 (lambda key=None: variables) if stateful else None)
+
+
+def from_equinox(module, *, output: str = "softmax", batched: bool = False,
+                 call_kwargs: dict | None = None) -> Model:
+    """A jaxdeep :class:`~jaxdeep.nets.Model` of an equinox module.
+
+    Args:
+      module: an ``eqx.Module`` returning logits. Its floating arrays
+        (``eqx.is_inexact_array``) are the params, everything else is kept static
+        (``eqx.partition`` / ``eqx.combine``).
+      output: ``softmax``, ``sigmoid`` or ``identity``, applied when ``logits=False``.
+      batched: whether ``module(x)`` takes a whole batch. Equinox layers take one example
+        (``eqx.nn.MLP`` maps ``(in,)`` to ``(out,)``), so by default the module is
+        ``jax.vmap``-ed over the batch, as equinox's examples call it, with one key per
+        example when it draws (``key=``, dropout).
+      call_kwargs: fixed keyword arguments for every call; ``inference`` and ``key`` are
+        filled in from the mode.
+
+    Modules with equinox's own state (``eqx.nn.State``: ``eqx.nn.BatchNorm``) are not
+    supported yet (refused by name).
+    """
+    try:
+        import equinox as eqx
+    except ImportError:
+        raise ValueError("from_equinox needs equinox: pip install equinox") from None
+    if not isinstance(module, eqx.Module):
+        raise ValueError(f"from_equinox takes an equinox.Module; got {type(module).__name__}")
+    if "state" in inspect.signature(type(module).__call__).parameters:
+        raise ValueError(f"the equinox module {type(module).__name__} takes a state "
+                         "(eqx.nn.State: BatchNorm): stateful equinox modules are not "
+                         "supported yet — use one without, or a Flax NNX/Linen module")
+    f_out = _check_output(output)
+    plan = plan_call(type(module).__call__, f"the equinox module {type(module).__name__}",
+                     call_kwargs, skip=2)
+    params, static = eqx.partition(module, eqx.is_inexact_array)
+    _check_has_params(params, f"the equinox module {type(module).__name__}")
+    config = ForeignConfig("equinox", type(module).__name__, output, plan.draws)
+
+    def run(params, state, x, train: bool, key):
+        m = eqx.combine(params, static)
+        if batched:
+            return m(x, **plan.kwargs(train, key, lambda k: k)), None, None
+        keys = None if key is None else jax.random.split(key, x.shape[0])
+
+        def one(xn, kn):
+            return m(xn, **plan.kwargs(train, kn, lambda k: k))
+
+        return jax.vmap(one)(x, keys), None, None
+
+    return Model(lambda key=None: params, _foreign_apply(run, f_out, False, plan.draws),
+                 config)
 
 
 def _named(sown) -> dict[str, jax.Array]:
@@ -190,14 +401,26 @@ def from_apply(apply_fn: Callable[[Any, jax.Array], jax.Array], params, *,
     return Model(init, apply, config)
 
 
-def load_model(spec: str) -> Model:
+#: Factory arguments ``--model`` fills in from ``--seed``, and with what.
+FACTORY_SEEDS = {"rngs": "nnx.Rngs(seed)", "key": "jax.random.key(seed)",
+                 "rng": "jax.random.key(seed)", "seed": "seed"}
+
+
+def load_model(spec: str, *, example=None, seed: int = 0,
+               call_kwargs: dict | None = None) -> tuple[Model, bool]:
     """The model a user's factory makes: ``spec`` is ``package.module:factory`` (importable
-    from the current folder too); ``factory()`` returns a Flax NNX module (adapted with
-    :func:`from_nnx`) or a jaxdeep :class:`~jaxdeep.nets.Model`.
+    from the current folder too). ``factory()`` returns a Flax NNX module, a Linen module
+    (initialised on ``example`` with ``seed``) or ``(linen module, variables)``, an
+    equinox module, or a jaxdeep :class:`~jaxdeep.nets.Model` (see :func:`as_model`). A
+    factory taking ``rngs``, ``key``, ``rng`` or ``seed`` gets it from ``seed``.
+
+    Returns:
+      ``(model, seeded)``: ``seeded`` says whether ``seed`` reached the factory's weights.
 
     Raises:
-      ValueError: the spec is malformed, does not import, names nothing callable, or the
-        factory returns something else — each said in one line.
+      ValueError: the spec is malformed, does not import, names nothing callable, the
+        factory needs other arguments, raises or exits, or returns something else —
+        each said in one line.
     """
     import importlib
     import sys
@@ -210,30 +433,121 @@ def load_model(spec: str) -> Model:
         sys.path.insert(0, "")  # a factory in the current folder, as `python -c` finds it
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:  # noqa: BLE001 — any failure to import is the user's to fix
+    except BaseException as error:  # noqa: BLE001 — any failure to import (sys.exit too)
+        if isinstance(error, KeyboardInterrupt):
+            raise
         raise ValueError(f"cannot import {module_name!r} for --model {spec} "
                          f"({type(error).__name__}: {error})") from None
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise ValueError(f"{module_name} has no callable {attribute!r} (--model {spec})")
-    return as_model(factory(), f"{spec}()")
+    kwargs = _factory_seed(factory, spec, seed)
+    try:
+        made = factory(**kwargs)
+    except BaseException as error:  # noqa: BLE001 — the user's code, in its own words
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        what = (f"exited with status {error.code}" if isinstance(error, SystemExit)
+                else f"raised {type(error).__name__}: {error}")
+        raise ValueError(f"the factory {spec}() {what}") from None
+    key = jax.random.key(seed)
+    return as_model(made, f"{spec}()", example=example, key=key,
+                    call_kwargs=call_kwargs), bool(kwargs) or _seeded_by_init(made)
 
 
-def as_model(made, what: str = "the factory") -> Model:
-    """``made`` as a jaxdeep Model: itself if it is one (or follows the contract: ``init``,
-    ``apply``, ``config``), adapted with :func:`from_nnx` if it is a Flax NNX module.
+def _factory_seed(factory, spec: str, seed: int) -> dict[str, Any]:
+    """The factory's seed argument, if it takes one; refuse other required arguments."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for name, q in params.items():
+        if name in FACTORY_SEEDS:
+            from flax import nnx
+
+            out[name] = (nnx.Rngs(seed) if name == "rngs" else seed if name == "seed"
+                         else jax.random.key(seed))
+        elif q.default is inspect.Parameter.empty and q.kind not in (
+                q.VAR_POSITIONAL, q.VAR_KEYWORD):
+            raise ValueError(f"the factory {spec} needs an argument {name!r}: --model "
+                             f"factories take none, or one of {', '.join(FACTORY_SEEDS)} "
+                             "(filled in from --seed)")
+    return out
+
+
+def _seeded_by_init(made) -> bool:
+    """Whether jaxdeep initialises ``made`` itself (a Linen module: ``init`` with the
+    seed's key)."""
+    import flax.linen as nn
+
+    return isinstance(made, nn.Module)
+
+
+def as_model(made, what: str = "the factory", *, example=None, key=None,
+             call_kwargs: dict | None = None) -> Model:
+    """``made`` as a jaxdeep Model:
+
+    * itself, if it is one (or follows the contract: ``init``, ``apply``, ``config``);
+    * a Flax NNX module → :func:`from_nnx`;
+    * a Linen module → :func:`from_linen` with ``made.init(key, example, <eval mode>)``
+      (both needed; ``train=False`` / ``deterministic=True`` where it takes them), or
+      ``(linen module, variables)`` → :func:`from_linen`;
+    * an equinox module → :func:`from_equinox`.
 
     Raises:
-      ValueError: it is neither, saying what ``what`` returned.
+      ValueError: it is none of these, saying what ``what`` returned.
     """
     if isinstance(made, Model) or all(hasattr(made, a) for a in ("init", "apply", "config")):
+        if call_kwargs:
+            raise ValueError("call_kwargs are for modules; a jaxdeep Model is called "
+                             "through its own apply")
         return made
+    import flax.linen as nn
     from flax import nnx
 
     if isinstance(made, nnx.Module):
-        return from_nnx(made)
+        return from_nnx(made, call_kwargs=call_kwargs)
+    if isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], nn.Module):
+        return from_linen(*made, call_kwargs=call_kwargs)
+    if isinstance(made, nn.Module):
+        if example is None or key is None:
+            raise ValueError(f"{what} returned a Linen module without variables: return "
+                             "(module, module.init(key, x)), or give an example batch to "
+                             "initialise it on")
+        plan = plan_call(type(made).__call__, f"the Linen module {type(made).__name__}",
+                         call_kwargs, skip=2)
+        try:  # as Linen users initialise: the params' key, the module in eval mode
+            variables = made.init(key, example, **plan.kwargs(False, key, lambda k: k))
+        except Exception as error:  # noqa: BLE001 — the user's module, in its own words
+            raise ValueError(f"{what}: the Linen module could not be initialised on inputs "
+                             f"of shape {tuple(example.shape[1:])} per example "
+                             f"({describe_failure(error)})") from None
+        return from_linen(made, variables, call_kwargs=call_kwargs)
+    eqx = sys.modules.get("equinox")
+    if eqx is not None and isinstance(made, eqx.Module):
+        return from_equinox(made, call_kwargs=call_kwargs)
     raise ValueError(f"{what} returned a {type(made).__name__}; it must return a Flax NNX "
-                     "module or a jaxdeep Model")
+                     "or Linen module, an equinox module, or a jaxdeep Model")
+
+
+def describe_failure(error: BaseException) -> str:
+    """A user's model failed while being traced: its error in one line, with the cause
+    named where it is one jaxdeep knows (a mesh axis the model names, a call argument)."""
+    text = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    axis = re.search(r"unbound axis name: (\S+)", str(error))
+    if axis:
+        return (f"the model reduces over a mesh axis named {axis.group(1).rstrip('.')!r} "
+                "(axis_name=…, e.g. batch norm's), which only exists inside "
+                "pmap/shard_map; build it with axis_name=None — jaxdeep splits the batch "
+                "over devices by sharding, and the statistics are the whole batch's")
+    if isinstance(error, TypeError) and re.search(
+            r"(unexpected keyword|required (positional|keyword)|positional argument)",
+            str(error)):
+        return (f"{text} — the model's __call__ is called with (x, …) as the adapter reads "
+                "its signature: give the arguments it needs with call_kwargs "
+                "(--call-kwargs)")
+    return text
 
 
 def to_nnx(model: Model, params, state=None):

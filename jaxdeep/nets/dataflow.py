@@ -16,8 +16,9 @@ before ``Dense_2`` — but the forward pass does. jaxdeep traces it
   nested ``jit``, ``custom_jvp``/``custom_vjp``, ``remat``, ``cond``, ``while`` and
   ``scan`` bodies, in execution order) orders the layers, and its primitive says what
   kind of layer it is — ``dot_general`` or ``conv_general_dilated``: a layer (a matrix
-  or a kernel); ``gather`` or a slice: an embedding (a table looked up by the data);
-  anything else (``mul``, ``add``): a scale or a shift.
+  or a kernel); ``gather`` or a slice: an embedding (a table looked up by the data, or
+  looked up by position and then added to it); anything else (``mul``, ``add``): a
+  scale or a shift.
 
 A parameter that enters a ``lax.scan`` as a scanned-over input (``xs``) — a stack of
 identical layers run by ``nnx.scan``, Linen's ``nn.scan`` or jaxdeep's dense nets — is
@@ -72,6 +73,7 @@ class _Walk:
     def __init__(self):
         self.time = 0
         self.met: dict[int, Meeting] = {}
+        self.looked_up: set[int] = set()  # leaves indexed by something other than data
 
     def info(self, env, var):
         # literals (constants written into the program) depend on nothing
@@ -115,8 +117,16 @@ class _Walk:
             for i in ins:
                 if i != _DATA:
                     for leaf, stack, reverse in i:
-                        self.met.setdefault(leaf, Meeting(self.time, name, stack, reverse))
+                        # a row looked up by position (not by the data) and then added in
+                        # is still an embedding: a position embedding
+                        primitive = "gather" if leaf in self.looked_up else name
+                        self.met.setdefault(leaf, Meeting(self.time, primitive, stack,
+                                                          reverse))
             return [_DATA] * len(eqn.outvars)
+        if name == "gather" and ins[0] and np.size(getattr(eqn.invars[1], "aval", 0)) > 1:
+            # rows picked by an index array (positions 0 … T−1), not one layer of a stack
+            # picked by its number
+            self.looked_up.update(leaf for leaf, _, _ in ins[0])
         return [_join_all(ins)] * len(eqn.outvars)
 
     def scan(self, eqn, ins) -> list:
