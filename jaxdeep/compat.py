@@ -95,13 +95,17 @@ def nnx_set(variable, value) -> None:
         variable.value = value
 
 
-def nnx_call_capturing(module, x, **kwargs):
+def nnx_call_capturing(module, x, capture: bool = True, **kwargs):
     """``module(x, **kwargs)`` and what it sowed: ``(y, intermediates)``, the second an NNX
     ``State`` of every ``nnx.Intermediate`` value (a tuple per name, one entry per
     ``sow``). The module keeps none of them afterwards, so its state has the same
-    structure before and after the call (what a training step that threads it needs)."""
+    structure before and after the call (what a training step that threads it needs).
+    ``capture=False`` calls the module plainly (Flax's ``nnx.bridge.ToNNX`` takes the
+    attributes ``nnx.capture`` sets on its modules for Linen variables and fails)."""
     from flax import nnx
 
+    if not capture:
+        return module(x, **kwargs), nnx.State({})
     if hasattr(nnx, "capture"):
         return nnx.capture(module, nnx.Intermediate)(x, **kwargs)
     y = module(x, **kwargs)

@@ -208,3 +208,50 @@ def test_factories_that_raise_exit_or_need_arguments_are_one_line(tmp_path, caps
         assert main(["gradflow", "--model", f"broken_nets:{factory}", "--out", "g.png"]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_gradflow_measures_on_a_users_own_data(tmp_path, capsys):
+    ds = data.load("digits")
+    np.savez(tmp_path / "mine.npz", x=ds.x_train[:BATCH], y=ds.y_train[:BATCH])
+    np.savez(tmp_path / "no_x.npz", inputs=ds.x_train[:BATCH])
+    np.savez(tmp_path / "float_y.npz", x=ds.x_train[:BATCH], y=ds.x_train[:BATCH, 0])
+    assert main(["gradflow", "--model", "user_models:numbered_mlp", "--data-file",
+                 str(tmp_path / "mine.npz"), "--out", "g.png", "--json"]) == 0
+    mine = json.loads(capsys.readouterr().out)
+    assert main(["gradflow", "--model", "user_models:numbered_mlp", "--batch", str(BATCH),
+                 "--out", "g.png", "--json"]) == 0  # the same examples, from --dataset
+    np.testing.assert_allclose(mine["grad_norm"], json.loads(capsys.readouterr().out)["grad_norm"])
+    for name, message in [("no_x.npz", "holds inputs; it needs an array named x"),
+                          ("float_y.npz", "y must be non-negative integer labels"),
+                          ("absent.npz", "does not exist")]:
+        assert main(["gradflow", "--model", "user_models:numbered_mlp", "--data-file",
+                     str(tmp_path / name), "--out", "g.png"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("name", ["rngs_cnn", "linen_resnet", "equinox_head_first"])
+def test_fit_trains_each_frameworks_model_with_its_call_conventions(name):
+    """Dropout fed per step (call-time ``rngs``, equinox's ``key``), Linen batch
+    statistics carried as model state: the loss falls, the statistics move, and the same
+    key gives the same run."""
+    from jaxdeep.nets.adapters import as_model
+    from jaxdeep.train import fit
+
+    ds = data.load("digits")
+    x, y = ds.x_train[:256], ds.y_train[:256]
+    made = um.rngs_cnn(nnx.Rngs(0)) if name == "rngs_cnn" else getattr(um, name)()
+    model = as_model(made, name, example=jnp.asarray(x[:2]), key=jax.random.key(0))
+    runs = [fit(model, (x, y), key=jax.random.key(7), steps=48, batch_size=32,
+                eval_every=24, optimizer=optax.adam(1e-2), progress=False)
+            for _ in range(2)]
+    loss = runs[0].history.train_loss
+    assert loss[-1] < loss[0] - 0.3, loss
+    for a, b in zip(jax.tree_util.tree_leaves(runs[0].params),
+                    jax.tree_util.tree_leaves(runs[1].params)):
+        np.testing.assert_array_equal(a, b)
+    assert model.config.draws  # dropout keys (a Linen mode argument counts as one)
+    if name == "linen_resnet":  # running statistics updated in training
+        start = jax.tree_util.tree_leaves(model.init_state(None))
+        after = jax.tree_util.tree_leaves(runs[0].model_state)
+        assert not all(np.allclose(a, b) for a, b in zip(start, after))

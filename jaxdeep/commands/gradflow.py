@@ -53,6 +53,10 @@ def add_arguments(p) -> None:
                    help="with --model: fixed keyword arguments for every call of the "
                         "module, as a JSON object (e.g. '{\"use_bias\": true}'); train, "
                         "deterministic, rngs, key … are filled in by name")
+    p.add_argument("--data-file", type=Path, default=None, metavar="FILE.npz",
+                   help="with --model: measure on your own data — an .npz with arrays x "
+                        "(examples) and y (integer labels; optional: random labels if absent), "
+                        "or an .npy of x alone; the first --batch examples are used")
     p.add_argument("--input-dtype", choices=("float32", "int32"), default="float32",
                    help="with --model --input-shape: float32 normal inputs, or int32 tokens "
                         "(give --vocab)")

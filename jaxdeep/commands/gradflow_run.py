@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from rich.table import Table
 
 from .. import activations, data, diagnostics, plots
@@ -120,6 +121,13 @@ def _model_batch(args):
     """The batch ``--model`` is measured on: the data set's examples, or a random batch of
     ``--input-shape`` (normal floats, or tokens below ``--vocab`` with ``--input-dtype``
     int32); with its labels' name and number of classes (None: from the model)."""
+    if args.data_file is not None:
+        if args.input_shape is not None or args.data_dir is not None:
+            raise ValueError("--data-file is the data: leave out --input-shape and --data-dir")
+        x, y = read_user_data(args.data_file)
+        n = min(args.batch, len(x))
+        return (jnp.asarray(x[:n]), None if y is None else jnp.asarray(y[:n]), None,
+                args.data_file.name)
     if args.input_shape is None:
         if args.input_dtype != "float32":
             raise ValueError("--input-dtype is for a random batch: give --input-shape too")
@@ -138,6 +146,42 @@ def _model_batch(args):
         raise ValueError("--input-dtype int32 draws tokens: give --vocab N (tokens 0 … N−1)")
     return (jax.random.randint(key, (args.batch, *args.input_shape), 0, args.vocab,
                                jnp.int32), None, None, f"random tokens below {args.vocab}")
+
+
+def read_user_data(path: Path):
+    """``(x, y)`` from a user's ``.npz`` (arrays ``x`` and, optionally, ``y``) or ``.npy``
+    (``x`` alone; ``y`` None). Pickled objects are refused (``allow_pickle=False``).
+
+    Raises:
+      FileNotFoundError / ValueError: the file is missing, unreadable, or holds no ``x``,
+        or ``x`` and ``y`` disagree — one line each."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--data-file {path} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 — a corrupt or foreign file
+        raise ValueError(f"--data-file {path} cannot be read as .npz/.npy "
+                         f"({type(error).__name__}: {error})") from None
+    if isinstance(loaded, np.ndarray):
+        x, y = loaded, None
+    else:
+        with loaded:
+            if "x" not in loaded.files:
+                raise ValueError(f"--data-file {path} holds {', '.join(loaded.files) or 'nothing'}"
+                                 "; it needs an array named x (and y for the labels)")
+            x, y = loaded["x"], (loaded["y"] if "y" in loaded.files else None)
+    if x.ndim < 2 or not len(x):
+        raise ValueError(f"--data-file {path}: x has shape {x.shape}; it needs examples along "
+                         "its first axis")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"--data-file {path}: x is {x.dtype}; numbers only")
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        raise ValueError(f"--data-file {path}: x holds NaN or infinite values")
+    if y is not None:
+        if len(y) != len(x) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise ValueError(f"--data-file {path}: y must be non-negative integer labels, one "
+                             f"per example (x has {len(x)}; y is {y.dtype} {y.shape})")
+    return x, y
 
 
 def run_model(args, console) -> int:
@@ -173,6 +217,12 @@ def run_model(args, console) -> int:
         raise ValueError(f"the model outputs {tuple(out.shape[1:])} per example, but the "
                          f"labels of {name} have {n_classes} classes; it must output one "
                          "logit per class")
+    if y is not None and n_classes is None and (
+            tuple(y.shape) != tuple(out.shape[:-1]) or int(y.max()) >= out.shape[-1]):
+        raise ValueError(f"the labels y of {name} ({tuple(y.shape[1:])} per example, up to "
+                         f"{int(y.max())}) do not fit the model's output "
+                         f"{tuple(out.shape[1:])} per example: one label per output "
+                         "position, each below the number of classes")
     if out.ndim < 2:
         raise ValueError(f"the model outputs shape {tuple(out.shape)} for a batch; it must "
                          "output logits (batch, …, classes)")

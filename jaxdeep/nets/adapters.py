@@ -236,6 +236,10 @@ def from_nnx(module, *, output: str = "softmax", call_kwargs: dict | None = None
     _check_has_params(params, f"the module {type(module).__name__}")
     stateful = bool(jax.tree_util.tree_leaves(rest))
     config = ForeignConfig("nnx", type(module).__name__, output, plan.draws)
+    # Linen inside NNX (nnx.bridge.ToNNX) sows nothing, and cannot be called under capture
+    bridge = getattr(getattr(nnx, "bridge", None), "ToNNX", None)
+    capture = bridge is None or not any(isinstance(sub, bridge)
+                                        for _, sub in nnx.iter_graph(module))
 
     def run(params, state, x, train: bool, key):
         # Fresh variables at this trace level (a training step traces the forward pass
@@ -246,7 +250,7 @@ def from_nnx(module, *, output: str = "softmax", call_kwargs: dict | None = None
         m = nnx.merge(graphdef, params, state)
         m.train() if train else m.eval()  # batch norm, dropout: the mode asked for
         kwargs = plan.kwargs(train, key, lambda k: nnx.Rngs(k))
-        y, sown = nnx_call_capturing(m, x, **kwargs)
+        y, sown = nnx_call_capturing(m, x, capture, **kwargs)
         return y, nnx.split(m, nnx.Param, ...)[2], sown
 
     apply = _foreign_apply(run, f_out, stateful, plan.draws, intermediates_ok=True)

@@ -56,7 +56,9 @@ def flow(model, params, x, y, state=None) -> dict:
     elif not isinstance(model.config, MLPConfig):  # per weight array, the output last
         f = diagnostics.parameter_flow(model, params, x, y, state=state,
                                        stacked=stacked_of(model))
-        grad, hidden = f.grad_norm, f.grad_norm[:-1]
+        # in data-flow order; the ratio's layers: the hidden ones (embeddings, scales
+        # and the output layer left out)
+        grad, hidden = f.grad_norm, f.grad_norm[list(f.hidden)]
         saturation, unit = np.zeros(0), "weight"
     else:  # per hidden layer, then the output layer
         f = diagnostics.gradient_flow(model, params, x, y)
@@ -66,7 +68,7 @@ def flow(model, params, x, y, state=None) -> dict:
         ratio = hidden[0] / hidden[-1] if len(hidden) > 1 else math.nan
     return {"unit": unit,
             "grad_norm": [clean(g) for g in grad],
-            "first": clean(hidden[0]),
+            "first": clean(hidden[0]) if len(hidden) else None,
             "ratio": clean(ratio),
             "global_norm": clean(f.global_norm),
             "saturation": [clean(s) for s in saturation],
@@ -85,14 +87,15 @@ def during(model, watched) -> dict:
             sum(norms[:, j] ** 2 for j, name in enumerate(watched.names)
                 if block.get(name) == b) for b in sorted(set(block.values()))], axis=1))
         hidden = grad
-    else:
-        grad, hidden = norms, norms[:, :-1]
+    else:  # records in data-flow order where fit knew it (watched.hidden)
+        grad = norms
+        hidden = norms[:, list(watched.hidden)] if watched.hidden else norms[:, :-1]
     with np.errstate(all="ignore"):
         ratio = (hidden[:, 0] / hidden[:, -1] if hidden.shape[1] > 1
                  else np.full(len(grad), np.nan))
     return {"step": [int(a) for a in watched.at],
             "grad_norm": [[clean(g) for g in row] for row in grad],
-            "first": [clean(g) for g in hidden[:, 0]],
+            "first": [clean(g) for g in hidden[:, 0]] if hidden.shape[1] else None,
             "ratio": [clean(r) for r in ratio]}
 
 
