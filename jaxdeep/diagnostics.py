@@ -30,7 +30,7 @@ from .backprop import check_batch, mlp_backward
 from .losses import check_loss, loss_from_logits
 from .nets import MLPConfig, ResidualConfig
 from .nets.mlp import check_input, layerwise
-from .nets.dataflow import model_layer_order
+from .nets.dataflow import block_of, compared_layers, model_layer_order
 from .nets.weights import fro, layer_norms, layer_sizes, never, weight_layers
 from .precision import highest_precision
 
@@ -84,6 +84,22 @@ def verdict(grad_norm, ratio: float, global_norm: float) -> str:
     return "healthy"
 
 
+#: A weight is flagged when its RMS gradient is below this fraction of its block's median
+#: (an order of magnitude).
+BELOW_BLOCK = 0.1
+
+
+class Block(NamedTuple):
+    """A block of weights (one module path, :func:`~jaxdeep.nets.dataflow.block_of`):
+    ``name``, ``members`` (positions in the flow), ``grad_norm`` = √Σ‖∂E/∂Wᵢ‖² and
+    ``rms`` = √(Σ‖∂E/∂Wᵢ‖² / Σnᵢ)."""
+
+    name: str
+    members: tuple
+    grad_norm: float
+    rms: float
+
+
 class ParameterFlow(NamedTuple):
     """Per-layer gradient norms of any network, its layers in the order data flows through
     them (:mod:`jaxdeep.nets.dataflow`) and named by parameter path
@@ -111,20 +127,67 @@ class ParameterFlow(NamedTuple):
     size: np.ndarray | None = None
 
     @property
+    def compared(self) -> tuple[int, int] | None:
+        """The positions of the two layers :attr:`ratio` compares: the first and the last
+        hidden layer in data-flow order whose gradient is not exactly zero (a weight
+        gated off by a zero-initialised scale is not vanishing:
+        :func:`~jaxdeep.nets.dataflow.compared_layers`)."""
+        return compared_layers(self.hidden, self.grad_norm)
+
+    @property
     def ratio(self) -> float:
-        """‖∂E/∂W‖ of the first over the last *hidden* layer in data-flow order (nan with
-        fewer than two hidden layers)."""
-        if len(self.hidden) < 2:
+        """‖∂E/∂W‖ of the first over the last hidden layer in data-flow order
+        (:attr:`compared`; nan with fewer than two)."""
+        if self.compared is None:
             return math.nan
+        first, last = self.compared
         with np.errstate(all="ignore"):
-            return float(self.grad_norm[self.hidden[0]] / self.grad_norm[self.hidden[-1]])
+            return float(self.grad_norm[first] / self.grad_norm[last])
 
     @property
     def ratio_layers(self) -> tuple[str, str] | None:
         """The names of the two layers :attr:`ratio` compares (first, last hidden)."""
-        if len(self.hidden) < 2:
-            return None
-        return self.names[self.hidden[0]], self.names[self.hidden[-1]]
+        return None if self.compared is None else tuple(self.names[j] for j in self.compared)
+
+    @property
+    def blocks(self) -> list[Block]:
+        """The weights grouped into blocks by module path
+        (:func:`~jaxdeep.nets.dataflow.block_of`), in data-flow order: each block's
+        ‖∂E/∂W‖ = √Σ‖∂E/∂Wᵢ‖² over its weights and its RMS gradient per entry
+        √(Σ‖∂E/∂Wᵢ‖² / Σnᵢ)."""
+        groups: dict[str, list[int]] = {}
+        for j, name in enumerate(self.names):
+            groups.setdefault(block_of(name), []).append(j)
+        out = []
+        for name, members in groups.items():
+            g = np.asarray(self.grad_norm)[members]
+            n = np.asarray(self.size)[members] if self.size is not None else np.ones(len(g))
+            with np.errstate(all="ignore"):
+                total = float(np.sqrt(np.sum(g ** 2)))
+                out.append(Block(name, tuple(members), total, total / math.sqrt(n.sum())))
+        return out
+
+    @property
+    def flags(self) -> dict[int, str]:
+        """Remarks on single weights, by position: ``zero gradient`` (exactly 0: gated
+        off by design, left out of the ratio) and ``N× below its block`` (an RMS
+        gradient under a tenth of its block's median — attention's query and key beside
+        value and output, say)."""
+        out = {}
+        rms = self.rms
+        for block in self.blocks:
+            members = [j for j in block.members if self.kinds[j] == "layer"]
+            live = [rms[j] for j in members if rms[j] > 0 and np.isfinite(rms[j])]
+            median = float(np.median(live)) if len(live) >= 3 else math.nan
+            for j in members:
+                if self.grad_norm[j] == 0:
+                    out[j] = "zero gradient"
+                elif rms[j] < BELOW_BLOCK * median:
+                    out[j] = f"{median / rms[j]:.0f}× below its block's median"
+        for j, g in enumerate(self.grad_norm):
+            if g == 0 and j not in out:
+                out[j] = "zero gradient"
+        return out
 
     @property
     def output_name(self) -> str | None:

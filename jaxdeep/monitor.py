@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .nets.dataflow import LayerOrder
+from .nets.dataflow import LayerOrder, compared_layers
 from .nets.weights import NOT_WEIGHTS, layer_names, layer_norms, never
 from .validate import check_positive_int
 
@@ -138,14 +138,17 @@ class Records(NamedTuple):
     @property
     def ratio(self) -> np.ndarray:
         """At each record, ‖∂E/∂W‖ of the first over the last *hidden* layer — the ratio
-        :class:`~jaxdeep.diagnostics.ParameterFlow` reports: ≪ 1 vanishing, ≫ 1
-        exploding. Without a layer order the last weight array is taken to be the output
+        :class:`~jaxdeep.diagnostics.ParameterFlow` reports, the same two layers
+        (:func:`~jaxdeep.nets.dataflow.compared_layers`): ≪ 1 vanishing, ≫ 1 exploding. Without a layer order the last weight array is taken to be the output
         layer and the others the hidden ones (jaxdeep's own nets)."""
         hidden = self.hidden or tuple(range(len(self.names) - 1))
-        if len(hidden) < 2:
-            return np.full(len(self.at), np.nan)
-        with np.errstate(all="ignore"):
-            return self.grad_norm[:, hidden[0]] / self.grad_norm[:, hidden[-1]]
+        out = np.full(len(self.at), np.nan)
+        for i, row in enumerate(self.grad_norm):  # the same two layers flow compares
+            compared = compared_layers(hidden, row)
+            if compared is not None:
+                with np.errstate(all="ignore"):
+                    out[i] = row[compared[0]] / row[compared[1]]
+        return out
 
     def table(self) -> str:
         """The first and the last record, per layer, as text."""

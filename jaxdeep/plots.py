@@ -34,17 +34,56 @@ def log_y(ax, *, empty: str = "no finite values (every run diverged)") -> None:
                 color="grey", fontsize=9)
 
 
+def short_name(path: str) -> str:
+    """A weight's path without the leaf's own name, for axis labels:
+    ``['layers'][3]['kernel']`` → ``layers[3]``, ``.layers[0].weight`` → ``layers[0]``."""
+    import re
+
+    parts = re.findall(r"\[[^\]]*\]|\.[A-Za-z_]\w*", path) or [path]
+    last_is_index = re.fullmatch(r"\[\d+\]", parts[-1]) is not None
+    if len(parts) > 1 and not last_is_index:
+        parts = parts[:-1]  # kernel, weight, W: the layer is what holds it
+    elif len(parts) > 2 and last_is_index:  # a stacked leaf's i-th layer
+        parts = parts[:-2] + parts[-1:]
+    tokens: list[str] = []
+    for part in parts:
+        if re.fullmatch(r"\[\d+\]", part) and tokens:
+            tokens[-1] += part  # an index belongs to the name before it
+        else:
+            tokens.append(part.strip("[]'\".") if not part.startswith(".") else part[1:])
+    return "/".join(tokens)
+
+
+def _named_axis(ax, names, *, most: int = 24) -> None:
+    """Tick the layers of a panel with their names (every k-th where there are many)."""
+    step = max(1, -(-len(names) // most))
+    ticks = list(range(0, len(names), step))
+    if ticks[-1] != len(names) - 1:
+        ticks.append(len(names) - 1)  # the output layer always named
+    ax.set_xticks([t + 1 for t in ticks])
+    ax.set_xticklabels([short_name(names[t]) for t in ticks], rotation=60, ha="right",
+                       fontsize=6 if len(ticks) > 12 else 7)
+
+
 def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initialisation",
                    predicted: dict | None = None):
     """‖∂E/∂W⁽ˡ⁾‖ against layer l, log scale, one line per configuration.
 
     Args:
-      flows: label → :class:`~jaxdeep.diagnostics.GradientFlow`.
+      flows: label → :class:`~jaxdeep.diagnostics.GradientFlow`, or a
+        :class:`~jaxdeep.diagnostics.ParameterFlow` of any model: then the layers are
+        ticked with their names in data-flow order, the two layers the ratio compares
+        are ringed, the output layer is a square, and weights whose gradient is exactly
+        zero (gated off by design) are drawn as × on the axis' floor instead of vanishing
+        from the log scale.
       path: PNG file to write. Returns the path.
       predicted: label → predicted ‖∂E/∂W⁽ˡ⁾‖ of the hidden layers (mean-field theory,
         :mod:`jaxdeep.theory.prediction`), drawn dashed in the configuration's colour.
     """
-    fig, ax = new_figure(figsize=(7, 4.5), layout="constrained")
+    named = [f for f in flows.values() if getattr(f, "names", None) is not None]
+    wide = max((len(f.names) for f in named), default=0)
+    fig, ax = new_figure(figsize=(max(7, min(16, 0.28 * wide + 3)), 4.5 + (1.2 if named else 0)),
+                         layout="constrained")
     for label, flow in flows.items():
         layers = np.arange(1, len(flow.grad_norm) + 1)
         line, = ax.plot(layers, finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
@@ -54,17 +93,47 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
             theory = finite_positive(predicted[label])
             ax.plot(np.arange(1, len(theory) + 1), theory, ls="--", lw=1,
                     color=line.get_color())
+        if getattr(flow, "names", None) is not None:
+            _mark_roles(ax, flow, line.get_color())
     if predicted:
         ax.plot([], [], ls="--", lw=1, color="grey", label="mean-field prediction")
     log_y(ax)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("layer l (1 = next to the input; last = output layer)")
+    if named:
+        _mark_zeros(ax, flows)
+        _named_axis(ax, named[0].names)
+        ax.set_xlabel("weight, in the order data flows (left: next to the input)")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("layer l (1 = next to the input; last = output layer)")
     ax.set_ylabel("‖∂E/∂W⁽ˡ⁾‖ (Frobenius)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
     return Path(path)
+
+
+def _mark_roles(ax, flow, colour) -> None:
+    """Ring the two layers the ratio compares; square the output layer."""
+    g = finite_positive(flow.grad_norm)
+    if flow.compared is not None:
+        picks = list(flow.compared)
+        ax.plot([j + 1 for j in picks], g[picks], ls="none", marker="o", ms=9, mfc="none",
+                color=colour, label="the ratio's layers (first / last hidden)")
+    if flow.output is not None:
+        ax.plot([flow.output + 1], [g[flow.output]], ls="none", marker="s", ms=7,
+                color=colour, label="output layer")
+
+
+def _mark_zeros(ax, flows) -> None:
+    """Weights whose gradient is exactly 0: × on the floor of the log axis."""
+    bottom = ax.get_ylim()[0]
+    for flow in flows.values():
+        zeros = [j + 1 for j, g in enumerate(flow.grad_norm) if g == 0]
+        if zeros:
+            ax.plot(zeros, [bottom] * len(zeros), ls="none", marker="x", ms=7, color="black",
+                    clip_on=False, label="zero gradient (gated off)")
+            ax.set_ylim(bottom=bottom)
 
 
 def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int = 50):
@@ -100,12 +169,18 @@ def activation_histograms(acts: dict, path, *, max_layers: int = 10, bins: int =
 
 
 
-def monitored(watched: dict, path, *, title: str = "Gradient norm per layer during training"):
-    """What the gradient monitor recorded: ‖∂E/∂W⁽ˡ⁾‖ against the step, one panel per run,
-    one line per layer coloured from the first layer (dark) to the last (light), the
-    last weight array (the output layer) dashed. Lines that stay apart in the order of
-    their colours are gradients vanishing (or exploding) on the way to the input; lines
-    that meet are gradients that reach every layer alike.
+def monitored(watched: dict, path, *, title: str = "Gradient norm per layer during training",
+              most_named: int = 6):
+    """What the gradient monitor recorded, one column per run: above, ‖∂E/∂W⁽ˡ⁾‖ against
+    the step; below, the update-to-weight ratio ‖ΔW⁽ˡ⁾‖/‖W⁽ˡ⁾‖ (how fast each layer
+    actually moves; ~10⁻³ per step is the usual healthy range). One line per layer,
+    coloured from the first layer (dark) to the last (light), the output layer dashed
+    (:attr:`~jaxdeep.monitor.Records.output` where the records are in data-flow order,
+    else the last weight array). The two layers the ratio compares, the output layer and
+    — up to ``most_named`` in all — the layers with the largest and smallest gradients
+    are named in the legend. Lines that stay apart in the order of their colours are
+    gradients vanishing (or exploding) on the way to the input; lines that meet are
+    gradients that reach every layer alike.
 
     Args:
       watched: label → :class:`~jaxdeep.monitor.Records`.
@@ -116,26 +191,49 @@ def monitored(watched: dict, path, *, title: str = "Gradient norm per layer duri
     from matplotlib.colors import Normalize
 
     n = len(watched)
-    fig, axes = new_figure(1, n, figsize=(4.6 * n + 0.8, 3.8), squeeze=False,
-                           sharey=True, layout="constrained")
+    fig, axes = new_figure(2, n, figsize=(4.8 * n + 0.8, 6.8), squeeze=False,
+                           sharey="row", sharex="col", layout="constrained")
     cmap = matplotlib.colormaps["viridis"]
-    for ax, (label, rec) in zip(axes[0], watched.items()):
+    for c, (label, rec) in enumerate(watched.items()):
         layers = rec.grad_norm.shape[1]
-        for j in range(layers):
-            last = j == layers - 1
-            ax.plot(rec.at, finite_positive(rec.grad_norm[:, j]), lw=1.2 if last else 0.9,
-                    ls="--" if last else "-", color=cmap(j / max(layers - 1, 1)))
-        log_y(ax)
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("step")
-        ax.grid(True, which="both", alpha=0.3)
+        output = rec.output if rec.output is not None else layers - 1
+        for row, values in enumerate((rec.grad_norm, rec.update_ratio)):
+            ax = axes[row, c]
+            for j in range(layers):
+                ax.plot(rec.at, finite_positive(values[:, j]),
+                        lw=1.2 if j == output else 0.9, ls="--" if j == output else "-",
+                        color=cmap(j / max(layers - 1, 1)),
+                        label=short_name(rec.names[j]) if row == 0 and j in
+                        _named_layers(rec, output, most_named) else None)
+            log_y(ax)
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0, c].set_title(label, fontsize=9)
+        axes[0, c].legend(fontsize=6, loc="best")
+        axes[1, c].set_xlabel("step")
     axes[0, 0].set_ylabel("‖∂E/∂W⁽ˡ⁾‖ (Frobenius)")
-    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=axes[0, -1], ticks=[0, 1])
+    axes[1, 0].set_ylabel("‖ΔW⁽ˡ⁾‖ / ‖W⁽ˡ⁾‖ per update")
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=axes[:, -1], ticks=[0, 1])
     bar.ax.set_yticklabels(["first", "last\n(dashed:\noutput)"], fontsize=7)
-    bar.set_label("layer", fontsize=8)
+    bar.set_label("layer, in data-flow order", fontsize=8)
     fig.suptitle(title)
     fig.savefig(path, dpi=120)
     return Path(path)
+
+
+def _named_layers(rec, output: int, most: int) -> set[int]:
+    """The layers a monitor panel names: the ratio's two, the output layer, then the
+    largest and smallest final gradients, ``most`` in all."""
+    from .nets.dataflow import compared_layers
+
+    hidden = rec.hidden or tuple(j for j in range(len(rec.names)) if j != output)
+    last = rec.grad_norm[-1] if len(rec.grad_norm) else np.zeros(len(rec.names))
+    picks = list(compared_layers(hidden, last) or ()) + [output]
+    for j in np.argsort(np.nan_to_num(last, nan=0.0))[::-1].tolist() + np.argsort(
+            np.nan_to_num(last, nan=np.inf)).tolist():
+        if len(set(picks)) >= most:
+            break
+        picks.append(int(j))
+    return set(picks[:max(most, 3)])
 
 
 def training_curves(histories: dict, path, *, metric: str = "accuracy",

@@ -483,7 +483,9 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         params=None, model_state=None, eval_data=None, eval_every: int | None = None,
         progress: bool = True, description: str = "training", mesh=None,
         precision: str = "float32", checkpoint_dir=None,
-        checkpoint_every: int | None = None, monitor_every: int | None = None) -> FitResult:
+        checkpoint_every: int | None = None, monitor_every: int | None = None,
+        on_record: Callable[[History, Any], None] | None = None,
+        stacked: Callable[[str], bool] | None = None) -> FitResult:
     """Train ``model`` on ``data = (x, y)`` for ``steps`` optimiser steps.
 
     Args:
@@ -517,6 +519,17 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
       monitor_every: record per-layer gradient norms and update-to-weight ratios every
         this many steps with the gradient monitor (:mod:`jaxdeep.monitor`; the updates are
         unchanged); returned as ``FitResult.monitor``.
+      on_record: ``on_record(history, state)``, called on the host after every block
+        (each ``eval_every`` steps, after its evaluation and checkpoint) with the
+        :class:`History` so far and the :class:`TrainState` — to log to TensorBoard or
+        wandb (``history.step[-1]``, ``history.train_loss[-1]``, ``history.eval``; the
+        gradient monitor's records so far: ``jaxdeep.monitor.records(state.opt_state,
+        state.params)``). What it returns is ignored; what it raises stops the run.
+      stacked: for the monitor, ``stacked(path) -> bool`` for weight leaves that stack
+        several layers along their first axis where no ``lax.scan`` over them shows it
+        (a Python loop indexing a stacked array; :mod:`jaxdeep.nets.weights`). Leaves a
+        scan runs over are split into their layers anyway (:mod:`jaxdeep.nets.dataflow`);
+        default: jaxdeep's own dense nets' stacks.
 
     Returns:
       :class:`FitResult` with the final params, model state and :class:`History`.
@@ -529,10 +542,16 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     check_precision(precision)
     if checkpoint_every is not None:
         check_positive_int("checkpoint_every", checkpoint_every)
+    if on_record is not None and not callable(on_record):
+        raise ValueError(f"on_record must be a function on_record(history, state); got "
+                         f"{type(on_record).__name__}")
     mesh = mesh_for(mesh, batch_size=batch_size)
     x, y = np.asarray(data[0]), np.asarray(data[1])
     optimizer = optimizer or default_optimizer()
-    stacked, flow_order = stacked_of(model), None
+    if stacked is not None and not callable(stacked):
+        raise ValueError(f"stacked must be a predicate stacked(path) -> bool; got "
+                         f"{type(stacked).__name__}")
+    stacked, flow_order = stacked or stacked_of(model), None
     if monitor_every is not None:
         check_positive_int("monitor_every", monitor_every)
 
@@ -604,7 +623,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     ts, history = run_blocks(ts, History.empty("step", "train_loss"), total=steps,
                              every=eval_every, block=block, record=record, status=_status,
                              description=description, unit="steps", progress=progress,
-                             checkpoints=checkpoints)
+                             checkpoints=checkpoints, on_record=on_record)
     watched = records(ts.opt_state, ts.params, order=flow_order) if monitor_every else None
     return FitResult(ts.params, ts.model_state, history, watched)
 

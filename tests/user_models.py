@@ -381,3 +381,40 @@ class AxisBN(nn.Module):
 
 def axis_bn():
     return AxisBN()
+
+
+# --- Flax NNX around Linen (nnx.bridge.ToNNX, Flax's bridge guide) ----------------------
+
+
+def bridged_linen():
+    """A Linen MLP inside NNX through ``nnx.bridge.ToNNX``, initialised lazily on an
+    example batch, as Flax's bridge guide does."""
+    module = nnx.bridge.ToNNX(LinenMLP(depth=3), rngs=nnx.Rngs(0))
+    nnx.bridge.lazy_init(module, jnp.ones((1, 64)))
+    return module
+
+
+# --- Flax NNX with sharding annotations (Flax's SPMD guide) ------------------------------
+
+
+class ShardedMLP(nnx.Module):
+    """Kernels annotated with ``nnx.with_partitioning`` over a ``model`` axis."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        init = nnx.initializers.lecun_normal()
+        self.linear1 = nnx.Linear(64, 32, kernel_init=nnx.with_partitioning(init, (None, "model")),
+                                  rngs=rngs)
+        self.linear2 = nnx.Linear(32, 10, kernel_init=nnx.with_partitioning(init, ("model", None)),
+                                  rngs=rngs)
+
+    def __call__(self, x):
+        return self.linear2(nnx.relu(self.linear1(x)))
+
+
+def sharded_mlp():
+    """Built under a one-device mesh with the axis its annotations name (Flax 0.12 places
+    annotated variables eagerly and needs one; Auto axes let the compiler propagate)."""
+    mesh = jax.make_mesh((1, 1), ("data", "model"),
+                         axis_types=(jax.sharding.AxisType.Auto,) * 2)
+    with jax.set_mesh(mesh):
+        return ShardedMLP(rngs=nnx.Rngs(0))

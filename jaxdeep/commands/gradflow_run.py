@@ -247,6 +247,10 @@ def run_model(args, console) -> int:
                           "ratio": _clean(flow.ratio),
                           "ratio_layers": None if compared is None else list(compared),
                           "output_layer": flow.output_name, "seeded": seeded,
+                          "notes": {flow.names[j]: note for j, note in flow.flags.items()},
+                          "blocks": [{"name": b.name, "weights": [flow.names[j] for j in b.members],
+                                      "grad_norm": _clean(b.grad_norm), "rms": _clean(b.rms)}
+                                     for b in flow.blocks],
                           "global_norm": _clean(flow.global_norm),
                           "loss": _clean(flow.loss), "verdict": flow.verdict,
                           "activations": None if stats is None else {
@@ -257,6 +261,9 @@ def run_model(args, console) -> int:
     else:
         console.print(flow_table(flow, f"{label} on {name} (batch {len(x)}, loss "
                                        f"{args.loss})"))
+        blocks = block_table(flow)
+        if blocks is not None:
+            console.print(blocks)
         # soft_wrap: a parameter path is never broken across lines
         console.print(f"[bold]{flow.verdict}[/]: ratio first / last hidden "
                       f"{format_norm(flow.ratio)}, global ‖∇E‖ {format_norm(flow.global_norm)}"
@@ -291,18 +298,41 @@ def run_model(args, console) -> int:
 
 def flow_table(flow, title: str) -> Table:
     """A :class:`~jaxdeep.diagnostics.ParameterFlow` as a table, in data-flow order: each
-    weight's path, what it is (hidden layer, output, embedding …), ‖∂E/∂W‖ and ‖∂E/∂W‖/√n."""
-    table = Table(title=f"Per-layer gradient flow of {title}, in data-flow order")
-    for col in ("#", "weight (parameter path)", "role", "‖∂E/∂W‖", "‖∂E/∂W‖/√n"):
-        table.add_column(col, justify="right" if col.startswith(("‖", "#")) else "left")
+    weight's path, what it is (hidden layer, output, embedding …), ‖∂E/∂W‖,
+    ‖∂E/∂W‖/√n and a remark where one is due (zero gradient, far below its block)."""
+    table = Table(title=f"Per-layer gradient flow of {title}, in data-flow order; RMS = "
+                        "‖∂E/∂W‖/√n, n entries")
+    for col in ("#", "weight (parameter path)", "role", "‖∂E/∂W‖", "RMS", "note"):
+        # a path folds onto a second line rather than lose its end (the part that names
+        # the layer); numbers and roles never wrap; 80 columns hold it all (ratio=: the
+        # path and the note share what is left, and nothing is cropped)
+        table.add_column(col, justify="right" if col in ("#", "‖∂E/∂W‖", "RMS") else "left",
+                         overflow="fold", no_wrap=col not in ("note", "weight (parameter path)"),
+                         ratio={"weight (parameter path)": 3, "note": 1}.get(col))
     roles = {j: "hidden" for j in flow.hidden}
     if flow.output is not None:
         roles[flow.output] = "output"
+    notes = dict(flow.flags)
+    if flow.compared:
+        notes[flow.compared[0]] = "ratio: first"
+        notes[flow.compared[1]] = "ratio: last"
     for j, (path, norm) in enumerate(zip(flow.names, flow.grad_norm)):
-        role = roles.get(j, flow.kinds[j])
-        if flow.hidden and j in (flow.hidden[0], flow.hidden[-1]):
-            role += " (ratio)"
-        table.add_row(str(j + 1), path, role, format_norm(norm), format_norm(flow.rms[j]))
+        table.add_row(str(j + 1), path, roles.get(j, flow.kinds[j]), format_norm(norm),
+                      format_norm(flow.rms[j]), notes.get(j, ""))
+    return table
+
+
+def block_table(flow) -> Table | None:
+    """The weights grouped into blocks (module paths), in data-flow order — or None where
+    every block is one weight (nothing to group)."""
+    blocks = flow.blocks
+    if len(blocks) == len(flow.names):
+        return None
+    table = Table(title="Per block (weights grouped by module path)")
+    for col in ("block", "weights", "‖∂E/∂W‖", "RMS per entry"):
+        table.add_column(col, justify="left" if col == "block" else "right", overflow="fold")
+    for b in blocks:
+        table.add_row(b.name, str(len(b.members)), format_norm(b.grad_norm), format_norm(b.rms))
     return table
 
 

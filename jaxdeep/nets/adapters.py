@@ -174,6 +174,13 @@ def plan_call(fn: Callable, what: str, call_kwargs: dict | None = None,
                     tuple(call_kwargs.items()))
 
 
+def _output_and_plan(module, what: str, output: str,
+                     call_kwargs: dict | None) -> tuple[Callable, CallPlan]:
+    """The output activation and the call plan of a module's ``__call__(self, x, …)`` —
+    every adapter of a module checks both before anything else."""
+    return _check_output(output), plan_call(type(module).__call__, what, call_kwargs, skip=2)
+
+
 def _foreign_apply(run: Callable, f_out: Callable, stateful: bool, draws: bool,
                    intermediates_ok: bool = False) -> Callable:
     """The contract's ``apply`` around ``run(params, state, x, train, key) -> (y, new
@@ -224,9 +231,8 @@ def from_nnx(module, *, output: str = "softmax", call_kwargs: dict | None = None
         raise ValueError(f"from_nnx takes a flax.nnx.Module; got {type(module).__name__} "
                          "(a Linen module: from_linen; equinox: from_equinox; a function "
                          "with its params: from_apply)")
-    f_out = _check_output(output)
-    plan = plan_call(type(module).__call__, f"the module {type(module).__name__}",
-                     call_kwargs, skip=2)
+    f_out, plan = _output_and_plan(module, f"the module {type(module).__name__}", output,
+                                   call_kwargs)
     if jax.tree_util.tree_leaves(nnx.state(module, nnx.Intermediate)):
         # values sown by an earlier call are not the module's state: leave them out
         # (on a copy: the user's module stays as it is)
@@ -283,9 +289,8 @@ def from_linen(module, variables, *, output: str = "softmax",
         raise ValueError("from_linen needs the module's variables as module.init returns "
                          "them: a dict with a 'params' collection (variables = "
                          "module.init(key, x))")
-    f_out = _check_output(output)
-    plan = plan_call(type(module).__call__, f"the Linen module {type(module).__name__}",
-                     call_kwargs, skip=2)
+    f_out, plan = _output_and_plan(module, f"the Linen module {type(module).__name__}", output,
+                                   call_kwargs)
     variables = jax.tree_util.tree_map(jnp.asarray, dict(variables))
     params = variables.pop("params")
     _check_has_params(params, f"the Linen module {type(module).__name__}")
@@ -339,9 +344,8 @@ def from_equinox(module, *, output: str = "softmax", batched: bool = False,
         raise ValueError(f"the equinox module {type(module).__name__} takes a state "
                          "(eqx.nn.State: BatchNorm): stateful equinox modules are not "
                          "supported yet — use one without, or a Flax NNX/Linen module")
-    f_out = _check_output(output)
-    plan = plan_call(type(module).__call__, f"the equinox module {type(module).__name__}",
-                     call_kwargs, skip=2)
+    f_out, plan = _output_and_plan(module, f"the equinox module {type(module).__name__}", output,
+                                   call_kwargs)
     params, static = eqx.partition(module, eqx.is_inexact_array)
     _check_has_params(params, f"the equinox module {type(module).__name__}")
     config = ForeignConfig("equinox", type(module).__name__, output, plan.draws)

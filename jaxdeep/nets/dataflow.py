@@ -34,6 +34,7 @@ branch the trace did not follow) is listed last, as ``unused``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +44,8 @@ from jax.extend.core import Literal
 
 from .weights import is_weight, never
 
-__all__ = ["LayerOrder", "StackedPaths", "layer_order", "meeting_points", "model_layer_order"]
+__all__ = ["LayerOrder", "StackedPaths", "block_of", "compared_layers", "layer_order",
+           "meeting_points", "model_layer_order"]
 
 #: Primitives where a weight meets the data as a linear layer (matrix or kernel).
 LAYER_PRIMITIVES = frozenset({"dot_general", "conv_general_dilated", "ragged_dot",
@@ -236,15 +238,6 @@ class LayerOrder:
     def output_name(self) -> str | None:
         return None if self.output is None else self.names[self.output]
 
-    def ratio(self, grad_norm) -> Any:
-        """‖∂E/∂W‖ of the first over the last hidden layer, along the last axis of
-        ``grad_norm`` (flow order); NaN with fewer than two hidden layers."""
-        g = np.asarray(grad_norm, np.float64)
-        if len(self.hidden) < 2:
-            return np.full(g.shape[:-1], np.nan) if g.ndim > 1 else float("nan")
-        with np.errstate(all="ignore"):
-            r = g[..., self.hidden[0]] / g[..., self.hidden[-1]]
-        return r if g.ndim > 1 else float(r)
 
 
 def _kind(meeting: Meeting | None) -> str:
@@ -318,3 +311,34 @@ def model_layer_order(model, params, x, *, state=None,
         return model.apply(p, xb, state=s, train=True, logits=True)[0]
 
     return layer_order(forward, params, x, context=state, stacked=stacked)
+
+
+def compared_layers(hidden, grad_norm) -> tuple[int, int] | None:
+    """The two hidden layers the vanishing ratio compares: the first and the last whose
+    gradient is not exactly zero. A weight whose gradient is exactly 0 at initialisation
+    is gated off by design — a zero-initialised scale after it (a ResNet block's last
+    batch-norm scale, ReZero's α), a zero read-out — not a measure of vanishing, which
+    makes norms small, not zero (the layers around it still show any vanishing). None
+    with fewer than two such layers."""
+    g = np.asarray(grad_norm)
+    live = [j for j in hidden if g[j] != 0]
+    return (live[0], live[-1]) if len(live) >= 2 else None
+
+
+def block_of(name: str) -> str:
+    """The block a weight belongs to, from its path: the first component, with its index
+    where the first or second component is one (``['layers'][3]['kernel']`` →
+    ``['layers'][3]``, ``['transformer_blocks'][0]['mha']['query']['kernel']`` →
+    ``['transformer_blocks'][0]``, ``['ResidualBlock_1']['Conv_0']['kernel']`` →
+    ``['ResidualBlock_1']``, equinox's ``.layers[0].weight`` → ``.layers[0]``); a layer
+    of a stacked leaf (``['blocks']['linear']['kernel'][3]``) → ``['blocks'][3]``."""
+    parts = re.findall(r"\[[^\]]*\]|\.[A-Za-z_]\w*", name)
+    if not parts:
+        return name
+    stacked = re.fullmatch(r"\[\d+\]", parts[-1]) and len(parts) > 2 and \
+        not re.fullmatch(r"\[\d+\]", parts[-2])
+    head = parts[0] + (parts[1] if len(parts) > 1 and re.fullmatch(r"\[\d+\]", parts[1])
+                       else "")
+    if stacked:  # …['kernel'][i]: the i-th layer of a stack
+        return head + parts[-1]
+    return head
