@@ -207,7 +207,10 @@ def diagnose(made, x, y, *, label: str):
     model = as_model(made, label, example=x[:1], key=jax.random.key(0))
     params = model.init(jax.random.key(0))
     state = model.init_state(None) if model.stateful else None  # e.g. batch stats
-    flow = diagnostics.parameter_flow(model, params, x, y, state=state)
+    # as a training step runs it: batch statistics, and dropout masks from this key for
+    # a model that draws (its __call__ takes rngs or key)
+    flow = diagnostics.parameter_flow(model, params, x, y, state=state,
+                                      key=jax.random.key(1))
     roles = {j: "hidden" for j in flow.hidden} | {flow.output: "output"}
     print(f"{label}: {flow.verdict}, ratio {flow.ratio:.3g} "
           f"({' / '.join(flow.ratio_layers or ('fewer than two hidden layers',))})")

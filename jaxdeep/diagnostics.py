@@ -30,7 +30,9 @@ from .backprop import check_batch, mlp_backward
 from .losses import check_loss, loss_from_logits
 from .nets import MLPConfig, ResidualConfig
 from .nets.mlp import check_input, layerwise
+from .nets.adapters import describe_failure
 from .nets.dataflow import block_of, compared_layers, model_layer_order
+from .nets.model import as_a_step_runs_it, draws, forward
 from .nets.weights import fro, layer_norms, layer_sizes, never, weight_layers
 from .precision import highest_precision
 
@@ -202,7 +204,10 @@ class ParameterFlow(NamedTuple):
 
     @property
     def verdict(self) -> str:
-        return verdict(self.grad_norm, self.ratio, self.global_norm)
+        """:func:`verdict` of the norms — ``no ratio`` (finite, but fewer than two hidden
+        layers with a gradient to compare: nothing to say about vanishing)."""
+        judged = verdict(self.grad_norm, self.ratio, self.global_norm)
+        return "no ratio" if judged == "healthy" and self.compared is None else judged
 
 
 @highest_precision
@@ -245,14 +250,13 @@ def gradient_flow(model, params, x, target, *, loss: str = "cross_entropy") -> G
 
 
 @highest_precision
-def _parameter_flow(model, loss, stacked, params, state, x, target):
+def _parameter_flow(model, loss, stacked, params, state, x, target, key):
     output = getattr(model.config, "output", "softmax")
+    train = as_a_step_runs_it(model)
 
     def error(params):
-        if state is None:
-            net_out = model.apply(params, x, logits=True)
-        else:  # batch statistics, as a training step sees them (the new state is dropped)
-            net_out, _ = model.apply(params, x, state=state, train=True, logits=True)
+        # as a training step runs it: batch statistics, dropout on (the new state dropped)
+        net_out, _ = forward(model, params, state, x, train=train, key=key)
         return loss_from_logits(loss, output, net_out, target)
 
     value, grads = jax.value_and_grad(error)(params)
@@ -264,7 +268,7 @@ _parameter_flow_jit = jax.jit(_parameter_flow, static_argnums=(0, 1, 2))
 
 
 def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", state=None,
-                   stacked: Callable[[str], bool] = never) -> ParameterFlow:
+                   stacked: Callable[[str], bool] = never, key=None) -> ParameterFlow:
     """Gradient flow through any network on one batch, by autodiff: ‖∂E/∂W‖ for each of
     its weight arrays, in the order data flows through them — the measurement
     :func:`gradient_flow` makes with the hand-written δ recursion, for models jaxdeep did
@@ -287,15 +291,31 @@ def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", sta
         variance 1) it would measure an unnormalised net instead.
       stacked: weight leaves that stack several layers where no scan shows it
         (:mod:`jaxdeep.nets.weights`); leaves a scan runs over are split anyway.
+      key: the dropout masks' key, for a model that draws (a module whose ``__call__``
+        takes ``rngs``/``key``): the gradient is a training step's, dropout on.
+
+    Raises:
+      ValueError: no weights; a model that draws without ``key``; the model fails on
+        ``x`` (its error in one line, the cause named where jaxdeep knows it — a mesh
+        axis, a call argument).
     """
     if not weight_layers(params, stacked):
         raise ValueError("the params hold no weight arrays (floating leaves with two or more "
                          "dimensions) to measure")
     if getattr(model, "init_state", None) is not None and state is None:
         state = model.init_state(None)
-    order = model_layer_order(model, params, x, state=state, stacked=stacked)
+    if draws(model) and key is None:
+        raise ValueError("this model draws random numbers when training (dropout fed at "
+                         "call time): pass key= for its masks")
+    try:
+        order = model_layer_order(model, params, x, state=state, key=key, stacked=stacked)
+    except ValueError:
+        raise
+    except Exception as error:  # noqa: BLE001 — the user's model, in its own words
+        raise ValueError(f"the model fails on inputs of shape {tuple(np.shape(x)[1:])} per "
+                         f"example ({describe_failure(error)})") from None
     norms, total, value = jax.device_get(
-        _parameter_flow_jit(model, loss, order.stacked, params, state, x, target))
+        _parameter_flow_jit(model, loss, order.stacked, params, state, x, target, key))
     size = layer_sizes(params, order.stacked)
     return ParameterFlow(list(order.names), order.arrange(np.asarray(norms, np.float64)),
                          float(total), float(value), order.kinds, order.hidden, order.output,
@@ -332,9 +352,12 @@ def _dense_activations(model, params, x):
 
 
 @highest_precision
-def _sown_activations(model, activation, params, state, x):
-    # a stateful model (batch norm) as a training step runs it: batch statistics
-    options = {} if state is None else {"state": state, "train": True}
+def _sown_activations(model, activation, params, state, x, key):
+    # as a training step runs it: batch statistics, dropout on
+    options = {}
+    if as_a_step_runs_it(model):
+        options = {"train": True, **({} if state is None else {"state": state}),
+                   **({"key": key} if draws(model) else {})}
     sown = model.apply(params, x, intermediates=True, **options)
     if activation is None:  # the values are the activations; their slopes are unknown
         return sown, {k: jnp.full((), jnp.nan) for k in sown}
@@ -347,8 +370,8 @@ _dense_activations_jit = jax.jit(_dense_activations, static_argnums=0)
 _sown_activations_jit = jax.jit(_sown_activations, static_argnums=(0, 1))
 
 
-def activation_stats(model, params, x, *, state=None,
-                     activation: str | None = None) -> ActivationStats:
+def activation_stats(model, params, x, *, state=None, activation: str | None = None,
+                     key=None) -> ActivationStats:
     """Mean, standard deviation and saturation of each layer's activations on one batch —
     what :func:`gradient_flow` reports beside the gradient norms, for any network.
 
@@ -364,7 +387,8 @@ def activation_stats(model, params, x, *, state=None,
 
     Args:
       model, params: the network; state: a stateful model's state (evaluated with
-        ``train=True``, as a training step runs it; default ``model.init_state``).
+        ``train=True``, as a training step runs it; default ``model.init_state``);
+        key: the dropout masks' key of a model that draws.
       x: a batch.
       activation: see above (only for models that sow).
 
@@ -391,7 +415,10 @@ def activation_stats(model, params, x, *, state=None,
             activation = activations.get(activation).name
         if getattr(model, "init_state", None) is not None and state is None:
             state = model.init_state(None)
-        sown, sat = _sown_activations_jit(model, activation, params, state, x)
+        if draws(model) and key is None:
+            raise ValueError("this model draws random numbers when training (dropout fed "
+                             "at call time): pass key= for its masks")
+        sown, sat = _sown_activations_jit(model, activation, params, state, x, key)
         if not sown:
             raise ValueError(f"the module {config.name} sows no intermediates: mark the "
                              "layers to measure with self.sow(nnx.Intermediate, 'name', h) "

@@ -34,9 +34,10 @@ from .engine import Batch, History, ran_away, run_blocks, scan_steps, shared
 from .losses import log_softmax
 from .memory import check_training_fits, forward_bytes
 from .monitor import monitor, records
+from .nets.adapters import describe_failure
 from .nets.dataflow import model_layer_order
 from .nets.weights import stacked_of
-from .nets.model import is_stateful
+from .nets.model import draws, forward, is_stateful
 from .precision import check_precision, to_compute, to_float32
 from .sharding import default_mesh, mesh_for, n_data, replicate, split_batch
 
@@ -226,23 +227,6 @@ def get_task(task: str | Task) -> Task:
 
 
 # --- forward pass of any model -------------------------------------------------------------
-
-
-def draws(model) -> bool:
-    """Whether ``model`` draws random numbers when training (dropout fed by the caller: a
-    user's module adapted with a ``rngs``/``key`` argument, ``model.config.draws``)."""
-    return bool(getattr(getattr(model, "config", None), "draws", False))
-
-
-def forward(model, params, state, x, *, train: bool, key=None):
-    """Logits and the updated model state (``None`` for models without state): the
-    model contract's two return shapes (:mod:`jaxdeep.nets.model`) as one. A model that
-    :func:`draws` gets the mode and ``key`` (its dropout masks' key)."""
-    options = {"train": train, "key": key} if draws(model) else {}
-    if not is_stateful(model):
-        return model.apply(params, x, logits=True, **options), state
-    options["train"] = train
-    return model.apply(params, x, state=state, logits=True, **options)
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -567,14 +551,17 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     state_shapes = model_state
     if model_state is None and is_stateful(model):
         state_shapes = jax.eval_shape(model.init_state, key_init)
-    try:
+    try:  # evaluation, then a training step (batch norm over a mesh axis fails only there)
         out = jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=False)[0],
                              shapes, state_shapes, x[:1])
+        jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=True,
+                                               key=jax.random.key(0))[0],
+                       shapes, state_shapes, x[:2])
     except ValueError:
         raise  # jaxdeep's own networks say what is wrong with x themselves
     except Exception as error:  # noqa: BLE001 — a user's model fails in its own words
         raise ValueError(f"the model rejects inputs of shape {tuple(np.shape(x)[1:])} per "
-                         f"example ({type(error).__name__}: {error})") from None
+                         f"example ({describe_failure(error)})") from None
     _check_data("training", x, y, task, out)
     if eval_data is not None:
         _check_data("evaluation", *eval_data, task, out)

@@ -148,9 +148,9 @@ def test_the_cnn_diagnosed_and_trained_with_a_dropout_key_per_step(example):
     assert cnn.names == [f"['{n}']['kernel']" for n in ("conv1", "conv2", "linear1", "linear2")]
     assert cnn.ratio_layers == ("['conv1']['kernel']", "['linear1']['kernel']")
     assert cnn.output_name == "['linear2']['kernel']" and cnn.verdict == "healthy"
-    assert math.isclose(cnn.ratio, 0.16, rel_tol=0.05)
-    assert cnn.rms[0] == pytest.approx(0.0030, rel=0.05)
-    assert cnn.rms[2] == pytest.approx(0.0025, rel=0.05)
+    assert math.isclose(cnn.ratio, 0.18, rel_tol=0.05)
+    assert cnn.rms[0] == pytest.approx(0.0043, rel=0.05)
+    assert cnn.rms[2] == pytest.approx(0.0031, rel=0.05)
     loss = fitted.history.train_loss
     assert all(math.isfinite(v) for v in loss) and loss[-1] < loss[0], loss
     from flax import nnx

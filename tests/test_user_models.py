@@ -23,6 +23,8 @@ from jaxdeep import data
 from jaxdeep.cli import main
 
 BATCH = 32
+#: the dropout masks' key ``gradflow --seed 0`` hands a model that draws
+MASKS = jax.random.key(3)
 
 
 def expected_verdict(norms, first, last) -> str:
@@ -56,14 +58,15 @@ def digits_batch():
     return jnp.asarray(ds.x_train[:BATCH]), jnp.asarray(ds.y_train[:BATCH])
 
 
-def own_nnx(module, x, y, *, train: bool, **call):
+def own_nnx(module, x, y, *, train: bool, rngs_key=None, **call):
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
 
     def loss(p):
         # the RNG counter at this trace level (NNX refuses to advance an outer one)
         m = nnx.merge(graphdef, p, jax.tree_util.tree_map(lambda a: a, rest))
         m.train() if train else m.eval()
-        return cross_entropy(m(x, **call), y)
+        rngs = {} if rngs_key is None else {"rngs": nnx.Rngs(rngs_key)}
+        return cross_entropy(m(x, **call, **rngs), y)
 
     with jax.default_matmul_precision("highest"):
         return named_norms(jax.jit(jax.grad(loss))(params))
@@ -89,8 +92,12 @@ def own_equinox(module, x, y):
     import equinox as eqx
 
     def loss(m):
-        return cross_entropy(jax.vmap(lambda xn: m(xn))(x) if not hasattr(m, "dropout")
-                             else jax.vmap(lambda xn: m(xn, inference=True))(x), y)
+        if not hasattr(m, "dropout"):
+            return cross_entropy(jax.vmap(m)(x), y)
+        # dropout on, as a training step runs it: one key per example from the command's
+        keys = jax.random.split(MASKS, len(x))
+        return cross_entropy(jax.vmap(lambda xn, k: m(xn, key=k, inference=False))(x, keys),
+                             y)
 
     with jax.default_matmul_precision("highest"):
         grads = eqx.filter_jit(eqx.filter_grad(loss))(module)
@@ -138,8 +145,10 @@ def test_gradflow_of_a_users_model_in_data_flow_order(name, capsys):
     # the norms and the verdict this test computes by itself, in that order
     if framework == "nnx":
         x, y = digits_batch()
-        made = um.rngs_cnn(nnx.Rngs(0)) if name == "rngs_cnn" else getattr(um, name)()
-        own = own_nnx(made, x, y, train=False)
+        if name == "rngs_cnn":  # dropout on, its masks from the rngs the command passes
+            own = own_nnx(um.rngs_cnn(nnx.Rngs(0)), x, y, train=True, rngs_key=MASKS)
+        else:
+            own = own_nnx(getattr(um, name)(), x, y, train=False)
     elif framework == "linen":
         x, y = digits_batch()
         own = own_linen(getattr(um, name)(), x, y)
@@ -253,7 +262,8 @@ def test_fit_trains_each_frameworks_model_with_its_call_conventions(name):
     for a, b in zip(jax.tree_util.tree_leaves(runs[0].params),
                     jax.tree_util.tree_leaves(runs[1].params)):
         np.testing.assert_array_equal(a, b)
-    assert model.config.draws  # dropout keys (a Linen mode argument counts as one)
+    # dropout keys for the two that draw; the ResNet's train= switches batch norm only
+    assert model.config.draws == (name != "linen_resnet")
     if name == "linen_resnet":  # running statistics updated in training
         start = jax.tree_util.tree_leaves(model.init_state(None))
         after = jax.tree_util.tree_leaves(runs[0].model_state)
@@ -307,3 +317,31 @@ def test_bridged_and_sharded_nnx_models_are_measured_and_trained(name, flow, cap
     result = fit(model, (ds.x_train[:64], ds.y_train[:64]), key=jax.random.key(0), steps=4,
                  batch_size=32, eval_every=4, progress=False)
     assert np.isfinite(result.history.train_loss[-1])
+
+
+def test_the_library_names_a_mesh_axis_and_a_missing_dropout_key():
+    """From Python too: a model reducing over a mesh axis fails in ``parameter_flow`` and
+    ``fit`` with the cause named; a model that draws needs the masks' key."""
+    from jaxdeep.diagnostics import parameter_flow
+    from jaxdeep.nets.adapters import as_model, from_nnx
+    from jaxdeep.train import fit
+
+    x, y = digits_batch()
+    model = as_model(um.axis_bn(), "axis_bn", example=x, key=jax.random.key(0))
+    for call in (lambda: parameter_flow(model, model.init(), x, y),
+                 lambda: fit(model, (np.asarray(x), np.asarray(y)), key=jax.random.key(0),
+                             steps=2, batch_size=16, progress=False)):
+        with pytest.raises(ValueError, match="reduces over a mesh axis named 'batch'"):
+            call()
+    drawing = from_nnx(um.rngs_cnn(nnx.Rngs(0)))
+    with pytest.raises(ValueError, match="pass key= for its masks"):
+        parameter_flow(drawing, drawing.init(), x, y)
+
+    class LinenDropout(nn.Module):  # dropout switched by train=, as Linen examples do
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            x = nn.Dropout(0.5, deterministic=not train)(nn.relu(nn.Dense(16)(x)))
+            return nn.Dense(10)(x)
+
+    # whether a Linen module draws is read off a traced training step
+    assert as_model(LinenDropout(), "d", example=x, key=jax.random.key(0)).config.draws

@@ -25,7 +25,7 @@ from ..nets.initializers import check_init, recommended_init
 from ..nets.model import is_stateful
 from ..runtime import describe, summary_line
 from ..theory.prediction import predict_flow
-from ..train import forward
+from ..nets.model import forward
 from ..validate import check_number, check_output_dir
 
 
@@ -228,10 +228,12 @@ def run_model(args, console) -> int:
                          "output logits (batch, …, classes)")
     if y is None:  # random labels, one per output position
         y = jax.random.randint(jax.random.key(args.seed + 2), out.shape[:-1], 0, out.shape[-1])
-    flow = diagnostics.parameter_flow(model, params, x, y, loss=args.loss, state=state)
+    key = jax.random.key(args.seed + 3)  # dropout masks, for a model that draws
+    flow = diagnostics.parameter_flow(model, params, x, y, loss=args.loss, state=state,
+                                      key=key)
     try:
         stats = diagnostics.activation_stats(model, params, x, state=state,
-                                             activation=activation)
+                                             activation=activation, key=key)
     except ValueError as why:  # nothing sown: the gradients alone, and say how to get more
         if activation is not None:
             raise
@@ -265,16 +267,17 @@ def run_model(args, console) -> int:
         if blocks is not None:
             console.print(blocks)
         # soft_wrap: a parameter path is never broken across lines
-        console.print(f"[bold]{flow.verdict}[/]: ratio first / last hidden "
-                      f"{format_norm(flow.ratio)}, global ‖∇E‖ {format_norm(flow.global_norm)}"
-                      f", loss {flow.loss:.4g}", highlight=False, soft_wrap=True)
+        ratio = (f"ratio first / last hidden {format_norm(flow.ratio)}"
+                 if flow.compared is not None else
+                 "fewer than two hidden layers with a gradient: no ratio to judge by")
+        console.print(f"[bold]{flow.verdict}[/]: {ratio}, global ‖∇E‖ "
+                      f"{format_norm(flow.global_norm)}, loss {flow.loss:.4g}",
+                      highlight=False, soft_wrap=True)
         if compared is not None:
             console.print(f"  compared: {compared[0]} / {compared[1]}", highlight=False,
                           soft_wrap=True)
         console.print(f"  output layer: {flow.output_name}", highlight=False, soft_wrap=True)
-        if len(flow.hidden) < 2:
-            console.print("fewer than two hidden layers: no ratio to judge vanishing by",
-                          highlight=False)
+
         if not seeded and args.seed != 0:
             console.print(f"--seed {args.seed} did not reach the weights: the factory takes "
                           "no rngs/key/seed argument, so its own initialisation is used",

@@ -115,9 +115,10 @@ class CallPlan:
     def draws(self) -> bool:
         return bool(self.key)
 
-    def kwargs(self, train: bool, key, make_key: Callable[[Any], Any]) -> dict[str, Any]:
+    def kwargs(self, train: bool, key,
+               make_key: Callable[[str, Any], Any] = lambda name, k: k) -> dict[str, Any]:
         """The keyword arguments of one call, in ``train`` mode or not, with ``key``
-        (``make_key(key)`` turns it into what the argument takes)."""
+        (``make_key(name, key)`` turns it into what the argument ``name`` takes)."""
         out = dict(self.fixed)
         out.update({name: train for name in self.train})
         out.update({name: not train for name in self.eval})
@@ -126,8 +127,8 @@ class CallPlan:
                 raise ValueError("this model draws random numbers when training (its "
                                  f"__call__ takes {', '.join(self.key)}): pass key= to "
                                  "apply (fit does, a key per step)")
-            value = make_key(jax.random.key(0) if key is None else key)
-            out.update({name: value for name in self.key})
+            key = jax.random.key(0) if key is None else key  # evaluation: never drawn from
+            out.update({name: make_key(name, key) for name in self.key})
         return out
 
 
@@ -255,7 +256,9 @@ def from_nnx(module, *, output: str = "softmax", call_kwargs: dict | None = None
                                                               else state))
         m = nnx.merge(graphdef, params, state)
         m.train() if train else m.eval()  # batch norm, dropout: the mode asked for
-        kwargs = plan.kwargs(train, key, lambda k: nnx.Rngs(k))
+        # rngs= takes nnx.Rngs; key=, rng= … a key
+        kwargs = plan.kwargs(train, key,
+                             lambda name, k: nnx.Rngs(k) if name == "rngs" else k)
         y, sown = nnx_call_capturing(m, x, capture, **kwargs)
         return y, nnx.split(m, nnx.Param, ...)[2], sown
 
@@ -265,7 +268,7 @@ def from_nnx(module, *, output: str = "softmax", call_kwargs: dict | None = None
 
 
 def from_linen(module, variables, *, output: str = "softmax",
-               call_kwargs: dict | None = None) -> Model:
+               call_kwargs: dict | None = None, example=None) -> Model:
     """A jaxdeep :class:`~jaxdeep.nets.Model` of a Flax Linen module and its variables.
 
     Args:
@@ -278,8 +281,11 @@ def from_linen(module, variables, *, output: str = "softmax",
       output: ``softmax``, ``sigmoid`` or ``identity``, applied when ``logits=False``.
       call_kwargs: fixed keyword arguments for every call.
 
-    Randomness (dropout) comes in as ``rngs={'dropout': key}`` when training: a module
-    whose ``__call__`` takes a mode argument is taken to draw (``config.draws``).
+    Randomness (dropout) comes in as ``rngs={'dropout': key}`` when training. Whether
+    the module draws (``config.draws``: ``fit`` then hands each step a key) is found by
+    tracing a training step on ``example`` (a batch; only its shape is used) without
+    one: Linen asks for the ``dropout`` stream it lacks. Without ``example``, a module
+    whose ``__call__`` takes a mode argument is taken to draw.
     """
     import flax.linen as nn
 
@@ -297,11 +303,12 @@ def from_linen(module, variables, *, output: str = "softmax",
     collections = tuple(sorted(variables))  # batch_stats and the like: the model state
     stateful = bool(jax.tree_util.tree_leaves(variables))
     # a mode argument usually switches dropout: hand it a key when training
-    draws = plan.draws or bool(plan.train or plan.eval)
+    draws = plan.draws or (bool(plan.train or plan.eval) if example is None else
+                           _linen_draws(module, params, variables, example, plan))
     config = ForeignConfig("linen", type(module).__name__, output, draws)
 
     def run(params, state, x, train: bool, key):
-        kwargs = plan.kwargs(train, key, lambda k: k)
+        kwargs = plan.kwargs(train, key)
         rngs = {"dropout": key} if (train and key is not None) else None
         variables = {"params": params, **(state or {})}
         if train and stateful:
@@ -313,6 +320,25 @@ def from_linen(module, variables, *, output: str = "softmax",
     apply = _foreign_apply(run, f_out, stateful, draws)
     return Model(lambda key=None: params, apply, config,
                  (lambda key=None: variables) if stateful else None)
+
+
+def _linen_draws(module, params, state, example, plan: CallPlan) -> bool:
+    """Whether a training step of the Linen ``module`` asks for a ``dropout`` RNG stream
+    (traced on ``example``'s shape, nothing computed). Any other failure is left to the
+    caller's probes, which name it."""
+    import flax.errors
+
+    def step(p, xb):
+        return module.apply({"params": p, **state}, xb, mutable=list(state) or False,
+                            **plan.kwargs(True, jax.random.key(0)))
+
+    try:
+        jax.eval_shape(step, params, example[:1])
+    except flax.errors.InvalidRngError:
+        return True
+    except Exception:  # noqa: BLE001 — not about randomness: reported where it is run
+        return False
+    return False
 
 
 def from_equinox(module, *, output: str = "softmax", batched: bool = False,
@@ -353,11 +379,11 @@ def from_equinox(module, *, output: str = "softmax", batched: bool = False,
     def run(params, state, x, train: bool, key):
         m = eqx.combine(params, static)
         if batched:
-            return m(x, **plan.kwargs(train, key, lambda k: k)), None, None
+            return m(x, **plan.kwargs(train, key)), None, None
         keys = None if key is None else jax.random.split(key, x.shape[0])
 
         def one(xn, kn):
-            return m(xn, **plan.kwargs(train, kn, lambda k: k))
+            return m(xn, **plan.kwargs(train, kn))
 
         return jax.vmap(one)(x, keys), None, None
 
@@ -517,7 +543,7 @@ def as_model(made, what: str = "the factory", *, example=None, key=None,
     if isinstance(made, nnx.Module):
         return from_nnx(made, call_kwargs=call_kwargs)
     if isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], nn.Module):
-        return from_linen(*made, call_kwargs=call_kwargs)
+        return from_linen(*made, call_kwargs=call_kwargs, example=example)
     if isinstance(made, nn.Module):
         if example is None or key is None:
             raise ValueError(f"{what} returned a Linen module without variables: return "
@@ -525,13 +551,15 @@ def as_model(made, what: str = "the factory", *, example=None, key=None,
                              "initialise it on")
         plan = plan_call(type(made).__call__, f"the Linen module {type(made).__name__}",
                          call_kwargs, skip=2)
-        try:  # as Linen users initialise: the params' key, the module in eval mode
-            variables = made.init(key, example, **plan.kwargs(False, key, lambda k: k))
+        kwargs = plan.kwargs(False, key)
+        try:  # as Linen users initialise: the params' key, the module in eval mode (one
+            # compiled program, on one example: op by op it compiles dozens)
+            variables = jax.jit(lambda k, xb: made.init(k, xb, **kwargs))(key, example[:1])
         except Exception as error:  # noqa: BLE001 — the user's module, in its own words
             raise ValueError(f"{what}: the Linen module could not be initialised on inputs "
                              f"of shape {tuple(example.shape[1:])} per example "
                              f"({describe_failure(error)})") from None
-        return from_linen(made, variables, call_kwargs=call_kwargs)
+        return from_linen(made, variables, call_kwargs=call_kwargs, example=example)
     eqx = sys.modules.get("equinox")
     if eqx is not None and isinstance(made, eqx.Module):
         return from_equinox(made, call_kwargs=call_kwargs)

@@ -175,13 +175,16 @@ def _sub_jaxpr(eqn):
     return None
 
 
-def meeting_points(fn: Callable, params, *args, context=None) -> dict[int, Meeting]:
+_NONE = object()  # no context: fn takes the params and the data only
+
+
+def meeting_points(fn: Callable, params, *args, context=_NONE) -> dict[int, Meeting]:
     """Where each leaf of ``params`` first meets the data in ``fn(params, *args)``
     (``fn(params, *args, context)`` with a ``context``): ``{leaf index (tree_leaves
     order): Meeting}``; leaves that never meet the data are absent. ``args`` are the data
     (every array in them); ``context`` (a model state, a key) is neither data nor a
     parameter. Arrays or ``jax.ShapeDtypeStruct`` s: only shapes are used."""
-    extra = () if context is None else (context,)
+    extra = () if context is _NONE else (context,)
     closed = jax.make_jaxpr(fn)(params, *args, *extra)
     n_params = len(jax.tree_util.tree_leaves(params))
     n_data = len(jax.tree_util.tree_leaves(args))
@@ -250,7 +253,7 @@ def _kind(meeting: Meeting | None) -> str:
     return "scale"
 
 
-def layer_order(fn: Callable, params, *args, context=None,
+def layer_order(fn: Callable, params, *args, context=_NONE,
                 stacked: Callable[[str], bool] = never) -> LayerOrder:
     """The weight layers of ``params`` in the order ``fn(params, *args)`` uses them.
 
@@ -297,20 +300,21 @@ def layer_order(fn: Callable, params, *args, context=None,
                       tuple(layers[:-1]))
 
 
-def model_layer_order(model, params, x, *, state=None,
+def model_layer_order(model, params, x, *, state=None, key=None,
                       stacked: Callable[[str], bool] = never) -> LayerOrder:
     """:func:`layer_order` of a :class:`~jaxdeep.nets.Model`'s forward pass on the batch
-    ``x`` — as a training step runs it (``train=True`` with ``state`` for a stateful
-    model: batch statistics). Only shapes and dtypes are used (nothing is computed)."""
+    ``x``, as a training step runs it (:func:`~jaxdeep.nets.model.as_a_step_runs_it`:
+    ``train=True`` with ``state`` and, for a model that draws, ``key``). Only shapes and
+    dtypes are used (nothing is computed; any key does)."""
+    from .model import as_a_step_runs_it, forward
 
-    if state is None:
-        return layer_order(lambda p, xb: model.apply(p, xb, logits=True), params, x,
-                           stacked=stacked)
+    train = as_a_step_runs_it(model)
+    key = jax.random.key(0) if key is None else key  # traced, never drawn from
 
-    def forward(p, xb, s):
-        return model.apply(p, xb, state=s, train=True, logits=True)[0]
+    def run(p, xb, s):
+        return forward(model, p, s, xb, train=train, key=key)[0]
 
-    return layer_order(forward, params, x, context=state, stacked=stacked)
+    return layer_order(run, params, x, context=state, stacked=stacked)
 
 
 def compared_layers(hidden, grad_norm) -> tuple[int, int] | None:

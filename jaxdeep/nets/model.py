@@ -28,8 +28,8 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 
-__all__ = ["Model", "Network", "check_params", "checking_params", "is_stateful",
-           "without_state"]
+__all__ = ["Model", "Network", "check_params", "checking_params", "draws", "forward",
+           "is_stateful", "without_state"]
 
 
 class Network(Protocol):
@@ -72,6 +72,32 @@ class Model(NamedTuple):
 def is_stateful(model) -> bool:
     """:attr:`Model.stateful` for any object with the contract's attributes."""
     return getattr(model, "init_state", None) is not None
+
+
+def draws(model) -> bool:
+    """Whether ``model`` draws random numbers when training — dropout fed by the caller: a
+    user's module adapted with a ``rngs``/``key`` argument (``model.config.draws``); its
+    ``apply(..., train=True)`` then takes ``key=``."""
+    return bool(getattr(getattr(model, "config", None), "draws", False))
+
+
+def forward(model, params, state, x, *, train: bool, key=None):
+    """Logits and the updated model state (``None`` for models without state): the
+    contract's two return shapes as one. A model that :func:`draws` gets the mode and
+    ``key`` (its dropout masks' key)."""
+    options = {"train": train, "key": key} if draws(model) else {}
+    if not is_stateful(model):
+        return model.apply(params, x, logits=True, **options), state
+    options["train"] = train
+    return model.apply(params, x, state=state, logits=True, **options)
+
+
+def as_a_step_runs_it(model) -> bool:
+    """The mode the diagnostics measure ``model`` in — as a training step runs it: batch
+    statistics for a model with state (with the running statistics of a fresh net they
+    would measure an unnormalised net), dropout on for a model that draws
+    (``train=True``); a model with neither has no mode."""
+    return is_stateful(model) or draws(model)
 
 
 def without_state(apply: Callable[..., Any],

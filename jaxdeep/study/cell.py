@@ -26,11 +26,13 @@ from __future__ import annotations
 import math
 import time
 
+import jax
 import numpy as np
 
 from .. import diagnostics
 from ..engine import shared
 from ..nets import MLPConfig, ResidualConfig
+from ..nets.model import draws
 from ..nets.weights import stacked_of
 from ..train import final_metric, fit
 from .remedies import Context, Remedy, cell_key
@@ -45,7 +47,7 @@ def clean(value):
     return value if math.isfinite(value) else None
 
 
-def flow(model, params, x, y, state=None) -> dict:
+def flow(model, params, x, y, state=None, key=None) -> dict:
     """Gradient norms and saturation of one net on one batch: by the hand-derived
     backprop for jaxdeep's dense nets, by autodiff per weight array for any other model
     (a user's, registered with :func:`~jaxdeep.study.model_remedy`; no saturation)."""
@@ -55,7 +57,7 @@ def flow(model, params, x, y, state=None) -> dict:
         saturation, unit = diagnostics.block_saturation(model, params, x), "block"
     elif not isinstance(model.config, MLPConfig):  # per weight array, the output last
         f = diagnostics.parameter_flow(model, params, x, y, state=state,
-                                       stacked=stacked_of(model))
+                                       stacked=stacked_of(model), key=key)
         # in data-flow order; the ratio's layers: the hidden ones (embeddings, scales
         # and the output layer left out)
         grad, hidden = f.grad_norm, f.grad_norm[list(f.hidden)]
@@ -128,7 +130,10 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     config = ctx.config
     key = cell_key(seed, remedy.name, depth)
     built = remedy.build(ctx, depth, seed, key)
-    before = flow(built.model, built.params, *flow_batch)
+    # the dropout masks of a user's model that draws (fold_in: a stream of its own; the
+    # other cells' records never see this key)
+    masks = jax.random.fold_in(key, 0xF10) if draws(built.model) else None
+    before = flow(built.model, built.params, *flow_batch, key=masks)
     start = time.perf_counter()
     result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
@@ -147,7 +152,8 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
         "init": before,
         "theory": theory(built, flow_batch[0]),
         "during": during(built.model, result.monitor),
-        "trained": flow(built.model, result.params, *flow_batch, state=result.model_state),
+        "trained": flow(built.model, result.params, *flow_batch, state=result.model_state,
+                        key=masks),
         "seconds": seconds,
         "pretrain_seconds": built.pretrain_seconds,
     }
