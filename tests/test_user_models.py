@@ -200,10 +200,12 @@ def test_seed_reaches_a_factory_that_takes_rngs_and_is_said_otherwise(capsys):
     ("head_mlp", ["--depth", "5"], "--depth shape jaxdeep's own MLP"),
     ("mini_gpt", ["--input-shape", "16", "--input-dtype", "int32"], "give --vocab"),
     ("head_mlp", ["--call-kwargs", '{"train": true}'], "call_kwargs names 'train'"),
+    (None, ["--input-shape", "7"], "--input-shape describe a model of your own"),
+    (None, ["--data-file", "x.npz", "--vocab", "3"], "--data-file, --vocab describe a model"),
 ])
 def test_a_users_model_fails_in_one_line_naming_the_cause(capsys, factory, extra, message):
-    assert main(["gradflow", "--model", f"user_models:{factory}", "--batch", str(BATCH),
-                 "--out", "g.png", *extra]) == 2
+    model = [] if factory is None else ["--model", f"user_models:{factory}"]
+    assert main(["gradflow", *model, "--batch", str(BATCH), "--out", "g.png", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
 

@@ -65,6 +65,15 @@ def measure(args, console) -> int:
     figures; the exit status."""
     if args.model is not None:
         return run_model(args, console)
+    given = [flag for flag, value, default in (
+        ("--input-shape", args.input_shape, None), ("--data-file", args.data_file, None),
+        ("--call-kwargs", args.call_kwargs, None), ("--input-dtype", args.input_dtype,
+                                                     "float32"), ("--vocab", args.vocab, None))
+        if value != default]
+    if given:  # nothing a user asked for is silently dropped
+        raise ValueError(f"{', '.join(given)} describe a model of your own: give --model "
+                         "package.module:factory too (jaxdeep's MLP takes the --dataset's "
+                         "examples)")
     configs = configurations(args)
     if args.data_dir is not None and args.dataset != "mnist":
         raise ValueError("--data-dir is only used with --dataset mnist")
