@@ -30,9 +30,9 @@ from .backprop import check_batch, mlp_backward
 from .losses import check_loss, loss_from_logits
 from .nets import MLPConfig, ResidualConfig
 from .nets.mlp import check_input, layerwise
-from .nets.adapters import describe_failure
+from .nets.adapters import failing_in_one_line
 from .nets.dataflow import block_of, compared_layers, model_layer_order
-from .nets.model import as_a_step_runs_it, draws, forward
+from .nets.model import as_a_step_runs_it, draws, forward, require_key
 from .nets.weights import fro, layer_norms, layer_sizes, never, weight_layers
 from .precision import highest_precision
 
@@ -304,16 +304,10 @@ def parameter_flow(model, params, x, target, *, loss: str = "cross_entropy", sta
                          "dimensions) to measure")
     if getattr(model, "init_state", None) is not None and state is None:
         state = model.init_state(None)
-    if draws(model) and key is None:
-        raise ValueError("this model draws random numbers when training (dropout fed at "
-                         "call time): pass key= for its masks")
-    try:
+    require_key(model, key)
+    with failing_in_one_line(f"the model fails on inputs of shape {tuple(np.shape(x)[1:])} "
+                             "per example"):
         order = model_layer_order(model, params, x, state=state, key=key, stacked=stacked)
-    except ValueError:
-        raise
-    except Exception as error:  # noqa: BLE001 — the user's model, in its own words
-        raise ValueError(f"the model fails on inputs of shape {tuple(np.shape(x)[1:])} per "
-                         f"example ({describe_failure(error)})") from None
     norms, total, value = jax.device_get(
         _parameter_flow_jit(model, loss, order.stacked, params, state, x, target, key))
     size = layer_sizes(params, order.stacked)
@@ -415,9 +409,7 @@ def activation_stats(model, params, x, *, state=None, activation: str | None = N
             activation = activations.get(activation).name
         if getattr(model, "init_state", None) is not None and state is None:
             state = model.init_state(None)
-        if draws(model) and key is None:
-            raise ValueError("this model draws random numbers when training (dropout fed "
-                             "at call time): pass key= for its masks")
+        require_key(model, key)
         sown, sat = _sown_activations_jit(model, activation, params, state, x, key)
         if not sown:
             raise ValueError(f"the module {config.name} sows no intermediates: mark the "

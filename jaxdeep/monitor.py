@@ -139,8 +139,9 @@ class Records(NamedTuple):
     def ratio(self) -> np.ndarray:
         """At each record, ‖∂E/∂W‖ of the first over the last *hidden* layer — the ratio
         :class:`~jaxdeep.diagnostics.ParameterFlow` reports, the same two layers
-        (:func:`~jaxdeep.nets.dataflow.compared_layers`): ≪ 1 vanishing, ≫ 1 exploding. Without a layer order the last weight array is taken to be the output
-        layer and the others the hidden ones (jaxdeep's own nets)."""
+        (:func:`~jaxdeep.nets.dataflow.compared_layers`): ≪ 1 vanishing, ≫ 1 exploding.
+        Without a layer order the last weight array is taken to be the output layer and
+        the others the hidden ones (jaxdeep's own nets)."""
         hidden = self.hidden or tuple(range(len(self.names) - 1))
         out = np.full(len(self.at), np.nan)
         for i, row in enumerate(self.grad_norm):  # the same two layers flow compares

@@ -34,7 +34,7 @@ from .engine import Batch, History, ran_away, run_blocks, scan_steps, shared
 from .losses import log_softmax
 from .memory import check_training_fits, forward_bytes
 from .monitor import monitor, records
-from .nets.adapters import describe_failure
+from .nets.adapters import failing_in_one_line
 from .nets.dataflow import model_layer_order
 from .nets.weights import stacked_of
 from .nets.model import draws, forward, is_stateful
@@ -224,9 +224,6 @@ def get_task(task: str | Task) -> Task:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}, or pass "
                          "custom_task(loss_fn)")
     return TASKS[task]()
-
-
-# --- forward pass of any model -------------------------------------------------------------
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -551,17 +548,15 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     state_shapes = model_state
     if model_state is None and is_stateful(model):
         state_shapes = jax.eval_shape(model.init_state, key_init)
-    try:  # evaluation, then a training step (batch norm over a mesh axis fails only there)
+    # evaluation, then a training step (batch norm over a mesh axis fails only there);
+    # jaxdeep's own networks say what is wrong with x themselves (their ValueErrors pass)
+    with failing_in_one_line(f"the model rejects inputs of shape {tuple(np.shape(x)[1:])} "
+                             "per example"):
         out = jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=False)[0],
                              shapes, state_shapes, x[:1])
         jax.eval_shape(lambda p, s, x: forward(model, p, s, x, train=True,
                                                key=jax.random.key(0))[0],
                        shapes, state_shapes, x[:2])
-    except ValueError:
-        raise  # jaxdeep's own networks say what is wrong with x themselves
-    except Exception as error:  # noqa: BLE001 — a user's model fails in its own words
-        raise ValueError(f"the model rejects inputs of shape {tuple(np.shape(x)[1:])} per "
-                         f"example ({describe_failure(error)})") from None
     _check_data("training", x, y, task, out)
     if eval_data is not None:
         _check_data("evaluation", *eval_data, task, out)

@@ -20,7 +20,7 @@ from .. import activations, data, diagnostics, plots
 from ..diagnostics import format_norm
 from ..memory import check_dense, check_fits, forward_bytes, tree_bytes
 from ..nets import mlp
-from ..nets.adapters import describe_failure, load_model
+from ..nets.adapters import failing_in_one_line, load_model
 from ..nets.initializers import check_init, recommended_init
 from ..nets.model import is_stateful
 from ..runtime import describe, summary_line
@@ -60,16 +60,19 @@ def _check_png(out: Path) -> None:
     check_output_dir("the folder of --out", out.parent)
 
 
+def _given(args, defaults: dict) -> list[str]:
+    """The flags of ``defaults`` (``--flag`` → its default) set to something else."""
+    return [flag for flag, default in defaults.items()
+            if getattr(args, flag.removeprefix("--").replace("-", "_")) != default]
+
+
 def measure(args, console) -> int:
     """Run ``jaxdeep gradflow`` with parsed ``args``: measure, print the table, draw the
     figures; the exit status."""
     if args.model is not None:
         return run_model(args, console)
-    given = [flag for flag, value, default in (
-        ("--input-shape", args.input_shape, None), ("--data-file", args.data_file, None),
-        ("--call-kwargs", args.call_kwargs, None), ("--input-dtype", args.input_dtype,
-                                                     "float32"), ("--vocab", args.vocab, None))
-        if value != default]
+    given = _given(args, {"--input-shape": None, "--data-file": None, "--call-kwargs": None,
+                          "--input-dtype": "float32", "--vocab": None})
     if given:  # nothing a user asked for is silently dropped
         raise ValueError(f"{', '.join(given)} describe a model of your own: give --model "
                          "package.module:factory too (jaxdeep's MLP takes the --dataset's "
@@ -200,10 +203,8 @@ def run_model(args, console) -> int:
     if args.activation is not None and len(args.activation) != 1:
         raise ValueError("with --model, --activation takes one name: the activation the "
                          "module's sown pre-activations go through")
-    ignored = [flag for flag, value, default in (
-        ("--depth", args.depth, 20), ("--width", args.width, 128), ("--init", args.init, None),
-        ("--init-scale", args.init_scale, 1.0), ("--bias-scale", args.bias_scale, 0.0))
-        if value != default]
+    ignored = _given(args, {"--depth": 20, "--width": 128, "--init": None,
+                            "--init-scale": 1.0, "--bias-scale": 0.0})
     if ignored:
         raise ValueError(f"{', '.join(ignored)} shape jaxdeep's own MLP; with --model the "
                          "factory makes the net: leave them out")
@@ -214,14 +215,13 @@ def run_model(args, console) -> int:
     params = model.init(jax.random.key(args.seed))
     state = model.init_state(jax.random.key(args.seed)) if is_stateful(model) else None
     for train in (False, True):  # evaluation and a training step: both must trace
-        try:
+        with failing_in_one_line(
+                f"the model fails on inputs of shape {tuple(x.shape[1:])} {x.dtype} per "
+                "example", passthrough=(),
+                then="; if the shape is the cause, give --input-shape or a --dataset it "
+                     "takes"):
             out = jax.eval_shape(lambda p, s, xb: forward(
                 model, p, s, xb, train=train, key=jax.random.key(0))[0], params, state, x)
-        except Exception as error:  # noqa: BLE001 — whatever the user's model raises
-            raise ValueError(f"the model fails on inputs of shape {tuple(x.shape[1:])} "
-                             f"{x.dtype} per example ({describe_failure(error)}); if the "
-                             "shape is the cause, give --input-shape or a --dataset it "
-                             "takes") from None
     if n_classes is not None and out.shape[-1] != n_classes:
         raise ValueError(f"the model outputs {tuple(out.shape[1:])} per example, but the "
                          f"labels of {name} have {n_classes} classes; it must output one "

@@ -43,6 +43,7 @@ an NNX model's ``apply(params, x, intermediates=True)`` returns them as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import re
@@ -56,8 +57,9 @@ import jax.numpy as jnp
 from ..compat import nnx_call_capturing, nnx_get, nnx_set
 from .model import Model
 
-__all__ = ["CALL_CONVENTIONS", "OUTPUTS", "as_model", "from_apply", "from_equinox",
-           "from_linen", "from_nnx", "load_model", "to_nnx"]
+__all__ = ["CALL_CONVENTIONS", "OUTPUTS", "as_model", "describe_failure",
+           "failing_in_one_line", "from_apply", "from_equinox", "from_linen", "from_nnx",
+           "load_model", "to_nnx"]
 
 #: What ``apply(..., logits=False)`` applies to the model's output.
 OUTPUTS: dict[str, Callable] = {"softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid,
@@ -182,7 +184,7 @@ def _output_and_plan(module, what: str, output: str,
     return _check_output(output), plan_call(type(module).__call__, what, call_kwargs, skip=2)
 
 
-def _foreign_apply(run: Callable, f_out: Callable, stateful: bool, draws: bool,
+def _foreign_apply(run: Callable, f_out: Callable, stateful: bool,
                    intermediates_ok: bool = False) -> Callable:
     """The contract's ``apply`` around ``run(params, state, x, train, key) -> (y, new
     state, sown)``: state in and out where the model has state, the output activation
@@ -262,7 +264,7 @@ def from_nnx(module, *, output: str = "softmax", call_kwargs: dict | None = None
         y, sown = nnx_call_capturing(m, x, capture, **kwargs)
         return y, nnx.split(m, nnx.Param, ...)[2], sown
 
-    apply = _foreign_apply(run, f_out, stateful, plan.draws, intermediates_ok=True)
+    apply = _foreign_apply(run, f_out, stateful, intermediates_ok=True)
     return Model(lambda key=None: params, apply, config,
                  (lambda key=None: rest) if stateful else None)
 
@@ -302,11 +304,6 @@ def from_linen(module, variables, *, output: str = "softmax",
     _check_has_params(params, f"the Linen module {type(module).__name__}")
     collections = tuple(sorted(variables))  # batch_stats and the like: the model state
     stateful = bool(jax.tree_util.tree_leaves(variables))
-    # a mode argument usually switches dropout: hand it a key when training
-    draws = plan.draws or (bool(plan.train or plan.eval) if example is None else
-                           _linen_draws(module, params, variables, example, plan))
-    config = ForeignConfig("linen", type(module).__name__, output, draws)
-
     def run(params, state, x, train: bool, key):
         kwargs = plan.kwargs(train, key)
         rngs = {"dropout": key} if (train and key is not None) else None
@@ -317,23 +314,23 @@ def from_linen(module, variables, *, output: str = "softmax",
             return y, dict(new), None
         return module.apply(variables, x, rngs=rngs, **kwargs), state, None
 
-    apply = _foreign_apply(run, f_out, stateful, draws)
+    # a mode argument usually switches dropout: hand it a key when training
+    draws = plan.draws or (bool(plan.train or plan.eval) if example is None else
+                           _asks_for_dropout(run, params, variables or None, example))
+    config = ForeignConfig("linen", type(module).__name__, output, draws)
+    apply = _foreign_apply(run, f_out, stateful)
     return Model(lambda key=None: params, apply, config,
                  (lambda key=None: variables) if stateful else None)
 
 
-def _linen_draws(module, params, state, example, plan: CallPlan) -> bool:
-    """Whether a training step of the Linen ``module`` asks for a ``dropout`` RNG stream
-    (traced on ``example``'s shape, nothing computed). Any other failure is left to the
-    caller's probes, which name it."""
+def _asks_for_dropout(run: Callable, params, state, example) -> bool:
+    """Whether a training step of a Linen module (its adapter's ``run``), traced on
+    ``example``'s shape without a key (nothing computed), asks for the ``dropout`` RNG
+    stream. Any other failure is left to the caller's probes, which name it."""
     import flax.errors
 
-    def step(p, xb):
-        return module.apply({"params": p, **state}, xb, mutable=list(state) or False,
-                            **plan.kwargs(True, jax.random.key(0)))
-
     try:
-        jax.eval_shape(step, params, example[:1])
+        jax.eval_shape(lambda p, xb: run(p, state, xb, True, None)[0], params, example[:1])
     except flax.errors.InvalidRngError:
         return True
     except Exception:  # noqa: BLE001 — not about randomness: reported where it is run
@@ -387,8 +384,7 @@ def from_equinox(module, *, output: str = "softmax", batched: bool = False,
 
         return jax.vmap(one)(x, keys), None, None
 
-    return Model(lambda key=None: params, _foreign_apply(run, f_out, False, plan.draws),
-                 config)
+    return Model(lambda key=None: params, _foreign_apply(run, f_out, False), config)
 
 
 def _named(sown) -> dict[str, jax.Array]:
@@ -565,6 +561,19 @@ def as_model(made, what: str = "the factory", *, example=None, key=None,
         return from_equinox(made, call_kwargs=call_kwargs)
     raise ValueError(f"{what} returned a {type(made).__name__}; it must return a Flax NNX "
                      "or Linen module, an equinox module, or a jaxdeep Model")
+
+
+@contextlib.contextmanager
+def failing_in_one_line(what: str, *, then: str = "", passthrough: tuple = (ValueError,)):
+    """Run a user's model inside the block; whatever it raises (but ``passthrough``:
+    jaxdeep's own networks' ValueErrors already say what is wrong) becomes one
+    ``ValueError``: ``what (its error, cause named — describe_failure)then``."""
+    try:
+        yield
+    except passthrough:
+        raise
+    except Exception as error:  # noqa: BLE001 — the user's model, in its own words
+        raise ValueError(f"{what} ({describe_failure(error)}){then}") from None
 
 
 def describe_failure(error: BaseException) -> str:

@@ -42,7 +42,7 @@ import jax
 import numpy as np
 from jax.extend.core import Literal
 
-from .weights import is_weight, never
+from .weights import is_weight, never, weight_name
 
 __all__ = ["LayerOrder", "StackedPaths", "block_of", "compared_layers", "layer_order",
            "meeting_points", "model_layer_order"]
@@ -100,13 +100,7 @@ class _Walk:
             return self.scan(eqn, ins)
         if name == "while":
             nc, nb = params["cond_nconsts"], params["body_nconsts"]
-            carry = ins[nc + nb:]
-            for _ in range(2):  # a carry that turns into data on the first pass
-                out = self.run(params["body_jaxpr"], ins[nc:nc + nb] + carry)
-                joined = [_join(a, b) for a, b in zip(carry, out)]
-                if joined == carry:
-                    break
-                carry = joined
+            carry, _ = self.loop(params["body_jaxpr"], ins[nc:nc + nb], ins[nc + nb:], [])
             return carry
         if name == "cond":
             branches = [self.run(b, ins[1:]) for b in params["branches"]]
@@ -134,20 +128,28 @@ class _Walk:
     def scan(self, eqn, ins) -> list:
         p = eqn.params
         n_consts, n_carry = p["num_consts"], p["num_carry"]
-        consts, carry, xs = ins[:n_consts], ins[n_consts:n_consts + n_carry], ins[n_consts + n_carry:]
+        consts, carry = ins[:n_consts], ins[n_consts:n_consts + n_carry]
+        xs = ins[n_consts + n_carry:]
         # a parameter-only leaf scanned over is a stack of `length` layers
         xs = [i if i == _DATA else frozenset((leaf, stack or p["length"], p["reverse"])
                                               for leaf, stack, _ in i) for i in xs]
+        carry, ys = self.loop(p["jaxpr"], consts, carry, xs)
+        # stacked outputs (ys) are not layers any more once they leave the scan
+        ys = [i if i == _DATA else frozenset((leaf, 0, False) for leaf, _, _ in i)
+              for i in ys]
+        return carry + ys
+
+    def loop(self, body, consts, carry, xs) -> tuple[list, list]:
+        """A loop body (``while``, ``scan``) walked until its carry settles — a carry
+        that turns into data on the first pass is walked again as data: the carry's
+        infos and the body's other outputs."""
         for _ in range(2):
-            out = self.run(p["jaxpr"], consts + carry + xs)
-            joined = [_join(a, b) for a, b in zip(carry, out[:n_carry])]
+            out = self.run(body, consts + carry + xs)
+            joined = [_join(a, b) for a, b in zip(carry, out[:len(carry)])]
             if joined == carry:
                 break
             carry = joined
-        # stacked outputs (ys) are not layers any more once they leave the scan
-        ys = [i if i == _DATA else frozenset((leaf, 0, False) for leaf, _, _ in i)
-              for i in out[n_carry:]]
-        return carry + ys
+        return carry, out[len(carry):]
 
 
 def _join(a, b):
@@ -276,7 +278,7 @@ def layer_order(fn: Callable, params, *args, context=_NONE,
     for leaf_index, (path, leaf) in enumerate(leaves):
         if not is_weight(path, leaf):
             continue
-        name = jax.tree_util.keystr(path).removesuffix(".value")
+        name = weight_name(path)
         m = met.get(leaf_index)
         split = (m is not None and m.stack and m.stack == np.shape(leaf)[0]) or stacked(name)
         kind = _kind(m)

@@ -29,7 +29,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 import jax
 
 __all__ = ["Model", "Network", "check_params", "checking_params", "draws", "forward",
-           "is_stateful", "without_state"]
+           "is_stateful", "require_key", "without_state"]
 
 
 class Network(Protocol):
@@ -79,6 +79,17 @@ def draws(model) -> bool:
     user's module adapted with a ``rngs``/``key`` argument (``model.config.draws``); its
     ``apply(..., train=True)`` then takes ``key=``."""
     return bool(getattr(getattr(model, "config", None), "draws", False))
+
+
+def require_key(model, key) -> None:
+    """Refuse to measure a model that :func:`draws` as a training step runs it without
+    the key of its dropout masks.
+
+    Raises:
+      ValueError: ``model`` draws and ``key`` is None."""
+    if draws(model) and key is None:
+        raise ValueError("this model draws random numbers when training (dropout fed at "
+                         "call time): pass key= for its masks")
 
 
 def forward(model, params, state, x, *, train: bool, key=None):

@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["NOT_WEIGHTS", "fro", "is_weight", "jaxdeep_stacked", "layer_names", "layer_norms", "layer_sizes",
-           "never", "stacked_of", "weight_layers"]
+__all__ = ["NOT_WEIGHTS", "fro", "is_weight", "jaxdeep_stacked", "layer_names", "layer_norms",
+           "layer_sizes", "never", "stacked_of", "weight_layers", "weight_name"]
 
 #: Leaf names that are never a layer's weights, whatever their shape (a stack of biases
 #: is two-dimensional): biases, normalisation scales and statistics.
@@ -33,7 +33,14 @@ def is_weight(path, leaf) -> bool:
     names = [n for n in names if n != "value"]  # an NNX Variable's array sits in .value
     last = str(names[-1]).rstrip("0123456789") if names else None  # b1, b2: biases too
     dtype = leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf)  # shapes too
-    return np.ndim(leaf) >= 2 and last not in NOT_WEIGHTS and jnp.issubdtype(dtype, jnp.floating)
+    return (np.ndim(leaf) >= 2 and last not in NOT_WEIGHTS
+            and jnp.issubdtype(dtype, jnp.floating))
+
+
+def weight_name(path) -> str:
+    """A leaf's name in reports: its path (``jax.tree_util.keystr``) with an NNX
+    variable's ``.value`` left off — the name a ``stacked`` predicate is asked about."""
+    return jax.tree_util.keystr(path).removesuffix(".value")
 
 
 def never(path: str) -> bool:
@@ -67,7 +74,7 @@ def _weights(tree, stacked: Callable[[str], bool]):
     is asked about is the name the layers are reported under."""
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         if is_weight(path, leaf):
-            name = jax.tree_util.keystr(path).removesuffix(".value")
+            name = weight_name(path)
             yield name, leaf, stacked(name)
 
 
