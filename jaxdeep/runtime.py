@@ -10,7 +10,10 @@ Everything here works offline and costs one tiny compilation (the float64 probe)
 from __future__ import annotations
 
 import functools
+import os
 import platform
+import subprocess
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +22,8 @@ import numpy as np
 from .compat import enable_x64, jax_versions, matmul_precision_in_force
 from .precision import EXACT_MATMUL_PRECISION
 
-__all__ = ["accelerator_found", "describe", "float64_device", "float64_supported",
-           "summary_line"]
+__all__ = ["accelerator_found", "cpu", "describe", "float64_device", "float64_supported",
+           "source_commit", "summary_line"]
 
 
 @functools.cache
@@ -59,6 +62,49 @@ def accelerator_found() -> bool:
     return jax.default_backend() != "cpu"
 
 
+@functools.cache
+def cpu() -> dict:
+    """The host CPU: ``model`` (``/proc/cpuinfo``'s "model name", else
+    ``platform.processor()``, else ``platform.machine()``) and ``cores`` (logical CPUs
+    this process may use)."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine() or "unknown"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 0
+    return {"model": model, "cores": cores}
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
+
+
+def source_commit(paths: tuple[str, ...] = ("jaxdeep",)) -> dict | None:
+    """The git commit of the checkout this package was imported from, when it was:
+    ``{"commit": sha, "dirty": bool}``, dirty when tracked files under ``paths``
+    (relative to the checkout's top) differ from that commit. ``None`` — quietly — for
+    an installed wheel, without git, or when the package is not that checkout's own."""
+    package = Path(__file__).resolve().parent
+    try:
+        top = Path(_git(package, "rev-parse", "--show-toplevel")).resolve()
+        if package != top / package.name:
+            return None
+        commit = _git(top, "rev-parse", "HEAD")
+        changed = _git(top, "status", "--porcelain", "--untracked-files=no", "--", *paths)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return {"commit": commit, "dirty": bool(changed)}
+
+
 def describe() -> dict:
     """Versions, backend, devices and numerics of this process, as plain JSON data.
 
@@ -66,8 +112,10 @@ def describe() -> dict:
     ``devices`` (global count), ``local_devices``, ``processes``, ``float64``
     (true float64 on the default device), ``matmul_precision`` (the default in force, for
     training) and ``exact_matmul_precision`` (what exact numbers are computed at),
-    ``default_mesh_devices`` (how many devices a trainer's default mesh uses) and
-    ``accelerator``.
+    ``default_mesh_devices`` (how many devices a trainer's default mesh uses),
+    ``accelerator``, ``cpu`` (the host CPU's model and cores) and, when jaxdeep runs
+    from a git checkout, ``source`` (its commit and whether ``jaxdeep/`` differs from
+    it).
     """
     from . import __version__
     from .sharding import default_mesh, n_data
@@ -86,6 +134,8 @@ def describe() -> dict:
         "exact_matmul_precision": EXACT_MATMUL_PRECISION,
         "default_mesh_devices": n_data(default_mesh()),
         "accelerator": accelerator_found(),
+        "cpu": cpu(),
+        **({"source": source} if (source := source_commit()) else {}),
     }
 
 
