@@ -17,11 +17,12 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from jaxdeep.files import new_file_beside
 
 __all__ = [
     "DownloadError",
@@ -212,7 +213,8 @@ def _fetch(url: str, target: Path, expected_md5: str) -> None:
     """
     import urllib.request  # local: only downloads need it
 
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    # not tempfile.mkstemp: the cached file would keep its 0600 (see new_file_beside)
+    fd, tmp = new_file_beside(target, ".part")
     try:
         h = hashlib.md5()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as r:
