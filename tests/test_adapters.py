@@ -113,7 +113,7 @@ def test_clear_errors():
 
 
 def test_an_nnx_mlp_with_jaxdeeps_weights_has_the_same_gradient_flow():
-    """The acceptance check of bring-your-own: the NNX net's per-layer gradient norms
+    """Bring-your-own model diagnosed like jaxdeep's own: the NNX net's per-layer gradient norms
     (autodiff, named by path) equal jaxdeep's hand-written δ recursion's on the same
     weights, and so does the vanishing ratio."""
     widths = [8] + [16] * 10 + [3]

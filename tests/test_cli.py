@@ -13,7 +13,7 @@ from jaxdeep.cli import build_parser, main
 
 
 def test_gradflow_sigmoid_prints_table_and_writes_png(tmp_path, capsys):
-    """The issue's acceptance command: per-layer table on the terminal and the PNG."""
+    """`jaxdeep gradflow --depth 20 --activation sigmoid`: per-layer table and the PNG."""
     out = tmp_path / "gf.png"
     assert main(["gradflow", "--depth", "20", "--activation", "sigmoid", "--out", str(out)]) == 0
     text = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Backprop through skips by hand (issue: skip connections, acceptance 1 and 2).
+"""Backprop through skip connections by hand, and what the skips do to gradient flow.
 
 * the residual MLP's add-skip backward pass and the dense U-Net's concat-skip backward
   pass equal ``jax.grad`` in float64 to 1e-10, for every activation, depths 1–30;
