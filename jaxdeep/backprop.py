@@ -24,6 +24,8 @@ compiled program at any depth.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -35,13 +37,63 @@ from .nets.mlp import Trace, layer_inputs, scan_layers
 from .precision import highest_precision
 
 
+@jax.tree_util.register_pytree_node_class
+class HiddenDeltas(Sequence):
+    """δ⁽ˡ⁾ = ∂E/∂net⁽ˡ⁾ for every hidden layer, in order: ``deltas[0]`` is δ⁽¹⁾ (the layer
+    the input feeds), ``deltas[-1]`` is δ⁽ᴸ⁾, each of shape (batch, width of that layer);
+    ``len(deltas)`` is the number of hidden layers.
+
+    The δs are held as the backward scan produced them, one stacked array of shape
+    (n, batch, width) per run of identical layers (:attr:`segments`), and a layer is
+    sliced out only when asked for: handing back one array per layer would put one
+    slice per layer into the compiled program, which then grows with depth. Code that
+    wants per-layer numbers of a deep net (a norm per layer, say) maps over
+    :attr:`segments` instead, e.g. :func:`jaxdeep.nets.mlp.layerwise`.
+
+    A pytree whose leaves are the segments, so it passes through ``jit`` and
+    ``jax.tree_util.tree_map`` like the list it wraps.
+    """
+
+    def __init__(self, segments):
+        self.segments = list(segments)
+
+    def __len__(self) -> int:
+        return sum(s.shape[0] for s in self.segments)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index, n = operator.index(index), len(self)  # an integer, as a list would insist
+        if not -n <= index < n:
+            raise IndexError(f"hidden layer index {index} out of range for {n} hidden layers")
+        index %= n
+        for segment in self.segments:
+            if index < segment.shape[0]:
+                return segment[index]
+            index -= segment.shape[0]
+
+    def __repr__(self) -> str:
+        runs = " + ".join(f"{s.shape[0]}×{tuple(s.shape[1:])}" for s in self.segments)
+        return f"HiddenDeltas({len(self)} hidden layers: {runs or 'none'})"
+
+    def tree_flatten(self):
+        return tuple(self.segments), None
+
+    @classmethod
+    def tree_unflatten(cls, _, segments):
+        return cls(segments)
+
+
 class Backward(NamedTuple):
     """Result of a hand-written backward pass.
 
     Attributes:
       loss: E.
       grads: ∂E/∂params, the same pytree structure as params.
-      deltas: δ⁽ˡ⁾ per layer — ``{"hidden": [(n, B, w) per segment], "output": (B, n_out)}``.
+      deltas: for an MLP, ``{"hidden": HiddenDeltas, "output": (B, n_out)}``:
+        ``deltas["hidden"][l]`` is δ⁽ˡ⁺¹⁾ = ∂E/∂net⁽ˡ⁺¹⁾ of hidden layer l + 1, shape (B, w)
+        (see :class:`HiddenDeltas`); ``deltas["output"]`` is δ⁽ᴸ⁺¹⁾. The skip-connection
+        passes of :mod:`jaxdeep.skip_backprop` name their own keys.
       dx: ∂E/∂x, the error that reaches the input.
       trace: the forward pass it was computed from.
     """
@@ -105,7 +157,7 @@ def _mlp_backward(model, params, x, target, loss):
     return Backward(
         value,
         {"hidden": grads_hidden, "output": grads_out},
-        {"hidden": deltas, "output": delta_out},
+        {"hidden": HiddenDeltas(deltas), "output": delta_out},
         dx,
         trace,
     )
@@ -116,6 +168,10 @@ _mlp_backward_jit = jax.jit(_mlp_backward, static_argnums=(0, 4))
 
 def mlp_backward(model, params, x, target, *, loss: str = "cross_entropy") -> Backward:
     """The MLP's gradients and every δ⁽ˡ⁾, by the lecture's recursion (jit-compiled).
+
+    ``deltas["hidden"][l]`` is δ⁽ˡ⁺¹⁾ = ∂E/∂net⁽ˡ⁺¹⁾ of hidden layer l + 1, shape (batch,
+    width), one per hidden layer in order (:class:`HiddenDeltas`); ``deltas["output"]``
+    is δ⁽ᴸ⁺¹⁾.
 
     Args:
       model: from :func:`jaxdeep.nets.mlp`.

@@ -215,7 +215,8 @@ def _flow(model, params, x, target, loss):
     back = mlp_backward(model, params, x, target, loss=loss)  # traced into this program
     act = activations.get(model.config.activation)
 
-    delta_norm = jnp.concatenate([layerwise(fro, back.deltas["hidden"]),
+    # the stacked runs, one vmap each: indexing layer by layer would grow with depth
+    delta_norm = jnp.concatenate([layerwise(fro, back.deltas["hidden"].segments),
                                   fro(back.deltas["output"])[None]])
     grad_norm = jnp.concatenate([layerwise(fro, [g["W"] for g in back.grads["hidden"]]),
                                  fro(back.grads["output"]["W"])[None]])

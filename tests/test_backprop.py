@@ -10,9 +10,9 @@ What this file proves:
   activation × loss matrix. A deliberately wrong f′ makes ``check_mlp`` (verify's
   core) report the error (the check is not vacuous).
 * independently of verify.py, on a small sigmoid net with three segments and non-zero
-  biases (params built with NumPy): every δ⁽ˡ⁾ in ``Backward.deltas`` is ∂E/∂net⁽ˡ⁾
-  (``jax.grad`` of E with respect to an additive offset on each layer's net, through a
-  forward loop written here), ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀδ⁽ˡ⁾ and ∂E/∂b⁽ˡ⁾ = Σδ⁽ˡ⁾ equal
+  biases (params built with NumPy): ``deltas["hidden"]`` holds one δ⁽ˡ⁾ per hidden
+  layer, in order, and each is ∂E/∂net⁽ˡ⁾ (``jax.grad`` of E with respect to an
+  additive offset on each layer's net, through a forward loop written here), ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀδ⁽ˡ⁾ and ∂E/∂b⁽ˡ⁾ = Σδ⁽ˡ⁾ equal
   ``jax.grad``, ``Backward.dx`` is ∂E/∂x, and the softmax + cross-entropy output δ is
   (softmax(net) − onehot)/B; ``output_delta`` is ∂E/∂net_out for every output/loss pair;
 * ``gradcheck`` reports ≈ 0.01 when one leaf is 1 % off and refuses mismatched pytrees;
@@ -205,7 +205,12 @@ def _to_numpy(tree):
 
 def test_backward_layout(sigmoid_net):
     back = sigmoid_net["back"]
-    assert [d.shape for d in back.deltas["hidden"]] == [(1, 8, 16), (2, 8, 16), (1, 8, 8)]
+    hidden = back.deltas["hidden"]
+    # one δ⁽ˡ⁾ (batch, width) per hidden layer, in order — not the scan's stacked runs
+    assert isinstance(hidden, backprop.HiddenDeltas)
+    assert len(hidden) == len(WIDTHS) - 2 == 4
+    assert [d.shape for d in hidden] == [(BATCH, 16), (BATCH, 16), (BATCH, 16), (BATCH, 8)]
+    assert [d.shape for d in hidden.segments] == [(1, 8, 16), (2, 8, 16), (1, 8, 8)]
     assert back.deltas["output"].shape == (BATCH, 5)
     assert jax.tree_util.tree_structure(back.grads) == jax.tree_util.tree_structure(
         sigmoid_net["params"])
@@ -220,7 +225,7 @@ def test_loss_and_forward_match_reference(sigmoid_net):
 
 def test_deltas_are_dE_dnet(sigmoid_net):
     back, d_offsets = sigmoid_net["back"], sigmoid_net["d_offsets"]
-    hand = [layer for seg in back.deltas["hidden"] for layer in seg] + [back.deltas["output"]]
+    hand = list(back.deltas["hidden"]) + [back.deltas["output"]]
     assert len(hand) == len(d_offsets) == 5
     for layer, (h, a) in enumerate(zip(hand, d_offsets)):
         assert _rel(h, a) <= TOL, layer
@@ -231,7 +236,7 @@ def test_deltas_are_dE_dnet(sigmoid_net):
 
 def test_weight_gradient_is_input_transpose_delta(sigmoid_net):
     back, acts = sigmoid_net["back"], sigmoid_net["acts"]
-    deltas = [layer for seg in back.deltas["hidden"] for layer in seg] + [back.deltas["output"]]
+    deltas = list(back.deltas["hidden"]) + [back.deltas["output"]]
     hand = unstack_layers(back.grads)
     auto = unstack_layers(sigmoid_net["d_params"])
     assert len(hand) == len(auto) == len(deltas) == len(acts) == 5
@@ -241,6 +246,21 @@ def test_weight_gradient_is_input_transpose_delta(sigmoid_net):
         np.testing.assert_allclose(hand[layer]["b"], deltas[layer].sum(0), rtol=1e-12, atol=0)
         assert _rel(hand[layer]["W"], auto[layer]["W"]) <= TOL, layer
         assert _rel(hand[layer]["b"], auto[layer]["b"]) <= TOL, layer
+
+
+def test_hidden_deltas_index_like_a_list_of_layers(sigmoid_net):
+    hidden = sigmoid_net["back"].deltas["hidden"]
+    layers = [layer for segment in hidden.segments for layer in segment]
+    for i in range(-4, 4):
+        np.testing.assert_array_equal(hidden[i], layers[i])
+    assert [d.shape for d in hidden[1:3]] == [(BATCH, 16), (BATCH, 16)]
+    with pytest.raises(IndexError, match="out of range for 4 hidden layers"):
+        hidden[4]
+    assert repr(hidden) == "HiddenDeltas(4 hidden layers: 1×(8, 16) + 2×(8, 16) + 1×(8, 8))"
+    # a pytree of its segments: tree_map keeps the type, jit passes it through
+    doubled = jax.tree_util.tree_map(lambda a: 2 * a, hidden)
+    assert isinstance(doubled, backprop.HiddenDeltas)
+    np.testing.assert_array_equal(doubled[3], 2 * layers[3])
 
 
 def test_dx_is_dE_dx(sigmoid_net):

@@ -31,8 +31,10 @@ from jaxdeep.data import (
     read_idx,
 )
 
-# Beside the checkout (../shared/data/mnist), never a hard-coded absolute path.
-REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+# The folder $MNIST_DIR names, else shared/data/mnist in the folder that holds the checkout
+# (where CI keeps it): found relative to this file, never a hard-coded absolute path.
+REAL_MNIST = (Path(os.environ["MNIST_DIR"]) if os.environ.get("MNIST_DIR")
+              else Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
 
 
 @pytest.fixture(autouse=True)
@@ -346,7 +348,8 @@ def test_download_all_mirrors_fail(tmp_path):
 
 def test_real_mnist_opt_in():
     if not all((REAL_MNIST / f).exists() for f in MNIST_MD5):
-        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
+        pytest.skip("real MNIST not found: set MNIST_DIR to a folder holding "
+                    + ", ".join(MNIST_MD5))
     ds = load("mnist", data_dir=REAL_MNIST)
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
     assert ds.y_train.shape == (60000,) and ds.y_test.shape == (10000,)
