@@ -12,9 +12,10 @@ What this file proves:
 * independently of verify.py, on a small sigmoid net with three segments and non-zero
   biases (params built with NumPy): ``deltas["hidden"]`` holds one δ⁽ˡ⁾ per hidden
   layer, in order, and each is ∂E/∂net⁽ˡ⁾ (``jax.grad`` of E with respect to an
-  additive offset on each layer's net, through a forward loop written here), ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀδ⁽ˡ⁾ and ∂E/∂b⁽ˡ⁾ = Σδ⁽ˡ⁾ equal
-  ``jax.grad``, ``Backward.dx`` is ∂E/∂x, and the softmax + cross-entropy output δ is
-  (softmax(net) − onehot)/B; ``output_delta`` is ∂E/∂net_out for every output/loss pair;
+  additive offset on each layer's net, through a forward loop written here);
+  ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀδ⁽ˡ⁾ and ∂E/∂b⁽ˡ⁾ = Σδ⁽ˡ⁾ equal ``jax.grad``, ``Backward.dx`` is
+  ∂E/∂x, and the softmax + cross-entropy output δ is (softmax(net) − onehot)/B;
+  ``output_delta`` is ∂E/∂net_out for every output/loss pair;
 * ``gradcheck`` reports ≈ 0.01 when one leaf is 1 % off and refuses mismatched pytrees;
 * bad input (labels out of range, NaN, unknown loss, cross-entropy on an identity
   output, wrong shapes) raises ValueError before anything is compiled;
