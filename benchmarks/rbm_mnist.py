@@ -11,7 +11,7 @@ Salakhutdinov & Murray's CD-25 runs did, one segment per ``k`` with a snapshot a
 each in ``--run-dir`` (``benchmarks/snapshots.py``): the same command resumes it.
 
 Usage:
-  python benchmarks/rbm_mnist.py --data-dir ../shared/data/mnist --epochs 50 --centering
+  python benchmarks/rbm_mnist.py --data-dir $MNIST_DIR --epochs 50 --centering
   python benchmarks/rbm_mnist.py --data-dir DIR --method cd --k-schedule 1:10,3:10,25:40 \
       --run-dir DIR
 """

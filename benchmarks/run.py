@@ -76,7 +76,7 @@ def cpu_model() -> str | None:
 
 
 def check_targets(rows: list[dict]) -> list[dict]:
-    """Each target of the issue, measured: the ratio reached and whether it holds."""
+    """Each speed target in ``TARGETS``, measured: the ratio reached and whether it holds."""
     results = []
     for case, fragment, baseline, target in TARGETS:
         mine = [r for r in rows if r["case"] == case and fragment in r["setting"]]

@@ -25,7 +25,7 @@ from .compat import enable_x64
 from .memory import check_dense, check_fits, forward_bytes, tree_bytes
 from .runtime import float64_device
 
-# Relative-error limits the issue asks for; float64 lands many orders of magnitude inside.
+# Relative-error limits every check must meet; float64 lands many orders of magnitude inside.
 ACTIVATION_TOLERANCE = 1e-12
 BACKPROP_TOLERANCE = 1e-10
 ROOT_FLOOR = 1e-3  # see check_activation

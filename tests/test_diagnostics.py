@@ -73,7 +73,7 @@ def overflow(built, digits_batch):
     return params, big_params, flow
 
 
-# --- the acceptance numbers ---------------------------------------------------------------
+# --- the published numbers ----------------------------------------------------------------
 
 
 def test_sigmoid_glorot_vanishes(flows):

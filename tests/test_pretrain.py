@@ -134,7 +134,7 @@ def test_data_of_the_wrong_width_or_range_is_refused(x):
 
 
 def test_dbn_to_mlp_is_exact_bitwise(x, dbn_stack):
-    """Acceptance: the MLP's hidden activations equal the DBN's mean-field up-pass."""
+    """Exact conversion: the MLP's hidden activations equal the DBN's mean-field up-pass."""
     model, params = to_mlp(dbn_stack, 10, key=jax.random.key(5))
     trace = model.apply(params, jnp.asarray(x), trace=True)
     acts = [a for segment in trace.acts for a in segment]

@@ -2,7 +2,7 @@
 
 One small U-Net (2 levels, base width 8) on 16×16 inputs serves almost every test, and
 each test compiles at most one program, so the file stays fast on two busy CPU cores.
-Training to the issue's target (IoU ≥ 0.90 on held-out 64×64 shapes) is ``-m slow``.
+Training to the published target (IoU ≥ 0.90 on held-out 64×64 shapes) is ``-m slow``.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def test_short_training_reduces_the_loss():
 
 @pytest.mark.slow
 def test_unet_reaches_iou_090_on_held_out_64x64_shapes():
-    """The issue's target, with the settings of examples/unet_shapes.py."""
+    """The published target (IoU ≥ 0.90), with the settings of examples/unet_shapes.py."""
     k_data, k_fit = jax.random.split(jax.random.key(0))
     images, masks = shapes(k_data, 2256, 64)
     train, test = (images[:2000], masks[:2000]), (images[2000:], masks[2000:])
