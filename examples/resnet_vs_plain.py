@@ -19,6 +19,7 @@ the backward pass through the scanned convolutions costs more per example at 128
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -49,6 +50,7 @@ def parse_args(argv):
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0, help="same seed (init and batch order) for both")
     p.add_argument("--out", default="resnet-vs-plain.png", help="PNG to write")
+    p.add_argument("--json-out", default=None, help="also write the numbers as JSON here")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p.parse_args(argv)
 
@@ -114,6 +116,17 @@ def main(argv=None) -> int:
     ax.legend()
     fig.savefig(args.out, dpi=120)
     console.print(f"wrote {args.out}")
+    if args.json_out:
+        config = {k: v for k, v in vars(args).items()
+                  if k not in ("out", "json_out", "no_progress")}
+        numbers = {label: {"params": r["n_params"],
+                           "final_train_loss": float(r["history"].train_loss[-1]),
+                           "test_accuracy": float(r["test"]["accuracy"]),
+                           "diverged": r["history"].diverged, "seconds": r["wall_s"]}
+                   for label, r in runs.items()}
+        with open(args.json_out, "w") as f:
+            json.dump({"config": config, "runs": numbers}, f, indent=1)
+        console.print(f"wrote {args.json_out}")
     return 0
 
 
