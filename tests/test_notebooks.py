@@ -1,31 +1,41 @@
-"""The Colab notebooks in examples/ run top to bottom (opt in: ``pytest -m notebooks``).
+"""The Colab notebooks in examples/: stored with their outputs, and they run top to bottom.
 
-What this file proves: every ``examples/*.ipynb`` — a new notebook is picked up without
-editing this file — executes from its first cell to its last in a fresh ``python3``
-kernel with nbclient, without an error in any cell, at its small sizes
-(``JAXDEEP_NOTEBOOK_SMALL=1``), with the kernel's working directory a temporary folder
-(so whatever a notebook writes lands there). Its first code cell, the set-up cell, must
-print ``jax.devices()`` and ``jaxdeep info``, and it must display at least one figure. The notebooks in the repository must carry no stored outputs.
+What this file proves:
 
-MNIST comes from the folder named by ``$MNIST_DIR``, else from ``shared/data/mnist`` beside
-the repository (where CI keeps it); a notebook that reads MNIST is skipped, with the
-reason, when neither holds the four IDX files — nothing is downloaded here.
+* every ``examples/*.ipynb`` — a new notebook is picked up without editing this file — is
+  stored as it ran, so that the documentation site, GitHub and Colab show its outputs:
+  each code cell executed once, in order, none with an error, at least one figure, no
+  output naming a folder outside the repository, the file small enough to review (checked
+  on every run, with the standard library only);
+* (opt in: ``pytest -m notebooks``) each one executes from its first cell to its last in
+  a fresh ``python3`` kernel with nbclient, without an error in any cell, at its small
+  sizes (``JAXDEEP_NOTEBOOK_SMALL=1``), with the kernel's working directory a temporary
+  folder (so whatever a notebook writes lands there). Its first code cell, the set-up
+  cell, must print ``jax.devices()`` and ``jaxdeep info``, and it must display at least
+  one figure.
+
+The stored outputs come from such a run at the small sizes, saved (nbclient's
+``NotebookClient.execute`` then ``nbformat.write``) with ``JAXDEEP_NOTEBOOK_SMALL=1`` and
+``MNIST_DIR`` set in the environment only.
+
+MNIST comes from the folder named by ``$MNIST_DIR``, else from the data folder CI keeps
+beside the checkout; a notebook that reads MNIST is skipped, with the reason, when
+neither holds the four IDX files — nothing is downloaded here.
 
 It does not check the numbers the notebooks print: those depend on the sizes, and the
-library's own tests check the effects. Needs ``pip install -e ".[notebooks]"``
+library's own tests check the effects. The run needs ``pip install -e ".[notebooks]"``
 (nbclient, nbformat, ipykernel); skipped with that hint otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "examples").glob("*.ipynb"))
@@ -34,6 +44,10 @@ MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 CELL_TIMEOUT_S = 600
 # What `print(jax.devices())` shows: CpuDevice(id=0), CudaDevice(id=0), TpuDevice(…), …
 DEVICES = re.compile(r"Device|\b(cpu|gpu|cuda|rocm|tpu)\b", re.IGNORECASE)
+# Stored with figures, a notebook stays reviewable below this (its PNGs downscaled).
+MAX_BYTES = 400_000
+# An absolute folder of the machine that ran it (a home, a scratch or a work folder).
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:home|root|tmp|work|Users|mnt|var|opt|private)/")
 
 
 def _needs(*modules: str) -> dict:
@@ -50,9 +64,8 @@ def _mnist_dir() -> tuple[Path | None, str]:
     for _, path in candidates:
         if all((path / name).is_file() for name in MNIST_FILES):
             return path, ""
-    tried = "; ".join(f"{what} {path}" for what, path in candidates)
-    return None, (f"MNIST IDX files not found (tried {tried}); set MNIST_DIR to a folder "
-                  f"holding {', '.join(MNIST_FILES)}")
+    return None, (f"MNIST IDX files not found; set MNIST_DIR to a folder with the four IDX "
+                  f"files ({', '.join(MNIST_FILES)})")
 
 
 def _source(cell) -> str:
@@ -77,22 +90,45 @@ def test_notebooks_found():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_is_stored_clean(path):
-    """Commit-ready: no outputs, no execution counts; markdown first, then the set-up cell."""
-    nbformat = _needs("nbformat")["nbformat"]
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
-    stored = [i for i, c in enumerate(nb.cells)
-              if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
-    assert not stored, f"{path.name}: cells {stored} hold outputs; clear them before committing"
-    assert nb.cells[0].cell_type == "markdown", f"{path.name}: the first cell must say what it shows"
-    setup = _source(next(c for c in nb.cells if c.cell_type == "code"))
+def test_notebook_is_stored_with_outputs(path):
+    """As run top to bottom: every code cell once, in order, no error, figures shown, no
+    folder of the machine that ran it; markdown first, then the set-up cell."""
+    text = path.read_text(encoding="utf-8")
+    nb = json.loads(text)
+    try:
+        import nbformat
+    except ImportError:  # the [notebooks] extra; the rest needs the standard library only
+        pass
+    else:
+        nbformat.validate(nbformat.reads(text, as_version=4))
+    cells = nb["cells"]
+    assert cells[0]["cell_type"] == "markdown", f"{path.name}: the first cell must say what it shows"
+    code = [c for c in cells if c["cell_type"] == "code"]
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: execution counts {counts}; store it as run top to bottom, once")
+    errors = [i for i, c in enumerate(code) if any(o["output_type"] == "error" for o in c["outputs"])]
+    assert not errors, f"{path.name}: code cells {errors} stored an error"
+    assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"]), (
+        f"{path.name}: no figure stored")
+    for i, cell in enumerate(code):
+        printed = _text(cell["outputs"]) + "".join(
+            "".join(v) if isinstance(v, list) else v for o in cell["outputs"]
+            for k, v in o.get("data", {}).items() if k.startswith("text/"))
+        found = MACHINE_PATH.search(printed)
+        assert not found, (f"{path.name}: code cell {i} shows a folder of the machine that ran "
+                           f"it: …{printed[max(0, found.start() - 60):found.end() + 60]}…")
+    size = path.stat().st_size
+    assert size < MAX_BYTES, (f"{path.name} is {size:,} bytes with its outputs (at most "
+                              f"{MAX_BYTES:,}): show smaller figures")
+    setup = _source(code[0])
     for needed in ('"google.colab" in sys.modules', "jax.devices()", "jax.default_backend()",
                    "ACCEL", "JAXDEEP_NOTEBOOK_SMALL", 'jaxdeep_command(["info"])',
-                   'f"{name}=={metadata.version(name)}"'):
+                   'f"{name}=={metadata.version(name)}"', "JAXDEEP_SOURCE"):
         assert needed in setup, f"{path.name}: the set-up cell lacks {needed}"
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
     mods = _needs("nbformat", "nbclient", "ipykernel")
