@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,18 +12,55 @@ from rich.markup import escape
 from .commands import COMMANDS
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` that reads: prose reflowed to the terminal, but example lines (a
+    paragraph of indented lines, or one that starts with "Example") kept as written; each
+    option's default shown once, as it would be typed (``1,30``, not ``[1, 30]``), and not
+    at all where there is none (None, unset, a switch) or where the help already says it."""
+
+    def _fill_text(self, text, width, indent):
+        paragraphs = textwrap.dedent(text).strip().split("\n\n")
+        out = []
+        for para in paragraphs:
+            lines = para.splitlines()
+            if para.startswith("Example") or any(line.startswith(" ") for line in lines):
+                out.append("\n".join(indent + line for line in lines))
+            else:  # a command line or a dotted name is never broken inside
+                out.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
+                                         subsequent_indent=indent, break_long_words=False,
+                                         break_on_hyphens=False))
+        return "\n\n".join(out)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is argparse.SUPPRESS or not action.option_strings
+                or action.nargs == 0 or "default" in text.lower()):
+            return text  # nothing to show, a switch, or the help already names it
+        return f"{text} (default: {typed(default)})"
+
+
+def typed(value) -> str:
+    """A default as the user would type it: lists comma-separated, paths as paths; ``%``
+    doubled (argparse formats help strings with %)."""
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    return str(value).replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``jaxdeep`` command line: one sub-command per module of ``jaxdeep.commands``."""
     parser = argparse.ArgumentParser(
         prog="jaxdeep",
         description="Why deep networks were hard to train, and how the field fixed it — in JAX.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show its Python traceback too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         p = sub.add_parser(command.NAME, help=command.HELP, description=command.__doc__,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=HelpFormatter)
         command.add_arguments(p)
         p.set_defaults(run=command.run)
     return parser

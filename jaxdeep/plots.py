@@ -34,6 +34,19 @@ def log_y(ax, *, empty: str = "no finite values (every run diverged)") -> None:
                 color="grey", fontsize=9)
 
 
+def outside_legend(fig, axes, *, fontsize: float = 9) -> None:
+    """One legend for the whole figure, right of its axes, where it covers no data: each
+    label of every panel once, in the order first drawn (a remedy missing from one panel
+    is still named). Nothing where no line is labelled."""
+    handles: dict[str, object] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper",
+                   fontsize=fontsize, frameon=False)
+
+
 def short_name(path: str) -> str:
     """A weight's path without the leaf's own name, for axis labels:
     ``['layers'][3]['kernel']`` → ``layers[3]``, ``.layers[0].weight`` → ``layers[0]``."""
@@ -82,8 +95,9 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
     """
     named = [f for f in flows.values() if getattr(f, "names", None) is not None]
     wide = max((len(f.names) for f in named), default=0)
-    fig, ax = new_figure(figsize=(max(7, min(16, 0.28 * wide + 3)), 4.5 + (1.2 if named else 0)),
-                         layout="constrained")
+    # 2.5 inches more than the axes need: the legend stands right of them
+    fig, ax = new_figure(figsize=(max(7, min(16, 0.28 * wide + 3)) + 2.5,
+                                  4.5 + (1.2 if named else 0)), layout="constrained")
     for label, flow in flows.items():
         layers = np.arange(1, len(flow.grad_norm) + 1)
         line, = ax.plot(layers, finite_positive(flow.grad_norm), marker="o", ms=3, label=label)
@@ -108,7 +122,7 @@ def gradient_norms(flows: dict, path, *, title: str = "Gradient flow at initiali
     ax.set_ylabel("‖∂E/∂W⁽ˡ⁾‖ (Frobenius)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    outside_legend(fig, [ax], fontsize=8)
     fig.savefig(path, dpi=120)
     return Path(path)
 

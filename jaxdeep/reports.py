@@ -65,10 +65,16 @@ def to_html(items: list[tuple], title: str = "jaxdeep study") -> str:
             body.append(f'<figure><img alt="{html.escape(caption)}" '
                         f'src="data:image/png;base64,{data}"><figcaption>'
                         f"{html.escape(caption)}</figcaption></figure>")
+    # Text keeps a readable measure (1100 px); a figure may be wider, centred on the text
+    # and up to the window's width, so a multi-panel figure is shown near its own size
+    # instead of shrunk into the text column (where its labels became too small to read).
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
              "padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+             "td:first-child,th:first-child{text-align:left}"
+             "figure{width:max-content;max-width:min(96vw,1800px);margin:1.5em 0;"
+             "position:relative;left:50%;transform:translateX(-50%)}"
+             "img{max-width:100%;height:auto}"
              "figcaption{color:#555;font-size:.9em}")
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title>"

@@ -10,6 +10,32 @@ from pathlib import Path
 # without it; what needs JAX is imported where a command runs.
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun that goes with it: ``1 seed``, ``2 seeds``, ``1 remedy``,
+    ``3 remedies`` (``many`` where adding an s is wrong)."""
+    if n == 1:
+        return f"{n} {one}"
+    if many is None:  # remedy → remedies, but day → days
+        many = one[:-1] + "ies" if one[-1:] == "y" and one[-2:-1] not in "aeiou" else one + "s"
+    return f"{n} {many}"
+
+
+def progress_bar(unit: str, *, quiet: bool = False, console=None):
+    """A transient progress bar on stderr (or ``console``): what is being done, a bar,
+    "n/N ``unit``", the time taken and the time left. Silent with ``quiet`` (e.g. --json)
+    and when its console is not a terminal, so a redirected run's logs hold no bar
+    frames."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    console = console or Console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn(unit), TimeElapsedColumn(), TextColumn("left"),
+                    TimeRemainingColumn(), console=console, transient=True,
+                    disable=quiet or not console.is_terminal)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int ≥ 1, with a message that says so."""
     try:
@@ -106,13 +132,15 @@ def config_from_flags(config_class, args):
 
 def resumably(console, work, folder: Path, total: int, what: str) -> int:
     """Run ``work()`` (a pipeline that saves each finished piece as a JSON file in
-    ``folder``); on Ctrl-C say how many of ``total`` pieces are saved and how to finish:
-    exit status 130 (interrupted), else 0."""
+    ``folder``); on Ctrl-C say how many of ``total`` pieces (``what``: "cells", "depths";
+    one is a "cell") are saved and how to finish: exit status 130 (interrupted), else 0."""
     try:
         work()
     except KeyboardInterrupt:
         done = len(list(Path(folder).glob("*.json")))
-        console.print(f"[yellow]interrupted[/]: {done} of {total} {what} are saved in "
+        console.print(f"[yellow]interrupted[/]: {done} of "
+                      f"{plural(total, what.removesuffix('s'), what)} "
+                      f"{'is' if done == 1 else 'are'} saved in "
                       f"{folder}; run the same command again (same --out, without --force) "
                       "to finish the rest — finished ones are not redone")
         return 130

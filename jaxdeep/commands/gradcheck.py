@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from ..choices import GRADCHECK_NETWORKS
-from .common import int_list, name_list
+from .common import int_list, name_list, plural, progress_bar
 
 NAME = "gradcheck"
 HELP = "hand-written derivatives and backprop vs autodiff (float64, highest precision), as a table"
@@ -30,8 +29,20 @@ def add_arguments(p) -> None:
                    help=f"comma-separated networks to check ({', '.join(GRADCHECK_NETWORKS)})")
     p.add_argument("--activations", type=name_list, default=None,
                    help="comma-separated activations to check (default: the whole table)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="PRNG seed of the random inputs and weights the checks run on")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead")
+
+
+def count_checks(args) -> int:
+    """How many rows :func:`jaxdeep.verify.run_all` yields for these flags (the progress
+    bar's total): one per activation, the softmax Jacobian if softmax is among them, and
+    one per network × loss × depth × activation."""
+    from .. import activations
+
+    names = list(args.activations or activations.names())
+    return (len(names) + ("softmax" in names)
+            + len(args.networks) * 2 * len(args.depths) * len(names))
 
 
 def run(args, console) -> int:
@@ -43,12 +54,12 @@ def run(args, console) -> int:
 
     # With --json, stdout carries only the JSON; notes go to stderr.
     say = Console(stderr=True).print if args.json else console.print
-    with Progress(console=console, transient=True, disable=args.json) as progress:
-        task = progress.add_task("checking", total=None)
-        unknown = sorted(set(args.networks) - set(verify.NETWORKS))
-        if unknown:
-            raise ValueError(f"unknown network(s) {', '.join(unknown)}; choose from: "
-                             f"{', '.join(verify.NETWORKS)}")
+    unknown = sorted(set(args.networks) - set(verify.NETWORKS))
+    if unknown:
+        raise ValueError(f"unknown network(s) {', '.join(unknown)}; choose from: "
+                         f"{', '.join(verify.NETWORKS)}")
+    with progress_bar("checks", quiet=args.json) as progress:
+        task = progress.add_task("checking", total=count_checks(args))
         rows = verify.run_all(seed=args.seed, depths=tuple(args.depths),
                               networks=tuple(args.networks), names=args.activations,
                               on_row=lambda row: progress.advance(task),
@@ -67,5 +78,6 @@ def run(args, console) -> int:
         table.add_row(r.check, r.subject, f"{r.max_rel:.1e}", f"{r.max_abs:.1e}",
                       f"{r.tolerance:.0e}", "[green]ok[/]" if r.ok else "[bold red]FAIL[/]")
     console.print(table)
-    console.print(f"gradcheck: {len(rows) - len(failed)} of {len(rows)} checks within tolerance")
+    console.print(f"gradcheck: {len(rows) - len(failed)} of {plural(len(rows), 'check')} "
+                  "within tolerance")
     return 1 if failed else 0

@@ -39,10 +39,12 @@ def add_arguments(p) -> None:
                         "σ_w of 'scaled' (N(0, σ_w²/fan-in))")
     p.add_argument("--bias-scale", type=float, default=0.0,
                    help="σ_b: initial biases N(0, σ_b²) (default 0: zero biases)")
-    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default="digits")
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default="digits",
+                   help="data set whose first --batch training examples are measured on")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
     p.add_argument("--batch", type=positive_int, default=256, help="examples in the batch")
-    p.add_argument("--loss", choices=LOSSES, default="cross_entropy")
+    p.add_argument("--loss", choices=LOSSES, default="cross_entropy",
+                   help="the loss E whose gradient is measured")
     p.add_argument("--model", default=None, metavar="PACKAGE.MODULE:FACTORY",
                    help="measure your own model instead: factory() returns a Flax NNX module "
                         "or a jaxdeep Model whose output is the logits")

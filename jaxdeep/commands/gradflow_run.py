@@ -27,6 +27,7 @@ from ..runtime import describe, summary_line
 from ..theory.prediction import predict_flow
 from ..nets.model import forward
 from ..validate import check_number, check_output_dir
+from .common import progress_bar
 
 
 def configurations(args) -> list[tuple[str, str]]:
@@ -91,28 +92,45 @@ def measure(args, console) -> int:
     x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
 
     _check_fits(args, x, ds.n_classes)
-    flows, acts, predicted = {}, {}, {}
-    for activation, init in configs:
-        label = f"{activation} / {init}" + (f"(σ={args.init_scale:g})" if init == "normal" else
-                                            f"(σ_w={args.init_scale:g})" if init == "scaled"
-                                            else "")
-        label += f", σ_b={args.bias_scale:g}" if args.bias_scale else ""
-        model = mlp([x.shape[1]] + [args.width] * args.depth + [ds.n_classes],
-                    activation=activation, init=init, init_scale=args.init_scale,
-                    bias_scale=args.bias_scale)
-        params = model.init(jax.random.key(args.seed))
-        flows[label] = diagnostics.gradient_flow(model, params, x, y, loss=args.loss)
-        acts[label] = diagnostics.activation_stats(model, params, x).values
-        predicted[label] = predict_flow(model.config, params, x)
+    flows, acts, predicted, settled = {}, {}, {}, {}
+    # Each configuration compiles its own programs (tens of seconds on a CPU): say which
+    # one is under way, how many are done and how long the rest should take.
+    steps = ("gradients", "activations", "mean-field prediction")
+    with progress_bar("configurations", quiet=args.json) as bar:
+        task = bar.add_task("measuring", total=len(configs))
+        for activation, init in configs:
+            label = f"{activation} / {init}" + (
+                f"(σ={args.init_scale:g})" if init == "normal" else
+                f"(σ_w={args.init_scale:g})" if init == "scaled" else "")
+            label += f", σ_b={args.bias_scale:g}" if args.bias_scale else ""
+            model = mlp([x.shape[1]] + [args.width] * args.depth + [ds.n_classes],
+                        activation=activation, init=init, init_scale=args.init_scale,
+                        bias_scale=args.bias_scale)
+            params = model.init(jax.random.key(args.seed))
+            for step in steps:  # a third of a configuration each: the time left sharpens
+                bar.update(task, description=f"{label}: {step}")
+                if step == "gradients":
+                    flows[label] = diagnostics.gradient_flow(model, params, x, y, loss=args.loss)
+                elif step == "activations":
+                    acts[label] = diagnostics.activation_stats(model, params, x).values
+                else:
+                    predicted[label] = predict_flow(model.config, params, x)
+                    settled[label] = settled_factor(activation, params, args.depth)
+                bar.advance(task, 1 / len(steps))
 
     runtime = describe()
     if args.json:
         print(json.dumps({"runtime": runtime,
-                          "flows": {label: {**_as_dict(f), "predicted": _predicted(predicted[label])}
+                          "flows": {label: {**_as_dict(f), "predicted": _predicted(
+                              predicted[label], *settled[label])}
                                     for label, f in flows.items()}}, indent=1))
     else:
-        console.print(layer_table(flows, args))
-        console.print(summary_table(flows, predicted))
+        for table in layer_tables(flows, args, console.width):
+            console.print(table)
+        for table in summary_tables(flows, predicted, settled, console.width):
+            console.print(table)
+        for line in settled_notes(settled):
+            console.print(line, highlight=False, markup=False)  # E[…] is not markup
         console.print(f"measured on {summary_line(runtime)}", highlight=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     anchored = {label: p.grad * flows[label].grad_norm[args.depth - 1]
@@ -362,58 +380,154 @@ def activation_table(stats, activation: str | None) -> Table:
     return table
 
 
-def layer_table(flows: dict, args) -> Table:
-    """The per-layer table of ``flows`` (one column group per configuration), for the
-    terminal."""
-    single = len(flows) == 1
-    table = Table(title=f"Per-layer gradient flow at initialisation ({args.dataset}, batch "
-                        f"{args.batch}, loss {args.loss}); layer {args.depth + 1} is the output")
-    table.add_column("layer", justify="right")
-    for label in flows:
-        prefix = "" if single else f"{label}\n"
-        if single:
-            table.add_column("‖δ⁽ˡ⁾‖", justify="right")
-        table.add_column(f"{prefix}‖∂E/∂W⁽ˡ⁾‖", justify="right")
-        if single:
-            table.add_column("mean x⁽ˡ⁾", justify="right")
-            table.add_column("std x⁽ˡ⁾", justify="right")
-        table.add_column(f"{prefix}saturated", justify="right")
+def settled_factor(activation: str, params, depth: int) -> tuple[float, float]:
+    """(√χ₁, q*) of the net's hidden layers as drawn (layer 2's σ_w², σ_b², as
+    :func:`~jaxdeep.theory.prediction.predict_flow` takes them): q* inf where the
+    pre-activations' length has no fixed point. χ(q) = σ_w² E[f′(√q z)²] needs no q*
+    where it is one number for every q — a ReLU's σ_w²/2, whose q* is degenerate (every q
+    is fixed at σ_w² = 2, none otherwise) — so √χ₁ is given then too; NaN only where it
+    depends on a q that never settles."""
+    from ..theory.meanfield import chi, mean_field
+    from ..theory.prediction import layer_scales
+
+    sw2, sb2 = layer_scales(params)
+    layer = min(1, depth - 1)
+    mf = mean_field(activation, sw2[layer], sb2[layer])
+    if np.isfinite(mf.q_star) and np.isfinite(mf.chi_1):
+        return math.sqrt(float(mf.chi_1)), float(mf.q_star)
+    # the same χ at lengths six orders of magnitude apart: the same at every q
+    probe = np.asarray(chi(activation, np.array([1e-2, 1.0, 1e2, 1e4]), sw2[layer]))
+    if np.all(np.isfinite(probe)) and np.ptp(probe) <= 1e-9 * np.max(np.abs(probe)):
+        return math.sqrt(float(probe[0])), math.inf
+    return math.nan, math.inf
+
+
+#: The mark beside a √χ₁ that holds without a fixed point q* (see :func:`settled_notes`).
+NO_Q_STAR = "†"
+
+
+def settled_notes(settled: dict) -> list[str]:
+    """The lines under the summary that say which configurations have no q* and what
+    their √χ₁ column means then."""
+    lines = []
+    for label, (factor, q_star) in settled.items():
+        if math.isfinite(q_star):
+            continue
+        if math.isfinite(factor):
+            lines.append(f"{NO_Q_STAR} {label}: no fixed length q* (the pre-activations' "
+                         "length does not settle), but χ(q) = σ_w² E[f′(√q z)²] is the same "
+                         f"at every q, so √χ₁ = {factor:.3g} per layer all the same")
+        else:
+            lines.append(f"{label}: no fixed length q* (the pre-activations' length grows "
+                         "without bound), so no settled factor √χ₁")
+    return lines
+
+
+def fitted(title: str, key: tuple[str, list[str]], columns: list[tuple[str, list[str]]],
+           width: int, *, key_justify: str = "left") -> list[Table]:
+    """``columns`` (header, cells) beside the ``key`` column, as one table — or, where
+    that is wider than ``width``, as several stacked tables that each fit, the key
+    repeated in each. Every cell is shown whole: a column is never narrower than its
+    widest cell (a number is never cut), a header folds only between its words, and the
+    key's cells (names) only between theirs. Columns are taken in order: put the
+    important ones first."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    def words(text: str) -> int:
+        return max((cell_len(w) for w in text.split()), default=1)
+
+    def least(header: str, cells: list[str], *, fold: bool) -> int:
+        plain = [Text.from_markup(c).plain for c in cells]
+        return max([words(header)] + [(words if fold else cell_len)(c) for c in plain])
+
+    key_width = least(*key, fold=True)
+    groups: list[list[int]] = [[]]
+    used = 1 + key_width + 3  # the left border, then padding and a border per column
+    for i, (header, cells) in enumerate(columns):
+        need = least(header, cells, fold=False) + 3
+        if groups[-1] and used + need > width:
+            groups.append([])
+            used = 1 + key_width + 3
+        groups[-1].append(i)
+        used += need
+    tables = []
+    for n, group in enumerate(groups):
+        table = Table(title=title if n == 0 else f"{title} (continued)")
+        table.add_column(key[0], justify=key_justify, min_width=key_width)
+        for i in group:
+            header, cells = columns[i]
+            table.add_column(header, justify="right" if header != "verdict" else "left",
+                             min_width=least(header, cells, fold=False))
+        for r, name in enumerate(key[1]):
+            table.add_row(name, *(columns[i][1][r] for i in group))
+        tables.append(table)
+    return tables
+
+
+def layer_tables(flows: dict, args, width: int = 80) -> list[Table]:
+    """The per-layer table of ``flows`` for a terminal ``width`` columns wide: for one
+    configuration its ‖δ⁽ˡ⁾‖, ‖∂E/∂W⁽ˡ⁾‖, activation mean/std and saturation; for several,
+    their ‖∂E/∂W⁽ˡ⁾‖ side by side, then their saturation — stacked into as many tables as
+    the width needs, no number cut."""
+    title = (f"Per-layer gradient flow at initialisation ({args.dataset}, batch {args.batch}, "
+             f"loss {args.loss}); layer {args.depth + 1} is the output")
     depth = next(iter(flows.values())).depth
-    for layer in range(depth + 1):
-        row = [str(layer + 1)]
-        for f in flows.values():
-            hidden = layer < depth
-            if single:
-                row.append(format_norm(f.delta_norm[layer]))
-            row.append(format_norm(f.grad_norm[layer]))
-            if single:
-                row += [f"{f.act_mean[layer]:.3f}" if hidden else "",
-                        f"{f.act_std[layer]:.3f}" if hidden else ""]
-            row.append(f"{f.saturation[layer]:.0%}" if hidden else "")
-        table.add_row(*row)
-    return table
+    layers = [str(layer + 1) for layer in range(depth + 1)]
+
+    def hidden(values, fmt):
+        return [fmt(v) for v in values] + [""]  # the output layer has no activations
+
+    def percent(v):
+        return f"{v:.0%}"
+
+    if len(flows) == 1:
+        (f,) = flows.values()
+        columns = [("‖δ⁽ˡ⁾‖", [format_norm(v) for v in f.delta_norm]),
+                   ("‖∂E/∂W⁽ˡ⁾‖", [format_norm(v) for v in f.grad_norm]),
+                   ("mean x⁽ˡ⁾", hidden(f.act_mean, "{:.3f}".format)),
+                   ("std x⁽ˡ⁾", hidden(f.act_std, "{:.3f}".format)),
+                   ("saturated", hidden(f.saturation, percent))]
+        return fitted(title, ("layer", layers), columns, width, key_justify="right")
+    # several: one table of gradients and one of saturation, a column per configuration
+    grads = [(label, [format_norm(v) for v in f.grad_norm]) for label, f in flows.items()]
+    saturated = [(label, hidden(f.saturation, percent)) for label, f in flows.items()]
+    return (fitted(f"‖∂E/∂W⁽ˡ⁾‖ per layer: g{title[1:]}", ("layer", layers), grads, width,
+                   key_justify="right")
+            + fitted("Saturated hidden units per layer (|f′| below 1 % of its peak)",
+                     ("layer", layers), saturated, width, key_justify="right"))
 
 
-def summary_table(flows: dict, predicted: dict | None = None) -> Table:
-    """Ratio, global norm, loss and verdict per configuration — and, given the mean-field
-    predictions (:func:`jaxdeep.theory.prediction.predict_flow`), the predicted ratio and
-    the settled per-layer factor √χ₁ beside the measured ratio."""
-    predicted = predicted or {}
-    table = Table(title="Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)"
-                        + ("; predicted by mean-field theory, √χ₁ its factor per layer"
-                           if predicted else ""))
-    columns = ["configuration", "ratio"] + (["predicted", "√χ₁"] if predicted else [])
-    for col in columns + ["global ‖∇E‖", "loss", "verdict"]:
-        table.add_column(col, justify="left" if col in ("configuration", "verdict") else "right")
+def summary_tables(flows: dict, predicted: dict | None = None, settled: dict | None = None,
+                   width: int = 80) -> list[Table]:
+    """Ratio, mean-field prediction, verdict, global norm and loss per configuration, for
+    a terminal ``width`` columns wide — given the predictions
+    (:func:`jaxdeep.theory.prediction.predict_flow`), the predicted ratio and the settled
+    per-layer factor √χ₁ (``settled``: label → (√χ₁, q*), :func:`settled_factor`;
+    marked † where it holds without a q*) beside the measured ratio."""
+    predicted, settled = predicted or {}, settled or {}
+    title = ("Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)"
+             + ("; predicted by mean-field theory, √χ₁ its factor per layer"
+                if predicted else ""))
     colour = {"vanishing": "yellow", "exploding": "red", "exploded": "bold red", "healthy": "green"}
-    for label, f in flows.items():
-        settled = predicted[label].sqrt_chi_1 if label in predicted else math.nan
-        theory = ([format_norm(predicted[label].ratio),
-                   f"{settled:.3g}" if math.isfinite(settled) else "no q*"]
-                  if label in predicted else [])
-        table.add_row(label, format_norm(f.ratio), *theory, format_norm(f.global_norm),
-                      format_norm(f.loss), f"[{colour[f.verdict]}]{f.verdict}[/]")
-    return table
+    labels = list(flows)
+
+    def factor(label):
+        value, q_star = settled.get(label, (math.nan, math.nan))
+        if not math.isfinite(value):
+            return "no q*"
+        return f"{value:.3g}" + ("" if math.isfinite(q_star) else NO_Q_STAR)
+
+    columns = [("ratio", [format_norm(flows[k].ratio) for k in labels])]
+    if predicted:
+        columns += [("predicted", [format_norm(predicted[k].ratio) if k in predicted else ""
+                                   for k in labels]),
+                    ("√χ₁", [factor(k) for k in labels])]
+    columns += [("verdict", [f"[{colour[flows[k].verdict]}]{flows[k].verdict}[/]"
+                             for k in labels]),
+                ("global ‖∇E‖", [format_norm(flows[k].global_norm) for k in labels]),
+                ("loss", [format_norm(flows[k].loss) for k in labels])]
+    return fitted(title, ("activation / init", labels), columns, width)
 
 
 def _clean(v):
@@ -421,9 +535,12 @@ def _clean(v):
     return float(v) if math.isfinite(v) else None
 
 
-def _predicted(p) -> dict:
-    return {"ratio": _clean(p.ratio), "sqrt_chi_1": _clean(p.sqrt_chi_1),
-            "grad": [_clean(v) for v in p.grad], "q": [_clean(v) for v in p.q]}
+def _predicted(p, sqrt_chi_1: float, q_star: float) -> dict:
+    """A prediction as JSON: ``sqrt_chi_1`` wherever it is defined (with or without a
+    q*), ``q_star`` null where the length has no fixed point."""
+    return {"ratio": _clean(p.ratio), "sqrt_chi_1": _clean(sqrt_chi_1),
+            "q_star": _clean(q_star), "grad": [_clean(v) for v in p.grad],
+            "q": [_clean(v) for v in p.q]}
 
 
 def _as_dict(flow) -> dict:

@@ -18,8 +18,8 @@ import argparse
 from pathlib import Path
 
 from ..choices import PHASE_OPTIMIZERS, PHASE_PRESETS, SUPERVISED_DATASETS
-from .common import (config_from_flags, int_list, name_list, positive_int, resumably,
-                     seed_list)
+from .common import (config_from_flags, int_list, name_list, plural, positive_int,
+                     resumably, seed_list)
 
 NAME = "phase"
 HELP = "trainability phase diagram (σ_w² × depth) with the mean-field ξ_c; dynamical isometry"
@@ -47,17 +47,24 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=seed_list, default=s, help="e.g. 0,1")
     p.add_argument("--width", type=positive_int, default=s, help="units per hidden layer")
     p.add_argument("--steps", type=positive_int, default=s, help="optimiser steps per net")
-    p.add_argument("--batch", dest="batch_size", type=positive_int, default=s)
-    p.add_argument("--lr", dest="learning_rate", type=float, default=s)
-    p.add_argument("--optimizer", choices=PHASE_OPTIMIZERS, default=s)
-    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=s)
+    p.add_argument("--batch", dest="batch_size", type=positive_int, default=s,
+                   help="examples per optimiser step")
+    p.add_argument("--lr", dest="learning_rate", type=float, default=s,
+                   help="learning rate of the optimiser")
+    p.add_argument("--optimizer", choices=PHASE_OPTIMIZERS, default=s,
+                   help="optimiser every net is trained with (default: plain SGD, as in "
+                        "Schoenholz et al.)")
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=s,
+                   help="data set the nets are trained and tested on")
     p.add_argument("--data-dir", default=s, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=s,
                    help="use the first N training examples")
     p.add_argument("--isometry-depth", type=positive_int, default=s,
                    help="depth of the Jacobian-spectrum comparison (default 100)")
-    p.add_argument("--isometry-width", type=positive_int, default=s)
-    p.add_argument("--isometry-sigma-b2", type=float, default=s)
+    p.add_argument("--isometry-width", type=positive_int, default=s,
+                   help="units per layer of the Jacobian-spectrum comparison")
+    p.add_argument("--isometry-sigma-b2", type=float, default=s,
+                   help="bias variance σ_b² of the Jacobian-spectrum comparison")
     p.add_argument("--out", default=s, help="output folder (default phase-report)")
     p.add_argument("--force", action="store_true", help="recompute every depth")
 
@@ -70,8 +77,8 @@ def run(args, console) -> int:
     settings = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "force"})
     config = config_from_flags(PhaseConfig, settings)
     console.print(f"phase diagram: {config.activation}, σ_b² = {config.sigma_b2:g}, "
-                  f"{len(config.sigma_w2)} σ_w² × {len(config.depths)} depths × "
-                  f"{len(config.seeds)} seeds on {config.dataset} (preset {config.preset}) → "
-                  f"{config.out}/")
+                  f"{len(config.sigma_w2)} σ_w² × {plural(len(config.depths), 'depth')} × "
+                  f"{plural(len(config.seeds), 'seed')} on {config.dataset} (preset "
+                  f"{config.preset}) → {config.out}/")
     return resumably(console, lambda: run_phase(config, force=args.force, console=console),
                      Path(config.out) / "rows", len(config.depths), "depths")

@@ -20,7 +20,7 @@ import dataclasses
 from pathlib import Path
 
 from ..choices import PRECISIONS, STUDY_PRESETS, SUPERVISED_DATASETS
-from .common import int_list, name_list, positive_int, resumably, seed_list
+from .common import int_list, name_list, plural, positive_int, resumably, seed_list
 
 NAME = "study"
 HELP = "the main job: every remedy × depth × seed, with a report (results.json, PNG, md, html)"
@@ -38,12 +38,14 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=seed_list, default=argparse.SUPPRESS, help="e.g. 0,1")
     p.add_argument("--width", type=positive_int, default=argparse.SUPPRESS, help="units per hidden layer")
     p.add_argument("--steps", type=positive_int, default=argparse.SUPPRESS, help="Adam steps per net")
-    p.add_argument("--batch", dest="batch_size", type=positive_int, default=argparse.SUPPRESS)
+    p.add_argument("--batch", dest="batch_size", type=positive_int, default=argparse.SUPPRESS,
+                   help="examples per Adam step")
     p.add_argument("--lr", dest="learning_rate", type=float, default=argparse.SUPPRESS,
                    help="Adam learning rate")
     p.add_argument("--eval-every", type=positive_int, default=argparse.SUPPRESS,
                    help="steps between test evaluations")
-    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=argparse.SUPPRESS)
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=argparse.SUPPRESS,
+                   help="data set the nets are trained and tested on")
     p.add_argument("--data-dir", type=str, default=argparse.SUPPRESS, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=argparse.SUPPRESS,
                    help="use the first N training examples")
@@ -98,8 +100,9 @@ def run(args, console) -> int:
     if limit is not None:
         config = dataclasses.replace(
             config, dbm_max_depth=None if limit is NO_LIMIT else limit).checked()
-    console.print(f"study: {len(config.remedies)} remedies × {len(config.depths)} depths × "
-                  f"{len(config.seeds)} seeds = {config.n_cells} nets on {config.dataset} "
+    console.print(f"study: {plural(len(config.remedies), 'remedy')} × "
+                  f"{plural(len(config.depths), 'depth')} × {plural(len(config.seeds), 'seed')}"
+                  f" = {plural(config.n_cells, 'net')} on {config.dataset} "
                   f"(preset {config.preset}) → {config.out}/")
     return resumably(console, lambda: run_study(config, force=args.force, console=console,
                                                     workers=args.workers),

@@ -27,7 +27,8 @@ MODELS = ("mlp", "residual", "resnet")
 
 def add_arguments(p) -> None:
     """The flags of ``jaxdeep train``, added to its sub-parser ``p``."""
-    p.add_argument("--model", choices=MODELS, default="residual")
+    p.add_argument("--model", choices=MODELS, default="residual",
+                   help="mlp: plain; residual: MLP with add-skips; resnet: convolutional")
     p.add_argument("--depth", type=positive_int, default=None,
                    help="mlp: hidden layers (default 10); residual: blocks (default 50); "
                         "resnet: 6n+2 layers (default 20)")
@@ -39,15 +40,18 @@ def add_arguments(p) -> None:
     twin = p.add_mutually_exclusive_group()
     twin.add_argument("--plain", action="store_true", help="train the twin without skips")
     twin.add_argument("--compare", action="store_true", help="train model and plain twin")
-    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default="digits")
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default="digits",
+                   help="data set to train and test on")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
     p.add_argument("--train-size", type=positive_int, default=None,
                    help="use only the first N training examples")
-    p.add_argument("--steps", type=positive_int, default=1000)
-    p.add_argument("--batch", type=positive_int, default=128)
+    p.add_argument("--steps", type=positive_int, default=1000, help="Adam steps per model")
+    p.add_argument("--batch", type=positive_int, default=128, help="examples per step")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--eval-every", type=positive_int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=positive_int, default=None,
+                   help="steps between test evaluations (default: a tenth of --steps)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="PRNG seed of the initial weights and the batch order")
     p.add_argument("--out", type=Path, default=Path("train-out"),
                    help="folder for curves.png and history.json")
     p.add_argument("--precision", choices=PRECISIONS, default="float32",

@@ -30,12 +30,15 @@ def add_arguments(p) -> None:
     p.add_argument("--levels", type=positive_int, default=3, help="poolings in the U")
     p.add_argument("--width", type=positive_int, default=8, help="channels of the first level")
     p.add_argument("--steps", type=positive_int, default=300, help="Adam steps per model")
-    p.add_argument("--batch", type=positive_int, default=16)
+    p.add_argument("--batch", type=positive_int, default=16, help="images per step")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (cosine decay)")
-    p.add_argument("--train-size", type=positive_int, default=2000)
-    p.add_argument("--test-size", type=positive_int, default=256)
+    p.add_argument("--train-size", type=positive_int, default=2000,
+                   help="synthetic training images")
+    p.add_argument("--test-size", type=positive_int, default=256,
+                   help="synthetic held-out images the metrics are measured on")
     p.add_argument("--no-ablation", action="store_true", help="train only the U-Net with skips")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="PRNG seed of the images, the initial weights and the batch order")
     p.add_argument("--out", type=Path, default=Path("unet-out"),
                    help="folder for segmentation.png and metrics.json")
 

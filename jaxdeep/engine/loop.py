@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from ..sharding import is_main_process
 from .history import History
@@ -61,7 +62,8 @@ def run_blocks(state: Any, history: History, *, total: int, every: int,
     finished = history.done
     start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn(unit), TimeElapsedColumn(), TextColumn("{task.fields[status]}")]
+               TextColumn(unit), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+               TextColumn("{task.fields[status]}")]
     with Progress(*columns, disable=not progress or not is_main_process()) as bar:
         task = bar.add_task(description, total=total, completed=finished,
                             status=_status(status, history) if finished else "compiling…")

@@ -164,8 +164,10 @@ def write_report(results: dict, out: Path) -> dict:
         ("p", f"{config['activation']} MLPs of width {config['width']}, weights "
               f"N(0, σ_w²/fan-in), biases N(0, σ_b² = {config['sigma_b2']:g}); each net "
               f"{config['steps']} {config['optimizer']} steps at {config['learning_rate']:g} "
-              f"(batch {config['batch_size']}) on {results['dataset']['name']}, seeds "
-              f"{config['seeds']}; on {summary_line(results['runtime'])}. All nets of one "
+              f"(batch {config['batch_size']}) on {results['dataset']['name']}, "
+              f"{'seed' if len(config['seeds']) == 1 else 'seeds'} "
+              f"{', '.join(map(str, config['seeds']))}; on {summary_line(results['runtime'])}. "
+              "All nets of one "
               "depth train as one vectorised program."),
         ("h2", "Test accuracy (mean over seeds) and the correlation depth scale ξ_c"),
         ("table", *_table(results)),

@@ -4,55 +4,113 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from .. import plots
 from ..plots import finite_positive, new_figure
 
 
-def _colours(remedies):
-    cmap = matplotlib.colormaps["tab10"]
-    return {name: cmap(i % 10) for i, name in enumerate(remedies)}
+#: Each built-in remedy's colour and marker, the same in every figure. Eleven remedies
+#: outnumber matplotlib's ten default colours (the sigmoid and the clipped net came out
+#: the same blue), so colours and markers are both fixed here, all distinct; the chance
+#: line is a light grey none of them uses.
+STYLES = {
+    "sigmoid": ("#1f77b4", "o"),     # blue
+    "tanh": ("#ff7f0e", "s"),        # orange
+    "relu": ("#2ca02c", "^"),        # green
+    "residual": ("#d62728", "D"),    # red
+    "sae": ("#9467bd", "v"),         # purple
+    "dbn": ("#8c564b", "<"),         # brown
+    "dbm": ("#e377c2", ">"),         # pink
+    "orthogonal": ("#bcbd22", "p"),  # olive
+    "batchnorm": ("#17becf", "h"),   # cyan
+    "exploding": ("#000000", "X"),   # black
+    "clipped": ("#7f7f7f", "P"),     # grey
+}
+#: Styles for remedies of one's own (:func:`jaxdeep.study.register`), handed out in the
+#: order of the study's remedies: none is a built-in's colour or marker.
+SPARE_STYLES = [(c, m) for c, m in zip(
+    ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"),
+    ("*", "d", "H", "8", "1", "2", "3", "4"))]
+CHANCE = "#c8c8c8"
+
+
+def styles(remedies) -> dict[str, tuple[str, str]]:
+    """Remedy name → (colour, marker): fixed per name for the built-in remedies (every
+    figure agrees), spares in order for others (cycling if there are more than eight)."""
+    out, spare = {}, 0
+    for name in remedies:
+        if name in STYLES:
+            out[name] = STYLES[name]
+        else:
+            out[name] = SPARE_STYLES[spare % len(SPARE_STYLES)]
+            spare += 1
+    return out
+
+
+def _every(n: int) -> int:
+    """A marker every this many points: about eight along a line, so the lines stay
+    readable and the marker still tells which remedy it is."""
+    return max(1, n // 8)
+
+
+#: Resolution of the study's PNGs. With panels of about 4 × 3 inches, at most three to a
+#: row, the report shows them near their own size (report.html lets a figure grow wider
+#: than the text, up to the window), where the text of 10-point labels reads easily.
+DPI = 130
+PANEL = (4.2, 3.2)
+PER_ROW = 3
 
 
 def _nan(v):
     return np.nan if v is None else v
 
 
+def _line(ax, x, y, style, name, **kwargs):
+    """One remedy's line in its colour, with its marker on about eight of its points."""
+    colour, marker = style
+    return ax.plot(x, y, color=colour, marker=marker, markevery=_every(len(y)),
+                   label=name, **kwargs)
+
+
+def _chance(ax, chance: float, label: str | None = "chance") -> None:
+    ax.axhline(chance, color=CHANCE, ls="--", lw=1.2, label=label)
+
+
 def _by_depth(results: dict, path: Path, draw, *, ylabel: str, title: str,
               log_y: bool = False) -> Path:
-    """One line per remedy against depth (log axis): ``draw(ax, depths, entries, colour,
-    name)`` draws a remedy from its summary entries, one per depth."""
+    """One line per remedy against depth (log axis): ``draw(ax, depths, entries, style,
+    name)`` draws a remedy from its summary entries, one per depth; the legend right of
+    the axes."""
     config, summary = results["config"], results["summary"]
     depths = config["depths"]
-    colours = _colours(config["remedies"])
-    fig, ax = new_figure(figsize=(7, 4.5), layout="constrained")
+    style = styles(config["remedies"])
+    fig, ax = new_figure(figsize=(8.2, 4.8), layout="constrained")
     for name in config["remedies"]:
-        draw(ax, depths, [summary[name][str(d)] for d in depths], colours[name], name)
+        draw(ax, depths, [summary[name][str(d)] for d in depths], style[name], name)
     _depth_axis(ax, depths)
     if log_y:
         plots.log_y(ax)
     ax.set_xlabel("hidden layers L")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     ax.grid(True, which="both" if log_y else "major", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.savefig(path, dpi=120)
+    plots.outside_legend(fig, [ax])
+    fig.savefig(path, dpi=DPI)
     return path
 
 
 def accuracy_vs_depth(results: dict, path: Path) -> Path:
     """Test accuracy against depth per remedy: mean over seeds, band from min to max."""
 
-    def draw(ax, depths, entries, colour, name):
+    def draw(ax, depths, entries, style, name):
         mean, lo, hi = (np.array([_nan(e.get(k)) for e in entries], float)
                         for k in ("accuracy_mean", "accuracy_min", "accuracy_max"))
-        ax.plot(depths, mean, marker="o", color=colour, label=name)
-        ax.fill_between(depths, lo, hi, color=colour, alpha=0.15)
+        _line(ax, depths, mean, style, name)
+        ax.fill_between(depths, lo, hi, color=style[0], alpha=0.12)
         if name == results["config"]["remedies"][-1]:
-            ax.axhline(results["dataset"]["chance"], color="grey", ls="--", lw=1, label="chance")
+            _chance(ax, results["dataset"]["chance"])
             ax.set_ylim(0, 1.02)
 
     return _by_depth(results, path, draw, ylabel="test accuracy",
@@ -63,9 +121,9 @@ def accuracy_vs_depth(results: dict, path: Path) -> Path:
 def first_gradient_vs_depth(results: dict, path: Path) -> Path:
     """‖∂E/∂W⁽¹⁾‖ at the start of training against depth (log-log): the vanishing gradient."""
 
-    def draw(ax, depths, entries, colour, name):
+    def draw(ax, depths, entries, style, name):
         values = [_nan(e.get("first_grad_init")) for e in entries]
-        ax.plot(depths, finite_positive(values), marker="o", color=colour, label=name)
+        _line(ax, depths, finite_positive(values), style, name)
 
     return _by_depth(results, path, draw, log_y=True,
                      ylabel="‖∂E/∂W⁽¹⁾‖ at the start of backprop training",
@@ -82,12 +140,6 @@ def _depth_axis(ax, depths) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _legend(ax, **kwargs) -> None:
-    """A legend, if the panel has labelled lines (a panel of cells not run has none)."""
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(**kwargs)
-
-
 def _run_cells(results: dict, seed: int) -> dict:
     """(remedy, depth) → the cell record of ``seed``, for the cells that were run."""
     return {(c["remedy"], c["depth"]): c for c in results["cells"]
@@ -102,6 +154,15 @@ def _panel_depths(depths, cells, n=3):
     return deep[-n:]
 
 
+def _panels(n: int, **subplots):
+    """``(figure, axes)`` for ``n`` panels, at most :data:`PER_ROW` to a row, with room on
+    the right for the legend (the caller switches off the axes left over)."""
+    cols = min(n, PER_ROW)
+    rows = -(-n // cols)
+    return new_figure(rows, cols, squeeze=False, layout="constrained",
+                      figsize=(PANEL[0] * cols + 2.0, PANEL[1] * rows + 0.3), **subplots)
+
+
 def gradients_by_layer(results: dict, path: Path) -> Path:
     """‖∂E/∂W⁽ˡ⁾‖ against layer, log scale, per remedy: at the start (top row) and after
     training (bottom row), one column per depth; the first seed's run."""
@@ -109,9 +170,9 @@ def gradients_by_layer(results: dict, path: Path) -> Path:
     seed = config["seeds"][0]
     cells = _run_cells(results, seed)
     depths = _panel_depths(config["depths"], cells)
-    colours = _colours(config["remedies"])
-    fig, axes = new_figure(2, len(depths), figsize=(4.2 * len(depths), 6.5), squeeze=False,
-                             layout="constrained")
+    style = styles(config["remedies"])
+    fig, axes = new_figure(2, len(depths), squeeze=False, layout="constrained",
+                           figsize=(PANEL[0] * len(depths) + 2.0, 2 * PANEL[1] + 0.6))
     for col, depth in enumerate(depths):
         for row, when in enumerate(("init", "trained")):
             ax = axes[row, col]
@@ -123,46 +184,52 @@ def gradients_by_layer(results: dict, path: Path) -> Path:
                 # A residual block b holds hidden layers 2b and 2b + 1 (layer 1 is the input).
                 x = (np.arange(len(values)) * 2 + 2 if f["unit"] == "block"
                      else np.arange(1, len(values) + 1))
-                ax.plot(x, values, color=colours[name], lw=1.2, label=name)
+                _line(ax, x, values, style[name], name, lw=1.2, ms=4)
             plots.log_y(ax)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole
             ax.grid(True, which="both", alpha=0.3)
             ax.set_title(f"depth {depth}, " + ("start of training" if when == "init"
                                                 else f"after {config['steps']} steps"),
-                         fontsize=10)
+                         fontsize=11)
             if row == 1:
                 ax.set_xlabel("layer l (1 = input side; last = output)")
             if col == 0:
                 ax.set_ylabel("‖∂E/∂W⁽ˡ⁾‖")
-    _legend(axes[0, 0], fontsize=7, ncol=2)
-    fig.savefig(path, dpi=110)
+    plots.outside_legend(fig, axes)
+    fig.savefig(path, dpi=DPI)
     return path
 
 
 def training_curves(results: dict, path: Path) -> Path:
-    """Test accuracy against step per remedy, one panel per depth (first seed)."""
+    """Test accuracy against step per remedy, one panel per depth (first seed), at most
+    three panels to a row."""
     config = results["config"]
     depths = config["depths"]
     seed = config["seeds"][0]
     cells = _run_cells(results, seed)
-    colours = _colours(config["remedies"])
-    fig, axes = new_figure(1, len(depths), figsize=(3.3 * len(depths), 3.4), squeeze=False,
-                             sharey=True, layout="constrained")
-    for ax, depth in zip(axes[0], depths):
+    style = styles(config["remedies"])
+    fig, axes = _panels(len(depths), sharey=True)
+    flat = axes.ravel()
+    for i, depth in enumerate(depths):
+        ax = flat[i]
         for name in config["remedies"]:
             if (name, depth) not in cells:
                 continue
             curve = cells[name, depth]["curve"]
             n = len(curve["test_accuracy"])
-            ax.plot(curve["step"][:n], [_nan(v) for v in curve["test_accuracy"]],
-                    color=colours[name], label=name)
-        ax.axhline(results["dataset"]["chance"], color="grey", ls="--", lw=1)
-        ax.set_title(f"depth {depth}", fontsize=10)
+            _line(ax, curve["step"][:n], [_nan(v) for v in curve["test_accuracy"]],
+                  style[name], name, ms=4)
+        _chance(ax, results["dataset"]["chance"], label="chance" if i == 0 else None)
+        ax.set_title(f"depth {depth}", fontsize=11)
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
-    axes[0, 0].set_ylabel("test accuracy")
-    axes[0, 0].set_ylim(0, 1.02)
-    _legend(axes[0, -1], fontsize=7)
-    fig.savefig(path, dpi=110)
+        if i % axes.shape[1] == 0:
+            ax.set_ylabel("test accuracy")
+    for ax in flat[len(depths):]:
+        ax.axis("off")
+    flat[0].set_ylim(0, 1.02)
+    plots.outside_legend(fig, axes)
+    fig.savefig(path, dpi=DPI)
     return path
 
 
@@ -174,23 +241,25 @@ def ratio_during_training(results: dict, path: Path) -> Path:
     seed = config["seeds"][0]
     cells = _run_cells(results, seed)
     depths = _panel_depths(config["depths"], cells)
-    colours = _colours(config["remedies"])
-    fig, axes = new_figure(1, len(depths), figsize=(4.2 * len(depths), 3.6), squeeze=False,
-                           sharey=True, layout="constrained")
-    for ax, depth in zip(axes[0], depths):
+    style = styles(config["remedies"])
+    fig, axes = _panels(len(depths), sharey=True)
+    flat = axes.ravel()
+    for ax, depth in zip(flat, depths):
         for name in config["remedies"]:
             during = cells.get((name, depth), {}).get("during")
             if during:  # (cells recorded before the monitor have none)
-                ax.plot(during["step"], finite_positive([_nan(v) for v in during["ratio"]]),
-                        color=colours[name], marker=".", ms=3, label=name)
-        ax.axhline(1.0, color="grey", ls="--", lw=1)
+                _line(ax, during["step"], finite_positive([_nan(v) for v in during["ratio"]]),
+                      style[name], name, ms=4)
+        ax.axhline(1.0, color=CHANCE, ls="--", lw=1.2)
         plots.log_y(ax, empty="no finite ratios")
-        ax.set_title(f"depth {depth}", fontsize=10)
+        ax.set_title(f"depth {depth}", fontsize=11)
         ax.set_xlabel("step")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, 0].set_ylabel("first / last hidden ‖∂E/∂W‖")
-    _legend(axes[0, -1], fontsize=7)
-    fig.savefig(path, dpi=110)
+    for ax in flat[len(depths):]:
+        ax.axis("off")
+    flat[0].set_ylabel("first / last hidden ‖∂E/∂W‖")
+    plots.outside_legend(fig, axes)
+    fig.savefig(path, dpi=DPI)
     return path
 
 

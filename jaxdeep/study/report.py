@@ -32,6 +32,10 @@ def _acc(entry) -> str:
     return text
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def _num(value, fmt=".3g") -> str:
     return "—" if value is None else format(value, fmt)
 
@@ -120,23 +124,48 @@ def findings(results: dict) -> list[str]:
     return lines
 
 
+def _listed(values) -> str:
+    """``[2, 5, 10]`` as ``2, 5, 10``: the grid as one would type it."""
+    return ", ".join(str(v) for v in values)
+
+
+def time_spent(results: dict) -> str:
+    """The study's time, each figure labelled for what it is: the wall clock of the run
+    that wrote ``results`` (recorded since results.json has ``timing``), and the cells'
+    own training and pre-training times summed — more than the wall clock when cells ran
+    side by side, and counting cells an earlier, interrupted run finished."""
+    cells = [c for c in results["cells"] if "skipped" not in c]
+    summed = sum(c.get("seconds", 0) + c.get("pretrain_seconds", 0) for c in cells) / 60
+    timing = results.get("timing")
+    if timing is None:  # written before the wall clock was recorded
+        return f"{summed:.1f} min of training and pre-training summed over the cells"
+    workers = timing["workers"]
+    text = (f"{timing['wall_seconds'] / 60:.1f} min wall clock; {summed:.1f} min of "
+            f"training and pre-training summed over the cells, "
+            f"{workers} {'worker' if workers == 1 else 'workers'} side by side")
+    if timing["cells_run"] < len(cells):  # resumed: the rest came from an earlier run
+        text += (f" (the wall clock is this run's, which trained {timing['cells_run']} of "
+                 f"the {len(cells)} cells; earlier runs trained the rest)")
+    return text
+
+
 def blocks(results: dict, figures: dict) -> list[tuple]:
     """The report's content in order — headings, paragraphs, tables and figures — for
     both report.md and report.html."""
     config, ds = results["config"], results["dataset"]
     rt = results["runtime"]
-    minutes = sum(c.get("seconds", 0) + c.get("pretrain_seconds", 0)
-                  for c in results["cells"]) / 60
     theory = theory_rows(results)
     return [
         ("h1", "Why deep nets were hard to train — and the remedies, measured"),
-        ("p", f"{len(config['remedies'])} remedies × depths {config['depths']} × seeds "
-              f"{config['seeds']} on {ds['name']} ({ds['train']} training, {ds['test']} test "
+        ("p", f"{_count(len(config['remedies']), 'remedy', 'remedies')} × "
+              f"{'depth' if len(config['depths']) == 1 else 'depths'} "
+              f"{_listed(config['depths'])} × "
+              f"{'seed' if len(config['seeds']) == 1 else 'seeds'} {_listed(config['seeds'])} "
+              f"on {ds['name']} ({ds['train']} training, {ds['test']} test "
               f"examples, chance {ds['chance']:.2f}). Every net: width {config['width']}, "
               f"{config['steps']} Adam steps at {config['learning_rate']:g}, batch "
               f"{config['batch_size']}. Preset {config['preset']}; jaxdeep "
-              f"{rt['versions']['jaxdeep']} on {summary_line(rt)}; about {minutes:.1f} min of "
-              "training and pre-training in all."),
+              f"{rt['versions']['jaxdeep']} on {summary_line(rt)}; {time_spent(results)}."),
         ("h2", "Findings"),
         ("list", findings(results)),
         ("h2", "Test accuracy"),

@@ -12,13 +12,15 @@ The output folder::
 Re-running with the same folder skips the cells already there (``force=True`` clears
 them first). Interrupting (Ctrl-C) leaves only whole cell files behind, so the same
 command resumes; the final ``results.json`` equals an uninterrupted run's except for the
-wall-clock fields (:data:`~jaxdeep.study.cell.TIMING_FIELDS`).
+wall-clock fields (:data:`~jaxdeep.study.cell.TIMING_FIELDS` of each cell, and
+``timing``: the run's own wall clock and workers).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +28,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from .. import data
 from ..files import read_json, write_atomically
@@ -145,6 +148,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     elif settings:
         raise ValueError("give either a StudyConfig or settings, not both")
     check_positive_int("workers", workers)
+    started = time.perf_counter()
     config = config.checked()
     remedies = [get_remedy(name) for name in config.remedies]
     ds = data.load(config.dataset, **({"data_dir": config.data_dir} if config.data_dir else {}))
@@ -190,7 +194,8 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
         return record
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                  TextColumn("cells"), TimeElapsedColumn(), TextColumn("left"),
+                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
                   console=console, disable=not progress or not is_main_process()) as bar:
         task = bar.add_task("study", total=len(grid), status="")
         for remedy, depth, seed in grid:
@@ -233,7 +238,11 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                "dataset": {"name": ds.name, "train": len(x_train), "test": len(ds.x_test),
                            "n_classes": ds.n_classes, "chance": 1.0 / ds.n_classes},
                "cells": [cells[r.name, d, s] for r, d, s in grid],
-               "summary": summarise(config, cells)}
+               "summary": summarise(config, cells),
+               # this run's own wall clock, beside the cells' times (which overlap when
+               # cells run side by side, and include cells finished by an earlier run)
+               "timing": {"wall_seconds": time.perf_counter() - started,
+                          "workers": together, "cells_run": len(pending)}}
     write_atomically(out / "results.json", json.dumps(results, indent=1))
     figures = {}
     if report and is_main_process():
@@ -282,6 +291,7 @@ def _mean(values):
 def strip_timings(results: dict) -> dict:
     """``results`` without the wall-clock fields: what two runs with the same seeds share."""
     out = json.loads(json.dumps(results))
+    out.pop("timing", None)
     for c in out["cells"]:
         for k in TIMING_FIELDS:  # (skipped cells have none)
             c.pop(k, None)
