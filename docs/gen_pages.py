@@ -84,6 +84,7 @@ def summary(identifier: str, tree) -> str:
     text = " ".join((obj.docstring.value if obj.docstring else "").split("\n\n")[0].split())
     end = text.find(". ")
     text = text[: end + 1] if end >= 0 else text
+    text = text[:-1] if text.endswith("::") else text  # a literal block follows
     if not text and obj.is_attribute and obj.value is not None:  # `DBMHistory = History`
         text = f"`= {' '.join(str(obj.value).split())}`"
     return text.replace("|", "\\|")
@@ -98,13 +99,15 @@ def package_page(name: str, tree) -> str:
     here = PurePosixPath(reference_page(name)).parent
     lines = [f"# `{name}`", "", f"::: {name}", "    options:", "      members: false", "",
              f"Everything `{name}` exports (its `__all__`):", "",
-             "| name | kind | |", "|---|---|---|"]
+             '<div class="exports" markdown>', "",
+             "| name | kind | summary |", "|---|---|---|"]
     for export, kind, target in rows:
         if kind == "module":
             link = posixpath.relpath(target, here)
             lines.append(f"| [`{export}`]({link}) | module | {summary(target_module(target), tree)} |")
         else:
             lines.append(f"| [`{export}`](#{target}) | {kind} | {summary(target, tree)} |")
+    lines += ["", "</div>"]
     for export, kind, target in rows:
         if kind != "module":
             lines += ["", f"::: {target}", "    options:", "      show_root_heading: true",
