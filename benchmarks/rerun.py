@@ -11,6 +11,7 @@ over seeds for its remedy and depth. Wall times and the environment are not comp
 
     python benchmarks/rerun.py benchmarks/results/study_default.json --keep new.json
     python benchmarks/rerun.py --check-code benchmarks/results/rbm_mnist_*.json
+    python benchmarks/rerun.py old.json --against new.json      # two records, no run
 
 ``--check-code`` re-runs nothing: for each record it names the commit of the code that
 made it (``environment.commit`` or the study's ``runtime.source.commit``) and lists the
@@ -264,6 +265,9 @@ def main(argv=None) -> int:
                         "atol + tolerance·|old| (default 1e-3)")
     p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
     p.add_argument("--data-dir", default=None, help="MNIST folder, for records that read one")
+    p.add_argument("--against", type=Path, default=None,
+                   help="compare with this record, made already, instead of re-running "
+                        "(one record only)")
     p.add_argument("--keep", type=Path, default=None,
                    help="write the re-run's record here (one record only)")
     p.add_argument("--all", action="store_true",
@@ -278,20 +282,23 @@ def main(argv=None) -> int:
         for path, record in records.items():
             check_code(path, record)
         return 0
-    if args.keep and len(records) > 1:
-        p.error("--keep takes one record")
+    if (args.keep or args.against) and len(records) > 1:
+        p.error("--keep and --against take one record")
     status = 0
     for path, record in records.items():
-        if kind(record) is None:
+        if kind(record) is None and not args.against:
             print(f"{path}: records neither a command nor a study/phase config; "
                   "it cannot be re-run")
             status = max(status, 2)
             continue
-        with tempfile.TemporaryDirectory(prefix="rerun-") as work:
-            new = rerun(record, path, Path(work), args.data_dir)
+        if args.against:
+            new = json.loads(args.against.read_text())
+        else:
+            with tempfile.TemporaryDirectory(prefix="rerun-") as work:
+                new = rerun(record, path, Path(work), args.data_dir)
         if args.keep:
             args.keep.write_text(json.dumps(new, indent=1))
-        print(f"{path}: against the re-run")
+        print(f"{path}: against " + (str(args.against) if args.against else "the re-run"))
         if compare(record, new, args.tolerance, args.atol, args.all):
             status = max(status, 1)
         else:

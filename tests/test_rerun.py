@@ -111,3 +111,12 @@ def test_script_runs_from_the_command_line(tmp_path):
                            str(_record(tmp_path))], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "nothing moved" in done.stdout
+
+
+def test_against_compares_two_records_without_running(tmp_path, capsys):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps({"accuracy": 0.5, "loss": 1.0}))
+    new.write_text(json.dumps({"accuracy": 0.6, "loss": 1.0}))
+    assert rerun.main([str(old), "--against", str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "moved  accuracy: 0.5 → 0.6" in out and "loss" not in out
