@@ -172,7 +172,7 @@ class Runtime:
                     and entry.suffix != ".pth":
                 (deps / entry.name).symlink_to(entry)
         (self.site / "dependencies.pth").write_text(f"{deps}\n")
-        # `!pip` finds a pip of this venv, as on Colab: the script pip's own entry point is
+        # `!pip` must find this venv's pip, as on Colab: the script pip itself installs
         (self.venv / "bin" / "pip").write_text(
             f"#!{self.python}\nimport sys\nfrom pip._internal.cli.main import main\n"
             "sys.exit(main())\n")
@@ -191,9 +191,8 @@ class Runtime:
         _pip_env(self.env)
 
     def run(self, args, **env) -> subprocess.CompletedProcess:
-        done = subprocess.run(args, cwd=self.content, env={**self.env, **env},
+        return subprocess.run(args, cwd=self.content, env={**self.env, **env},
                               capture_output=True, text=True, timeout=300)
-        return done
 
     def jaxdeep_file(self) -> Path:
         done = self.run([self.python, "-c", "import jaxdeep; print(jaxdeep.__file__)"])

@@ -69,7 +69,8 @@ def _mnist_dir() -> tuple[Path | None, str]:
 
 
 def _source(cell) -> str:
-    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+    source = cell["source"]  # an nbformat node or a plain dict from json
+    return source if isinstance(source, str) else "".join(source)
 
 
 def _text(outputs) -> str:
