@@ -1,7 +1,8 @@
 """Pages the site builds from the repository at `mkdocs build` time (mkdocs-gen-files):
 
 * reference/ — one page per public module of jaxdeep, rendered from its docstrings by
-  mkdocstrings, and the SUMMARY.md that literate-nav turns into the Reference menu;
+  mkdocstrings (a package's page: a table of everything in its ``__all__``, then each
+  exported object), and the SUMMARY.md that literate-nav turns into the Reference menu;
 * examples/*.ipynb — the notebooks, rendered by mkdocs-jupyter;
 * benchmarks/ — benchmarks/README.md and the figures it shows;
 * assets/mathjax/ — MathJax 2, from the jupyter-server-mathjax package, so that formulas
