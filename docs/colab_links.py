@@ -115,9 +115,11 @@ def install_line(repo: str) -> str:
 def _stray(text: str, repo: str, colab_links: set[str]) -> list[str]:
     """Each address in ``text`` that pyproject does not give: a Colab link not in
     ``colab_links``, a ``git+`` source or a link to a jaxdeep repository not ``repo``."""
-    kinds = ((COLAB_LINK, colab_links, "Colab link"), (GIT_SOURCE, {f"git+{repo}"}, "install source"),
+    kinds = ((COLAB_LINK, colab_links, "Colab link"),
+             (GIT_SOURCE, {f"git+{repo}"}, "install source"),
              (REPO_LINK, {repo}, "repository link"))
-    return [f"{what} {found} is not derived from pyproject (expected {' or '.join(sorted(allowed))})"
+    return [f"{what} {found} is not derived from pyproject "
+            f"(expected {' or '.join(sorted(allowed))})"
             for pattern, allowed, what in kinds
             for found in pattern.findall(text) if found not in allowed]
 

@@ -216,8 +216,8 @@ def _run_setup_cell(runtime: Runtime, tmp: Path, *, colab: bool, **env):
     (stubs / "google" / "colab" / "output.py").write_text('"""Colab\'s output helpers."""\n')
     (tmp / "cell.py").write_text(_setup_cell())
     prelude = "import google.colab\n" if colab else ""
-    return runtime.run([runtime.python, "-c", prelude + f"exec(open({str(tmp / 'cell.py')!r}).read())"],
-                       PYTHONPATH=str(stubs), **env)
+    run_cell = f"exec(open({str(tmp / 'cell.py')!r}).read())"
+    return runtime.run([runtime.python, "-c", prelude + run_cell], PYTHONPATH=str(stubs), **env)
 
 
 @pytest.mark.parametrize("source", ["JAXDEEP_SOURCE", "uploaded wheel", "repository"])

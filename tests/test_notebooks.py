@@ -103,12 +103,14 @@ def test_notebook_is_stored_with_outputs(path):
     else:
         nbformat.validate(nbformat.reads(text, as_version=4))
     cells = nb["cells"]
-    assert cells[0]["cell_type"] == "markdown", f"{path.name}: the first cell must say what it shows"
+    assert cells[0]["cell_type"] == "markdown", (
+        f"{path.name}: the first cell must say what it shows")
     code = [c for c in cells if c["cell_type"] == "code"]
     counts = [c.get("execution_count") for c in code]
     assert counts == list(range(1, len(code) + 1)), (
         f"{path.name}: execution counts {counts}; store it as run top to bottom, once")
-    errors = [i for i, c in enumerate(code) if any(o["output_type"] == "error" for o in c["outputs"])]
+    errors = [i for i, c in enumerate(code)
+              if any(o["output_type"] == "error" for o in c["outputs"])]
     assert not errors, f"{path.name}: code cells {errors} stored an error"
     assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"]), (
         f"{path.name}: no figure stored")
