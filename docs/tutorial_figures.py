@@ -4,7 +4,7 @@
     python docs/tutorial_figures.py --only sae,dbn  # some of them
 
 Every figure is computed here, with explicit PRNG keys (the same PNGs on every run of
-the same JAX version), in about a minute on two CPU cores:
+the same JAX version), in under a minute of CPU time on two cores:
 
 * ``activation_spread.png``    — the depth problem: how much each unit's value varies
   across examples, layer by layer, in the 20-layer nets of ``jaxdeep gradflow``;

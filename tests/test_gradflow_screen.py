@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from jaxdeep.commands.gradflow_run import (
-    NO_Q_STAR, layer_tables, settled_factor, settled_notes, summary_tables)
+    ANY_Q, Settled, layer_tables, settled_factor, settled_notes, summary_tables)
 from jaxdeep.diagnostics import GradientFlow, format_norm
 from jaxdeep.nets import mlp
 from jaxdeep.theory.prediction import Prediction, layer_scales
@@ -50,8 +50,10 @@ def measured():
     }
     predicted = {label: _prediction(r) for label, r in
                  zip(flows, (8.37e-13, 0.895, 0.706, 2.24e7))}
-    settled = {"sigmoid / glorot": (0.237, 0.265), "tanh / glorot": (0.9996, 0.0),
-               "relu / he": (1.006, math.inf), "tanh / normal(σ=1)": (2.51, 98.3)}
+    settled = {"sigmoid / glorot": Settled(0.237, 0.265, False),
+               "tanh / glorot": Settled(0.9996, 0.0, False),
+               "relu / he": Settled(1.006, math.nan, True),
+               "tanh / normal(σ=1)": Settled(2.51, 98.3, False)}
     return flows, predicted, settled
 
 
@@ -88,7 +90,7 @@ def test_every_number_and_name_is_whole_at_80_columns(measured):
         for number in numbers:
             assert _whole(number, text), (label, number)
     assert _whole("2.63e-13", text) and _whole("3.58e+07", text)
-    assert _whole(f"1.01{NO_Q_STAR}", text)  # ReLU: √χ₁ without a q*, marked
+    assert _whole(f"1.01{ANY_Q}", text)  # ReLU: √χ₁ without a q*, marked
     assert _whole("0.237", text) and _whole("2.51", text)
 
 
@@ -115,12 +117,13 @@ def test_a_narrow_terminal_stacks_tables_rather_than_cutting(measured):
 
 def test_relu_has_a_settled_factor_without_a_fixed_point():
     """ReLU, σ_b² = 0: χ(q) = σ_w²/2 at every q, so √χ₁ is printed although q* is
-    degenerate (none unless σ_w² = 2 exactly)."""
+    degenerate (none unless σ_w² = 2 exactly) — He's drawn σ_w² ≈ 2.02 gives 1.01."""
     relu = mlp([64] + [128] * 4 + [10], activation="relu", init="he")
     params = relu.init(jax.random.key(0))
-    factor, q_star = settled_factor("relu", params, 4)
+    settled = settled_factor("relu", params, 4)
     sw2 = layer_scales(params)[0][1]
-    assert factor == pytest.approx(math.sqrt(sw2 / 2), rel=1e-6)
-    assert not math.isfinite(q_star) and abs(sw2 - 2) > 1e-3  # he: σ_w² ≈ 2, not exactly
-    (note,) = settled_notes({"relu / he": (factor, q_star)})
-    assert "no fixed length q*" in note and f"{factor:.3g}" in note
+    assert settled.any_q and abs(sw2 - 2) > 1e-3  # he: σ_w² ≈ 2, not exactly
+    assert settled.factor == pytest.approx(math.sqrt(sw2 / 2), rel=1e-6)
+    (note,) = settled_notes({"relu / he": settled})
+    assert note.startswith(f"{ANY_Q} relu / he: ") and "no fixed point q*" in note
+    assert settled_notes({"x": Settled(math.nan, math.inf, False)})[0].startswith("no q*: x")

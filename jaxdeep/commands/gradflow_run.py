@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -122,7 +123,7 @@ def measure(args, console) -> int:
     if args.json:
         print(json.dumps({"runtime": runtime,
                           "flows": {label: {**_as_dict(f), "predicted": _predicted(
-                              predicted[label], *settled[label])}
+                              predicted[label], settled[label])}
                                     for label, f in flows.items()}}, indent=1))
     else:
         for table in layer_tables(flows, args, console.width):
@@ -380,46 +381,57 @@ def activation_table(stats, activation: str | None) -> Table:
     return table
 
 
-def settled_factor(activation: str, params, depth: int) -> tuple[float, float]:
-    """(√χ₁, q*) of the net's hidden layers as drawn (layer 2's σ_w², σ_b², as
-    :func:`~jaxdeep.theory.prediction.predict_flow` takes them): q* inf where the
-    pre-activations' length has no fixed point. χ(q) = σ_w² E[f′(√q z)²] needs no q*
-    where it is one number for every q — a ReLU's σ_w²/2, whose q* is degenerate (every q
-    is fixed at σ_w² = 2, none otherwise) — so √χ₁ is given then too; NaN only where it
-    depends on a q that never settles."""
+class Settled(NamedTuple):
+    """The settled per-layer factor of a configuration: ``factor`` = √χ₁ (NaN: none),
+    ``q_star`` (inf: the length has no fixed point; NaN: not needed, see ``any_q``), and
+    ``any_q``: χ(q) is the same at every length q, so √χ₁ holds whatever q does."""
+
+    factor: float
+    q_star: float
+    any_q: bool
+
+
+def settled_factor(activation: str, params, depth: int) -> Settled:
+    """√χ₁ of the net's hidden layers as drawn (layer 2's σ_w², σ_b², as
+    :func:`~jaxdeep.theory.prediction.predict_flow` takes them).
+
+    χ(q) = σ_w² E[f′(√q z)²] needs no fixed length q* where it is one number for every q:
+    a ReLU's σ_w²/2, whose q* is degenerate (every q is fixed at σ_w² = 2 with σ_b² = 0,
+    none otherwise: the length grows or shrinks by σ_w²/2 a layer). Then √χ₁ is given
+    with ``any_q``; otherwise it is χ at q* (mean-field theory), NaN where q never
+    settles."""
     from ..theory.meanfield import chi, mean_field
     from ..theory.prediction import layer_scales
 
     sw2, sb2 = layer_scales(params)
     layer = min(1, depth - 1)
-    mf = mean_field(activation, sw2[layer], sb2[layer])
-    if np.isfinite(mf.q_star) and np.isfinite(mf.chi_1):
-        return math.sqrt(float(mf.chi_1)), float(mf.q_star)
     # the same χ at lengths six orders of magnitude apart: the same at every q
     probe = np.asarray(chi(activation, np.array([1e-2, 1.0, 1e2, 1e4]), sw2[layer]))
     if np.all(np.isfinite(probe)) and np.ptp(probe) <= 1e-9 * np.max(np.abs(probe)):
-        return math.sqrt(float(probe[0])), math.inf
-    return math.nan, math.inf
+        return Settled(math.sqrt(float(probe[0])), math.nan, True)
+    mf = mean_field(activation, sw2[layer], sb2[layer])
+    if np.isfinite(mf.q_star) and np.isfinite(mf.chi_1):
+        return Settled(math.sqrt(float(mf.chi_1)), float(mf.q_star), False)
+    return Settled(math.nan, math.inf, False)
 
 
-#: The mark beside a √χ₁ that holds without a fixed point q* (see :func:`settled_notes`).
-NO_Q_STAR = "†"
+#: The mark beside a √χ₁ that holds at every length q (see :func:`settled_notes`).
+ANY_Q = "†"
 
 
 def settled_notes(settled: dict) -> list[str]:
-    """The lines under the summary that say which configurations have no q* and what
-    their √χ₁ column means then."""
+    """The lines under the summary that explain a marked √χ₁ and a missing one."""
+    marked = [label for label, s in settled.items() if s.any_q]
+    missing = [label for label, s in settled.items() if not math.isfinite(s.factor)]
     lines = []
-    for label, (factor, q_star) in settled.items():
-        if math.isfinite(q_star):
-            continue
-        if math.isfinite(factor):
-            lines.append(f"{NO_Q_STAR} {label}: no fixed length q* (the pre-activations' "
-                         "length does not settle), but χ(q) = σ_w² E[f′(√q z)²] is the same "
-                         f"at every q, so √χ₁ = {factor:.3g} per layer all the same")
-        else:
-            lines.append(f"{label}: no fixed length q* (the pre-activations' length grows "
-                         "without bound), so no settled factor √χ₁")
+    if marked:
+        lines.append(f"{ANY_Q} {', '.join(marked)}: χ(q) = σ_w² E[f′(√q z)²] is the same at "
+                     "every length q, so √χ₁ needs no fixed point q* (for a ReLU without "
+                     "biases q* is degenerate: the length grows or shrinks by σ_w²/2 a "
+                     "layer unless σ_w² = 2 exactly)")
+    if missing:
+        lines.append(f"no q*: {', '.join(missing)}: the pre-activations' length grows "
+                     "without bound, so there is no settled factor √χ₁")
     return lines
 
 
@@ -503,8 +515,8 @@ def summary_tables(flows: dict, predicted: dict | None = None, settled: dict | N
     """Ratio, mean-field prediction, verdict, global norm and loss per configuration, for
     a terminal ``width`` columns wide — given the predictions
     (:func:`jaxdeep.theory.prediction.predict_flow`), the predicted ratio and the settled
-    per-layer factor √χ₁ (``settled``: label → (√χ₁, q*), :func:`settled_factor`;
-    marked † where it holds without a q*) beside the measured ratio."""
+    per-layer factor √χ₁ (``settled``: label → :class:`Settled`; marked † where it holds
+    at every length q) beside the measured ratio."""
     predicted, settled = predicted or {}, settled or {}
     title = ("Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)"
              + ("; predicted by mean-field theory, √χ₁ its factor per layer"
@@ -513,10 +525,9 @@ def summary_tables(flows: dict, predicted: dict | None = None, settled: dict | N
     labels = list(flows)
 
     def factor(label):
-        value, q_star = settled.get(label, (math.nan, math.nan))
-        if not math.isfinite(value):
+        if label not in settled or not math.isfinite(settled[label].factor):
             return "no q*"
-        return f"{value:.3g}" + ("" if math.isfinite(q_star) else NO_Q_STAR)
+        return f"{settled[label].factor:.3g}" + (ANY_Q if settled[label].any_q else "")
 
     columns = [("ratio", [format_norm(flows[k].ratio) for k in labels])]
     if predicted:
@@ -535,12 +546,12 @@ def _clean(v):
     return float(v) if math.isfinite(v) else None
 
 
-def _predicted(p, sqrt_chi_1: float, q_star: float) -> dict:
-    """A prediction as JSON: ``sqrt_chi_1`` wherever it is defined (with or without a
-    q*), ``q_star`` null where the length has no fixed point."""
-    return {"ratio": _clean(p.ratio), "sqrt_chi_1": _clean(sqrt_chi_1),
-            "q_star": _clean(q_star), "grad": [_clean(v) for v in p.grad],
-            "q": [_clean(v) for v in p.q]}
+def _predicted(p, settled: Settled) -> dict:
+    """A prediction as JSON: ``sqrt_chi_1`` wherever it is defined; ``q_star`` null
+    where the length has no fixed point or needs none (``chi_same_at_every_q``)."""
+    return {"ratio": _clean(p.ratio), "sqrt_chi_1": _clean(settled.factor),
+            "q_star": _clean(settled.q_star), "chi_same_at_every_q": settled.any_q,
+            "grad": [_clean(v) for v in p.grad], "q": [_clean(v) for v in p.q]}
 
 
 def _as_dict(flow) -> dict:
