@@ -7,7 +7,7 @@ of each and plots both training-loss curves (log scale) in one PNG.
 
     python examples/resnet_vs_plain.py                                 # ResNet-56, digits
     python examples/resnet_vs_plain.py --depth 20 --dataset mnist \\
-        --data-dir ../shared/data/mnist --train-size 5000 --steps 100 --batch 32
+        --data-dir $MNIST_DIR --train-size 5000 --steps 100 --batch 32
 
 The test set is evaluated once, after training (the curves are training loss, as in the
 paper's figure), with the final batch-norm running statistics. The defaults (300 Adam
@@ -42,7 +42,7 @@ def parse_args(argv):
     p.add_argument("--dataset", choices=("digits", "mnist"), default="digits", help="data set")
     p.add_argument("--data-dir", default=None,
                    help="mnist only: directory with the four IDX .gz files "
-                        "(e.g. ../shared/data/mnist); None: the download cache")
+                        "(the four IDX files); None: the download cache")
     p.add_argument("--train-size", type=int, default=None,
                    help="train on a random subset of this many examples (None: all)")
     p.add_argument("--steps", type=int, default=300, help="Adam steps per network")

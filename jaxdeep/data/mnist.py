@@ -45,7 +45,7 @@ MNIST_MIRRORS: tuple[str, ...] = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 
-#: md5 of each canonical gzip file (see shared/data/README.md).
+#: md5 of each canonical gzip file, as published with MNIST (Yann LeCun's original IDX files).
 MNIST_MD5: dict[str, str] = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
