@@ -42,7 +42,7 @@ def parse_args(argv):
     p.add_argument("--dataset", choices=("digits", "mnist"), default="digits", help="data set")
     p.add_argument("--data-dir", default=None,
                    help="mnist only: directory with the four IDX .gz files "
-                        "(the four IDX files); None: the download cache")
+                        "; None: the download cache")
     p.add_argument("--train-size", type=int, default=None,
                    help="train on a random subset of this many examples (None: all)")
     p.add_argument("--steps", type=int, default=300, help="Adam steps per network")
