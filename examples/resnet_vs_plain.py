@@ -41,7 +41,7 @@ def parse_args(argv):
     p.add_argument("--depth", type=int, default=56, help="6n + 2: 8, 14, 20, 32, 44, 56, 110")
     p.add_argument("--dataset", choices=("digits", "mnist"), default="digits", help="data set")
     p.add_argument("--data-dir", default=None,
-                   help="mnist only: directory with the four IDX .gz files "
+                   help="mnist only: directory with the four IDX .gz files"
                         "; None: the download cache")
     p.add_argument("--train-size", type=int, default=None,
                    help="train on a random subset of this many examples (None: all)")
