@@ -91,6 +91,11 @@ def test_counts_have_the_right_number():
     assert "0 of 1 cell are saved" in console.export_text()
 
 
+def _frames(out: io.StringIO) -> list[str]:
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    return [line for line in re.split(r"[\r\n]", text) if line.strip()]
+
+
 def test_progress_bar_shows_count_and_time_left():
     out = io.StringIO()
     terminal = Console(file=out, force_terminal=True, width=150, color_system=None)
@@ -98,13 +103,25 @@ def test_progress_bar_shows_count_and_time_left():
         task = bar.add_task("checking", total=7)
         bar.advance(task, 3)
         bar.refresh()
-    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
-    assert "3/7 checks" in shown
-    assert re.search(r"left \d+:\d\d:\d\d|left -:--:--", shown)
+    assert any(re.search(r"3/7 checks \d:\d\d:\d\d left (\d:\d\d:\d\d|-:--:--)", line)
+               for line in _frames(out))
     quiet = io.StringIO()  # not a terminal (a log file, a pipe): no bar frames at all
     with progress_bar("checks", console=Console(file=quiet)) as bar:
         bar.advance(bar.add_task("checking", total=2), 1)
     assert quiet.getvalue() == ""
+
+
+def test_progress_bar_fits_80_columns_cutting_only_the_description():
+    out = io.StringIO()
+    terminal = Console(file=out, force_terminal=True, width=80, color_system=None)
+    with progress_bar("configurations", console=terminal) as bar:
+        task = bar.add_task("tanh / normal(σ=1), σ_b=0.2236: mean-field", total=4)
+        bar.advance(task, 1)
+        bar.refresh()
+    frames = _frames(out)
+    assert frames and all(len(line) <= 80 for line in frames)
+    assert all(re.search(r" \d+/4 configurations \d:\d\d:\d\d left (\d:\d\d:\d\d|-:--:--)$",
+                         line.rstrip()) for line in frames), frames
 
 
 def test_gradcheck_counts_the_rows_it_will_check():

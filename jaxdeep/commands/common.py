@@ -20,19 +20,28 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {many}"
 
 
-def progress_bar(unit: str, *, quiet: bool = False, console=None):
+def progress_bar(unit: str = "", *, quiet: bool = False, console=None):
     """A transient progress bar on stderr (or ``console``): what is being done, a bar,
-    "n/N ``unit``", the time taken and the time left. Silent with ``quiet`` (e.g. --json)
-    and when its console is not a terminal, so a redirected run's logs hold no bar
-    frames."""
+    "n/N ``unit``", the time taken and the time left — on one line of the terminal's
+    width (a long description is cut, the counts and times never). Silent with
+    ``quiet`` (e.g. --json) and when its console is not a terminal, so a redirected
+    run's logs hold no bar frames."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
+    from rich.table import Column
 
     console = console or Console(stderr=True)
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn(unit), TimeElapsedColumn(), TextColumn("left"),
-                    TimeRemainingColumn(), console=console, transient=True,
+    bar = min(30, max(6, console.width // 8))
+    # what the columns after the description take: the bar, n/N (up to 9999/9999), the
+    # unit, two times of 7 and "left", a space between each
+    fixed = bar + 9 + (len(unit) + 1 if unit else 0) + 7 + 4 + 7 + 5
+    columns = [TextColumn("{task.description}", table_column=Column(
+                   no_wrap=True, overflow="ellipsis", max_width=max(8, console.width - fixed))),
+               BarColumn(bar_width=bar), MofNCompleteColumn()]
+    columns += [TextColumn(unit)] if unit else []
+    columns += [TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
+    return Progress(*columns, console=console, transient=True,
                     disable=quiet or not console.is_terminal)
 
 

@@ -96,8 +96,9 @@ def measure(args, console) -> int:
     flows, acts, predicted, settled = {}, {}, {}, {}
     # Each configuration compiles its own programs (tens of seconds on a CPU): say which
     # one is under way, how many are done and how long the rest should take.
-    steps = ("gradients", "activations", "mean-field prediction")
-    with progress_bar("configurations", quiet=args.json) as bar:
+    steps = ("gradients", "activations", "mean-field")
+    # "label: step", then n/N configurations (no unit: the label needs the room)
+    with progress_bar(quiet=args.json) as bar:
         task = bar.add_task("measuring", total=len(configs))
         for activation, init in configs:
             label = f"{activation} / {init}" + (
