@@ -41,6 +41,19 @@ def executable(argv: list[str]) -> list[str]:
     return argv
 
 
+def placeholder(value, folder: str):
+    """``value`` with the temporary folder's path written ``{dir}`` in every string (a
+    command's own record of its --out), as in the command line: records name no
+    machine's paths."""
+    if isinstance(value, dict):
+        return {k: placeholder(v, folder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [placeholder(v, folder) for v in value]
+    if isinstance(value, str):
+        return value.replace(folder, "{dir}")
+    return value
+
+
 def main(argv=None) -> dict:
     from benchmarks.record import emit, environment  # imports JAX: not for rerun.py
 
@@ -67,7 +80,8 @@ def main(argv=None) -> dict:
         sys.stderr.write(done.stdout)
         if done.returncode:
             raise SystemExit(f"capture.py: the command exited with {done.returncode}")
-        numbers = json.loads((folder / args.read).read_text()) if args.read else None
+        numbers = (placeholder(json.loads((folder / args.read).read_text()), str(folder))
+                   if args.read else None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     record = {"command": "python benchmarks/capture.py "

@@ -120,3 +120,11 @@ def test_against_compares_two_records_without_running(tmp_path, capsys):
     assert rerun.main([str(old), "--against", str(new)]) == 1
     out = capsys.readouterr().out
     assert "moved  accuracy: 0.5 → 0.6" in out and "loss" not in out
+
+
+def test_capture_names_its_temporary_folder_as_in_the_command():
+    from benchmarks.capture import placeholder
+
+    got = placeholder({"args": {"out": "/tmp/capture-x/y"}, "n": [1.5, "/tmp/capture-x"]},
+                      "/tmp/capture-x")
+    assert got == {"args": {"out": "{dir}/y"}, "n": [1.5, "{dir}"]}
