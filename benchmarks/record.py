@@ -31,11 +31,11 @@ def command(script: str, argv: list[str], data_dir, checkpoint_dir=None, run_dir
 def environment() -> dict:
     """Library versions, the device and CPU the numbers were measured on and the code
     that measured them: ``commit`` (``git rev-parse HEAD`` of this checkout) and
-    ``dirty`` (tracked files under ``jaxdeep/`` or ``benchmarks/`` differ from it);
-    both ``None`` outside a git checkout."""
+    ``dirty`` (tracked files under ``jaxdeep/`` or ``benchmarks/``, records aside,
+    differ from it); both ``None`` outside a git checkout."""
     from jaxdeep.runtime import cpu, source_commit
 
-    source = source_commit(("jaxdeep", "benchmarks")) or {}
+    source = source_commit(("jaxdeep", "benchmarks", ":(exclude)benchmarks/results")) or {}
     return {"jaxdeep": jaxdeep.__version__, "jax": jax.__version__,
             "device": str(jax.devices()[0].device_kind), "python": platform.python_version(),
             "cpu": cpu()["model"], "cores": cpu()["cores"],
