@@ -11,6 +11,10 @@ import pytest
 
 import jaxdeep
 
+# memory_budget: a test that pushes its process's peak resident memory past
+# JAXDEEP_TEST_MEMORY_GB (default 4) fails, naming the peak; pytester: to test that.
+pytest_plugins = ["memory_budget", "pytester"]
+
 
 @pytest.fixture(scope="session")
 def digits_batch():
