@@ -64,21 +64,29 @@ def _measure(name, width, depth, batch, sw2, sb2, q0, c0, key):
     a, b = jax.random.normal(k_x, (2, batch, width))
     h0 = jnp.sqrt(q0) * jnp.concatenate([a, c0 * a + jnp.sqrt(1 - c0 ** 2) * b])
 
-    def forward(h, k):
+    def weights(k):
         kw, kb = jax.random.split(k)
-        w = jax.random.normal(kw, (width, width)) * jnp.sqrt(sw2 / width)
-        bias = jax.random.normal(kb, (width,)) * jnp.sqrt(sb2)
-        h_next = act.f(h) @ w + bias
-        return h_next, (h_next, w)
+        return (jax.random.normal(kw, (width, width)) * jnp.sqrt(sw2 / width),
+                jax.random.normal(kb, (width,)) * jnp.sqrt(sb2))
 
-    _, (hs, ws) = jax.lax.scan(forward, h0, jax.random.split(k_layers, depth))
+    def forward(h, k):
+        w, bias = weights(k)
+        h_next = act.f(h) @ w + bias
+        return h_next, h_next
+
+    keys = jax.random.split(k_layers, depth)
+    _, hs = jax.lax.scan(forward, h0, keys)
     q = jnp.mean(hs ** 2, axis=(1, 2))
     first, second = hs[:, :batch], hs[:, batch:]
     c = (jnp.sum(first * second, axis=(1, 2))
          / jnp.sqrt(jnp.sum(first ** 2, axis=(1, 2)) * jnp.sum(second ** 2, axis=(1, 2))))
 
     def backward(delta_above, layer):  # δ⁽ˡ⁾ = f′(h⁽ˡ⁾) ⊙ W⁽ˡ⁺¹⁾ᵀ δ⁽ˡ⁺¹⁾
-        h, w_above = layer
+        h, key_above = layer
+        # W⁽ˡ⁺¹⁾ drawn again from its key (the same numbers) rather than kept from the
+        # forward pass: all depth × width² weights are 3.4 GB at width 2048, depth 200,
+        # and XLA held two copies; the second draw costs about a third more time
+        w_above, _ = weights(key_above)
         delta = act.df(h) * (delta_above @ w_above.T)
         ratio = jnp.sum(delta ** 2)  # ‖δ⁽ˡ⁺¹⁾‖ = 1: carried normalised, so that a
         # vanishing signal (0.05 per layer) does not underflow float32 within the depth
@@ -86,7 +94,7 @@ def _measure(name, width, depth, batch, sw2, sb2, q0, c0, key):
 
     top = jax.random.normal(k_delta, (2 * batch, width))
     top = top / jnp.sqrt(jnp.sum(top ** 2))
-    _, ratios = jax.lax.scan(backward, top, (hs[:-1], ws[1:]), reverse=True)
+    _, ratios = jax.lax.scan(backward, top, (hs[:-1], keys[1:]), reverse=True)
     return q, ratios, c
 
 
