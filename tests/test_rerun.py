@@ -128,3 +128,21 @@ def test_capture_names_its_temporary_folder_as_in_the_command():
     got = placeholder({"args": {"out": "/tmp/capture-x/y"}, "n": [1.5, "/tmp/capture-x"]},
                       "/tmp/capture-x")
     assert got == {"args": {"out": "{dir}/y"}, "n": [1.5, "{dir}"]}
+
+
+def test_runtime_names_the_commit_from_a_checkout_and_nothing_from_a_copy(tmp_path):
+    import shutil
+
+    from jaxdeep import runtime
+
+    here = runtime.describe()
+    assert here["cpu"]["model"] and here["cpu"]["cores"] >= 1
+    if (ROOT / ".git").exists():
+        assert len(here["source"]["commit"]) == 40
+    shutil.copytree(ROOT / "jaxdeep", tmp_path / "jaxdeep")   # as a wheel installs it
+    done = subprocess.run([sys.executable, "-c", "from jaxdeep import runtime; "
+                           "print(runtime.source_commit(), 'source' in runtime.describe())"],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "False"]
