@@ -65,7 +65,8 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="the record to write")
     p.add_argument("--read", default=None,
-                   help="JSON file, relative to {dir}, whose content becomes the numbers")
+                   help="JSON file, relative to {dir}, whose content becomes the numbers; "
+                        "- for what the command prints")
     args = p.parse_args(own)
     if not inner:
         raise SystemExit("capture.py: no command after --")
@@ -74,14 +75,16 @@ def main(argv=None) -> dict:
     try:
         run = [a.replace("{dir}", str(folder)) for a in inner]
         start = time.perf_counter()
+        stdout = args.read == "-"  # the numbers are what the command prints (--json)
         done = subprocess.run(executable(run), cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+                              stderr=None if stdout else subprocess.STDOUT, text=True)
         seconds = time.perf_counter() - start
-        sys.stderr.write(done.stdout)
+        if not stdout:
+            sys.stderr.write(done.stdout)
         if done.returncode:
             raise SystemExit(f"capture.py: the command exited with {done.returncode}")
-        numbers = (placeholder(json.loads((folder / args.read).read_text()), str(folder))
-                   if args.read else None)
+        text = done.stdout if stdout else (folder / args.read).read_text() if args.read else None
+        numbers = placeholder(json.loads(text), str(folder)) if text is not None else None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     record = {"command": "python benchmarks/capture.py "

@@ -1,0 +1,165 @@
+"""The README's tables of numbers, written from the records that hold them.
+
+No number in these tables is typed by hand: each is read from a record in
+``benchmarks/results/`` (which carries the command, the commit and the CPU that made it),
+and ``tests/test_readme_numbers.py`` fails when the README's copy differs from what this
+prints. After re-running a record (``benchmarks/rerun.py``), print the tables and paste
+them::
+
+    python benchmarks/readme_tables.py            # every table
+    python benchmarks/readme_tables.py study      # one of them
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: The study's remedies as the README names them, in its order.
+STUDY_LABELS = {
+    "sigmoid": "plain sigmoid, Glorot",
+    "tanh": "plain tanh, Glorot",
+    "relu": "ReLU, He",
+    "residual": "residual (ReLU, He)",
+    "sae": "sigmoid, SAE pre-trained",
+    "dbn": "sigmoid, DBN pre-trained",
+    "dbm": "sigmoid, DBM pre-trained",
+    "orthogonal": "tanh at criticality, orthogonal (dynamical isometry)",
+    "batchnorm": "sigmoid with batch norm",
+    "exploding": "ReLU, N(0, 1) weights (exploding)",
+    "clipped": "the same, gradients clipped to norm 1",
+}
+
+
+def load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def study_cell(cell: dict, seeds: int) -> str:
+    """``mean (min–max)`` of the test accuracy over the seeds that trained; a cell where
+    some seeds diverged says how many; ``not run¹`` for a depth the remedy skips."""
+    if "skipped" in cell:
+        return "not run¹"
+    if cell["accuracy_mean"] is None:
+        return "diverged" if cell["diverged"] == seeds else f"{cell['diverged']}/{seeds} diverged"
+    text = f"{cell['accuracy_mean']:.3f} ({cell['accuracy_min']:.2f}–{cell['accuracy_max']:.2f})"
+    if cell["diverged"]:
+        text += f", {cell['diverged']}/{seeds} diverged"
+    return text
+
+
+def study(record: str = "study_default_5seeds.json") -> str:
+    """Test accuracy by remedy and depth: mean and min–max over the record's seeds."""
+    r = load(record)
+    depths = [str(d) for d in r["config"]["depths"]]
+    seeds = len(r["config"]["seeds"])
+    lines = ["| remedy | " + " | ".join(f"L = {d}" for d in depths) + " |",
+             "|---|" + "---|" * len(depths)]
+    for name, label in STUDY_LABELS.items():
+        row = r["summary"][name]
+        lines.append(f"| {label} | " + " | ".join(study_cell(row[d], seeds) for d in depths)
+                     + " |")
+    return "\n".join(lines)
+
+
+def study_gradient(record: str = "study_default_5seeds.json") -> str:
+    """‖∂E/∂W⁽¹⁾‖ at initialisation, the gradient reaching the first layer: min–max over
+    the record's seeds (the same random nets the accuracy table trains)."""
+    r = load(record)
+    depths = r["config"]["depths"]
+    first: dict = {}
+    for cell in r["cells"]:
+        if cell.get("init"):
+            first.setdefault((cell["remedy"], cell["depth"]), []).append(cell["init"]["first"])
+    lines = ["| remedy | " + " | ".join(f"L = {d}" for d in depths) + " |",
+             "|---|" + "---:|" * len(depths)]
+    for name, label in STUDY_LABELS.items():
+        cells = []
+        for d in depths:
+            values = [v for v in first.get((name, d), []) if v is not None]
+            if "skipped" in r["summary"][name][str(d)]:
+                cells.append("not run¹")
+            elif not values:
+                cells.append("overflow")
+            else:
+                cells.append(f"{min(values):.1e} – {max(values):.1e}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def skip_blocks(record: str = "skip_residual_vs_plain.json") -> str:
+    """Held-out accuracy of 50 residual blocks against their plain twin (one seed)."""
+    r = load(record)["results"]
+    acc = {(run["residual"], run["activation"]): run["test_accuracy"] for run in r["runs"]}
+    c = r["config"]
+    lines = [f"| {c['blocks']} blocks, width {c['width']} | ReLU | sigmoid |", "|---|---:|---:|"]
+    for residual, label in ((True, "residual (pre-activation, zero-init last layer)"),
+                            (False, "plain twin (same layers, no shortcuts)")):
+        lines.append(f"| {label} | {acc[residual, 'relu']:.3f} | {acc[residual, 'sigmoid']:.3f} |")
+    return "\n".join(lines)
+
+
+def resnet56(record: str = "skip_resnet56_vs_plain.json") -> str:
+    """ResNet-56 against plain-56 on digits: final training loss and test accuracy."""
+    r = load(record)["results"]["runs"]
+    lines = ["| net | final training loss | test accuracy |", "|---|---:|---:|"]
+    for name, run in r.items():
+        lines.append(f"| {name} | {run['final_train_loss']:.3g} | {run['test_accuracy']:.3f} |")
+    return "\n".join(lines)
+
+
+def unet(record: str = "skip_unet.json") -> str:
+    """The U-Net against its skip-free twin on held-out synthetic shapes."""
+    r = load(record)["results"]["metrics"]
+    lines = ["| U-Net | IoU | Dice | pixel accuracy |", "|---|---:|---:|---:|"]
+    for name, m in r.items():
+        lines.append(f"| {name} | {m['iou']:.3f} | {m['dice']:.3f} | {m['pixel_accuracy']:.3f} |")
+    return "\n".join(lines)
+
+
+def rbm_bas(record: str = "rbm_bas.json") -> str:
+    """Exact held-out log-likelihood (nats per pattern) of 16-hidden RBMs on 4×4
+    bars-and-stripes: the best reached during training and the final one."""
+    r = load(record)["results"]
+    lines = ["| method | best | final |", "|---|---:|---:|"]
+    for name, run in r["runs"].items():
+        lines.append(f"| {name} | {run['best']:.2f} | {run['final']:.2f} |")
+    lines.append(f"| optimum (the data's entropy) | {r['optimum']:.2f} | |")
+    return "\n".join(lines)
+
+
+def pretrain(kinds: tuple = ("dbn", "sae")) -> str:
+    """A 10-hidden-layer sigmoid net fine-tuned after greedy pre-training, against the
+    same net from random init (``jaxdeep pretrain --kind …`` with its defaults, seed 0)."""
+    labels = {"dbn": "DBN pre-trained (20 epochs per layer)",
+              "sae": "denoising-SAE pre-trained (masking 0.2)"}
+    lines = ["| initialisation | test accuracy |", "|---|---|"]
+    random = set()
+    for kind in kinds:
+        r = load(f"pretrain_digits_{kind}.json")["results"]
+        lines.append(f"| {labels[kind]} | **{r['pre-trained']['accuracy']:.3f}** |")
+        random.add(round(r["random init"]["accuracy"], 3))
+    # each command trains the same random twin (same seed, steps and batches)
+    lines += [f"| Glorot random init, same steps and batches | {a:.3f} |" for a in sorted(random)]
+    return "\n".join(lines)
+
+
+TABLES = {"study": study, "study_gradient": study_gradient, "skip_blocks": skip_blocks,
+          "resnet56": resnet56, "unet": unet, "rbm_bas": rbm_bas, "pretrain": pretrain}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(TABLES)
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        raise SystemExit(f"readme_tables.py: no table {unknown[0]!r}; the tables are "
+                         + ", ".join(TABLES))
+    for name in names:
+        print(f"<!-- {name} -->\n{TABLES[name]()}\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
