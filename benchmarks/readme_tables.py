@@ -147,7 +147,38 @@ def pretrain(kinds: tuple = ("dbn", "sae")) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"study": study, "study_gradient": study_gradient, "skip_blocks": skip_blocks,
+def number(x: float) -> str:
+    """Three significant figures, in exponent form outside [0.01, 1000)."""
+    return f"{x:.3g}" if 0.01 <= abs(x) < 1000 else f"{x:.2e}"
+
+
+#: ``jaxdeep gradflow``'s configurations as the README names them, and their records.
+GRADFLOW_ROWS = [
+    ("gradflow_default.json", "sigmoid / glorot", "sigmoid, Glorot init"),
+    ("gradflow_default.json", "tanh / glorot", "tanh, Glorot init"),
+    ("gradflow_default.json", "relu / he", "ReLU, He init"),
+    ("gradflow_default.json", "tanh / normal(σ=1)", "tanh, N(0, 1) weights"),
+    ("gradflow_relu_normal.json", "relu / normal(σ=1)",
+     "ReLU, N(0, 1) weights (`--activation relu --init normal`)"),
+]
+
+
+def gradflow() -> str:
+    """``jaxdeep gradflow`` at initialisation: measured and predicted first/last ratio,
+    √χ₁ (marked † where χ is the same at every length q, so no fixed point q* is
+    needed), the global gradient norm and the verdict."""
+    lines = ["| configuration | ratio | predicted | √χ₁ | global ‖∇E‖ | verdict |",
+             "|---|---:|---:|---:|---:|---|"]
+    for record, key, label in GRADFLOW_ROWS:
+        flow = load(record)["results"]["flows"][key]
+        p = flow["predicted"]
+        chi = number(p["sqrt_chi_1"]) + ("†" if p["chi_same_at_every_q"] else "")
+        lines.append(f"| {label} | {number(flow['ratio'])} | {number(p['ratio'])} | {chi} | "
+                     f"{number(flow['global_norm'])} | {flow['verdict']} |")
+    return "\n".join(lines)
+
+
+TABLES = {"gradflow": gradflow, "study": study, "study_gradient": study_gradient, "skip_blocks": skip_blocks,
           "resnet56": resnet56, "unet": unet, "rbm_bas": rbm_bas, "pretrain": pretrain}
 
 
