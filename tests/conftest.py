@@ -1,10 +1,22 @@
-"""Shared fixtures: one small, fixed batch of real data (compiled shapes stay the same)."""
+"""Shared fixtures: one small, fixed batch of real data (compiled shapes stay the same).
+
+Most of the suite's time is XLA compiling small programs, so by default every program is
+compiled without XLA's backend optimisations (``jax_disable_most_optimizations``: the same
+programs, about 30 % less CPU time for the suite); child processes inherit this through
+the environment. ``JAX_DISABLE_MOST_OPTIMIZATIONS=0 pytest`` runs the suite on optimised
+programs; a module whose time goes into running rather than compiling opts back in with
+``pytestmark = pytest.mark.usefixtures("optimized")``.
+"""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
 
-import jax
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+
+import jax  # noqa: E402  (after the environment it reads)
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -14,6 +26,22 @@ import jaxdeep
 # memory_budget: a test that pushes its process's peak resident memory past
 # JAXDEEP_TEST_MEMORY_GB (default 4) fails, naming the peak; pytester: to test that.
 pytest_plugins = ["memory_budget", "pytester"]
+
+jax.config.update("jax_disable_most_optimizations",
+                  os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"].lower() in ("1", "true"))
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a module's last test (its fixtures torn down), drop JAX's compiled programs:
+    they are rarely reused by the next module, and kept, a worker's memory grew with every
+    module it ran (5 GB by the end of the suite)."""
+    try:
+        return (yield)
+    finally:
+        if nextitem is None or nextitem.module is not item.module:
+            jax.clear_caches()
+            gc.collect()
 
 
 @pytest.fixture(scope="session")
@@ -41,12 +69,24 @@ def strict_jax():
 
 
 @pytest.fixture(scope="module")
+def optimized():
+    """Compile a module's programs with XLA's backend optimisations, for modules whose
+    time goes into running the programs (long scans, sampling) or whose comparisons rely
+    on the optimised programs' rounding. Restored afterwards."""
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
+@pytest.fixture(scope="module")
 def fewer_optimizations():
     """Compile a module's programs (the library's jitted functions and every eager random
     draw) without XLA's backend optimisations — what ``compile_fast`` does, for all of
     them: the same programs and float semantics at a fraction of the compile time.
-    Restored afterwards. Opt in with ``pytestmark =
-    pytest.mark.usefixtures("fewer_optimizations")``."""
+    The suite's default; the fixture keeps a module so when the rest runs optimised
+    (``JAX_DISABLE_MOST_OPTIMIZATIONS=0``). Restored afterwards. Opt in with
+    ``pytestmark = pytest.mark.usefixtures("fewer_optimizations")``."""
     before = jax.config.values["jax_disable_most_optimizations"]
     jax.config.update("jax_disable_most_optimizations", True)
     yield

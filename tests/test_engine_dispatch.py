@@ -19,6 +19,10 @@ from jaxdeep.nets.adapters import from_nnx
 from jaxdeep.sharding import data_mesh, replicate
 from jaxdeep.train import SupervisedLearner, classification, default_optimizer, fit
 
+# The step-by-step and scanned runs agree to 1e-5 absolute on losses near 100 when both
+# are optimised; unoptimised, XLA rounds them differently
+pytestmark = pytest.mark.usefixtures("optimized")
+
 
 class TinyCNN(nnx.Module):
     """A 3×3 ``nnx.Conv`` (autodiff's backward convolutions), batch norm, a linear head.

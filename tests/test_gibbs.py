@@ -34,6 +34,9 @@ CHAINS, STEPS = 20000, 50
 BETAS, PT_STEPS = np.linspace(0.0, 1.0, 3), 40
 TV_MAX = 0.03
 
+# Thousands of chains for tens of steps: running dominates (unoptimised, twice as long)
+pytestmark = pytest.mark.usefixtures("optimized")
+
 
 
 

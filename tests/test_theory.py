@@ -33,6 +33,10 @@ from jaxdeep.theory import (chi, correlation_map, critical_sigma_w2, length_map,
 from jaxdeep.theory.montecarlo import measure
 from jaxdeep.theory.prediction import predict_flow
 
+# The Monte-Carlo runs 200 layers of width 1024: its time is running, not compiling
+# (unoptimised, 5× longer)
+pytestmark = pytest.mark.usefixtures("optimized")
+
 # ------------------------------------------------------------------ closed forms
 
 
