@@ -30,6 +30,7 @@ def suite():
         sys.path.remove(str(BENCHMARKS))
 
 
+@pytest.mark.slow  # ~15 s: every benchmark case at toy sizes
 def test_every_case_runs_on_toy_sizes_and_is_reported(suite, tmp_path):
     run, rbm_epoch, sampling, mlp_step, compile_depth, dbn_pretrain, unet_step, startup = suite
     rows = rbm_epoch.run(quick=True, peak_gflops=100.0, reps=1, have_torch=False,
@@ -85,6 +86,7 @@ def test_the_entry_point_refuses_bad_flags(suite, capsys):
         run.main(["--reps", "0"])
 
 
+@pytest.mark.slow  # ~35 s: every section of the accelerator check on the CPU
 def test_the_accelerator_check_runs_every_section_at_toy_sizes(suite, tmp_path):
     """`python -m benchmarks --accelerator --toy` on the CPU: every section runs, the JSON
     and Markdown name the chip, and nothing is recorded as failed or skipped."""

@@ -162,7 +162,8 @@ def test_pretrain_dbm_reports_bound_and_both_fine_tunings(tmp_path, capsys):
     assert "test log-likelihood ≥" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("kind", ["dbn", pytest.param("sae", marks=pytest.mark.slow)])
+@pytest.mark.slow  # ~9 s each; the experiment runs from the library in test_pretrain_experiment.py
+@pytest.mark.parametrize("kind", ["dbn", "sae"])
 def test_pretrain_dbn_and_sae(kind, tmp_path):
     out = tmp_path / kind
     assert main(["pretrain", "--kind", kind, "--layers", "16,16", "--epochs", "1",

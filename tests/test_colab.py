@@ -281,6 +281,7 @@ def _shrunk(command: str) -> str:
     return command
 
 
+@pytest.mark.slow  # ~15 s: every command of the guide in a fresh process
 def test_how_to_commands_run_as_written(tmp_path):
     commands = _commands(HOW_TO.read_text(encoding="utf-8"))
     assert any(c.startswith("pip install") for c in commands), commands

@@ -115,6 +115,7 @@ def test_a_wrong_command_in_the_tutorial_would_be_caught(bad):
         _accepted(bad)
 
 
+@pytest.mark.slow  # ~12 s: the guide's remedy trained through a study
 def test_the_add_a_remedy_guide_runs(tmp_path):
     """The how-to's code, as written, at a tiny size (the depth it reads, one seed, 40 steps)."""
     text = (DOCS / "how-to" / "add-remedy.md").read_text()

@@ -93,6 +93,7 @@ def test_the_guides_commands_are_ones_the_command_line_accepts():
             assert words == ["cd", "examples"], command
 
 
+@pytest.mark.slow  # ~11 s: every model of the guide diagnosed
 def test_the_models_in_data_flow_order_with_the_guides_verdicts(example, capsys):
     results = example.main(["resnet", "gpt", "equinox", "--steps", "0"])
     assert list(results) == ["resnet", "gpt", "equinox"]

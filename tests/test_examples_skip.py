@@ -36,6 +36,7 @@ def _assert_png(path: Path):
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
+@pytest.mark.slow  # ~9 s: the example script end to end
 def test_residual_vs_plain_writes_png_and_json(tmp_path, capsys):
     script = _load("residual_vs_plain")
     png, js = tmp_path / "curves.png", tmp_path / "runs.json"

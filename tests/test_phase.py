@@ -69,6 +69,7 @@ def tiny(out, **changes):
     return phase.PhaseConfig.resolve("quick", **values)
 
 
+@pytest.mark.slow  # ~25 s: a whole diagram and its report; its training runs in the ensemble test above
 def test_a_tiny_phase_diagram_runs_resumes_and_refuses_other_settings(tmp_path, monkeypatch):
     result = phase.run(tiny(tmp_path), progress=False)
     out = result.out

@@ -242,6 +242,7 @@ CLAIM_STEPS = 500  # fine-tuning budget: Adam, learning rate 1e-3, batch 64
 DEEP = [64] + [128] * 10
 
 
+@pytest.mark.slow  # ~20 s: training to a target
 def test_claim_dbn_pretraining_rescues_a_deep_sigmoid_net(digits):
     """10 sigmoid layers of 128 on digits: DBN-pre-trained ≥ 0.85 test accuracy after
     500 Adam steps, the same net from Glorot init ≤ 0.5 (seeds fixed)."""

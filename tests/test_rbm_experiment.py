@@ -42,6 +42,7 @@ def test_bad_settings_are_refused(settings, message):
         RBMConfig.resolve(**settings)
 
 
+@pytest.mark.slow  # ~10 s: the whole experiment twice
 def test_the_library_run_is_the_commands_run(tmp_path, capsys):
     result = run_rbm(RBMConfig.resolve(out=str(tmp_path / "lib"), **TINY), progress=False)
     assert result.final["kind"] == "exact" and result.samples.shape == (100, 16)

@@ -114,6 +114,7 @@ def test_eval_is_deterministic_and_independent_of_the_batch(r8):
     assert not np.allclose(t1[0], t2[0])
 
 
+@pytest.mark.slow  # ~10 s: training; batch statistics' updates are checked without it above
 def test_trains_on_digits_and_threads_the_state(digits_batch):
     x, y = digits_batch
     model = resnet((8, 8), depth=8)

@@ -18,7 +18,8 @@ from jaxdeep.engine import shared
 run_module = importlib.import_module("jaxdeep.study.run")  # study.run is the function
 
 #: A grid small enough to run several times. Its nets have the quick preset's shapes
-#: (width 64, depth 2, blocks of 100 steps), so after the quick run nothing recompiles.
+#: (width 64, depth 2, blocks of 100 steps), so with -m slow, after the quick run, nothing
+#: recompiles.
 TINY = dict(remedies=("sigmoid", "relu"), depths=(2,), seeds=(0, 1), steps=100,
             eval_every=100, pretrain_epochs=1)
 
@@ -36,6 +37,7 @@ def quick(tmp_path_factory):
     return study.run(preset="quick", out=str(out), progress=False)
 
 
+@pytest.mark.slow  # ~60 s: the whole quick preset (10 cells); its cells' code runs on the tiny grid below
 def test_quick_preset_shows_the_vanishing_gradient_and_its_remedies(quick):
     results = json.loads((quick.out / "results.json").read_text())
     summary, chance = results["summary"], results["dataset"]["chance"]
@@ -53,6 +55,7 @@ def test_quick_preset_shows_the_vanishing_gradient_and_its_remedies(quick):
         assert summary[name]["20"]["first_grad_init"] > 1e-2 * summary[name]["2"]["first_grad_init"]
 
 
+@pytest.mark.slow  # the quick preset's report (~60 s with the run above)
 def test_quick_report_has_every_file_and_the_table(quick):
     for name in ("results.json", "report.md", "report.html", "config.json", "accuracy.png",
                  "first_layer_gradient.png", "gradients.png", "curves.png",
@@ -77,6 +80,7 @@ def test_quick_report_has_every_file_and_the_table(quick):
     assert residual["init"]["unit"] == "block" and residual["layers"] == 21
 
 
+@pytest.mark.slow  # the quick preset's records (~60 s with the run above)
 def test_the_monitor_records_each_cells_gradients_while_it_trains(quick):
     """Every 100 steps (eval_every) the monitor around Adam recorded ‖∂E/∂W‖ per unit:
     the sigmoid net's gradient stays vanished while it trains, ReLU/He's stays within
@@ -275,6 +279,7 @@ def test_the_theory_stands_beside_each_random_net(quick):
     assert "Mean-field theory beside" in (quick.out / "report.md").read_text()
 
 
+@pytest.mark.slow  # ~25 s: four more remedies trained through a study
 def test_the_theory_remedies_run_and_are_listed(tmp_path, capsys):
     for name in ("orthogonal", "batchnorm", "exploding", "clipped"):
         assert name in study.REMEDIES and name in study.StudyConfig().remedies
