@@ -11,7 +11,7 @@ of each and plots both training-loss curves (log scale) in one PNG.
 
 The test set is evaluated once, after training (the curves are training loss, as in the
 paper's figure), with the final batch-norm running statistics. The defaults (300 Adam
-steps of 64 at lr 1e-3) took 2 min 39 s for both networks on an idle 2-core CPU; numbers
+steps of 64 at lr 1e-3) take a few minutes for both networks on a 2-core CPU; numbers
 and figures are in ``docs/results-skip.md``. On a CPU keep the batch at 64 or below:
 the backward pass through the scanned convolutions costs more per example at 128.
 """
