@@ -266,6 +266,7 @@ def test_cli_runs_a_small_study(tmp_path, capsys):
 # ------------------------------------------------------------------ theory's remedies
 
 
+@pytest.mark.slow  # the quick preset's theory (~60 s with its run)
 def test_the_theory_stands_beside_each_random_net(quick):
     """Each plain net's cell carries mean-field theory's view of its weights; at depth 20
     the predicted first/last ratio of the sigmoid net is within 10 % (in log₁₀) of the
