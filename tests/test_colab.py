@@ -25,6 +25,7 @@ a ``file://`` folder, as tests/test_data.py serves them to ``download_mnist``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -217,6 +218,12 @@ def _run_setup_cell(runtime: Runtime, tmp: Path, *, colab: bool, **env):
     (stubs / "google" / "colab" / "__init__.py").write_text('"""Stands for Colab."""\n')
     # jax imports it when it sees Colab (its debugger's front end)
     (stubs / "google" / "colab" / "output.py").write_text('"""Colab\'s output helpers."""\n')
+    # A Colab kernel runs inside IPython, whose display module jax's debugger imports once
+    # it sees google.colab; stand in for it where this environment has no IPython.
+    if importlib.util.find_spec("IPython") is None:
+        (stubs / "IPython").mkdir(exist_ok=True)
+        (stubs / "IPython" / "__init__.py").write_text('"""Stands for IPython."""\n')
+        (stubs / "IPython" / "display.py").write_text('"""IPython\'s display helpers."""\n')
     (tmp / "cell.py").write_text(_setup_cell())
     prelude = "import google.colab\n" if colab else ""
     run_cell = f"exec(open({str(tmp / 'cell.py')!r}).read())"
