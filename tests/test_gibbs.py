@@ -267,8 +267,8 @@ def test_replica_swap_acceptance_rule(machine, target):
 
     x = np.asarray(v, np.float64)
     log_ratio = free(0.3, x[0]) + free(1.0, x[1]) - free(0.3, x[1]) - free(1.0, x[0])
-    swap = jax.jit(bz.gibbs.replica_swap, static_argnums=0, static_argnames="parity")
-    out, accepted, attempted = swap(machine, jax.random.key(1), params, v, betas, parity=0)
+    swap = jax.jit(bz.gibbs.replica_swap, static_argnums=1, static_argnames="parity")
+    out, accepted, attempted = swap(jax.random.key(1), machine, params, v, betas, parity=0)
     out = np.asarray(out)
     swapped = np.all(out[0] == x[1], 1) & np.all(out[1] == x[0], 1)
     kept = np.all(out == x, axis=(0, 2))
@@ -281,7 +281,7 @@ def test_replica_swap_acceptance_rule(machine, target):
     assert 0.1 < want < 0.9
     assert abs(np.mean(swapped[distinct]) - want) < 0.03, (np.mean(swapped[distinct]), want)
     # parity 1 tries no pair of a 2-replica ladder
-    out1, acc1, att1 = swap(machine, jax.random.key(1), params, v, betas, parity=1)
+    out1, acc1, att1 = swap(jax.random.key(1), machine, params, v, betas, parity=1)
     np.testing.assert_array_equal(np.asarray(out1), x)
     assert int(att1[0]) == 0 and int(acc1[0]) == 0
 
