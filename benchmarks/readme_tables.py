@@ -102,22 +102,26 @@ def skip_blocks(record: str = "skip_residual_vs_plain.json") -> str:
     return "\n".join(lines)
 
 
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table: the first column left-aligned, the numbers right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 def resnet56(record: str = "skip_resnet56_vs_plain.json") -> str:
     """ResNet-56 against plain-56 on digits: final training loss and test accuracy."""
-    r = load(record)["results"]["runs"]
-    lines = ["| net | final training loss | test accuracy |", "|---|---:|---:|"]
-    for name, run in r.items():
-        lines.append(f"| {name} | {run['final_train_loss']:.3g} | {run['test_accuracy']:.3f} |")
-    return "\n".join(lines)
+    runs = load(record)["results"]["runs"]
+    return markdown(["net", "final training loss", "test accuracy"],
+                    [[name, f"{run['final_train_loss']:.3g}", f"{run['test_accuracy']:.3f}"]
+                     for name, run in runs.items()])
 
 
 def unet(record: str = "skip_unet.json") -> str:
     """The U-Net against its skip-free twin on held-out synthetic shapes."""
-    r = load(record)["results"]["metrics"]
-    lines = ["| U-Net | IoU | Dice | pixel accuracy |", "|---|---:|---:|---:|"]
-    for name, m in r.items():
-        lines.append(f"| {name} | {m['iou']:.3f} | {m['dice']:.3f} | {m['pixel_accuracy']:.3f} |")
-    return "\n".join(lines)
+    metrics = load(record)["results"]["metrics"]
+    return markdown(["U-Net", "IoU", "Dice", "pixel accuracy"],
+                    [[name, f"{m['iou']:.3f}", f"{m['dice']:.3f}", f"{m['pixel_accuracy']:.3f}"]
+                     for name, m in metrics.items()])
 
 
 def rbm_bas(record: str = "rbm_bas.json") -> str:
