@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -41,8 +42,13 @@ def progress_bar(unit: str = "", *, quiet: bool = False, console=None):
                BarColumn(bar_width=bar), MofNCompleteColumn()]
     columns += [TextColumn(unit)] if unit else []
     columns += [TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
-    return Progress(*columns, console=console, transient=True,
-                    disable=quiet or not console.is_terminal)
+    silent = quiet or not console.is_terminal
+    if silent:
+        # rich ≤ 13.9 prints a newline when a bar stops on a console that is not
+        # interactive, even a disabled one; a silent bar draws on a console of its own
+        # so that newline goes nowhere and stderr stays exactly the command's messages.
+        console = Console(file=io.StringIO())
+    return Progress(*columns, console=console, transient=True, disable=silent)
 
 
 def positive_int(text: str) -> int:
