@@ -96,15 +96,25 @@ def _frames(out: io.StringIO) -> list[str]:
     return [line for line in re.split(r"[\r\n]", text) if line.strip()]
 
 
-def test_progress_bar_shows_count_and_time_left():
+def _draw(unit: str, description: str, total: int, done: int, *, width: int,
+          status: str | None = None) -> list[str]:
+    """The frames a progress bar draws on a terminal ``width`` wide after ``done`` units."""
     out = io.StringIO()
-    terminal = Console(file=out, force_terminal=True, width=150, color_system=None)
-    with progress_bar("checks", console=terminal) as bar:
-        task = bar.add_task("checking", total=7)
-        bar.advance(task, 3)
+    terminal = Console(file=out, force_terminal=True, width=width, color_system=None)
+    fields = {} if status is None else {"status": status}
+    with progress_bar(unit, console=terminal, status=status is not None) as bar:
+        task = bar.add_task(description, total=total, **fields)
+        bar.advance(task, done)
         bar.refresh()
+    return _frames(out)
+
+
+def test_progress_bar_shows_count_and_time_left():
     assert any(re.search(r"3/7 checks \d:\d\d:\d\d left (\d:\d\d:\d\d|-:--:--)", line)
-               for line in _frames(out))
+               for line in _draw("checks", "checking", 7, 3, width=150))
+    # the engine's and the study's bars add a status after the time left
+    assert any(re.search(r"1/5 steps .* left \S+ +loss 0\.25", line)
+               for line in _draw("steps", "training", 5, 1, width=100, status="loss 0.25"))
     quiet = io.StringIO()  # not a terminal (a log file, a pipe): no bar frames at all
     with progress_bar("checks", console=Console(file=quiet)) as bar:
         bar.advance(bar.add_task("checking", total=2), 1)
@@ -112,13 +122,7 @@ def test_progress_bar_shows_count_and_time_left():
 
 
 def test_progress_bar_fits_80_columns_cutting_only_the_description():
-    out = io.StringIO()
-    terminal = Console(file=out, force_terminal=True, width=80, color_system=None)
-    with progress_bar("configurations", console=terminal) as bar:
-        task = bar.add_task("tanh / normal(σ=1), σ_b=0.2236: mean-field", total=4)
-        bar.advance(task, 1)
-        bar.refresh()
-    frames = _frames(out)
+    frames = _draw("configurations", "tanh / normal(σ=1), σ_b=0.2236: mean-field", 4, 1, width=80)
     assert frames and all(len(line) <= 80 for line in frames)
     assert all(re.search(r" \d+/4 configurations \d:\d\d:\d\d left (\d:\d\d:\d\d|-:--:--)$",
                          line.rstrip()) for line in frames), frames

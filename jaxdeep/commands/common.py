@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
+
+from ..progress import progress_bar  # noqa: F401  (the commands' one progress bar)
 
 # Nothing here imports JAX at module level: the parser (and ``--help``) must answer
 # without it; what needs JAX is imported where a command runs.
@@ -19,36 +20,6 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     if many is None:  # remedy → remedies, but day → days
         many = one[:-1] + "ies" if one[-1:] == "y" and one[-2:-1] not in "aeiou" else one + "s"
     return f"{n} {many}"
-
-
-def progress_bar(unit: str = "", *, quiet: bool = False, console=None):
-    """A transient progress bar on stderr (or ``console``): what is being done, a bar,
-    "n/N ``unit``", the time taken and the time left — on one line of the terminal's
-    width (a long description is cut, the counts and times never). Silent with
-    ``quiet`` (e.g. --json) and when its console is not a terminal, so a redirected
-    run's logs hold no bar frames."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-    from rich.table import Column
-
-    console = console or Console(stderr=True)
-    bar = min(30, max(6, console.width // 8))
-    # what the columns after the description take: the bar, n/N (up to 9999/9999), the
-    # unit, two times of 7 and "left", a space between each
-    fixed = bar + 9 + (len(unit) + 1 if unit else 0) + 7 + 4 + 7 + 5
-    columns = [TextColumn("{task.description}", table_column=Column(
-                   no_wrap=True, overflow="ellipsis", max_width=max(8, console.width - fixed))),
-               BarColumn(bar_width=bar), MofNCompleteColumn()]
-    columns += [TextColumn(unit)] if unit else []
-    columns += [TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
-    silent = quiet or not console.is_terminal
-    if silent:
-        # rich ≤ 13.9 prints a newline when a bar stops on a console that is not
-        # interactive, even a disabled one; a silent bar draws on a console of its own
-        # so that newline goes nowhere and stderr stays exactly the command's messages.
-        console = Console(file=io.StringIO())
-    return Progress(*columns, console=console, transient=True, disable=silent)
 
 
 def positive_int(text: str) -> int:

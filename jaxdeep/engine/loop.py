@@ -24,9 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
-
+from ..progress import progress_bar
 from ..sharding import is_main_process
 from .history import History
 
@@ -61,10 +59,7 @@ def run_blocks(state: Any, history: History, *, total: int, every: int,
         history = history.restore(meta["history"])
     finished = history.done
     start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn(unit), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-               TextColumn("{task.fields[status]}")]
-    with Progress(*columns, disable=not progress or not is_main_process()) as bar:
+    with progress_bar(unit, quiet=not progress or not is_main_process(), status=True) as bar:
         task = bar.add_task(description, total=total, completed=finished,
                             status=_status(status, history) if finished else "compiling…")
         while finished < total and history.diverged is None:

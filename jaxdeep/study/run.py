@@ -28,13 +28,12 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 
 from .. import data
 from ..files import read_json, write_atomically
 from ..memory import check_dense
 from ..nets import mlp
+from ..progress import progress_bar
 from ..runtime import describe
 from ..sharding import is_main_process
 from ..train import check_fit_memory
@@ -193,10 +192,8 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                          json.dumps(record, indent=1))
         return record
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("cells"), TimeElapsedColumn(), TextColumn("left"),
-                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-                  console=console, disable=not progress or not is_main_process()) as bar:
+    with progress_bar("cells", quiet=not progress or not is_main_process(), console=console,
+                      status=True) as bar:
         task = bar.add_task("study", total=len(grid), status="")
         for remedy, depth, seed in grid:
             path = cells_dir / cell_name(remedy.name, depth, seed)
