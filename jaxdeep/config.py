@@ -4,6 +4,9 @@ Precedence, lowest first: the field defaults, the preset's values, a TOML or JSO
 config file, then the flags given on the command line (or keyword arguments in
 Python). A config file holds the settings by their names (``eval_every = 50``); a
 setting that may be left empty takes ``"none"`` (TOML has no null), as its flag does.
+The places a config file names (``out``, ``data_dir``, ``checkpoint_dir``) are relative to
+the file's own folder, and those it writes to must lie inside it: a shared config file
+cannot send reports over files elsewhere (a flag on the command line can).
 Each pipeline has a frozen dataclass of its settings, a :class:`Settings`:
 ``resolve`` builds it (:func:`resolve_settings`) and its ``checked`` method validates
 every value before anything is computed.
@@ -86,6 +89,8 @@ def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | Non
     """
     values: dict[str, Any] = {}
     from_file = read_config_file(file) if file is not None else {}
+    if file is not None:
+        from_file = _places_from_file(from_file, file, overrides, getattr(cls, "flags", {}))
     preset = preset or from_file.pop("preset", None)
     if preset is None and follows is not None:
         given = overrides.get(follows)
@@ -134,6 +139,41 @@ def _of_type(named: str, value: Any, kind: Any, file) -> Any:
                          for o in options)
     raise ValueError(f"{named} must be {wanted}; got {value!r}"
                      + (f" in {file}" if file else ""))
+
+
+#: Settings that name places. A config file's are read relative to the file's own folder
+#: (as an ``#include`` is, not relative to wherever the command happens to run), and the
+#: places it writes to must lie inside that folder.
+_READ_FROM = ("data_dir",)
+_WRITTEN_TO = ("out", "checkpoint_dir")
+
+
+def _places_from_file(values: dict[str, Any], file, overrides: dict[str, Any],
+                      flags: dict[str, str]) -> dict[str, Any]:
+    """``values`` with the places a config file names made relative to its folder; a
+    ValueError when a place it writes to lies outside that folder (``../..``, an absolute
+    path): someone else's config file must not decide which of your files are
+    overwritten. A place given on the command line (``overrides``) is the user's own
+    choice and is not checked here."""
+    home = Path(file).expanduser().resolve().parent
+    values = dict(values)
+    for name in _READ_FROM + _WRITTEN_TO:
+        value = values.get(name)
+        if (not isinstance(value, str) or value.lower() == "none"
+                or overrides.get(name) is not None):
+            continue
+        if not value.strip():
+            raise ValueError(f"{flag(name, flags)} is empty in config file {file}; name a "
+                             "folder (\".\" for the config file's own)")
+        place = (home / Path(value).expanduser()).resolve()
+        if name in _WRITTEN_TO and not place.is_relative_to(home):
+            raise ValueError(
+                f"config file {file} sets {name} = {value!r}, outside the folder the file is "
+                f"in ({home}); a config file writes only inside its own folder. Give a "
+                f"folder inside it, or pass {flag(name, flags).split(' ')[-1].strip('()')} "
+                "on the command line")
+        values[name] = os.path.relpath(place)
+    return values
 
 
 _WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "text",

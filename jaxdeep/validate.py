@@ -126,6 +126,8 @@ def check_output_dir(name: str, path: Any) -> Path:
     Raises:
       ValueError: naming the setting, the path and what is in the way.
     """
+    if not str(path).strip():  # Path("") is the current folder: a report over its files
+        raise ValueError(f"{name} is empty; name a folder (\".\" for the current one)")
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise ValueError(f"{name} {str(path)!r} is a file, not a folder; give a folder "
