@@ -247,8 +247,9 @@ class Checkpoints:
             except Exception as err:  # a damaged step: say so, fall back to an older one
                 aside = self._set_aside(self.directory / str(step), "unreadable")
                 logged = f"; orbax logged {len(said)} more message(s)" if said else ""
+                why = " ".join(str(err).split())[:200]  # one line, however orbax wrote it
                 warnings.warn(f"checkpoint {step} in {str(self.directory)!r} could not be "
-                              f"loaded ({type(err).__name__}: {str(err)[:200]}{logged}); it "
+                              f"loaded ({type(err).__name__}: {why}{logged}); it "
                               f"is kept as {aside.name!r} and an older one is tried",
                               CheckpointWarning, stacklevel=2)
                 # Set aside, so that the resumed run can save this step afresh.
