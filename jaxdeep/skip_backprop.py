@@ -55,18 +55,28 @@ def _residual_backward(model, params, x, target, loss):
         g = act.backward(t.h_last, g)
 
     def block(g, inputs):
-        p, h_in, a, u, v, s = inputs
-        delta_s = g if pre else act.backward(s, g)           # error at the sum s = h + F(h)
-        grads_2 = {"W2": v.T @ delta_s, "b2": jnp.sum(delta_s, axis=0)}
-        delta_u = act.backward(u, delta_s @ p["W2"].T)       # down F's hidden layer
-        grads_1 = {"W1": a.T @ delta_u, "b1": jnp.sum(delta_u, axis=0)}
+        p, h_in, a, u, v, r, s = inputs
+        delta_s = g if pre else act.backward(s, g)           # error at the sum s = h + γ·F(h)
+        gate = p.get("alpha", p.get("scale", 1.0))           # γ: α (ReZero), scale (Fixup), 1
+        delta_r = gate * delta_s                             # into the branch, through γ
+        g_v = delta_r @ p["W2"].T
+        delta_u = act.backward(u, g_v)                       # down F's hidden layer
         g_a = delta_u @ p["W1"].T
+        grads = {"W2": (v + p.get("bias2a", 0.0)).T @ delta_r,
+                 "W1": (a + p.get("bias1a", 0.0)).T @ delta_u}
+        if "b1" in p:  # per-unit biases (zero, rezero)
+            grads.update(b1=jnp.sum(delta_u, axis=0), b2=jnp.sum(delta_r, axis=0))
+        if "alpha" in p:  # ReZero's gate: ∂E/∂α = Σ δ_s ⊙ F(h)
+            grads["alpha"] = jnp.sum(delta_s * r)
+        if "scale" in p:  # Fixup's scalars: each a sum of the error where it is added
+            grads.update(scale=jnp.sum(delta_s * r), bias2b=jnp.sum(delta_s),
+                         bias2a=jnp.sum(g_v), bias1b=jnp.sum(delta_u), bias1a=jnp.sum(g_a))
         through_f = act.backward(h_in, g_a) if pre else g_a  # (∂F/∂h)ᵀ δ_s
         bypass = delta_s if config.residual else 0.0         # the identity path: δ_s as is
-        return bypass + through_f, (g, delta_s, delta_u, {**grads_1, **grads_2})
+        return bypass + through_f, (g, delta_s, delta_u, grads)
 
     g, (block_out, delta_s, delta_u, grads_blocks) = jax.lax.scan(
-        block, g, (params["blocks"], t.h_in, t.a, t.u, t.v, t.s), reverse=True)
+        block, g, (params["blocks"], t.h_in, t.a, t.u, t.v, t.r, t.s), reverse=True)
     delta_in = g if pre else act.backward(t.net_in, g)      # h⁽⁰⁾ = net_in (pre) or f(net_in)
     grads = {"input": _dense_grads(x, delta_in), "blocks": grads_blocks, "output": grads_out}
     deltas = {"input": delta_in, "block_out": block_out, "sum": delta_s, "hidden": delta_u,
