@@ -8,10 +8,11 @@ from .residual import ResidualConfig, residual_mlp
 from .resnet import ResNetConfig, resnet
 from .unet import UNetConfig, unet
 from .unet_mlp import UNetMLPConfig, unet_mlp
+from .vanilla_cnn import VanillaCNNConfig, vanilla_cnn
 
 __all__ = [
     "BNMLPConfig", "INIT_NAMES", "MLPConfig", "Model", "Network", "ResNetConfig", "ResidualConfig", "Trace",
     "UNetConfig", "UNetMLPConfig", "bn_mlp", "init_weights", "is_stateful", "mlp", "recommended_init",
     "residual_mlp", "resnet",
-    "unet", "unet_mlp",
+    "unet", "unet_mlp", "VanillaCNNConfig", "vanilla_cnn",
 ]

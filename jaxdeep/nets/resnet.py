@@ -59,6 +59,9 @@ class ResNetConfig:
     residual: bool
     width: int  # channels of stage 1 (16 in the paper); stages use width, 2·width, 4·width
 
+    #: The net's name in messages.
+    what = "ResNet"
+
     @property
     def blocks_per_stage(self) -> int:
         return (self.depth - 2) // 6
@@ -236,7 +239,7 @@ def as_images(config: ResNetConfig, x):
     if shape is not None and len(shape) == 4 and shape[1:] == (H, W, C):
         return x
     raise ValueError(
-        f"ResNet built for images {H}×{W}×{C} takes x of shape (batch, {H}, {W}, {C})"
+        f"{config.what} built for images {H}×{W}×{C} takes x of shape (batch, {H}, {W}, {C})"
         + (f", (batch, {H}, {W})" if C == 1 else "")
         + f" or (batch, {H * W * C}); got {shape}. Build it with image_shape= matching your data."
     )
