@@ -10,6 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from .commands import COMMANDS
+from .commands.common import not_empty
+
+#: Options that name where a command writes: an empty value (the current folder, once a
+#: Path) is refused for every command, whatever type it gives them.
+PLACES = ("--out", "--checkpoint-dir")
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -62,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command.NAME, help=command.HELP, description=command.__doc__,
                            formatter_class=HelpFormatter)
         command.add_arguments(p)
+        for action in p._actions:  # one rule for every command's places (see PLACES)
+            if set(action.option_strings) & set(PLACES) and not getattr(
+                    action.type, "not_empty", False):
+                action.type = not_empty(action.type or str)
         p.set_defaults(run=command.run)
     return parser
 
@@ -87,11 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted[/]")
         return 130
     except Exception as error:  # XLA's own failures, above all running out of memory
-        if args.debug or not _out_of_memory(error):
+        if args.debug:
             raise
-        say_error(MemoryError(
-            "the device ran out of memory while running this; use smaller sizes (width, "
-            "layers, batch, chains) or fewer devices' worth of data per step"))
+        if _out_of_memory(error):
+            say_error(MemoryError(
+                "the device ran out of memory while running this; use smaller sizes "
+                "(width, layers, batch, chains) or fewer devices' worth of data per step"))
+            return 2
+        problem = _backend_unavailable()
+        if problem is None:
+            raise
+        say_error(ValueError(problem))  # JAX_PLATFORMS names a backend that is not here
         return 2
 
 
@@ -101,8 +116,19 @@ def say_error(error: BaseException) -> None:
     if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
         text += f": {error.filename}"
     # escaped: a message may hold brackets ("['layers'][0]") that are not rich markup
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(text)}",
-                                               highlight=False)
+    # emoji=False: a spec like "nets:x" is not the emoji :x:
+    Console(stderr=True, soft_wrap=True, emoji=False).print(
+        f"[bold red]error:[/] {escape(text)}", highlight=False)
+
+
+def _backend_unavailable() -> str | None:
+    """Where JAX could not start a backend (the failure surfaces wherever JAX is first
+    used, as a RuntimeError or a bare AssertionError): the one line that says so."""
+    if "jax" not in sys.modules:  # the failure came before JAX: not a backend's
+        return None
+    from .runtime import backend_unavailable
+
+    return backend_unavailable()
 
 
 def _out_of_memory(error: Exception) -> bool:

@@ -70,8 +70,11 @@ class GradientFlow(NamedTuple):
     @property
     def verdict(self) -> str:
         """``exploded`` (non-finite), ``vanishing`` (ratio < 1e-3), ``exploding`` (ratio > 1e3
-        or global norm > 1e6) or ``healthy``."""
-        return verdict(self.grad_norm, self.ratio, self.global_norm)
+        or global norm > 1e6) or ``healthy`` — and ``no ratio`` (finite, but fewer than two
+        hidden layers: nothing to compare, so not called healthy), as
+        :attr:`ParameterFlow.verdict` says it."""
+        judged = verdict(self.grad_norm, self.ratio, self.global_norm)
+        return "no ratio" if judged == "healthy" and self.depth < 2 else judged
 
 
 def verdict(grad_norm, ratio: float, global_norm: float) -> str:

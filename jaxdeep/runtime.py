@@ -22,8 +22,43 @@ import numpy as np
 from .compat import enable_x64, jax_versions, matmul_precision_in_force
 from .precision import EXACT_MATMUL_PRECISION
 
-__all__ = ["accelerator_found", "cpu", "describe", "float64_device", "float64_supported",
-           "source_commit", "summary_line"]
+__all__ = ["accelerator_found", "backend_unavailable", "check_backend", "cpu", "describe",
+           "float64_device", "float64_supported", "source_commit", "summary_line"]
+
+
+def backend_unavailable() -> str | None:
+    """Why JAX cannot start a backend here, as one line that says how to fix it — or
+    None when it can.
+
+    JAX starts its backends on first use and, where ``JAX_PLATFORMS`` names one it
+    cannot start (``tpu`` without libtpu, ``cuda`` without a GPU or the CUDA plugin, a
+    typo), fails with a RuntimeError — or, for ``cuda`` on a machine without an NVIDIA
+    GPU, a bare AssertionError. Asking again is cheap (a failed start is not cached), so
+    this probes ``jax.devices()`` rather than parsing the first failure's text.
+    """
+    try:
+        jax.devices()
+    except Exception as error:  # noqa: BLE001 — any failure to start is the answer
+        asked = jax.config.jax_platforms or os.environ.get("JAX_PLATFORMS") or ""
+        # cuda without a GPU: a bare AssertionError, no words of its own
+        why = " ".join(str(error).split()) or "JAX found no device of that kind here"
+        why = why.split(" (set JAX_PLATFORMS=")[0].split(" (you may need")[0]
+        if asked:
+            return (f"the JAX backend JAX_PLATFORMS={asked} asks for is not available "
+                    f"({why}); unset JAX_PLATFORMS (or set it to cpu) to use what this "
+                    "machine has, or install the JAX plugin for it (pip install "
+                    "'jax[cuda12]' for an NVIDIA GPU, 'jax[tpu]' for a TPU)")
+        return (f"JAX cannot start a backend ({why}); set JAX_PLATFORMS=cpu to run on the "
+                "CPU, or reinstall the failing JAX plugin")
+    return None
+
+
+def check_backend() -> None:
+    """Refuse, in one line (ValueError), to go on where JAX cannot start a backend
+    (:func:`backend_unavailable`)."""
+    problem = backend_unavailable()
+    if problem is not None:
+        raise ValueError(problem)
 
 
 @functools.cache

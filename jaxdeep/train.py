@@ -356,6 +356,19 @@ def evaluate(model, params, x, y, *, task="classification", model_state=None,
     :func:`custom_task`)."""
     task = get_task(task)
     check_precision(precision)
+    # the data against the model's output before anything compiles: logits (N, 1, 10)
+    # with labels (N,) would otherwise fail deep inside JAX as an indexing error
+    x = np.asarray(x)
+    with failing_in_one_line(f"the model rejects inputs of shape {tuple(x.shape[1:])} "
+                             "per example"):
+        out = jax.eval_shape(lambda p, s, xb: forward(model, p, s, xb, train=False)[0],
+                             params, model_state, x[:1])
+    _check_data("evaluation", x, y, task, out)
+    return _evaluate(model, params, x, y, task, model_state, batch_size, mesh, precision)
+
+
+def _evaluate(model, params, x, y, task, model_state, batch_size, mesh, precision):
+    """:func:`evaluate` without its checks (``fit`` checked its eval_data up front)."""
     mesh = mesh or default_mesh()
     # Round the batch up to a multiple of the devices: the extra rows are masked padding.
     size = -(-min(batch_size, len(x)) // n_data(mesh)) * n_data(mesh)
@@ -427,6 +440,15 @@ def _check_labels(name, labels, per_example):
                              "per example (classes last), or give one label per example")
         check_labels(f"{name} labels", labels, n_classes)
         return
+    if labels.shape[1:] != positions and labels.ndim == 1 and all(d == 1 for d in positions):
+        # logits (N, 1, C) for one label per example: a stray axis of size 1 (a
+        # sequence of length 1, a keepdims) — say what classification takes
+        raise ValueError(f"the model outputs logits of shape {per_example} per example, but "
+                         f"the {name} labels are one per example; classification takes "
+                         f"logits ({n_classes},) per example (batch, classes) for one label "
+                         f"each, or labels of shape {positions} per example for these "
+                         "logits: drop the model's extra axis of size 1 (e.g. return "
+                         f"logits.reshape(len(x), {n_classes})), or give y[:, None]")
     if labels.shape[1:] != positions:
         onehot = labels.shape[1:] == per_example
         raise ValueError(f"the model outputs logits of shape {per_example} per example "
@@ -596,8 +618,8 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
         if ran_away(ts.params):
             return history._replace(diverged=first + n)
         if eval_data is not None:
-            metrics = evaluate(model, ts.params, *eval_data, task=task,
-                               model_state=ts.model_state, mesh=mesh, precision=precision)
+            metrics = _evaluate(model, ts.params, *eval_data, task, ts.model_state, 500,
+                                mesh, precision)  # eval_data was checked before compiling
             for k, v in metrics.items():
                 history.eval.setdefault(k, []).append(v)
         return history

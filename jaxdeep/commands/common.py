@@ -33,6 +33,27 @@ def positive_int(text: str) -> int:
     return value
 
 
+def not_empty(convert=str):
+    """argparse type: ``convert(text)`` after refusing an empty or blank value. An empty
+    place is no place: ``Path("")`` is the current folder, so ``--out ''`` would write a
+    report over the files there (and ``Path('')`` cannot be told from ``Path('.')``
+    afterwards, so it is refused here, before conversion)."""
+
+    def checked(text: str):
+        if not str(text).strip():
+            raise argparse.ArgumentTypeError('is empty; name a place ("." for the current '
+                                             "folder)")
+        return convert(text)
+
+    checked.__name__ = getattr(convert, "__name__", "value")  # argparse's "invalid <name>"
+    checked.not_empty = True  # wrapped once: cli.build_parser leaves it as it is
+    return checked
+
+
+#: argparse type of an output path: a non-empty Path.
+output_path = not_empty(Path)
+
+
 def name_list(text: str) -> list[str]:
     """argparse type: a comma-separated list of names."""
     items = [t.strip() for t in text.split(",") if t.strip()]

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from ..choices import ACTIVATIONS, INITS, LOSSES, SUPERVISED_DATASETS
-from .common import name_list, positive_int
+from .common import name_list, output_path, positive_int
 
 NAME = "gradflow"
 HELP = "gradient norms per layer at initialisation (vanishing / exploding), table + PNG"
@@ -22,8 +22,13 @@ HELP = "gradient norms per layer at initialisation (vanishing / exploding), tabl
 
 def add_arguments(p) -> None:
     """The flags of ``jaxdeep gradflow``, added to its sub-parser ``p``."""
-    p.add_argument("--depth", type=positive_int, default=20, help="number of hidden layers L")
-    p.add_argument("--width", type=positive_int, default=128, help="units per hidden layer")
+    # Flags one mode uses and the other ignores default to None (their values when left
+    # out are gradflow_run.DEFAULTS): a flag the user gave can then be told from one left
+    # out, and a mode refuses what it would ignore instead of dropping it silently.
+    p.add_argument("--depth", type=positive_int, default=None,
+                   help="number of hidden layers L (default 20)")
+    p.add_argument("--width", type=positive_int, default=None,
+                   help="units per hidden layer (default 128)")
     p.add_argument("--activation", type=name_list, default=None,
                    help=f"comma-separated hidden activations ({', '.join(ACTIVATIONS)}; "
                         "default sigmoid,tanh,relu,tanh); with --model, one name: the values "
@@ -34,20 +39,27 @@ def add_arguments(p) -> None:
                         f"({', '.join(INITS)}, or auto: He for rectifiers, else Glorot); "
                         "default: auto, and for the default activations auto,auto,auto,normal "
                         "(vanishing, healthy, healthy, exploding)")
-    p.add_argument("--init-scale", type=float, default=1.0,
+    p.add_argument("--init-scale", type=float, default=None,
                    help="σ of the 'normal' init (the naive N(0, σ²)); gain of 'orthogonal'; "
-                        "σ_w of 'scaled' (N(0, σ_w²/fan-in))")
-    p.add_argument("--bias-scale", type=float, default=0.0,
+                        "σ_w of 'scaled' (N(0, σ_w²/fan-in)); default 1")
+    p.add_argument("--bias-scale", type=float, default=None,
                    help="σ_b: initial biases N(0, σ_b²) (default 0: zero biases)")
-    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default="digits",
-                   help="data set whose first --batch training examples are measured on")
+    p.add_argument("--dataset", choices=SUPERVISED_DATASETS, default=None,
+                   help="data set whose first --batch training examples are measured on "
+                        "(default digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files")
-    p.add_argument("--batch", type=positive_int, default=256, help="examples in the batch")
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help="examples in the batch, at most the data's (default 256, or all the "
+                        "examples where there are fewer)")
     p.add_argument("--loss", choices=LOSSES, default="cross_entropy",
                    help="the loss E whose gradient is measured")
     p.add_argument("--model", default=None, metavar="PACKAGE.MODULE:FACTORY",
-                   help="measure your own model instead: factory() returns a Flax NNX module "
-                        "or a jaxdeep Model whose output is the logits")
+                   help="measure your own model instead: factory() returns a Flax NNX or "
+                        "Linen module, an equinox module or a jaxdeep Model whose output is "
+                        "the logits. The module is imported from the installed packages, "
+                        "then from the current folder — put after them, so a file there "
+                        "named like a package (flax.py, jax.py) never replaces it; or give "
+                        "the file itself: path/to/file.py:factory")
     p.add_argument("--input-shape", type=_shape, default=None, metavar="D1,D2,...",
                    help="with --model: a random normal batch of this shape per example "
                         "(default: the data set's examples)")
@@ -59,15 +71,15 @@ def add_arguments(p) -> None:
                    help="with --model: measure on your own data — an .npz with arrays x "
                         "(examples) and y (integer labels; optional: random labels if absent), "
                         "or an .npy of x alone; the first --batch examples are used")
-    p.add_argument("--input-dtype", choices=("float32", "int32"), default="float32",
+    p.add_argument("--input-dtype", choices=("float32", "int32"), default=None,
                    help="with --model --input-shape: float32 normal inputs, or int32 tokens "
-                        "(give --vocab)")
+                        "(give --vocab); default float32")
     p.add_argument("--vocab", type=positive_int, default=None,
                    help="with --input-dtype int32: tokens are drawn from 0 … vocab−1")
     p.add_argument("--seed", type=int, default=0,
                    help="PRNG seed for the initial weights (with --model: given to a factory "
                         "that takes rngs, key or seed)")
-    p.add_argument("--out", type=Path, default=Path("gradflow.png"),
+    p.add_argument("--out", type=output_path, default=Path("gradflow.png"),
                    help="PNG of gradient norms; histograms go beside it (*-activations.png)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON instead")
 

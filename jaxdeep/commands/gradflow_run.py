@@ -62,10 +62,42 @@ def _check_png(out: Path) -> None:
     check_output_dir("the folder of --out", out.parent)
 
 
-def _given(args, defaults: dict) -> list[str]:
-    """The flags of ``defaults`` (``--flag`` → its default) set to something else."""
-    return [flag for flag, default in defaults.items()
-            if getattr(args, flag.removeprefix("--").replace("-", "_")) != default]
+#: gradflow's flags that one mode uses and the other ignores, with their values when left
+#: out. They default to None in the parser, so that a flag given (even at this value)
+#: can be told from one left out: a mode refuses what it would ignore.
+DEFAULTS = {"--depth": 20, "--width": 128, "--init-scale": 1.0, "--bias-scale": 0.0,
+            "--dataset": "digits", "--input-dtype": "float32"}
+#: Examples measured on when --batch is left out (all of them where there are fewer).
+BATCH = 256
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def _given(args, flags) -> list[str]:
+    """Those of ``flags`` (``--flag`` names, all defaulting to None) the user gave."""
+    return [flag for flag in flags if getattr(args, _dest(flag), None) is not None]
+
+
+def _fill_defaults(args) -> None:
+    """The values of :data:`DEFAULTS` for the flags left out (after the mode checked that
+    none it ignores was given)."""
+    for flag, value in DEFAULTS.items():
+        if getattr(args, _dest(flag), None) is None:
+            setattr(args, _dest(flag), value)
+
+
+def _batch_of(args, available: int, what: str) -> int:
+    """How many of ``available`` examples of ``what`` are measured on: ``--batch`` — a
+    larger one is refused, never cut down quietly — or, left out, :data:`BATCH` or all of
+    them where there are fewer."""
+    if args.batch is None:
+        return min(BATCH, available)
+    if args.batch > available:
+        raise ValueError(f"--batch {args.batch} is more than {what} holds ({available} "
+                         f"examples); give --batch {available} or less")
+    return args.batch
 
 
 def measure(args, console) -> int:
@@ -73,12 +105,13 @@ def measure(args, console) -> int:
     figures; the exit status."""
     if args.model is not None:
         return run_model(args, console)
-    given = _given(args, {"--input-shape": None, "--data-file": None, "--call-kwargs": None,
-                          "--input-dtype": "float32", "--vocab": None})
+    given = _given(args, ("--input-shape", "--data-file", "--call-kwargs", "--input-dtype",
+                          "--vocab"))
     if given:  # nothing a user asked for is silently dropped
         raise ValueError(f"{', '.join(given)} describe a model of your own: give --model "
                          "package.module:factory too (jaxdeep's MLP takes the --dataset's "
                          "examples)")
+    _fill_defaults(args)
     configs = configurations(args)
     if args.data_dir is not None and args.dataset != "mnist":
         raise ValueError("--data-dir is only used with --dataset mnist")
@@ -89,8 +122,8 @@ def measure(args, console) -> int:
     check_dense("measuring this net", args.depth, args.width, copies=2,
                 fix="use a smaller --width or --depth")
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
-    n = min(args.batch, len(ds.x_train))
-    x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
+    args.batch = _batch_of(args, len(ds.x_train), f"the training set of {ds.name}")
+    x, y = jnp.asarray(ds.x_train[:args.batch]), jnp.asarray(ds.y_train[:args.batch])
 
     _check_fits(args, x, ds.n_classes)
     flows, acts, predicted, settled = {}, {}, {}, {}
@@ -122,16 +155,16 @@ def measure(args, console) -> int:
 
     runtime = describe()
     if args.json:
-        print(json.dumps({"runtime": runtime,
-                          "flows": {label: {**_as_dict(f), "predicted": _predicted(
-                              predicted[label], settled[label])}
-                                    for label, f in flows.items()}}, indent=1))
+        print(strict_json({"runtime": runtime,
+                           "flows": {label: {**_as_dict(f), "predicted": _predicted(
+                               predicted[label], settled[label], f.depth)}
+                                     for label, f in flows.items()}}))
     else:
         for table in layer_tables(flows, args, console.width):
             console.print(table)
         for table in summary_tables(flows, predicted, settled, console.width):
             console.print(table)
-        for line in settled_notes(settled):
+        for line in settled_notes(settled) + ratio_notes(flows):
             console.print(line, highlight=False, markup=False)  # E[…] is not markup
         console.print(f"measured on {summary_line(runtime)}", highlight=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -154,18 +187,32 @@ def _model_batch(args):
     ``--input-shape`` (normal floats, or tokens below ``--vocab`` with ``--input-dtype``
     int32); with its labels' name and number of classes (None: from the model)."""
     if args.data_file is not None:
-        if args.input_shape is not None or args.data_dir is not None:
-            raise ValueError("--data-file is the data: leave out --input-shape and --data-dir")
+        given = _given(args, ("--input-shape", "--dataset", "--data-dir", "--input-dtype",
+                              "--vocab"))
+        if given:
+            raise ValueError(f"--data-file is the data: leave out {', '.join(given)}")
         x, y = read_user_data(args.data_file)
-        n = min(args.batch, len(x))
+        args.batch = _batch_of(args, len(x), f"--data-file {args.data_file}")
+        n = args.batch
         return (jnp.asarray(x[:n]), None if y is None else jnp.asarray(y[:n]), None,
                 args.data_file.name)
     if args.input_shape is None:
-        if args.input_dtype != "float32":
+        if args.input_dtype is not None:
             raise ValueError("--input-dtype is for a random batch: give --input-shape too")
+        if args.vocab is not None:
+            raise ValueError("--vocab is for a random batch of tokens: give --input-shape "
+                             "and --input-dtype int32 too")
+        _fill_defaults(args)
         ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
-        n = min(args.batch, len(ds.x_train))
+        args.batch = _batch_of(args, len(ds.x_train), f"the training set of {ds.name}")
+        n = args.batch
         return jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]), ds.n_classes, ds.name
+    given = _given(args, ("--dataset", "--data-dir"))
+    if given:  # the random batch is the data
+        raise ValueError(f"--input-shape measures on a random batch: leave out "
+                         f"{', '.join(given)} (or --input-shape, to measure on the data set)")
+    _fill_defaults(args)
+    args.batch = args.batch or BATCH
     check_dense("a random batch of --input-shape", 1, math.prod(args.input_shape) * args.batch,
                 copies=1, fix="use a smaller --input-shape or --batch")
     key = jax.random.key(args.seed + 1)
@@ -223,8 +270,7 @@ def run_model(args, console) -> int:
     if args.activation is not None and len(args.activation) != 1:
         raise ValueError("with --model, --activation takes one name: the activation the "
                          "module's sown pre-activations go through")
-    ignored = _given(args, {"--depth": 20, "--width": 128, "--init": None,
-                            "--init-scale": 1.0, "--bias-scale": 0.0})
+    ignored = _given(args, ("--depth", "--width", "--init", "--init-scale", "--bias-scale"))
     if ignored:
         raise ValueError(f"{', '.join(ignored)} shape jaxdeep's own MLP; with --model the "
                          "factory makes the net: leave them out")
@@ -271,7 +317,7 @@ def run_model(args, console) -> int:
     runtime = describe()
     compared = flow.ratio_layers
     if args.json:
-        print(json.dumps({"runtime": runtime, "model": label, "names": flow.names,
+        print(strict_json({"runtime": runtime, "model": label, "names": flow.names,
                           "kinds": list(flow.kinds),
                           "grad_norm": [_clean(v) for v in flow.grad_norm],
                           "rms": [_clean(v) for v in flow.rms],
@@ -287,8 +333,7 @@ def run_model(args, console) -> int:
                           "activations": None if stats is None else {
                               "names": stats.names, "mean": list(stats.mean),
                               "std": list(stats.std),
-                              "saturation": [None if math.isnan(v) else float(v)
-                                             for v in stats.saturation]}}, indent=1))
+                              "saturation": list(stats.saturation)}}))
     else:
         console.print(flow_table(flow, f"{label} on {name} (batch {len(x)}, loss "
                                        f"{args.loss})"))
@@ -436,6 +481,16 @@ def settled_notes(settled: dict) -> list[str]:
     return lines
 
 
+def ratio_notes(flows: dict) -> list[str]:
+    """The line under the summary for configurations with fewer than two hidden layers:
+    the ratio compares the first hidden layer with the last, so they have none."""
+    single = [label for label, f in flows.items() if f.depth < 2]
+    if not single:
+        return []
+    return [f"no ratio: {', '.join(single)}: one hidden layer, and the ratio compares the "
+            "first hidden layer with the last; give --depth 2 or more to judge the flow"]
+
+
 def fitted(title: str, key: tuple[str, list[str]], columns: list[tuple[str, list[str]]],
            width: int, *, key_justify: str = "left") -> list[Table]:
     """``columns`` (header, cells) beside the ``key`` column, as one table — or, where
@@ -522,17 +577,21 @@ def summary_tables(flows: dict, predicted: dict | None = None, settled: dict | N
     title = ("Summary: ratio = ‖∂E/∂W⁽¹⁾‖ / ‖∂E/∂W⁽ᴸ⁾‖ (first / last hidden layer)"
              + ("; predicted by mean-field theory, √χ₁ its factor per layer"
                 if predicted else ""))
-    colour = {"vanishing": "yellow", "exploding": "red", "exploded": "bold red", "healthy": "green"}
+    colour = {"vanishing": "yellow", "exploding": "red", "exploded": "bold red",
+              "healthy": "green", "no ratio": "dim"}
     labels = list(flows)
+
+    def ratio(label, value):  # one hidden layer: no ratio (not "exploded": it is NaN)
+        return format_norm(value) if flows[label].depth >= 2 else "none"
 
     def factor(label):
         if label not in settled or not math.isfinite(settled[label].factor):
             return "no q*"
         return f"{settled[label].factor:.3g}" + (ANY_Q if settled[label].any_q else "")
 
-    columns = [("ratio", [format_norm(flows[k].ratio) for k in labels])]
+    columns = [("ratio", [ratio(k, flows[k].ratio) for k in labels])]
     if predicted:
-        columns += [("predicted", [format_norm(predicted[k].ratio) if k in predicted else ""
+        columns += [("predicted", [ratio(k, predicted[k].ratio) if k in predicted else ""
                                    for k in labels]),
                     ("√χ₁", [factor(k) for k in labels])]
     columns += [("verdict", [f"[{colour[flows[k].verdict]}]{flows[k].verdict}[/]"
@@ -547,10 +606,36 @@ def _clean(v):
     return float(v) if math.isfinite(v) else None
 
 
-def _predicted(p, settled: Settled) -> dict:
+def _strict(value):
+    """``value`` with every non-finite float (NumPy's too) made None, containers walked."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_strict(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return _clean(float(value))
+    return value
+
+
+def strict_json(report) -> str:
+    """``report`` as strict JSON: ``null`` for NaN and infinities (Python writes ``NaN``
+    by default, which no JSON parser but Python's reads); ``allow_nan=False`` makes any
+    that slipped through an error here, not a broken file for the reader."""
+    return json.dumps(_strict(report), indent=1, allow_nan=False)
+
+
+def _predicted(p, settled: Settled, depth: int = 2) -> dict:
     """A prediction as JSON: ``sqrt_chi_1`` wherever it is defined; ``q_star`` null
-    where the length has no fixed point or needs none (``chi_same_at_every_q``)."""
-    return {"ratio": _clean(p.ratio), "sqrt_chi_1": _clean(settled.factor),
+    where the length has no fixed point or needs none (``chi_same_at_every_q``); the
+    ratio null below two hidden layers (there is none to predict)."""
+    return {"ratio": _clean(p.ratio) if depth >= 2 else None,
+            "sqrt_chi_1": _clean(settled.factor),
             "q_star": _clean(settled.q_star), "chi_same_at_every_q": settled.any_q,
             "grad": [_clean(v) for v in p.grad], "q": [_clean(v) for v in p.q]}
 

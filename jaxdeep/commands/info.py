@@ -28,8 +28,9 @@ def run(args, console) -> int:
     status."""
     import jax
 
-    from ..runtime import describe
+    from ..runtime import check_backend, describe
 
+    check_backend()  # JAX_PLATFORMS naming a backend this machine lacks: one line, exit 2
     info = describe()
     if args.json:
         print(json.dumps(info, indent=1))

@@ -59,7 +59,7 @@ from .model import Model
 
 __all__ = ["CALL_CONVENTIONS", "OUTPUTS", "as_model", "describe_failure",
            "failing_in_one_line", "from_apply", "from_equinox", "from_linen", "from_nnx",
-           "load_model", "to_nnx"]
+           "import_user_module", "load_model", "to_nnx"]
 
 #: What ``apply(..., logits=False)`` applies to the model's output.
 OUTPUTS: dict[str, Callable] = {"softmax": jax.nn.softmax, "sigmoid": jax.nn.sigmoid,
@@ -438,11 +438,16 @@ FACTORY_SEEDS = {"rngs": "nnx.Rngs(seed)", "key": "jax.random.key(seed)",
 
 def load_model(spec: str, *, example=None, seed: int = 0,
                call_kwargs: dict | None = None) -> tuple[Model, bool]:
-    """The model a user's factory makes: ``spec`` is ``package.module:factory`` (importable
-    from the current folder too). ``factory()`` returns a Flax NNX module, a Linen module
+    """The model a user's factory makes: ``spec`` is ``package.module:factory`` or
+    ``path/to/file.py:factory``. ``factory()`` returns a Flax NNX module, a Linen module
     (initialised on ``example`` with ``seed``) or ``(linen module, variables)``, an
     equinox module, or a jaxdeep :class:`~jaxdeep.nets.Model` (see :func:`as_model`). A
     factory taking ``rngs``, ``key``, ``rng`` or ``seed`` gets it from ``seed``.
+
+    The module is imported without letting the current folder (or the file's folder)
+    stand in for installed packages: that folder goes at the *end* of ``sys.path``, so a
+    stray ``flax.py`` or ``jax.py`` beside the user's module is never imported in place
+    of Flax or JAX (:func:`import_user_module`).
 
     Returns:
       ``(model, seeded)``: ``seeded`` says whether ``seed`` reached the factory's weights.
@@ -450,39 +455,124 @@ def load_model(spec: str, *, example=None, seed: int = 0,
     Raises:
       ValueError: the spec is malformed, does not import, names nothing callable, the
         factory needs other arguments, raises or exits, or returns something else —
-        each said in one line.
+        each said in one line, naming the user's code as the cause (the user's own
+        traceback is chained: ``jaxdeep --debug`` shows it).
     """
-    import importlib
-    import sys
-
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"--model takes package.module:factory, e.g. mynets:build; got "
-                         f"{spec!r}")
-    if "" not in sys.path:
-        sys.path.insert(0, "")  # a factory in the current folder, as `python -c` finds it
-    try:
-        module = importlib.import_module(module_name)
-    except BaseException as error:  # noqa: BLE001 — any failure to import (sys.exit too)
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        raise ValueError(f"cannot import {module_name!r} for --model {spec} "
-                         f"({type(error).__name__}: {error})") from None
+    # rpartition: the factory is after the last colon (a Windows path has one before)
+    where, _, attribute = spec.rpartition(":")
+    if not where or not attribute.isidentifier():
+        raise ValueError(f"--model takes package.module:factory or path/to/file.py:factory, "
+                         f"e.g. mynets:build; got {spec!r}")
+    module = import_user_module(where, spec)
     factory = getattr(module, attribute, None)
     if not callable(factory):
-        raise ValueError(f"{module_name} has no callable {attribute!r} (--model {spec})")
+        raise ValueError(f"{where} has no callable {attribute!r} (--model {spec})")
     kwargs = _factory_seed(factory, spec, seed)
     try:
         made = factory(**kwargs)
     except BaseException as error:  # noqa: BLE001 — the user's code, in its own words
         if isinstance(error, KeyboardInterrupt):
             raise
-        what = (f"exited with status {error.code}" if isinstance(error, SystemExit)
-                else f"raised {type(error).__name__}: {error}")
-        raise ValueError(f"the factory {spec}() {what}") from None
+        raise ValueError(f"your factory {spec} {_what_it_did(error)}") from error
     key = jax.random.key(seed)
     return as_model(made, f"{spec}()", example=example, key=key,
                     call_kwargs=call_kwargs), bool(kwargs) or _seeded_by_init(made)
+
+
+def _what_it_did(error: BaseException) -> str:
+    """What the user's code did instead of returning, for "your factory … <this>":
+    ``called sys.exit(3) (exited with status 3)`` or ``raised ValueError: …``."""
+    if isinstance(error, SystemExit):
+        code = error.code
+        status = 0 if code is None else code if isinstance(code, int) else 1
+        return f"called sys.exit({code!r}) (exited with status {status})"
+    message = " ".join(str(error).split())
+    return f"raised {type(error).__name__}" + (f": {message}" if message else "")
+
+
+def import_user_module(where: str, spec: str | None = None):
+    """The module of a ``--model`` spec: ``where`` is a dotted module name
+    (``package.module``) or the path of a ``.py`` file.
+
+    A file is loaded from its path, under its stem as module name; a dotted name is
+    imported from ``sys.path`` with the current folder *appended* (where it is not on
+    ``sys.path`` already). Either way the user's folder comes after the installed
+    packages: a file there named like one (``flax.py``, ``jax.py``) never replaces it —
+    and a module of the user's that has such a name is refused, with the path form to
+    use instead.
+
+    Raises:
+      ValueError: the file is missing, or the module does not import (whatever it
+        raised, ``SystemExit`` included, is chained as the cause)."""
+    import importlib
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    spec = spec or where
+    if where.endswith(".py") or os.sep in where or "/" in where:
+        path = Path(where).expanduser().resolve()
+        if path.suffix != ".py" or not path.is_file():
+            raise ValueError(f"--model {spec}: {where} is not a Python file (.py); give "
+                             "path/to/file.py:factory or package.module:factory")
+        name = path.stem
+        known = sys.modules.get(name)
+        if known is not None and getattr(known, "__file__", None) != str(path):
+            raise ValueError(f"--model {spec}: a module named {name!r} is already imported "
+                             f"(from {getattr(known, '__file__', None) or 'Python itself'}); "
+                             "rename your file")
+        _append_to_path(str(path.parent))  # its own sibling modules import, after packages
+        if known is not None:
+            return known
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module  # dataclasses (equinox, Flax) look their module up here
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException as error:  # noqa: BLE001 — any failure to import (sys.exit too)
+            del sys.modules[name]
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            raise ValueError(f"your module {where} (--model {spec}) "
+                             f"{_what_it_did(error)} when imported") from error
+        return module
+    _append_to_path(os.getcwd())  # a factory in the current folder, after the packages
+    importlib.invalidate_caches()  # files written since the last import are seen
+    try:
+        module = importlib.import_module(where)
+    except BaseException as error:  # noqa: BLE001 — any failure to import (sys.exit too)
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        if isinstance(error, ModuleNotFoundError) and error.name and (
+                where == error.name or where.startswith(error.name + ".")):
+            raise ValueError(f"cannot import {where!r} for --model {spec} (no module "
+                             f"{error.name!r} in the current folder or installed); run "
+                             "jaxdeep where it is, or give its path: --model "
+                             "path/to/file.py:factory") from error
+        raise ValueError(f"cannot import {where!r} for --model {spec}: your module "
+                         f"{_what_it_did(error)} when imported") from error
+    top = where.split(".")[0]
+    local = [p for p in (Path(top + ".py"), Path(top) / "__init__.py") if p.is_file()]
+    found = getattr(sys.modules.get(top), "__file__", None)
+    if local and (found is None or Path(found).resolve() != local[0].resolve()):
+        raise ValueError(f"--model {spec}: {local[0]} here has the name of an installed "
+                         f"module, {top!r} ({found or 'built in'}), which is imported "
+                         "instead (the current folder never shadows installed packages); "
+                         f"rename it, or give its path: --model {local[0]}:"
+                         f"{spec.rpartition(':')[2]}")
+    return module
+
+
+def _append_to_path(folder: str) -> None:
+    """Put ``folder`` at the end of ``sys.path`` unless it is on it already (as itself,
+    or as ``""``/``"."`` for the current folder): user modules import from it, and
+    installed packages come first."""
+    import os
+
+    here = os.getcwd()
+    present = {os.path.abspath(p or here) for p in sys.path}
+    if os.path.abspath(folder) not in present:
+        sys.path.append(folder)
 
 
 def _factory_seed(factory, spec: str, seed: int) -> dict[str, Any]:
@@ -500,9 +590,10 @@ def _factory_seed(factory, spec: str, seed: int) -> dict[str, Any]:
                          else jax.random.key(seed))
         elif q.default is inspect.Parameter.empty and q.kind not in (
                 q.VAR_POSITIONAL, q.VAR_KEYWORD):
-            raise ValueError(f"the factory {spec} needs an argument {name!r}: --model "
+            raise ValueError(f"your factory {spec} needs an argument {name!r}: --model "
                              f"factories take none, or one of {', '.join(FACTORY_SEEDS)} "
-                             "(filled in from --seed)")
+                             f"(filled in from --seed); give {name!r} a default, or wrap "
+                             "the call in a factory of no arguments")
     return out
 
 
