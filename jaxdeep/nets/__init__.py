@@ -8,6 +8,7 @@ from .residual import ResidualConfig, residual_mlp
 from .resnet import ResNetConfig, resnet
 from .unet import UNetConfig, unet
 from .unet_mlp import UNetMLPConfig, unet_mlp
+from .transformer import TransformerConfig, transformer
 from .vanilla_cnn import VanillaCNNConfig, vanilla_cnn
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "UNetConfig", "UNetMLPConfig", "bn_mlp", "init_weights", "is_stateful", "mlp", "recommended_init",
     "residual_mlp", "resnet",
     "unet", "unet_mlp", "VanillaCNNConfig", "vanilla_cnn",
+    "TransformerConfig", "transformer",
 ]

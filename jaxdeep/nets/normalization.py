@@ -1,8 +1,12 @@
-"""Batch normalisation (Ioffe & Szegedy 2015), shared by the ResNet and the BN MLP.
+"""Batch normalisation (Ioffe & Szegedy 2015), shared by the ResNet and the BN MLP; layer
+normalisation (Ba et al. 2016), the transformer's.
 
 BN(x) = γ (x − μ)/√(σ² + ε) + β per feature (the last axis), μ and σ² over every other
 axis (the batch; for images also height and width). Training uses the batch's μ, σ²
 and moves the running statistics towards them; evaluation uses the running ones.
+
+LN(x) = γ (x − μ)/√(σ² + ε) + β with μ, σ² over the features of each example (the last
+axis) — no batch statistics, so training and evaluation compute the same function.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["BN_EPS", "BN_MOMENTUM", "batch_norm", "bn_params", "bn_state"]
+__all__ = ["BN_EPS", "BN_MOMENTUM", "LN_EPS", "batch_norm", "bn_params", "bn_state",
+           "layer_norm"]
 
 BN_MOMENTUM = 0.9
 BN_EPS = 1e-5
+LN_EPS = 1e-5
 
 
 def batch_norm(x, p, s, train):
@@ -38,3 +44,11 @@ def bn_params(shape) -> dict:
 def bn_state(shape) -> dict:
     """Running mean 0 and variance 1 before any batch has been seen."""
     return {"mean": jnp.zeros(shape, jnp.float32), "var": jnp.ones(shape, jnp.float32)}
+
+
+def layer_norm(x, p):
+    """LN(x) with params ``p = {"gamma", "beta"}`` (made by :func:`bn_params`), over the
+    last axis."""
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.var(x, axis=-1, keepdims=True)
+    return p["gamma"] * (x - mean) * jax.lax.rsqrt(var + LN_EPS) + p["beta"]
