@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxdeep.nets import Model, bn_mlp, is_stateful, mlp, residual_mlp, resnet, unet, unet_mlp
+from jaxdeep.nets import (Model, bn_mlp, is_stateful, mlp, residual_mlp, resnet, transformer, unet,
+                          unet_mlp, vanilla_cnn)
 
 FACTORIES = {
     "mlp": (lambda: mlp([12, 8, 8, 3]), (4, 12), (4, 3)),
@@ -19,6 +20,13 @@ FACTORIES = {
     "resnet": (lambda: resnet((8, 8, 1), 3, depth=8), (4, 64), (4, 3)),
     "bn_mlp": (lambda: bn_mlp([12, 8, 8, 8, 3]), (4, 12), (4, 3)),
     "unet": (lambda: unet(levels=1, base_width=2), (2, 8, 8), (2, 8, 8)),
+    "rezero residual_mlp": (lambda: residual_mlp(12, 3, width=8, blocks=2, branch="rezero"),
+                            (4, 12), (4, 3)),
+    "fixup residual_mlp": (lambda: residual_mlp(12, 3, width=8, blocks=2, branch="fixup"),
+                           (4, 12), (4, 3)),
+    "vanilla_cnn": (lambda: vanilla_cnn((8, 8, 1), 3, depth=3, channels=4), (4, 64), (4, 3)),
+    "transformer": (lambda: transformer((8, 8, 1), 3, layers=2, d_model=8, heads=2),
+                    (4, 64), (4, 3)),
 }
 
 
