@@ -299,3 +299,15 @@ def test_a_users_module_is_found_by_path_and_a_name_clash_is_refused(tmp_path, m
     assert "--model json.py:x" in err and "❌" not in err
     assert sys.path.index(str(tmp_path)) > sys.path.index(
         str(Path(json.__file__).parent.parent))  # the folder went after the standard library
+
+
+def test_a_plain_mlp_run_is_labelled_plain(tmp_path):
+    """What ran is what the table says: `--model mlp` has no skips."""
+    from jaxdeep.cli import main
+
+    out = tmp_path / "o"
+    assert main(["train", "--model", "mlp", "--depth", "2", "--width", "8", "--steps", "2",
+                 "--batch", "8", "--train-size", "16", "--eval-every", "2",
+                 "--out", str(out)]) == 0
+    runs = json.loads((out / "history.json").read_text())["runs"]
+    assert set(runs) == {"plain"}

@@ -81,6 +81,14 @@ def build(args, ds, residual: bool):
                activation=args.activation, init=init)
 
 
+def _model_folder(checkpoints: Path, model: str, label: str) -> Path:
+    """The checkpoint folder of one model of the run. A plain ``--model mlp`` run was
+    once (wrongly) labelled "with skips": a folder left under that name is resumed."""
+    folder = checkpoints / label.replace(" ", "-")
+    legacy = checkpoints / "with-skips"
+    return legacy if model == "mlp" and not folder.exists() and legacy.is_dir() else folder
+
+
 def run(args, console) -> int:
     """Run ``jaxdeep train`` with the parsed ``args``, printing to ``console``; the exit
     status."""
@@ -103,7 +111,10 @@ def run(args, console) -> int:
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
     check_train_size("--train-size", args.train_size, len(ds.x_train), ds.name)
     x, y = ds.x_train[:args.train_size], ds.y_train[:args.train_size]
-    variants = {"plain": False} if args.plain else {"with skips": True}
+    if args.model == "mlp":  # a plain net; `residual` is True only to pass build's check
+        variants = {"plain": True}
+    else:
+        variants = {"plain": False} if args.plain else {"with skips": True}
     if args.compare:
         variants["plain twin"] = False
     models = {label: build(args, ds, residual) for label, residual in variants.items()}
@@ -118,7 +129,7 @@ def run(args, console) -> int:
             eval_data=(ds.x_test, ds.y_test), eval_every=args.eval_every,
             description=f"{args.model} {label}", precision=args.precision, mesh=mesh,
             # One folder per model, so --compare's two runs never share one.
-            checkpoint_dir=checkpoints and checkpoints / label.replace(" ", "-"))
+            checkpoint_dir=checkpoints and _model_folder(checkpoints, args.model, label))
 
     table = Table(title=f"{args.model}, {args.dataset}, {args.steps} Adam steps (lr {args.lr:g})")
     for col in ("model", "test accuracy", "train loss", "seconds", "status"):
