@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def say_error(error: BaseException) -> None:
-    """``error: <message>`` as one line on stderr (never wrapped; newlines folded)."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    """``error: <message>`` as one line on stderr (never wrapped; newlines folded), in the
+    command's words where the error carries them (``for_command``: flags, not arguments)."""
+    # a library error that says its fix in Python's words carries the command's too
+    text = " ".join(str(getattr(error, "for_command", error)).split()) or type(error).__name__
     if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
         text += f": {error.filename}"
     # escaped: a message may hold brackets ("['layers'][0]") that are not rich markup

@@ -17,8 +17,6 @@ import hashlib
 import http.client
 import logging
 import os
-import sys
-import threading
 import zlib
 from pathlib import Path
 
@@ -74,42 +72,31 @@ class DownloadError(OSError):
     """Every mirror failed (network error or md5 mismatch) for an MNIST file."""
 
 
+#: How a fix is said to a Python caller and to a user of the ``jaxdeep`` command: the
+#: library's errors speak Python and carry the command's wording as ``for_command``,
+#: which the command line prints instead (:func:`jaxdeep.cli.say_error`).
+_WORDS = {
+    "⟨data_dir⟩": ("data_dir", "--data-dir"),
+    "⟨data_dir=⟩": ("data_dir=", "--data-dir"),
+    "⟨leave_out⟩": ("call jaxdeep.data.load('mnist') without data_dir", "leave out --data-dir"),
+}
+
+
+def _worded(error_type, template: str) -> BaseException:
+    """``error_type`` of ``template`` in Python's words, its ``for_command`` in flags."""
+    python, command = template, template
+    for token, (in_python, in_flags) in _WORDS.items():
+        python, command = python.replace(token, in_python), command.replace(token, in_flags)
+    error = error_type(python)
+    error.for_command = command
+    return error
+
+
 def _how_to_get(directory: Path | str) -> str:
-    leave_out = _as_called("call jaxdeep.data.load('mnist') without data_dir",
-                           "leave out --data-dir")
     return (
         f"put the four MNIST files ({', '.join(MNIST_MD5)}) in {directory}; they can be "
-        f"fetched from {MNIST_MIRRORS[0]}, or {leave_out} to download them into the cache"
+        f"fetched from {MNIST_MIRRORS[0]}, or ⟨leave_out⟩ to download them into the cache"
     )
-
-
-def _as_called(python: str, command: str) -> str:
-    """A fix in the caller's terms: ``command`` (flags) when the ``jaxdeep`` command
-    called, ``python`` (arguments) otherwise."""
-    return command if _from_command_line() else python
-
-
-def _from_command_line() -> bool:
-    """Whether the ``jaxdeep`` command is the caller, so that a fix is told as its flags
-    (``--data-dir``), not as Python arguments (``data_dir=``).
-
-    The loader is reached from many commands through their configs; recognising the
-    command's entry point on the stack keeps every one of them from passing that down.
-    A worker thread's stack starts in the thread, so the main thread's is read too.
-    """
-    cli = sys.modules.get("jaxdeep.cli")
-    if cli is None:  # never imported: not the command
-        return False
-    entry = cli.main.__code__
-    stacks = [sys._getframe()]
-    if threading.current_thread() is not threading.main_thread():
-        stacks.append(sys._current_frames().get(threading.main_thread().ident))
-    for frame in stacks:
-        while frame is not None:
-            if frame.f_code is entry:
-                return True
-            frame = frame.f_back
-    return False
 
 
 def default_cache_dir() -> Path:
@@ -329,10 +316,10 @@ def _download_missing(cache: Path, mirrors, md5: dict[str, str]) -> None:
             except (OSError, ValueError, http.client.HTTPException) as e:
                 failures.append(f"  {url}: {type(e).__name__}: {e}")
         else:
-            raise DownloadError(
+            raise _worded(DownloadError,
                 f"could not download {name} from any mirror:\n"
                 + "\n".join(failures)
-                + f"\nIf you have the files, pass {_as_called('data_dir=', '--data-dir')} "
+                + "\nIf you have the files, pass ⟨data_dir=⟩ "
                 f"naming a directory with the four MNIST files ({', '.join(md5)})."
             )
 
@@ -379,9 +366,8 @@ def load_mnist(
             )
         directory = Path(data_dir).expanduser()
         if not directory.is_dir():
-            raise FileNotFoundError(
-                f"MNIST {_as_called('data_dir', '--data-dir')} {directory} does not exist "
-                "or is not a directory; "
+            raise _worded(FileNotFoundError,
+                f"MNIST ⟨data_dir⟩ {directory} does not exist or is not a directory; "
                 + _how_to_get(directory)
             )
     else:
@@ -401,7 +387,7 @@ def load_mnist(
                     f"this cache, or pass data_dir= naming a directory with the four "
                     f"files ({', '.join(MNIST_FILES.values())})"
                 )
-            raise FileNotFoundError(f"MNIST file {fname} not found in {directory}; {fix}")
+            raise _worded(FileNotFoundError, f"MNIST file {fname} not found in {directory}; {fix}")
 
     if verify:
         for fname in MNIST_FILES.values():
