@@ -38,7 +38,7 @@ def environment() -> dict:
     source = source_commit(("jaxdeep", "benchmarks", ":(exclude)benchmarks/results")) or {}
     return {"jaxdeep": jaxdeep.__version__, "jax": jax.__version__,
             "device": str(jax.devices()[0].device_kind), "python": platform.python_version(),
-            "cpu": cpu()["model"], "cores": cpu()["cores"],
+            "cpu": cpu()["model"], "isa": cpu()["isa"], "cores": cpu()["cores"],
             "commit": source.get("commit"), "dirty": source.get("dirty")}
 
 

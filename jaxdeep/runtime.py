@@ -97,25 +97,36 @@ def accelerator_found() -> bool:
     return jax.default_backend() != "cpu"
 
 
+#: Vector instruction sets XLA:CPU compiles for when the host has them, widest first:
+#: two machines whose XLA kernels differ (and so whose seed-sensitive cells drift) differ
+#: here even when their model names look alike.
+_ISAS = ("avx512f", "avx2", "avx", "sse4_2", "sve", "asimd")
+
+
 @functools.cache
 def cpu() -> dict:
     """The host CPU: ``model`` (``/proc/cpuinfo``'s "model name", else
-    ``platform.processor()``, else ``platform.machine()``) and ``cores`` (logical CPUs
-    this process may use)."""
-    model = ""
+    ``platform.processor()``, else ``platform.machine()``), ``isa`` (the widest vector
+    instruction set it offers of :data:`_ISAS` — what XLA:CPU's kernels use — or
+    ``"unknown"``) and ``cores`` (logical CPUs this process may use)."""
+    model, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "model name" and not model:
+                model = value.strip()
+            elif key in ("flags", "features") and not flags:
+                flags = set(value.split())
     except OSError:
         pass
     model = model or platform.processor() or platform.machine() or "unknown"
+    isa = next((name for name in _ISAS if name in flags), "unknown")
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 0
-    return {"model": model, "cores": cores}
+    return {"model": model, "isa": isa, "cores": cores}
 
 
 def _git(root: Path, *args: str) -> str:

@@ -136,7 +136,7 @@ def test_runtime_names_the_commit_from_a_checkout_and_nothing_from_a_copy(tmp_pa
     from jaxdeep import runtime
 
     here = runtime.describe()
-    assert here["cpu"]["model"] and here["cpu"]["cores"] >= 1
+    assert here["cpu"]["model"] and here["cpu"]["cores"] >= 1 and here["cpu"]["isa"]
     if (ROOT / ".git").exists():
         assert len(here["source"]["commit"]) == 40
     shutil.copytree(ROOT / "jaxdeep", tmp_path / "jaxdeep")   # as a wheel installs it
