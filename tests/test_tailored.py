@@ -73,3 +73,12 @@ def test_a_random_tat_net_maps_orthogonal_inputs_to_eta():
 def test_targets_out_of_reach_are_refused(depth, eta, message):
     with pytest.raises(ValueError, match=message):
         tat_slope(depth, eta)
+
+
+def test_a_net_too_shallow_for_the_target_gets_relu():
+    """TAT's condition is C_f(0) ≤ η: below 13 layers ReLU itself meets η = 0.9, so the
+    tailored slope is 0 and ψ = √2·ReLU; from 13 layers on it is positive."""
+    shallow, deep = tailored_relu(12), tailored_relu(13)
+    assert shallow.peak_slope == pytest.approx(math.sqrt(2))
+    assert float(shallow.f(jnp.asarray(-1.0))) == 0.0
+    assert deep.peak_slope < math.sqrt(2) and float(deep.f(jnp.asarray(-1.0))) < 0

@@ -24,6 +24,7 @@ from .remedies import (
     register,
 )
 from .run import StudyResults, run, strip_timings
+from . import frontier  # noqa: E402,F401  (registers the remedies past the lecture)
 
 __all__ = ["Built", "Context", "PRESETS", "REMEDIES", "Remedy", "StudyConfig", "StudyResults",
            "TIMING_FIELDS", "cell_key", "get_remedy", "model_remedy", "read_config_file", "register",

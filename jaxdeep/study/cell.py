@@ -107,6 +107,8 @@ def theory(built, x) -> dict | None:
     the predicted first/last hidden gradient ratio on the batch ``x``."""
     if built.pretrain_seconds or not isinstance(built.model.config, MLPConfig):
         return None
+    if not isinstance(built.model.config.activation, str):  # e.g. TAT's tailored ReLU:
+        return None  # its theory is its C map (jaxdeep.theory.tailored), not the table's
     from ..theory import mean_field
     from ..theory.prediction import layer_scales, predict_flow
 

@@ -83,8 +83,15 @@ def tat_slope(depth: int, eta: float = TAT_ETA, *, tol: float = 1e-12) -> float:
 
 def tailored_relu(depth: int, eta: float = TAT_ETA) -> Activation:
     """TAT's leaky ReLU for a plain net of ``depth`` layers, as an activation any jaxdeep
-    net takes: ψ_α(u) = √(2/(1+α²)) (max(u, 0) + α min(u, 0)), α = :func:`tat_slope`."""
-    alpha = tat_slope(depth, eta)
+    net takes: ψ_α(u) = √(2/(1+α²)) (max(u, 0) + α min(u, 0)), α = :func:`tat_slope`.
+
+    TAT's condition is C_f(0) ≤ η; a net shallow enough that ReLU itself meets it
+    (C_f(0) ≤ η at α = 0: fewer than 13 layers for η = 0.9) gets α = 0 — ψ is then
+    √2·ReLU, the He-initialised ReLU net.
+    """
+    shallow = isinstance(depth, int) and depth >= 1 and 0 < eta < 1 and (
+        net_c_map_at_zero(0.0, depth) <= eta)
+    alpha = 0.0 if shallow else tat_slope(depth, eta)
     scale = math.sqrt(2.0 / (1.0 + alpha ** 2))
 
     def f(u):
