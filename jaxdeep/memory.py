@@ -29,7 +29,8 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["available_bytes", "check_dense", "check_fits", "check_training_fits",
+__all__ = ["available_bytes", "check_dense", "check_fits", "check_layers",
+           "check_training_fits",
            "forward_bytes", "tree_bytes"]
 
 #: Matrix products and convolutions: the outputs a backward pass keeps.
@@ -133,6 +134,16 @@ def check_dense(what: str, depth: int, width: int, *, bytes_per_weight: int = 4,
     hundred million layers take a minute just to list)."""
     check_fits(what, {"hidden weights and their copies":
                       copies * bytes_per_weight * int(depth) * int(width) ** 2}, fix=fix)
+
+
+def check_layers(what: str, widths, *, bytes_per_weight: int = 4, copies: int = 3,
+                 fix: str) -> None:
+    """:func:`check_dense` for a stack of dense layers of any widths ``[n_in, h₁, …]``:
+    the weights between consecutive widths, ``Σ wₗ · wₗ₊₁``, times ``copies`` — summed
+    from the widths alone, before a single layer is built."""
+    weights = sum(int(a) * int(b) for a, b in zip(widths[:-1], widths[1:]))
+    check_fits(what, {"weights and their copies": copies * bytes_per_weight * weights},
+               fix=fix)
 
 
 def _size(n: int) -> str:

@@ -128,14 +128,38 @@ def _network(network: str, depth: int, common: dict, width: int, n_in: int, n_ou
     raise ValueError(f"unknown network {network!r}; choose one of: {', '.join(NETWORKS)}")
 
 
-def _check_fits(depths, networks, *, width: int = 16, n_in: int = 12, n_out: int = 5,
-                batch: int = 8) -> None:
-    """Refuse depths whose checks cannot fit in memory (:mod:`jaxdeep.memory`), before
-    any of them runs: in float64, the parameters with their noise and both gradients,
-    the forward pass's products with the hand-written backward's deltas."""
+#: The most layers the backprop checks may compare in all (Σ over the checks of their
+#: depth): each check compares its gradients layer by layer on the host, about 50 µs a
+#: layer on a CPU, so 10⁶ layers take about a minute. The default table (depths 1
+#: and 30, three networks, both losses, every activation) compares about 4,000.
+MAX_COMPARED_LAYERS = 10**6
+
+
+def _check_work(depths, networks, n_activations: int) -> None:
+    """Refuse, before any check runs, a table whose backprop checks would compare more
+    than :data:`MAX_COMPARED_LAYERS` layers: networks × 2 losses × activations checks at
+    each depth."""
+    checks = len(networks) * 2 * n_activations
+    layers = checks * sum(depths)
+    if layers > MAX_COMPARED_LAYERS:
+        raise ValueError(
+            f"the gradient checks at depths {', '.join(map(str, depths))} would compare "
+            f"{layers:,} layers ({checks} checks per depth: networks × 2 losses × "
+            f"activations), more than {MAX_COMPARED_LAYERS:,} (about a minute); use "
+            "smaller --depths, or fewer --networks or --activations")
+
+
+def _check_fits(depths, networks, n_activations: int = 1, *, width: int = 16, n_in: int = 12,
+                n_out: int = 5, batch: int = 8) -> None:
+    """Refuse depths whose checks cannot fit in memory (:mod:`jaxdeep.memory`) or would
+    compare too many layers (:func:`_check_work`), before any of them runs: in float64,
+    the parameters with their noise and both gradients, the forward pass's products with
+    the hand-written backward's deltas. The sums from the numbers come first; the nets
+    are traced (shapes only) once those pass."""
     depth = max(depths)
     check_dense(f"the gradient checks at depth {depth}", depth, width, bytes_per_weight=8,
                 copies=4, fix="use smaller --depths")
+    _check_work(depths, networks, n_activations)
     for network in networks:
         model, _ = _network(network, depth, dict(activation="relu", output="softmax",
                                                  init="lecun"), width, n_in, n_out)
@@ -166,7 +190,7 @@ def run_all(*, seed: int = 0, depths=(1, 5, 30), networks=NETWORKS, names=None,
             raise ValueError(f"unknown network {network!r}; choose one of: "
                              f"{', '.join(NETWORKS)}")
     if depths:
-        _check_fits(depths, networks)
+        _check_fits(depths, networks, len(names))
     rows = []
 
     def add(row):

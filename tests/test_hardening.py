@@ -75,10 +75,11 @@ HUGE = [
     (["train", "--model", "mlp", "--width", "100000000", "--depth", "2"], "training this model"),
     (["rbm", "--dataset", "digits", "--hidden", "400000000", "--epochs", "1"],
      "training this rbm"),
-    (["pretrain", "--kind", "dbn", "--layers", "400000000,10"], "training this rbm"),
-    (["pretrain", "--kind", "sae", "--layers", "400000000,10"], "training this autoencoder"),
+    # the fine-tuned net's weights Σ wₗ·wₗ₊₁, summed before a layer is built or trained
+    (["pretrain", "--kind", "dbn", "--layers", "400000000,10"], "fine-tuning this net"),
+    (["pretrain", "--kind", "sae", "--layers", "400000000,10"], "fine-tuning this net"),
     (["pretrain", "--kind", "dbm", "--layers", "400000000,10", "--epochs", "1"],
-     "training this rbm"),
+     "fine-tuning this net"),
     (["study", "--preset", "quick", "--width", "100000000", "--remedies", "relu"],
      "training this model"),
     (["gradflow", "--width", "100000000", "--depth", "2"], "measuring this net"),
@@ -102,6 +103,118 @@ def test_sizes_that_cannot_fit_are_refused_before_anything_compiles(argv, what, 
     argv = argv + ({"gradflow": ["--out", str(out / "g.png")], "gradcheck": []}.get(
         argv[0], ["--out", str(out)]))
     refused(capsys, argv, what, "needs at least", "more than", place=tmp_path)
+
+
+#: What an adversarial tester found on a host with about 20 GB free (issue #41): each
+#: refused up front — before anything is trained, compiled or written — on such a host.
+TESTER_HOST = 20 * 2**30
+UP_FRONT = [
+    (["pretrain", "--kind", "dbn", "--layers", "10000000"], "training this rbm"),
+    (["pretrain", "--kind", "dbn", "--layers", ",".join(["128"] * 10**6)],
+     "fine-tuning this net"),
+    (["pretrain", "--kind", "dbm", "--dbm-chains", "100000000"], "training this dbm"),
+    (["pretrain", "--kind", "dbm", "--ais-chains", "100000000"], "the ais estimate of log z"),
+    (["rbm", "--dataset", "digits", "--hidden", "10000000"], "training this rbm"),
+    (["rbm", "--dataset", "digits", "--ais-chains", "100000000"], "the ais estimate of log z"),
+    (["rbm", "--method", "pt", "--temperatures", "100000000"], "persistent chains"),
+    (["phase", "--steps", "1000000000"], "a phase-diagram row"),
+]
+
+
+@pytest.mark.parametrize("argv, what", UP_FRONT,
+                         ids=[f"{a[0]}-{i}" for i, (a, _) in enumerate(UP_FRONT)])
+def test_every_stage_is_checked_before_the_first_is_run(argv, what, capsys, tmp_path,
+                                                        monkeypatch, nothing_compiles):
+    """AIS, the sample grid, the DBM's chains, fine-tuning, the tempering ladder: sizes
+    that only a later stage needs are refused before the first stage runs, from the
+    numbers (chains × width, temperatures × chains × width, Σ wₗ·wₗ₊₁ …)."""
+    import jaxdeep.memory
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(jaxdeep.memory, "available_bytes",
+                        lambda devices=None: (TESTER_HOST, "the tester's host"))
+    refused(capsys, argv + ["--out", str(tmp_path / "out")], what, "needs at least",
+            "more than the tester's host", place=tmp_path)
+
+
+LIMITS = [
+    (["rbm", "--ais-temperatures", "100000000"],
+     "ais_temperatures (--ais-temperatures) 100000000 is more than the 1,000,000 steps"),
+    (["rbm", "--sample-steps", "100000000"], "sample_steps (--sample-steps) 100000000"),
+    (["pretrain", "--ais-temperatures", "100000000"], "use at most 1,000,000"),
+    (["pretrain", "--sample-steps", "100000000"], "sample_steps (--sample-steps)"),
+    (["phase", "--batch", "1000000"],
+     "batch_size (--batch) 1000000 is more than the 1347 training examples"),
+    (["phase", "--isometry-depth", "1000000"], "isometry_depth (--isometry-depth) 1000000"),
+    (["gradcheck", "--depths", "1000000"], "would compare"),
+    (["gradcheck", "--depths", "1000000", "--networks", "mlp", "--activations", "relu"],
+     "would compare 2,000,000 layers"),
+    (["unet", "--batch", "64", "--train-size", "32"], "--batch 64 is more than the 32"),
+    (["study", "--preset", "quick", "--train-size", "1"],
+     "batch_size (--batch) 64 is more than the 1 training examples"),
+    (["study", "--preset", "quick", "--batch", "100000"], "use at most 1347"),
+    (["study", "--preset", "quick", "--remedies", "dbn", "--pretrain-batch", "5000"],
+     "pretrain_batch (--pretrain-batch) 5000"),
+    (["pretrain", "--batch", "5000"], "batch (--batch) 5000 is more than"),
+]
+
+
+@pytest.mark.parametrize("argv, message", LIMITS, ids=[" ".join(a)[:40] for a, _ in LIMITS])
+def test_sizes_past_their_limits_are_refused_before_any_work(argv, message, capsys, tmp_path,
+                                                             monkeypatch, nothing_compiles):
+    """Batches against the data, and the sequential work that no memory limit bounds
+    (AIS temperatures, Gibbs steps, the isometry's products, gradient checks' layers)."""
+    monkeypatch.chdir(tmp_path)
+    out = [] if argv[0] == "gradcheck" else ["--out", str(tmp_path / "out")]
+    refused(capsys, argv + out, message, place=tmp_path)
+
+
+def test_an_rbm_layer_checks_its_size_before_it_makes_its_parameters(monkeypatch):
+    from jaxdeep.boltzmann.rbm import RBM
+    from jaxdeep.pretrain import dbn_layers
+
+    made = RBM.init
+
+    def init(self, key, *args, **kwargs):  # shapes only (jax.eval_shape) are fine
+        if not isinstance(key, jax.core.Tracer):
+            raise AssertionError("parameters were made before the size was checked")
+        return made(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(RBM, "init", init)
+    layer = dbn_layers([8, 10**9], batch_size=20)[0]
+    x = (np.random.default_rng(0).random((40, 8)) < 0.5).astype(np.float32)
+    with pytest.raises(ValueError, match="training this RBM needs at least"):
+        layer.train(x, key=jax.random.key(0), progress=False)
+
+
+def test_ais_says_a_temperature_that_is_not_a_number_is_not_finite():
+    machine = bz.rbm(4, 3)
+    with pytest.raises(ValueError, match=r"betas\[1\] is nan \(not finite\)"):
+        bz.ais(jax.random.key(1), machine, machine.init(jax.random.key(0)),
+               betas=[0.0, float("nan"), 1.0])
+
+
+def test_a_gaussian_rbm_on_binary_data_is_warned_about_in_one_line(capsys, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["rbm", "--visible", "gaussian", "--epochs", "1", "--sample-steps", "1",
+                 "--out", "r"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the bas data look binary") and err.count("\n") == 1, err
+    assert "--visible bernoulli" in err
+
+
+def test_a_study_config_with_no_cells_beside_it_blocks_nothing(capsys, tmp_path, monkeypatch):
+    """A run refused or stopped before its first cell leaves config.json alone: the
+    corrected command runs (and overwrites it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "config.json").write_text(json.dumps(
+        {"config": {}, "cell_settings": {"train_size": 1}}))
+    assert main(["study", "--preset", "quick", "--remedies", "relu", "--depths", "2",
+                 "--steps", "4", "--eval-every", "2", "--out", "s"]) == 0
+    saved = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert saved["cell_settings"]["train_size"] is None
 
 
 def test_a_trainer_refuses_a_net_that_cannot_fit_with_the_estimate_and_the_limit(

@@ -293,13 +293,25 @@ def _sparsity(machine: DBM, target, cost, damping) -> DBMSparsity | None:
 def _check_fits(machine: DBM, optimizer, mesh, x, batch_size, n_chains, k,
                 iterations) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`)."""
+    dbm_training_fits(machine, len(x), mesh, optimizer, batch_size=batch_size,
+                      n_chains=n_chains, iterations=iterations)
+
+
+def dbm_training_fits(machine: DBM, examples: int, mesh, optimizer, *, batch_size: int,
+                      n_chains: int = 100, iterations: int = 10) -> None:
+    """Refuse, from the sizes alone (nothing is built or allocated), a DBM training run
+    that cannot fit in ``mesh`` 's memory (:func:`jaxdeep.memory.check_training_fits`):
+    parameters, optimiser state and the ``examples`` rows of data on every device; the
+    persistent chains' states and probabilities, ``2 × n_chains × Σ widths``; one
+    update's mean field, ``batch × Σ widths × (iterations + 1)`` (float32)."""
     units = sum(machine.widths)
     check_training_fits(
         "training this DBM", mesh, jax.eval_shape(machine.init, jax.random.key(0)), optimizer,
-        4 * int(np.prod(np.shape(x))),
+        4 * examples * machine.widths[0],
         {"persistent chains": 4 * n_chains * units * 2,
          "one update's mean field": 4 * batch_size * units * (iterations + 1)},
-        fix="use narrower layers, a smaller batch or fewer chains, or less data")
+        fix="use narrower layers, a smaller batch or fewer chains (--dbm-chains), or less "
+            "data")
 
 
 def _status(h: DBMHistory) -> str:

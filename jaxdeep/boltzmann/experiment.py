@@ -20,6 +20,8 @@ import dataclasses
 import json
 import math
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,12 +34,14 @@ from .. import data, plots
 from ..config import Settings
 from ..validate import check_number, check_output_dir, check_positive_int, check_train_size
 from ..precision import highest_precision
-from ..sharding import data_mesh
+from ..sharding import data_mesh, mesh_for
 from . import partition
 from .gibbs import gibbs_chain
 from .gradient import METHODS
 from .learning import AUTO_EXACT, RBMFit, train_rbm
-from .partition import ais, ais_betas, check_chains, check_temperatures
+from .learning import rbm_training_fits
+from .partition import (ais, ais_betas, chains_fit, check_chains, check_steps,
+                        check_temperatures)
 from .rbm import RBM, base_rate, rbm
 
 __all__ = ["PRESETS", "RBMConfig", "RBMRun", "held_out_likelihood", "prepare_data", "run_rbm"]
@@ -127,6 +131,8 @@ class RBMConfig(Settings):
             check_number(self.flag("sparsity"), self.sparsity, low=0, high=1, low_open=True,
                          high_open=True, hint="a target mean hidden activation")
         check_temperatures(self.flag("ais_temperatures"), self.ais_temperatures)
+        check_steps(self.flag("ais_temperatures"), self.ais_temperatures)
+        check_steps(self.flag("sample_steps"), self.sample_steps)
         check_chains(self.flag("ais_chains"), self.ais_chains)
         if self.chains is not None and self.method == "cd":
             raise ValueError("chains (--chains) sets the persistent chains of pcd and pt; cd "
@@ -178,13 +184,28 @@ def prepare_data(config: RBMConfig):
     return x.astype(np.float32), x_test.astype(np.float32), ds.image_shape
 
 
-def run_rbm(config: RBMConfig, *, progress: bool = True, write: bool = True) -> RBMRun:
+def run_rbm(config: RBMConfig, *, progress: bool = True, write: bool = True,
+            on_warning: Callable[[str], None] | None = None) -> RBMRun:
     """Train, measure, sample and (``write=True``) write the figures and metrics.json
     of the experiment ``config`` describes (see the module docstring). Stopped and run
-    again with the same ``checkpoint_dir``, training continues where it stopped."""
+    again with the same ``checkpoint_dir``, training continues where it stopped.
+
+    Every stage — training, the likelihood, the sample grid — is checked to fit before
+    training starts (:func:`check_sizes`). ``on_warning(line)`` is told of settings that
+    run but mislead (Gaussian visibles on binary data); default: a Python warning."""
     x, x_test, image_shape = prepare_data(config)
     machine = rbm(x.shape[1], config.hidden, visible=config.visible,
                   learn_variance=config.learn_variance)
+    mesh = None if config.devices is None else data_mesh(config.devices)
+    check_sizes(config, machine, len(x), len(x_test), mesh)
+    if config.visible == "gaussian" and _binary(x):
+        line = (f"the {config.dataset} data look binary (two values per pixel): a Gaussian "
+                "RBM models it as a density, and its log-likelihood is not comparable "
+                "with a Bernoulli RBM's; use --visible bernoulli")
+        if on_warning is None:
+            warnings.warn(line, stacklevel=2)
+        else:
+            on_warning(line)
     epochs, batch = config.epochs, config.batch
     rate = optax.linear_schedule(config.lr, config.lr_end, epochs * -(-len(x) // batch)) \
         if config.lr_end is not None else config.lr
@@ -198,13 +219,13 @@ def run_rbm(config: RBMConfig, *, progress: bool = True, write: bool = True) -> 
         centering=config.centering, sparsity_target=config.sparsity,
         eval_data=x_test, eval_every=config.eval_every or max(1, epochs // 20),
         description=f"RBM {config.method}-{config.k} on {config.dataset}",
-        progress=progress, mesh=None if config.devices is None else data_mesh(config.devices),
+        progress=progress, mesh=mesh,
         checkpoint_dir=config.checkpoint_dir)
     final = held_out_likelihood(key_ais, machine, fit.params, x, x_test,
                                 ais_temperatures=config.ais_temperatures,
                                 ais_chains=config.ais_chains)
     samples = gibbs_chain(key_samples, machine, fit.params,
-                          machine.sample_base(key_samples, fit.params, (100,),
+                          machine.sample_base(key_samples, fit.params, (SAMPLE_CHAINS,),
                                               base=_base(machine, x)),
                           steps=config.sample_steps, base=None)
     shown = np.asarray(machine.visible_mean(fit.params, samples.h))
@@ -212,6 +233,50 @@ def run_rbm(config: RBMConfig, *, progress: bool = True, write: bool = True) -> 
     if write:
         write_outputs(config, machine, fit, final, shown, image_shape, n_train=len(x))
     return RBMRun(machine, fit, final, shown, out)
+
+
+def _binary(x) -> bool:
+    """Whether data look binary: every column takes at most two values (binary data stay
+    so after standardising, each column's 0 and 1 moved to two other numbers)."""
+    return bool(np.all((x == x.min(0)) | (x == x.max(0))))
+
+
+#: Chains of the sample grid (its 10 × 10 images).
+SAMPLE_CHAINS = 100
+
+
+def check_sizes(config: RBMConfig, machine: RBM, examples: int, test_rows: int,
+                mesh=None) -> None:
+    """Refuse, from the sizes alone and before anything is trained, a run one stage of
+    which cannot fit in memory: training (:func:`~jaxdeep.boltzmann.learning.
+    rbm_training_fits`, with the tempering ladder's replicas and the monitor's pass over
+    the test rows), AIS's ``ais_chains`` chains over ``ais_temperatures`` steps, and the
+    sample grid's chains over ``sample_steps`` (:func:`~jaxdeep.boltzmann.partition.
+    chains_fit`). Each would otherwise fail only after training, taking it along."""
+    pt = config.method == "pt"
+    chains = 0 if config.method == "cd" else config.chains or config.batch
+    mesh = mesh_for(mesh, batch_size=config.batch, **({"n_chains": chains} if chains else {}))
+    rbm_training_fits(machine, examples, mesh, optax.sgd(config.lr, momentum=config.momentum
+                                                         or None),
+                      batch_size=config.batch, k=config.k, chains=chains,
+                      temperatures=(config.temperatures or 10) if pt else 1,
+                      eval_rows=test_rows)
+    units = machine.n_visible + machine.n_hidden
+    if not _exact(machine):
+        chains_fit("the AIS estimate of log Z", config.ais_temperatures, config.ais_chains,
+                   units, fix="use fewer --ais-chains or --ais-temperatures")
+    chains_fit("the sample grid", config.sample_steps, SAMPLE_CHAINS, units,
+               fix="use fewer --sample-steps")
+
+
+def _exact(machine: RBM) -> bool:
+    """Whether the held-out likelihood enumerates a layer (≤ AUTO_EXACT binary units)
+    instead of running AIS."""
+    try:
+        layer = partition.enumerated_layer(machine)
+    except ValueError:
+        return False
+    return (machine.n_visible if layer == "visible" else machine.n_hidden) <= AUTO_EXACT
 
 
 def write_outputs(config: RBMConfig, machine: RBM, fit: RBMFit, final: dict, shown,
@@ -241,11 +306,7 @@ def held_out_likelihood(key, machine: RBM, params, x, x_test, *, ais_temperature
     """Mean test log-likelihood ``−F(v) − log Z``: exact ``log Z`` when a layer has
     ≤ :data:`~jaxdeep.boltzmann.learning.AUTO_EXACT` binary units, else AIS from the
     base-rate model of ``x`` (with its spread)."""
-    try:
-        layer = partition.enumerated_layer(machine)
-        small = (machine.n_visible if layer == "visible" else machine.n_hidden) <= AUTO_EXACT
-    except ValueError:
-        small = False
+    small = _exact(machine)
     start = time.perf_counter()
     # log p(v) = −F(v) − log Z: log Z computed once, exactly or by AIS.
     neg_f = float(jnp.mean(-machine.free_energy(params, jnp.asarray(x_test))))

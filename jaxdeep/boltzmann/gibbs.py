@@ -118,7 +118,10 @@ def check_betas(betas) -> np.ndarray:
     if b.ndim != 1 or b.size < 2:
         raise ValueError(f"betas must be a 1-D ladder of at least 2 inverse temperatures; "
                          f"got shape {b.shape}")
-    if not np.all(np.isfinite(b)) or b[0] < 0 or b[-1] != 1.0:
+    if not np.all(np.isfinite(b)):
+        i = int(np.flatnonzero(~np.isfinite(b))[0])
+        raise ValueError(f"betas must be finite numbers; betas[{i}] is {b[i]} (not finite)")
+    if b[0] < 0 or b[-1] != 1.0:
         raise ValueError(f"betas must lie in [0, 1] and end at exactly 1.0 (the model); "
                          f"got first {b[0]} and last {b[-1]}")
     if np.any(np.diff(b) <= 0):

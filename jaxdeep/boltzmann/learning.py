@@ -44,7 +44,8 @@ from jaxdeep.sharding import mesh_for, replicate, split_batch, split_rows
 
 __all__ = [
     "AUTO_EXACT", "MONITORS", "UNLEARNED", "RBMFit", "RBMHistory", "RBMLearner",
-    "RBMTrainState", "default_optimizer", "train_epochs", "train_rbm", "unlearned",
+    "RBMTrainState", "default_optimizer", "rbm_training_fits", "train_epochs", "train_rbm",
+    "unlearned",
 ]
 
 #: Held-out measures :func:`train_rbm` can log per evaluation.
@@ -329,15 +330,16 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     monitor = _pick_monitor(machine, monitor)
     if eval_data is not None:
         machine.check_data("eval_data", eval_data)
-    # one fixed binarization of grey data, for the initial base rates and the monitor
-    x_binary = np.asarray(bernoulli(jax.random.fold_in(key, 1), jnp.asarray(x_host))) \
-        if resample else x_host
-    eval_x = x_binary[:MONITOR_EXAMPLES] if eval_data is None else np.asarray(eval_data)
+    eval_rows = min(len(x_host), MONITOR_EXAMPLES) if eval_data is None else len(eval_data)
     optimizer = optimizer or default_optimizer()
     mesh = mesh_for(mesh, batch_size=batch_size,
                     **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
     learner = RBMLearner(machine, settings, optimizer, mesh, resample)
-    _check_fits(learner, x_host, batch_size)
+    _check_fits(learner, x_host, batch_size, eval_rows)
+    # one fixed binarization of grey data, for the initial base rates and the monitor
+    x_binary = np.asarray(bernoulli(jax.random.fold_in(key, 1), jnp.asarray(x_host))) \
+        if resample else x_host
+    eval_x = x_binary[:MONITOR_EXAMPLES] if eval_data is None else np.asarray(eval_data)
     key_init, key_state = jax.random.split(key)
     start_from = "state" if state is not None else "params" if params is not None else "init"
     if state is not None:
@@ -412,19 +414,45 @@ def unlearned(machine: RBM, log_likelihood: float) -> bool:
             and log_likelihood < -UNLEARNED * machine.n_visible * float(np.log(2.0)))
 
 
-def _check_fits(learner: RBMLearner, x, batch_size: int) -> None:
+def _check_fits(learner: RBMLearner, x, batch_size: int, eval_rows: int) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`)."""
-    machine, settings, mesh = learner.machine, learner.settings, learner.mesh
-    chains = 0
-    if settings.method != "cd":
-        chains = settings.n_chains * machine.n_visible * len(settings.betas or (1,))
+    settings = learner.settings
+    rbm_training_fits(learner.machine, len(x), learner.mesh, learner.optimizer,
+                      batch_size=batch_size, k=settings.k,
+                      chains=0 if settings.method == "cd" else settings.n_chains,
+                      temperatures=1 if settings.betas is None else len(settings.betas),
+                      eval_rows=eval_rows)
+
+
+def rbm_training_fits(machine: RBM, examples: int, mesh, optimizer, *, batch_size: int,
+                      k: int = 1, chains: int = 0, temperatures: int = 1,
+                      eval_rows: int = 0) -> None:
+    """Refuse, from the sizes alone (nothing is built or allocated), an RBM training run
+    that cannot fit in ``mesh`` 's memory (:func:`jaxdeep.memory.check_training_fits`):
+    the parameters, their optimiser state and the ``examples`` rows of data on every
+    device, and what an update keeps alive (float32, 4 bytes a number):
+
+    * the persistent chains: ``chains × temperatures × n_visible`` (``chains = 0``: CD);
+    * one update's states: probabilities and samples of both layers for every Gibbs
+      step, ``2 × batch × (n_visible + n_hidden) × (k + 1)``;
+    * the gradient's statistics: the data and model terms of ∂/∂W, ``2 × n_visible ×
+      n_hidden`` (the parameters twice), before they are combined;
+    * the monitor's pass over its ``eval_rows`` rows: their hidden probabilities and
+      reconstructions, ``2 × eval_rows × (n_visible + n_hidden)``.
+
+    A pipeline calls it before anything of the run is made (its PT ladder included); the
+    trainer calls it again, before it allocates its parameters.
+    """
     units = machine.n_visible + machine.n_hidden
     check_training_fits(
         "training this RBM", mesh, jax.eval_shape(machine.init, jax.random.key(0)),
-        learner.optimizer, 4 * int(np.prod(np.shape(x))),
-        {"persistent chains": 4 * chains,
-         "one update's states": 4 * 2 * batch_size * units * (settings.k + 1)},
-        fix="use fewer hidden units, a smaller batch or fewer chains, or less data")
+        optimizer, 4 * examples * machine.n_visible,
+        {"persistent chains": 4 * chains * temperatures * machine.n_visible,
+         "one update's states": 4 * 2 * batch_size * units * (k + 1),
+         "gradient statistics": 4 * 2 * machine.n_visible * machine.n_hidden,
+         "the monitor's pass": 4 * 2 * eval_rows * units},
+        fix="use fewer hidden units, a smaller batch, fewer chains or temperatures, or less "
+            "data")
 
 
 def _evaluate(machine, params, x, monitor):

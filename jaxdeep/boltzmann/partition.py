@@ -33,8 +33,8 @@ from jaxdeep.validate import check_finite, check_positive_int
 from jaxdeep.precision import highest_precision
 
 __all__ = [
-    "AISResult", "MAX_ENUMERATED", "ais", "ais_betas", "binary_states", "check_chains",
-    "check_temperatures",
+    "AISResult", "MAX_ENUMERATED", "MAX_STEPS", "ais", "ais_betas", "binary_states",
+    "chains_fit", "check_chains", "check_steps", "check_temperatures",
     "enumerated_layer",
     "exact_gradient", "exact_log_likelihood", "exact_samples", "log_partition",
     "reverse_ais",
@@ -330,6 +330,35 @@ def check_chains(name: str, n_chains) -> None:
     if n_chains < 2:
         raise ValueError(f"{name} must be at least 2: the spread of the log Z estimate is "
                          "measured across the chains")
+
+
+#: The most sequential steps a pipeline runs after training without a progress bar: AIS
+#: temperatures and the Gibbs steps of a sample grid. Each step is at least tens of
+#: microseconds on any device (about 0.4 ms for a digits RBM on a CPU), so 10⁶ steps is
+#: minutes to hours — Salakhutdinov & Murray's AIS used 14,500 temperatures. Refusing more
+#: up front keeps a typo from taking the trained model down with it.
+MAX_STEPS = 10**6
+
+
+def check_steps(name: str, n) -> None:
+    """At most :data:`MAX_STEPS` sequential steps (temperatures, Gibbs steps)."""
+    check_positive_int(name, n)
+    if n > MAX_STEPS:
+        raise ValueError(f"{name} {n} is more than the {MAX_STEPS:,} steps a run may take "
+                         f"after training (each is sequential: 10⁶ already take minutes to "
+                         f"hours); use at most {MAX_STEPS:,}")
+
+
+def chains_fit(what: str, steps: int, chains: int, units: int, *, fix: str) -> None:
+    """Refuse, from the sizes alone and before any training, a chain run (AIS, a sample
+    grid) that cannot fit in memory (:func:`jaxdeep.memory.check_fits`): ``chains``
+    states of ``units`` units with their probabilities and the next sample (3 × 4 bytes
+    each), and per step its PRNG key and its two temperatures on the host (float64) and
+    the device (float32): 28 bytes a step."""
+    from jaxdeep.memory import check_fits
+
+    check_fits(what, {"the chains' states": 3 * 4 * chains * units,
+                      "a key and the temperatures per step": 28 * steps}, fix=fix)
 
 
 def _check_path(machine, params, betas, n_chains, base):

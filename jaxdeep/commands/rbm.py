@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..choices import BINARIZATIONS, DATASETS, RBM_METHODS, RBM_PRESETS
@@ -87,7 +89,9 @@ def run(args, console) -> int:
     config = config_from_flags(RBMConfig, args)
     # A checkpoint folder is tied to the resolved settings (command.json there).
     checkpoint_folder(argparse.Namespace(**config.as_dict()))
-    result = run_rbm(config)
+    say = Console(stderr=True, soft_wrap=True, emoji=False).print
+    result = run_rbm(config, on_warning=lambda line: say(f"[yellow]warning:[/] {escape(line)}",
+                                                         highlight=False))
     final, history = result.final, result.fit.history
     table = Table(title=f"RBM {result.machine.n_visible}×{result.machine.n_hidden}, "
                         f"{config.method}-{config.k}, {config.epochs} epochs on {config.dataset}")

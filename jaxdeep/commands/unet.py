@@ -55,12 +55,14 @@ def run(args, console) -> int:
     from ..memory import check_fits
     from ..nets.unet import unet
     from ..train import check_fit_memory, evaluate, fit
-    from ..validate import check_number, check_output_dir
+    from ..validate import check_batch, check_number, check_output_dir
 
     if args.size % 2 ** args.levels:
         raise ValueError(f"--size {args.size} must be a multiple of 2^levels = {2 ** args.levels}"
                          " (the U-Net pools that many times)")
     check_number("--lr", args.lr, low=0, low_open=True, hint="must be positive")
+    # judged from the numbers, before the images are drawn (fit would judge it after)
+    check_batch("--batch", args.batch, args.train_size)
     check_output_dir("--out", args.out)
     # The data (images and masks, float32) and the larger of the two nets must fit before
     # any of it is made: the U-Net's check is the one fit runs, on shapes only.

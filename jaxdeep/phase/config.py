@@ -15,7 +15,7 @@ from .. import choices
 from ..config import Settings
 from ..validate import check_choice, check_int_list, check_number, check_output_dir
 
-__all__ = ["OPTIMIZERS", "PRESETS", "PhaseConfig"]
+__all__ = ["MAX_ISOMETRY_WORK", "OPTIMIZERS", "PRESETS", "PhaseConfig"]
 
 #: σ_w² from deep in the ordered phase to well into the chaotic one (tanh at σ_b² = 0.05
 #: turns chaotic at σ_w² ≈ 1.76).
@@ -33,6 +33,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 OPTIMIZERS = choices.PHASE_OPTIMIZERS
+
+#: The most work the dynamical-isometry comparison may take: ``isometry_depth ×
+#: isometry_width³`` multiply-adds per net (a Jacobian product of width × width matrices,
+#: and for orthogonal weights a QR of one, per layer, in float64 on the host CPU). Four
+#: nets at 10¹¹ each take about a minute and a half on two CPU cores (depth 6,000 at
+#: width 256; the default, 100 × 256³, is 600 times less).
+MAX_ISOMETRY_WORK = 10**11
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +91,14 @@ class PhaseConfig(Settings):
             check_int_list(name, [getattr(self, name)], minimum=1)
         if self.train_size is not None:
             check_int_list("train_size", [self.train_size], minimum=1)
+        work = self.isometry_depth * self.isometry_width ** 3
+        if work > MAX_ISOMETRY_WORK:
+            raise ValueError(
+                f"the dynamical-isometry comparison at {self.flag('isometry_depth')} "
+                f"{self.isometry_depth} and {self.flag('isometry_width')} "
+                f"{self.isometry_width} needs depth × width³ = {work:.2g} multiply-adds per "
+                f"net, more than {MAX_ISOMETRY_WORK:.0e} (about a minute and a half on a "
+                f"CPU); use a smaller --isometry-depth or --isometry-width")
         check_number(self.flag("learning_rate"), self.learning_rate, low=0, low_open=True)
         for name in ("sigma_b2", "isometry_sigma_b2"):
             check_number(self.flag(name), getattr(self, name), low=0)

@@ -23,12 +23,12 @@ from rich.console import Console
 
 from .. import data
 from ..files import read_json, write_atomically
-from ..memory import check_dense
+from ..memory import check_dense, check_fits
 from ..reports import to_html, to_markdown
 from ..runtime import describe, summary_line
 from ..theory import critical_sigma_w2
 from ..theory.isometry import jacobian_singular_values, log_spread
-from ..validate import check_train_size
+from ..validate import check_batch, check_train_size
 from .analysis import analyse
 from .config import PhaseConfig
 from .figures import FIGURES, draw_all
@@ -57,6 +57,21 @@ def _load(config: PhaseConfig):
                      ds.name)
     n = config.train_size or len(ds.x_train)
     return ds, (ds.x_train[:n], ds.y_train[:n]), (ds.x_test, ds.y_test)
+
+
+def check_row_fits(config: PhaseConfig, examples: int) -> None:
+    """What can only be judged against the data, judged before anything is written: the
+    batch no larger than the ``examples`` training rows, and the deepest row's training
+    within memory (:func:`jaxdeep.memory.check_fits`) — every member's (σ_w² × seeds)
+    activations and their gradients, ``2 × members × batch × width × depth`` floats, and
+    the batch order, ``steps × batch`` indices and mask entries (8 bytes)."""
+    check_batch(PhaseConfig.flag("batch_size"), config.batch_size, examples)
+    members = len(config.sigma_w2) * len(config.seeds)
+    check_fits("a phase-diagram row", {
+        "activations and their gradients":
+            4 * 2 * members * config.batch_size * config.width * max(config.depths),
+        "the batch order": 8 * config.steps * config.batch_size},
+        fix="use a smaller --batch or --width, fewer --depths, σ_w² values, seeds or --steps")
 
 
 def _row(config: PhaseConfig, depth: int, train, test, force: bool, progress: bool) -> dict:
@@ -98,7 +113,9 @@ def run(config: PhaseConfig, *, force: bool = False, progress: bool = True,
     """Train every row of ``config`` (resuming from its folder), analyse, and report."""
     out = Path(config.out)
     saved = out / "config.json"
-    if saved.is_file() and not force:
+    # config.json guards the rows beside it; with none there (a run refused or stopped
+    # before its first row) it guards nothing, and this run overwrites it.
+    if saved.is_file() and not force and any((out / "rows").glob("*.json")):
         before = read_json(saved, what="the phase diagram's config",
                            fix="delete the folder or use --force")
         if {k: before.get(k) for k in config.cell_settings()} != config.cell_settings():
@@ -109,6 +126,7 @@ def run(config: PhaseConfig, *, force: bool = False, progress: bool = True,
                 copies=3 * len(config.sigma_w2) * len(config.seeds),
                 fix="use fewer depths, σ_w² values or seeds, or a smaller width")
     ds, train, test = _load(config)
+    check_row_fits(config, len(train[0]))
     _write(saved, config.as_dict())
     rows = [_row(config, d, train, test, force, progress) for d in config.depths]
     results = {"config": config.as_dict(),

@@ -28,9 +28,11 @@ import optax
 from .. import activations
 from ..boltzmann.gibbs import gibbs_chain
 from ..boltzmann.gradient import METHODS
-from ..boltzmann.learning import train_rbm
+from ..boltzmann.learning import (MONITOR_EXAMPLES, default_optimizer, rbm_training_fits,
+                                  train_rbm)
 from ..boltzmann.rbm import RBM, bernoulli, rbm
-from ..validate import check_number, check_positive_int, check_unit_interval
+from ..sharding import mesh_for
+from ..validate import check_batch, check_number, check_positive_int, check_unit_interval
 from ..engine import History, LayerFit
 from ..nets.mlp import check_widths
 from .stack import Stack, check_layer_labels
@@ -121,6 +123,7 @@ class RBMLayer:
         if self.n_labels:
             x = np.concatenate([x, np.eye(self.n_labels, dtype=np.float32)[np.asarray(y)]], 1)
         x_binary = np.asarray(_sample(key_sample, jnp.asarray(x))) if self.resample else x
+        self.check_fits(len(x), mesh)  # before its parameters are made (train_rbm too late)
         params = self.machine.init(key_init, data=x_binary, scale=self.weight_scale)
         schedule = self.k_schedule or ((self.k, self.epochs),)
         state, histories = None, []
@@ -137,6 +140,19 @@ class RBMLayer:
             histories.append(fit.history)
         return LayerFit(fit.params, functools.reduce(
             lambda a, b: a.followed_by(b, "updates"), histories))
+
+    def check_fits(self, examples: int, mesh=None) -> None:
+        """Refuse, from the sizes alone, training this layer on ``examples`` rows that
+        cannot fit in memory (:func:`~jaxdeep.boltzmann.learning.rbm_training_fits`, as
+        ``train_rbm`` counts it: the largest k of a schedule)."""
+        check_batch("batch_size", self.batch_size, examples)
+        chains = 0 if self.method == "cd" else self.n_chains or self.batch_size
+        mesh = mesh_for(mesh, batch_size=self.batch_size,
+                        **({"n_chains": chains} if chains else {}))
+        rbm_training_fits(self.machine, examples, mesh, self.optimizer or default_optimizer(),
+                          batch_size=self.batch_size,
+                          k=max(k for k, _ in self.k_schedule or ((self.k, self.epochs),)),
+                          chains=chains, eval_rows=min(examples, MONITOR_EXAMPLES))
 
     def encode(self, params, x) -> jax.Array:
         """``p(h = 1 | x)`` — with a plain RBM ``σ(x W + c)``, written as the MLP writes

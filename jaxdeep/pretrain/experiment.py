@@ -32,9 +32,17 @@ from .. import choices, data, plots
 from ..autoencoder import CORRUPTIONS
 from ..boltzmann.dbm_learning import train_dbm
 from ..boltzmann.dbm_partition import base_rates, dbm_ais, lower_bound
-from ..boltzmann.partition import ais_betas, check_chains, check_temperatures
+from ..boltzmann.dbm import dbm
+from ..boltzmann.dbm_learning import dbm_training_fits
+from ..boltzmann.partition import (ais_betas, chains_fit, check_chains, check_steps,
+                                   check_temperatures)
+from ..memory import check_fits, check_layers
+from ..nets.mlp import mlp
+from ..sharding import mesh_for
+from ..train import check_fit_memory
 from ..config import Settings
-from ..validate import check_number, check_output_dir, check_positive_int, check_train_size
+from ..validate import (check_batch, check_number, check_output_dir, check_positive_int,
+                        check_train_size)
 from ..train import final_metric
 from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
 from .dbn import dbn_layers, generate
@@ -151,6 +159,8 @@ class PretrainConfig(Settings):
                 check_number(self.flag(name), getattr(self, name), low=0, low_open=True,
                              hint="must be positive")
         check_temperatures(self.flag("ais_temperatures"), self.ais_temperatures)
+        check_steps(self.flag("ais_temperatures"), self.ais_temperatures)
+        check_steps(self.flag("sample_steps"), self.sample_steps)
         check_chains(self.flag("ais_chains"), self.ais_chains)
         if self.kind == "sae":
             check_number(self.flag("level"), self.level, low=0, hint="the corruption level")
@@ -204,7 +214,7 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
     check_train_size(config.flag("train_size"), config.train_size, len(ds.x_train), ds.name)
     x, y = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
     widths = [x.shape[1]] + list(config.hidden)
-    layers = pretrain_layers(config, widths)
+    layers = check_sizes(config, widths, x, y, ds.n_classes)
     key_pre, key_dbm, key_tune, key_ais, key_samples = jax.random.split(
         jax.random.key(config.seed), 5)
     # A DBM is a model of binary data: it trains on one seeded binarization.
@@ -255,6 +265,50 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
     return PretrainRun(stack, runs, report, out)
 
 
+#: Chains of the DBN's sample grid (its 10 × 10 images).
+SAMPLE_CHAINS = 100
+
+
+def check_sizes(config: PretrainConfig, widths, x, y, n_classes: int) -> list:
+    """Refuse, before anything is trained, a pipeline one stage of which cannot fit in
+    memory (:mod:`jaxdeep.memory`); the layers to pre-train, built once the sizes pass.
+
+    From the numbers alone first: both batches against the data, and the fine-tuned
+    net's weights ``Σ wₗ · wₗ₊₁`` four times (parameters, gradients, Adam's two moments),
+    so that a stack of a million layers is refused before one is built. Then each stage
+    on its shapes: every RBM layer's training (:meth:`~jaxdeep.pretrain.RBMLayer.check_fits`)
+    and the representation it passes up (``N × width``, on the host and the device), the
+    DBM's joint training and AIS, the DBN's sample grid, and fine-tuning (what
+    :func:`~jaxdeep.train.fit` checks). Each of them would otherwise fail only after the
+    stages before it had run."""
+    check_batch(config.flag("batch"), config.batch, len(x))
+    check_batch(config.flag("finetune_batch"), config.finetune_batch, len(x))
+    check_layers("fine-tuning this net", list(widths) + [n_classes], copies=4,
+                 fix="use fewer or narrower layers (--layers)")
+    layers = pretrain_layers(config, widths)
+    for i, layer in enumerate(layers):
+        if hasattr(layer, "check_fits"):  # an RBM layer; an autoencoder checks at its turn
+            layer.check_fits(len(x))
+        if i + 1 < len(layers):
+            check_fits(f"the representation layer {i + 1} passes up",
+                       {"its output on the host and the device": 2 * 4 * len(x) * layer.n_out},
+                       fix="use narrower layers (--layers) or less data (--train-size)")
+    units = sum(widths)
+    if config.kind == "dbm":
+        dbm_training_fits(dbm(widths), len(x), mesh_for(None, batch_size=config.batch,
+                                                        n_chains=config.dbm_chains),
+                          optax.sgd(config.dbm_lr, momentum=0.9), batch_size=config.batch,
+                          n_chains=config.dbm_chains)
+        chains_fit("the AIS estimate of log Z", config.ais_temperatures, config.ais_chains,
+                   units, fix="use fewer --ais-chains or --ais-temperatures")
+    if config.kind == "dbn":
+        chains_fit("the sample grid", config.sample_steps, SAMPLE_CHAINS, units,
+                   fix="use fewer --sample-steps")
+    check_fit_memory(mlp(list(widths) + [n_classes], activation="sigmoid"), x, y,
+                     batch_size=config.finetune_batch)
+    return layers
+
+
 def dbm_likelihood(key, machine, params, x_train, x_test, config: PretrainConfig) -> dict:
     """AIS log Z — from a base model matched to the training data in every layer
     (:func:`~jaxdeep.boltzmann.base_rates`) — and the variational lower bound on the
@@ -283,7 +337,7 @@ def write_figures(config: PretrainConfig, ds, stack: Stack, runs: dict, key, dbm
                      image_shape=ds.image_shape, symmetric=True,
                      title=f"first-layer weights of {n} hidden units")
     if kind == "dbn":
-        images = generate(key, stack, 100, steps=config.sample_steps)
+        images = generate(key, stack, SAMPLE_CHAINS, steps=config.sample_steps)
         title = f"DBN samples: {config.sample_steps} Gibbs steps in the top RBM, then down"
     elif kind == "dbm":
         images = np.asarray(dbm_fit.chains[0][:100])

@@ -110,6 +110,8 @@ class Remedy:
     max_depth_setting: str | None = None
     #: Clip the gradients to this global norm before the study's optimiser (None: not).
     gradient_clip: float | None = None
+    #: Pre-trains layers on batches of ``pretrain_batch`` examples (SAE, DBN, DBM).
+    pretrains: bool = False
 
     def skips(self, config, depth: int) -> str | None:
         """Why this remedy is not run at ``depth`` under ``config``, or ``None``."""
@@ -281,10 +283,11 @@ for _remedy in (
     Remedy("relu", "plain ReLU net, He init", plain("relu", "he")),
     Remedy("residual", "residual MLP: ReLU, He init, pre-activation blocks", residual),
     Remedy("sae", "sigmoid net pre-trained as a stacked denoising autoencoder",
-           greedy("sae", _sae_layers)),
-    Remedy("dbn", "sigmoid net pre-trained as a deep belief net", greedy("dbn", _dbn_layers)),
+           greedy("sae", _sae_layers), pretrains=True),
+    Remedy("dbn", "sigmoid net pre-trained as a deep belief net", greedy("dbn", _dbn_layers),
+           pretrains=True),
     Remedy("dbm", "sigmoid net initialised by a deep Boltzmann machine's recognition pass",
-           dbm, min_depth=2, max_depth_setting="dbm_max_depth"),
+           dbm, min_depth=2, max_depth_setting="dbm_max_depth", pretrains=True),
     Remedy("orthogonal", "tanh net at the critical point (χ₁ = 1), orthogonal weights: "
            "dynamical isometry", orthogonal),
     Remedy("batchnorm", "sigmoid net with batch normalisation before every activation",

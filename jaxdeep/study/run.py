@@ -37,7 +37,7 @@ from ..progress import progress_bar
 from ..runtime import describe
 from ..sharding import is_main_process
 from ..train import check_fit_memory
-from ..validate import check_positive_int, check_train_size
+from ..validate import check_batch, check_positive_int, check_train_size
 from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
 from .remedies import Context, get_remedy
@@ -80,10 +80,22 @@ def check_folder(config: StudyConfig, force: bool) -> None:
     if force:
         return
     saved = Path(config.out) / "config.json"
-    if saved.is_file():
+    cells = sorted((Path(config.out) / "cells").glob("*.json"))
+    # config.json guards the cells beside it; with none there it guards nothing (a run
+    # refused or stopped before its first cell), and the new run overwrites it.
+    if cells and saved.is_file():
         _check_config_file(saved, config)
-    for cell in sorted((Path(config.out) / "cells").glob("*.json")):
+    for cell in cells:
         read_cell(cell, config)
+
+
+def check_batches(config: StudyConfig, examples: int) -> None:
+    """The settings that can only be judged against the data, judged before anything is
+    written: every batch no larger than the ``examples`` training examples (the nets
+    train on ``batch_size``, the pre-trained layers and the DBM on ``pretrain_batch``)."""
+    check_batch(config.flag("batch_size"), config.batch_size, examples)
+    if any(get_remedy(name).pretrains for name in config.remedies):
+        check_batch(config.flag("pretrain_batch"), config.pretrain_batch, examples)
 
 
 def _check_config_file(saved: Path, config: StudyConfig) -> None:
@@ -156,6 +168,7 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                 fix="use a smaller width or fewer layers (depths)")
     check_train_size(config.flag("train_size"), config.train_size, len(ds.x_train), ds.name)
     x_train, y_train = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
+    check_batches(config, len(x_train))
     # The deepest net of the grid must fit before anything is written (every remedy's
     # net has the widths of this plain one, give or take a residual block's bias).
     deepest = mlp([x_train.shape[1]] + [config.width] * max(config.depths) + [ds.n_classes])
