@@ -105,9 +105,9 @@ def test_sizes_that_cannot_fit_are_refused_before_anything_compiles(argv, what, 
     refused(capsys, argv, what, "needs at least", "more than", place=tmp_path)
 
 
-#: What an adversarial tester found on a host with about 20 GB free (issue #41): each
-#: refused up front — before anything is trained, compiled or written — on such a host.
-TESTER_HOST = 20 * 2**30
+#: Sizes that only a later stage of a pipeline cannot hold, on a host with 20 GB free:
+#: each refused up front — before anything is trained, compiled or written.
+SMALL_HOST = 20 * 2**30
 UP_FRONT = [
     (["pretrain", "--kind", "dbn", "--layers", "10000000"], "training this rbm"),
     (["pretrain", "--kind", "dbn", "--layers", ",".join(["128"] * 10**6)],
@@ -132,9 +132,9 @@ def test_every_stage_is_checked_before_the_first_is_run(argv, what, capsys, tmp_
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(jaxdeep.memory, "available_bytes",
-                        lambda devices=None: (TESTER_HOST, "the tester's host"))
+                        lambda devices=None: (SMALL_HOST, "a 20 GB host"))
     refused(capsys, argv + ["--out", str(tmp_path / "out")], what, "needs at least",
-            "more than the tester's host", place=tmp_path)
+            "more than a 20 GB host", place=tmp_path)
 
 
 LIMITS = [

@@ -120,7 +120,8 @@ def check_betas(betas) -> np.ndarray:
                          f"got shape {b.shape}")
     if not np.all(np.isfinite(b)):
         i = int(np.flatnonzero(~np.isfinite(b))[0])
-        raise ValueError(f"betas must be finite numbers; betas[{i}] is {b[i]} (not finite)")
+        raise ValueError(f"betas must lie in [0, 1], finite numbers; betas[{i}] is {b[i]} "
+                         "(not finite)")
     if b[0] < 0 or b[-1] != 1.0:
         raise ValueError(f"betas must lie in [0, 1] and end at exactly 1.0 (the model); "
                          f"got first {b[0]} and last {b[-1]}")
