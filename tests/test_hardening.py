@@ -163,8 +163,13 @@ LIMITS = [
 def test_sizes_past_their_limits_are_refused_before_any_work(argv, message, capsys, tmp_path,
                                                              monkeypatch, nothing_compiles):
     """Batches against the data, and the sequential work that no memory limit bounds
-    (AIS temperatures, Gibbs steps, the isometry's products, gradient checks' layers)."""
+    (AIS temperatures, Gibbs steps, the isometry's products, gradient checks' layers) —
+    on a host with memory to spare, so that no memory check answers first."""
+    import jaxdeep.memory
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(jaxdeep.memory, "available_bytes",
+                        lambda devices=None: (1 << 50, "a 1 PB host"))
     out = [] if argv[0] == "gradcheck" else ["--out", str(tmp_path / "out")]
     refused(capsys, argv + out, message, place=tmp_path)
 
