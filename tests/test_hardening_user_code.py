@@ -1,4 +1,4 @@
-"""Where jaxdeep runs the user's code or environment (issue #41, classes 3–5): a
+"""Where jaxdeep runs the user's code or environment: a
 ``--model`` factory that raises, needs arguments or exits; ``JAX_PLATFORMS`` naming a
 backend that is not here; logits of a shape the task does not take — each ends in one
 line (``error: …``, exit status 2) naming the user's code or environment as the cause,

@@ -46,6 +46,7 @@ def not_empty(convert=str):
         return convert(text)
 
     checked.__name__ = getattr(convert, "__name__", "value")  # argparse's "invalid <name>"
+    checked.__doc__ = f"argparse type: a non-empty value, as {checked.__name__}."
     checked.not_empty = True  # wrapped once: cli.build_parser leaves it as it is
     return checked
 
