@@ -27,6 +27,14 @@ STYLES = {
     "batchnorm": ("#17becf", "h"),   # cyan
     "exploding": ("#000000", "X"),   # black
     "clipped": ("#7f7f7f", "P"),     # grey
+    # past the lecture (jaxdeep.study.frontier): the light tones
+    "rezero": ("#ff9896", "+"),                 # light red: a residual net
+    "fixup": ("#c49c94", "x"),                  # light brown
+    "tat": ("#98df8a", "$T$"),                  # light green: a (leaky) ReLU net
+    "delta_orthogonal": ("#dbdb8d", r"$\Delta$"),  # light olive: isometry, as orthogonal
+    "post_ln": ("#aec7e8", r"$\bot$"),          # light blue: the transformers
+    "pre_ln": ("#ffbb78", r"$\top$"),           # light orange
+    "deepnorm": ("#c5b0d5", r"$\alpha$"),       # light purple
 }
 #: Styles for remedies of one's own (:func:`jaxdeep.study.register`), handed out in the
 #: order of the study's remedies: none is a built-in's colour or marker.
