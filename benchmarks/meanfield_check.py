@@ -40,7 +40,7 @@ def monte_carlo() -> list[dict]:
     for activation, points in POINTS.items():
         for sw2, sb2 in points:
             theory = mean_field(activation, sw2, sb2)
-            settled = measure(activation, sw2, sb2, width=2048, depth=200).settled(10)
+            settled = measure(activation, sw2, sb2, width=2048, depth=200, key=jax.random.key(0)).settled(10)
             (q, q_err), (chi, chi_err) = settled["q"], settled["chi"]
             rows.append({"activation": activation, "sigma_w2": sw2, "sigma_b2": sb2,
                          "q_star": float(theory.q_star), "q_mc": q, "q_mc_error": q_err,

@@ -124,11 +124,11 @@ def test_orthogonal_critical_tanh_is_nearly_isometric_at_depth_100():
     sb2 = 1e-5
     sw2 = float(critical_sigma_w2("tanh", sb2))
     spread = {w: log_spread(jacobian_singular_values("tanh", sw2, sb2, depth=100, width=128,
-                                                     weights=w))
+                                                     weights=w, key=jax.random.key(0)))
               for w in ("gaussian", "orthogonal")}
     assert spread["gaussian"] > 10 * spread["orthogonal"], spread
     singular = jacobian_singular_values("tanh", sw2, sb2, depth=100, width=128,
-                                        weights="orthogonal")
+                                        weights="orthogonal", key=jax.random.key(0))
     assert np.mean(singular ** 2) == pytest.approx(1.0, abs=0.2)  # χ₁ = 1: mean kept
 
 

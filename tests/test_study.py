@@ -309,3 +309,18 @@ def test_the_theory_remedies_run_and_are_listed(tmp_path, capsys):
     want = second_update(shared("adam", 1e-3), burst=10.0 / np.sqrt(1200.0))
     np.testing.assert_allclose(second_update(clipped), want, rtol=1e-5)
     assert not np.allclose(second_update(shared("adam", 1e-3)), want, rtol=1e-2)
+
+
+def test_an_exploding_nets_theory_gives_its_per_layer_factor():
+    """ReLU with N(0, 1) weights has no fixed length q* (it grows by σ_w²/2 a layer), yet
+    χ = σ_w²/2 at every length: the table gives √χ₁ = √(σ_w²/2), marked as measured at
+    the last layer's length, not "—"."""
+    from jaxdeep.study.cell import theory
+    from jaxdeep.study.remedies import Context, plain
+
+    config = study.StudyConfig.resolve("quick", width=16)
+    x = np.random.default_rng(0).random((32, 64)).astype(np.float32)
+    built = plain("relu", "normal")(Context(config, x, None, 10, {}), 4, 0, jax.random.key(0))
+    t = theory(built, x)
+    assert t["chi_at"] == "last layer"
+    assert t["sqrt_chi_1"] == pytest.approx(np.sqrt(t["sigma_w2"] / 2), rel=1e-3)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
 from rich.console import Console
 
 from .. import data
@@ -99,8 +100,10 @@ def _isometry(config: PhaseConfig) -> dict:
     for activation, sw2, b2, what in (("tanh", tanh, sb2, "critical tanh"),
                                       ("relu", 2.0, 0.0, "ReLU, He")):
         for weights in ("gaussian", "orthogonal"):
+            # one key for every configuration: the four nets compared on the same draws
             s = jacobian_singular_values(activation, sw2, b2, depth=config.isometry_depth,
-                                         width=config.isometry_width, weights=weights)
+                                         width=config.isometry_width, weights=weights,
+                                         key=jax.random.key(0))
             configs.append({"label": f"{what}, {weights}", "activation": activation,
                             "sigma_w2": sw2, "sigma_b2": b2, "weights": weights,
                             "log_spread": log_spread(s), "singular_values": s.tolist()})

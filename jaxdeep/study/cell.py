@@ -109,7 +109,7 @@ def theory(built, x) -> dict | None:
         return None
     if not isinstance(built.model.config.activation, str):  # e.g. TAT's tailored ReLU:
         return None  # its theory is its C map (jaxdeep.theory.tailored), not the table's
-    from ..theory import mean_field
+    from ..theory import chi, mean_field
     from ..theory.prediction import layer_scales, predict_flow
 
     depth = built.model.config.depth
@@ -120,10 +120,18 @@ def theory(built, x) -> dict | None:
         return {"sigma_w2": clean(sw2), "sigma_b2": clean(sb2), "sqrt_chi_1": None,
                 "xi_c": None, "phase": "no theory (weights not finite or all zero)",
                 "predicted_ratio": None}
-    mf = mean_field(built.model.config.activation, sw2, sb2)
+    activation = built.model.config.activation
+    mf = mean_field(activation, sw2, sb2)
     ratio = predict_flow(built.model.config, built.params, x).ratio if depth > 1 else math.nan
+    chi_1, chi_at = float(mf.chi_1), "q*"
+    if not np.isfinite(chi_1):  # no fixed point q*: the length grows layer by layer (ReLU
+        # with σ_w² > 2); χ at the length the batch reaches in the last hidden layer —
+        # for ReLU σ_w²/2 at any length, so the per-layer factor is still exact
+        last = np.asarray(built.model.apply(built.params, x, trace=True).nets[-1][-1])
+        chi_1, chi_at = float(chi(activation, float(np.mean(last ** 2)), sw2)), "last layer"
     return {"sigma_w2": float(mf.sigma_w2), "sigma_b2": float(mf.sigma_b2),
-            "sqrt_chi_1": clean(math.sqrt(mf.chi_1)) if np.isfinite(mf.chi_1) else None,
+            "sqrt_chi_1": clean(math.sqrt(chi_1)) if chi_1 >= 0 else None,
+            "chi_at": chi_at,
             "xi_c": clean(mf.xi_c), "phase": mf.phase, "predicted_ratio": clean(ratio)}
 
 

@@ -76,7 +76,9 @@ def theory_rows(results: dict) -> tuple[list[str], list[list[str]]] | None:
     rows = []
     for name in names:
         t = next(first[name, d]["theory"] for d in config["depths"] if (name, d) in first)
-        row = [name, _num(t["sigma_w2"]), _num(t["sigma_b2"], ".2g"), _num(t["sqrt_chi_1"]),
+        at_last = t.get("chi_at") == "last layer"  # no q*: χ at the length reached
+        row = [name, _num(t["sigma_w2"]), _num(t["sigma_b2"], ".2g"),
+               _num(t["sqrt_chi_1"]) + ("†" if at_last and t["sqrt_chi_1"] is not None else ""),
                _num(t["xi_c"]), t["phase"]]
         for d in config["depths"]:
             cell = first.get((name, d))
@@ -192,7 +194,9 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
                  "correlation depth ξ_c (Schoenholz et al. 2017: trainable to about 6 ξ_c "
                  "layers), and the first/last hidden gradient ratio at the start, "
                  "measured against mean-field theory's prediction for the same weights "
-                 "and batch (jaxdeep.theory; docs/theory.md)."),
+                 "and batch (jaxdeep.theory; docs/theory.md). † where the signal has no "
+                 "fixed length q* (it grows layer by layer): √χ at the length the last "
+                 "hidden layer reaches — for ReLU the same at every length."),
            ("table", *theory)] if theory else []),
         ("h2", "Saturated units at the start"),
         ("p", "Fraction of hidden units whose slope |f′(net)| is below 1 % of the "

@@ -63,7 +63,7 @@ def _singular_values(name, weights, depth, width, sw2, sb2, q, key):
 
 def jacobian_singular_values(activation: str, sigma_w2: float, sigma_b2: float = 0.0, *,
                              depth: int = 100, width: int = 256, weights: str = "gaussian",
-                             key: jax.Array | None = None) -> np.ndarray:
+                             key: jax.Array) -> np.ndarray:
     """Singular values of ∂x⁽ᴸ⁾/∂x⁽⁰⁾ for one random network (see the module docstring).
 
     Args:
@@ -72,7 +72,7 @@ def jacobian_singular_values(activation: str, sigma_w2: float, sigma_b2: float =
         orthogonal matrix is scaled by σ_w).
       depth, width: layers and units per layer.
       weights: ``gaussian`` or ``orthogonal``.
-      key: PRNG key (default ``jax.random.key(0)``).
+      key: PRNG key of the network's weights (required: no hidden default draws).
     """
     name, (sw2, sb2) = check_scales(activation, sigma_w2, sigma_b2)
     if weights not in WEIGHTS:
@@ -81,7 +81,6 @@ def jacobian_singular_values(activation: str, sigma_w2: float, sigma_b2: float =
     if not np.isfinite(q):
         raise ValueError(f"{name} at σ_w² = {float(sw2):g}, σ_b² = {float(sb2):g} has no "
                          "fixed point q* (the signal grows without bound)")
-    key = jax.random.key(0) if key is None else key
     with enable_x64(), jax.default_device(jax.devices("cpu")[0]):
         key = jax.device_put(key, jax.devices("cpu")[0])
         out = _singular_values(name, weights, int(depth), int(width), float(sw2), float(sb2),

@@ -100,13 +100,13 @@ def _measure(name, width, depth, batch, sw2, sb2, q0, c0, key):
 
 def measure(activation: str, sigma_w2: float, sigma_b2: float = 0.0, *, width: int = 2048,
             depth: int = 30, batch: int = 32, q0: float = 1.0, c0: float = 0.5,
-            key: jax.Array | None = None) -> Measured:
+            key: jax.Array) -> Measured:
     """Propagate ``2 × batch`` random inputs (pairs of correlation ``c0``, length ``q0``)
     through ``depth`` random layers of ``width`` units and an error signal back.
 
-    Float32 at the highest matmul precision (the measurement, not the theory).
+    Float32 at the highest matmul precision (the measurement, not the theory). ``key``
+    draws the inputs, the weights and the error signal (required: no hidden default).
     """
-    key = jax.random.key(0) if key is None else key
     out = _measure(activations.get(activation).name, width, depth, batch,
                    float(sigma_w2), float(sigma_b2), float(q0), float(c0), key)
     return Measured(*(np.asarray(a, np.float64) for a in jax.device_get(out)))
