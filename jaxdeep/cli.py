@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+import weakref
 
 from rich.console import Console
 from rich.markup import escape
@@ -53,6 +54,20 @@ def typed(value) -> str:
     return str(value).replace("%", "%%")
 
 
+class StoreOnce(argparse._StoreAction):
+    """An option that takes a value, refusing a second, different value in one command
+    line (``--width 4 --width 8``): argparse would keep the last and drop the first
+    silently. The same value twice is harmless and allowed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(self, "_given", None)  # (the namespace it was given for, the value)
+        if before is not None and before[0]() is namespace and before[1] != values:
+            parser.error(f"argument {option_string}: given twice ({typed(before[1])}, then "
+                         f"{typed(values)}); give it once")
+        self._given = (weakref.ref(namespace), values)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``jaxdeep`` command line: one sub-command per module of ``jaxdeep.commands``."""
     parser = argparse.ArgumentParser(
@@ -71,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
             if set(action.option_strings) & set(PLACES) and not getattr(
                     action.type, "not_empty", False):
                 action.type = not_empty(action.type or str)
+            if type(action) is argparse._StoreAction:  # a value given twice: refused
+                action.__class__ = StoreOnce
         p.set_defaults(run=command.run)
     return parser
 

@@ -53,6 +53,9 @@ class Settings:
     follows: ClassVar[str | None] = None
     #: Settings whose command-line flag is not their name with dashes.
     flags: ClassVar[dict[str, str]] = {}
+    #: Settings for which "none" is one of the values, not the empty setting (a
+    #: corruption of kind none): the text is kept as it is.
+    none_is_a_value: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def flag(cls, name: str) -> str:
@@ -111,6 +114,8 @@ def resolve_settings(cls, presets: dict[str, dict], what: str, preset: str | Non
     hints = typing.get_type_hints(cls)
     flags = getattr(cls, "flags", {})
     for name, value in values.items():
+        if name in getattr(cls, "none_is_a_value", ()) and isinstance(value, str):
+            continue  # "none" names a choice here (the config checks its choices)
         values[name] = _of_type(flag(name, flags), value, hints[name], file)
     return preset, values
 
@@ -197,4 +202,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"cannot read config file {path}: {error}") from None
     if not isinstance(values, dict):
         raise ValueError(f"config file {path} must hold a table/object of settings at the top")
+    names: dict[str, str] = {}
+    for key in values:  # train-size and train_size are one setting: given twice, refused
+        other = names.setdefault(key.replace("-", "_"), key)
+        if other != key:
+            raise ValueError(f"config file {path} sets {key.replace('-', '_')} twice (as "
+                             f"{other!r} and {key!r}); keep one")
     return {k.replace("-", "_"): tuple(v) if isinstance(v, list) else v for k, v in values.items()}

@@ -538,6 +538,12 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
       :class:`FitResult` with the final params, model state and :class:`History`.
     """
     task = get_task(task)
+    if isinstance(data, (np.ndarray, jax.Array)):  # data[0], data[1] would be two rows
+        raise ValueError("data is one array; fit takes the pair (x, y): fit(model, (x, y), "
+                         "key=...)")
+    if isinstance(key, int):  # a seed where the key goes: JAX's own error names neither
+        raise ValueError(f"key must be a JAX PRNG key, e.g. jax.random.key({key}); got the "
+                         f"int {key}")
     check_positive_int("steps", steps)
     check_batch("batch_size", batch_size, len(data[0]))
     eval_every = eval_every or max(1, steps // 10)

@@ -33,6 +33,7 @@ __all__ = [
     "check_output_dir",
     "check_positive_int",
     "check_batch",
+    "check_seed",
     "check_train_size",
     "check_unit_interval",
 ]
@@ -108,6 +109,20 @@ def check_number(name: str, value: Any, *, low: float | None = None,
     return value
 
 
+#: Seeds lie in [0, 2^63): JAX makes a key of any 64-bit integer, NumPy's generators (the
+#: seeded binarization) take none below 0, and a larger one overflows before any work.
+MAX_SEED = 2 ** 63 - 1
+
+
+def check_seed(name: str, value: Any) -> int:
+    """Check that ``value`` is a seed: an integer in [0, 2^63 − 1] (:data:`MAX_SEED`)."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not 0 <= value <= MAX_SEED):
+        raise ValueError(f"{name} must be an integer from 0 to 2^63 − 1 (a seed); got "
+                         f"{value!r}")
+    return int(value)
+
+
 def check_choice(name: str, value: Any, choices) -> Any:
     """Check that ``value`` is one of ``choices``."""
     if value not in tuple(choices):
@@ -153,6 +168,9 @@ def check_batch(name: str, batch_size: int, examples: int) -> int:
     """A batch no larger than the data: a bigger one would be mostly padding, every step
     the same examples (what was meant is all of them: use the data's size)."""
     check_positive_int(name, batch_size)
+    if examples == 0:
+        raise ValueError(f"there are no training examples (the data has 0 rows) for {name} "
+                         f"{batch_size} to draw from; give at least one")
     if batch_size > examples:
         raise ValueError(f"{name} {batch_size} is more than the {examples} training "
                          f"examples; use at most {examples}")
@@ -321,17 +339,23 @@ def check_unit_interval(name: str, array: Any) -> Any:
     return array
 
 
-def check_int_list(field: str, value, *, minimum: int) -> tuple[int, ...]:
-    """``value`` (one integer or a list) as a tuple of distinct integers ≥ ``minimum``, or
-    a ValueError naming the field and the bad entries."""
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = (value,)
+def check_int_list(field: str, value, *, minimum: int,
+                   maximum: int | None = None) -> tuple[int, ...]:
+    """``value`` (one integer or a list) as a tuple of distinct integers ≥ ``minimum`` (and
+    ≤ ``maximum``, where given), or a ValueError naming the field and the bad entries."""
+    if isinstance(value, str):  # a comma list given as text: its entries, not its letters
+        items = tuple(int(t) if t.strip().lstrip("-").isdigit() else t.strip()
+                      for t in value.split(","))
+    else:
+        try:
+            items = tuple(value)
+        except TypeError:
+            items = (value,)
     bad = [v for v in items if isinstance(v, bool) or not isinstance(v, numbers.Integral)
-           or v < minimum]
+           or v < minimum or (maximum is not None and v > maximum)]
     if bad or not items:
         what = "positive" if minimum == 1 else f"≥ {minimum}"
+        what += "" if maximum is None else f" (at most {maximum})"
         raise ValueError(f"{field} must be {what} integers, got {list(items)!r}"
                          + (f" (bad: {bad})" if bad else ""))
     if len(set(items)) != len(items):

@@ -201,6 +201,9 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batc
     ``sparsity_cost`` and ``sparsity_damping``; Salakhutdinov & Hinton's MNIST code uses
     ``sparsity_target=(0.2, 0.1)`` with the default cost 0.001 and damping 0.9.
     """
+    if not isinstance(machine, DBM):  # data first is the likely slip: name the order
+        raise ValueError(f"train_dbm takes the machine first: train_dbm(dbm(widths), x, "
+                         f"key=...); got a {type(machine).__name__} as machine")
     if machine.n_labels or y is not None:
         machine.check_labels("y", y, len(x))
     if resample:

@@ -32,7 +32,8 @@ import optax
 
 from .. import data, plots
 from ..config import Settings
-from ..validate import check_number, check_output_dir, check_positive_int, check_train_size
+from ..validate import (check_number, check_output_dir, check_positive_int, check_seed,
+                        check_train_size)
 from ..precision import highest_precision
 from ..sharding import data_mesh, mesh_for
 from . import partition
@@ -121,6 +122,7 @@ class RBMConfig(Settings):
         for name in ("train_size", "chains", "temperatures", "eval_every", "devices"):
             if getattr(self, name) is not None:
                 check_positive_int(self.flag(name), getattr(self, name))
+        check_seed(self.flag("seed"), self.seed)
         check_number(self.flag("lr"), self.lr, low=0, low_open=True, hint="the SGD step size")
         check_number(self.flag("momentum"), self.momentum, low=0, high=1, high_open=True,
                      hint="0 for none; at 1 or more the steps grow without bound")
@@ -146,6 +148,13 @@ class RBMConfig(Settings):
         if self.learn_variance and self.visible != "gaussian":
             raise ValueError("learn_variance (--learn-variance) needs gaussian visibles: "
                              "visible = 'gaussian' (--visible gaussian)")
+        if self.binarize != "sample" and (self.dataset == "bas" or self.visible == "gaussian"):
+            # the default is "sample"; another binarization given where none is made would
+            # be dropped silently (bas is binary already, gaussian visibles are standardised)
+            where = ("bas is binary already" if self.dataset == "bas" else
+                     "gaussian visibles are standardised, not binarized")
+            raise ValueError(f"{self.flag('binarize')} {self.binarize!r} binarizes grey levels "
+                             f"for bernoulli visibles on digits or mnist; {where}: drop it")
         if self.data_dir is not None and self.dataset != "mnist":
             raise ValueError("data_dir is only used with dataset = 'mnist'")
         check_output_dir(self.flag("out"), self.out)

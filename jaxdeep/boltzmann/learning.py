@@ -310,6 +310,9 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
     Returns:
       :class:`RBMFit`.
     """
+    if not isinstance(machine, RBM):  # data first is the likely slip: name the order
+        raise ValueError(f"train_rbm takes the machine first: train_rbm(rbm(n_visible, "
+                         f"n_hidden), x, key=...); got a {type(machine).__name__} as machine")
     if resample:
         if machine.gaussian:
             raise ValueError("resample draws binary data for Bernoulli visibles; a Gaussian "

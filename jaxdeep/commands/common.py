@@ -33,6 +33,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+#: The largest seed (validate.MAX_SEED, repeated: the parser imports no JAX).
+MAX_SEED = 2 ** 63 - 1
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed, an integer from 0 to 2^63 − 1 (JAX keys take 64 bits, NumPy's
+    generators nothing below 0: a seed out of range would fail after the data is loaded)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2^63 − 1, got {value}")
+    return value
+
+
 def not_empty(convert=str):
     """argparse type: ``convert(text)`` after refusing an empty or blank value. An empty
     place is no place: ``Path("")`` is the current folder, so ``--out ''`` would write a
@@ -76,6 +92,8 @@ def seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"seeds must be ≥ 0, got {text!r}")
+    if any(v > MAX_SEED for v in values):
+        raise argparse.ArgumentTypeError(f"seeds must be at most 2^63 − 1, got {text!r}")
     return values
 
 
@@ -126,7 +144,7 @@ def add_likelihood_flags(p, samples: str) -> None:
                    help="default 100")
     p.add_argument("--sample-steps", type=positive_int, default=argparse.SUPPRESS,
                    help=f"{samples}Gibbs steps for the sample grid (default 1000)")
-    p.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="default 0")
+    p.add_argument("--seed", type=seed, default=argparse.SUPPRESS, help="default 0")
 
 
 def config_from_flags(config_class, args):

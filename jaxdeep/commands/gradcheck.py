@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..choices import GRADCHECK_NETWORKS
-from .common import int_list, name_list, plural, progress_bar
+from .common import int_list, name_list, plural, progress_bar, seed
 
 NAME = "gradcheck"
 HELP = "hand-written derivatives and backprop vs autodiff (float64, highest precision), as a table"
@@ -29,7 +29,7 @@ def add_arguments(p) -> None:
                    help=f"comma-separated networks to check ({', '.join(GRADCHECK_NETWORKS)})")
     p.add_argument("--activations", type=name_list, default=None,
                    help="comma-separated activations to check (default: the whole table)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="PRNG seed of the random inputs and weights the checks run on")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead")
 
@@ -54,6 +54,11 @@ def run(args, console) -> int:
 
     # With --json, stdout carries only the JSON; notes go to stderr.
     say = Console(stderr=True).print if args.json else console.print
+    for flag, values in (("--depths", args.depths), ("--networks", args.networks),
+                         ("--activations", args.activations or ())):
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:  # the same rows would be checked, and counted, twice
+            raise ValueError(f"{flag} lists {', '.join(twice)} more than once; give each once")
     unknown = sorted(set(args.networks) - set(verify.NETWORKS))
     if unknown:
         raise ValueError(f"unknown network(s) {', '.join(unknown)}; choose from: "

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from ..choices import ACTIVATIONS, INITS, LOSSES, SUPERVISED_DATASETS
-from .common import name_list, output_path, positive_int
+from .common import name_list, output_path, positive_int, seed
 
 NAME = "gradflow"
 HELP = "gradient norms per layer at initialisation (vanishing / exploding), table + PNG"
@@ -76,7 +76,7 @@ def add_arguments(p) -> None:
                         "(give --vocab); default float32")
     p.add_argument("--vocab", type=positive_int, default=None,
                    help="with --input-dtype int32: tokens are drawn from 0 … vocab−1")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="PRNG seed for the initial weights (with --model: given to a factory "
                         "that takes rngs, key or seed)")
     p.add_argument("--out", type=output_path, default=Path("gradflow.png"),

@@ -18,11 +18,31 @@ from pathlib import Path
 from rich.table import Table
 
 from ..choices import ACTIVATIONS, INITS, PRECISIONS, SUPERVISED_DATASETS
-from .common import NOT_SETTINGS, checkpoint_folder, positive_int
+from .common import NOT_SETTINGS, checkpoint_folder, positive_int, seed
 
 NAME = "train"
 HELP = "train an MLP, residual MLP or ResNet (and its plain twin) on digits or MNIST"
 MODELS = ("mlp", "residual", "resnet")
+#: The values of the flags one model uses and another ignores, when they are left out.
+DEFAULTS = {"width": 128, "activation": "relu", "init": "auto", "shortcut": "A"}
+#: The models that use each of those flags (and --plain, which needs skips to drop): any
+#: other model given one refuses it, never dropping it silently.
+USED_BY = {"width": ("mlp", "residual"), "activation": ("mlp", "residual"),
+           "init": ("mlp", "residual"), "shortcut": ("resnet",), "plain": ("residual", "resnet")}
+
+
+def settle_flags(args) -> None:
+    """Refuse a flag the chosen --model would ignore, then fill in the defaults of those
+    left out (what is recorded is what runs)."""
+    ignored = [f"--{name} (used by --model {' and '.join(models)})"
+               for name, models in USED_BY.items()
+               if args.model not in models and getattr(args, name) not in (None, False)]
+    if ignored:
+        raise ValueError(f"--model {args.model} does not use {', '.join(ignored)}: leave "
+                         f"{'it' if len(ignored) == 1 else 'them'} out")
+    for name, value in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def add_arguments(p) -> None:
@@ -32,11 +52,18 @@ def add_arguments(p) -> None:
     p.add_argument("--depth", type=positive_int, default=None,
                    help="mlp: hidden layers (default 10); residual: blocks (default 50); "
                         "resnet: 6n+2 layers (default 20)")
-    p.add_argument("--width", type=positive_int, default=128, help="units (mlp, residual)")
-    p.add_argument("--activation", default="relu",
-                   help=f"hidden activation for mlp/residual ({', '.join(ACTIVATIONS)})")
-    p.add_argument("--init", default="auto", help=f"mlp/residual init ({', '.join(INITS)}, auto)")
-    p.add_argument("--shortcut", choices=("A", "B"), default="A", help="resnet shortcut option")
+    # Flags one model uses and another ignores default to None (their values when left
+    # out are DEFAULTS): a flag the user gave can then be told from one left out, and a
+    # model refuses what it would ignore instead of dropping it silently.
+    p.add_argument("--width", type=positive_int, default=None,
+                   help="units (mlp, residual; default 128)")
+    p.add_argument("--activation", default=None,
+                   help=f"hidden activation for mlp/residual ({', '.join(ACTIVATIONS)}; "
+                        "default relu)")
+    p.add_argument("--init", default=None,
+                   help=f"mlp/residual init ({', '.join(INITS)}, auto; default auto)")
+    p.add_argument("--shortcut", choices=("A", "B"), default=None,
+                   help="resnet shortcut option (default A)")
     twin = p.add_mutually_exclusive_group()
     twin.add_argument("--plain", action="store_true", help="train the twin without skips")
     twin.add_argument("--compare", action="store_true", help="train model and plain twin")
@@ -50,7 +77,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--eval-every", type=positive_int, default=None,
                    help="steps between test evaluations (default: a tenth of --steps)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="PRNG seed of the initial weights and the batch order")
     p.add_argument("--out", type=Path, default=Path("train-out"),
                    help="folder for curves.png and history.json")
@@ -98,8 +125,9 @@ def run(args, console) -> int:
     from .. import activations, data, plots, train
     from ..memory import check_dense
     from ..sharding import data_mesh
-    from ..validate import check_number, check_output_dir, check_train_size
+    from ..validate import check_batch, check_number, check_output_dir, check_train_size
 
+    settle_flags(args)
     activations.get(args.activation)
     check_number("--lr", args.lr, low=0, low_open=True, hint="must be positive")
     check_output_dir("--out", args.out)
@@ -108,9 +136,12 @@ def run(args, console) -> int:
     if args.model != "resnet":  # a dense net: its depth × width² first, before building it
         check_dense("training this model", args.depth or 50, args.width,
                     fix="use a smaller --width or --depth")
+    if args.data_dir is not None and args.dataset != "mnist":
+        raise ValueError("--data-dir is only used with --dataset mnist")
     ds = data.load(args.dataset, **({"data_dir": args.data_dir} if args.data_dir else {}))
     check_train_size("--train-size", args.train_size, len(ds.x_train), ds.name)
     x, y = ds.x_train[:args.train_size], ds.y_train[:args.train_size]
+    check_batch("--batch", args.batch, len(x))  # in the flags' words, before fit's
     if args.model == "mlp":  # a plain net; `residual` is True only to pass build's check
         variants = {"plain": True}
     else:

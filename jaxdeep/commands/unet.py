@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .common import NOT_SETTINGS, positive_int
+from .common import NOT_SETTINGS, positive_int, seed
 
 NAME = "unet"
 HELP = "U-Net vs its skips=False twin on synthetic shape segmentation"
@@ -37,7 +37,7 @@ def add_arguments(p) -> None:
     p.add_argument("--test-size", type=positive_int, default=256,
                    help="synthetic held-out images the metrics are measured on")
     p.add_argument("--no-ablation", action="store_true", help="train only the U-Net with skips")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="PRNG seed of the images, the initial weights and the batch order")
     p.add_argument("--out", type=Path, default=Path("unet-out"),
                    help="folder for segmentation.png and metrics.json")
@@ -57,6 +57,9 @@ def run(args, console) -> int:
     from ..train import check_fit_memory, evaluate, fit
     from ..validate import check_batch, check_number, check_output_dir
 
+    if args.levels > args.size.bit_length() - 1:  # judged before 2^levels is written out
+        raise ValueError(f"--levels {args.levels} halves the image more often than a --size "
+                         f"{args.size} image allows; use at most {args.size.bit_length() - 1}")
     if args.size % 2 ** args.levels:
         raise ValueError(f"--size {args.size} must be a multiple of 2^levels = {2 ** args.levels}"
                          " (the U-Net pools that many times)")

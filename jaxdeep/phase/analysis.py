@@ -73,7 +73,7 @@ def analyse(config, rows: list[dict], chance: float) -> dict:
             trainable = np.nan_to_num(grid[s_i, :, j], nan=0.0) >= threshold
             limit, how = _depth_limit(trainable, depths)
             xi = float(theory.xi_c[j])
-            k = limit / xi if limit is not None and math.isfinite(xi) else None
+            k = limit / xi if limit is not None and math.isfinite(xi) and xi > 0 else None
             if k is not None and xi <= max(depths):
                 ks.append(k)
             columns.append({"sigma_w2": s, "seed": seed, "L_max": limit, "bound": how,

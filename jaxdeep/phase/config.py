@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import choices
 from ..config import Settings
-from ..validate import check_choice, check_int_list, check_number, check_output_dir
+from ..validate import MAX_SEED, check_choice, check_int_list, check_number, check_output_dir
 
 __all__ = ["MAX_ISOMETRY_WORK", "OPTIMIZERS", "PRESETS", "PhaseConfig"]
 
@@ -84,9 +84,13 @@ class PhaseConfig(Settings):
         act = activations.get(self.activation)
         if not act.elementwise:
             raise ValueError(f"{self.flag('activation')}: {act.name} is not elementwise")
+        if act.name == "step":  # f′ = 0: no gradient reaches a weight, and ξ_c = 0
+            raise ValueError(f"{self.flag('activation')}: step has zero slope everywhere, so "
+                             "gradient descent trains none of its nets and the theory's depth "
+                             "scale ξ_c is 0; choose an activation with a slope (e.g. tanh)")
         grid = _floats(self.flag("sigma_w2"), self.sigma_w2)
         depths = check_int_list("depths", self.depths, minimum=1)
-        seeds = check_int_list("seeds", self.seeds, minimum=0)
+        seeds = check_int_list("seeds", self.seeds, minimum=0, maximum=MAX_SEED)
         for name in ("width", "steps", "batch_size", "isometry_depth", "isometry_width"):
             check_int_list(name, [getattr(self, name)], minimum=1)
         if self.train_size is not None:

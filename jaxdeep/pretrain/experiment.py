@@ -42,7 +42,7 @@ from ..sharding import mesh_for
 from ..train import check_fit_memory
 from ..config import Settings
 from ..validate import (check_batch, check_number, check_output_dir, check_positive_int,
-                        check_train_size)
+                        check_seed, check_train_size)
 from ..train import final_metric
 from .dbm import compose, dbm_classifier, dbm_inputs, dbm_layers
 from .dbn import dbn_layers, generate
@@ -83,6 +83,7 @@ class PretrainConfig(Settings):
     default_preset = "digits"
     follows = "dataset"
     flags = {"twin": "--no-twin"}
+    none_is_a_value = ("corruption",)  # corruption "none": no corruption, not the default
 
     preset: str = "digits"
     kind: str = "dbn"
@@ -135,6 +136,15 @@ class PretrainConfig(Settings):
                                  f"kind {self.kind} does not use it: drop it")
             if self.kind in kinds and value is None:
                 own[name] = default
+        if self.kind == "sae" and own.get("corruption", self.corruption) == "none":
+            # no corruption has no level: one given would be dropped silently, and the
+            # level recorded is the one the autoencoders train with (0)
+            if "level" in own:
+                own["level"] = 0.0
+            elif self.level != 0:
+                raise ValueError(f"{self.flag('level')} {self.level} is the level of a "
+                                 "corruption; corruption 'none' has none: drop it, or choose "
+                                 "corruption mask or gaussian")
         if own:
             return dataclasses.replace(self, **own).checked()
         if self.dataset not in DEFAULT_LAYERS:
@@ -146,12 +156,17 @@ class PretrainConfig(Settings):
         for name in ("train_size", "dbm_epochs", "dbm_k", "dbm_chains"):
             if getattr(self, name) is not None:
                 check_positive_int(self.flag(name), getattr(self, name))
+        check_seed(self.flag("seed"), self.seed)
         layers = None
         if self.layers is not None:
             if isinstance(self.layers, (str, bytes)) or not hasattr(self.layers, "__iter__"):
                 raise ValueError(f"layers (--layers) must be a list of widths such as "
                                  f"[500, 500]; got {self.layers!r}")
             layers = tuple(self.layers)
+            if not layers:  # an empty list is no net: never the default's widths silently
+                raise ValueError(f"{self.flag('layers')} is empty; give the hidden widths, "
+                                 "bottom first, e.g. [500, 500], or leave it out for the "
+                                 "preset's")
             for width in layers:
                 check_positive_int(self.flag("layers"), width)
         for name in ("lr", "dbm_lr", "finetune_lr", "weight_scale"):

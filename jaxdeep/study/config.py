@@ -22,7 +22,7 @@ from typing import Any
 from .. import choices
 from ..config import Settings, read_config_file
 from ..precision import check_precision
-from ..validate import check_int_list, check_number, check_output_dir
+from ..validate import MAX_SEED, check_int_list, check_number, check_output_dir
 
 __all__ = ["DATASETS", "PRESETS", "StudyConfig", "read_config_file"]
 
@@ -105,7 +105,7 @@ class StudyConfig(Settings):
         for name in remedies:
             get_remedy(name)
         depths = check_int_list("depths", self.depths, minimum=1)
-        seeds = check_int_list("seeds", self.seeds, minimum=0)
+        seeds = check_int_list("seeds", self.seeds, minimum=0, maximum=MAX_SEED)
         for name in remedies:
             low = REMEDIES[name].min_depth
             if min(depths) < low:

@@ -79,7 +79,8 @@ def predict_flow(config: MLPConfig, params, x) -> Prediction:
                           sb2[1:depth], depth)
     # χ⁽ˡ⁾ multiplies ‖δ⁽ˡ⁺¹⁾‖² into ‖δ⁽ˡ⁾‖²: layer l's slope, layer l + 1's weights
     chis = np.array([float(chi(name, q[l], sw2[l + 1])) for l in range(depth - 1)])
-    log_delta = np.concatenate([np.cumsum(np.log(chis)[::-1])[::-1] / 2, [0.0]])
+    with np.errstate(divide="ignore"):  # χ = 0 (a step's zero slope): log 0 = −∞, δ → 0
+        log_delta = np.concatenate([np.cumsum(np.log(chis)[::-1])[::-1] / 2, [0.0]])
     # ‖x⁽ˡ⁻¹⁾‖²: the data's for layer 1, n_{l−1} E[f(√q z)²] = n (𝓥(q) − σ_b²)/σ_w² after
     widths = config.widths
     x_sq = [input_sq] + [widths[l] * (float(length_map(name, q[l - 1], 1.0, 0.0)))
