@@ -238,22 +238,25 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
-def check_fit_memory(model, x, y, *, batch_size: int, optimizer=None, mesh=None,
-                     key: jax.Array | None = None) -> None:
+def check_fit_memory(model, x, y, *, batch_size: int, steps: int = 0, optimizer=None,
+                     mesh=None, key: jax.Array | None = None) -> None:
     """Refuse, before anything is allocated or compiled, a :func:`fit` of ``model`` on
     ``(x, y)`` that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`) — for a
-    caller that trains many models (the study) and wants to know before the first."""
+    caller that trains many models (the study) and wants to know before the first;
+    ``steps`` counts the batch order of a run that long."""
     mesh = mesh_for(mesh, batch_size=batch_size)
     key = jax.random.key(0) if key is None else key
     shapes = jax.eval_shape(model.init, key)
     state_shapes = jax.eval_shape(model.init_state, key) if is_stateful(model) else None
     _check_fits(model, optimizer or default_optimizer(), mesh, shapes, state_shapes, x, y,
-                batch_size)
+                batch_size, steps)
 
 
-def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) -> None:
+def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size,
+                steps: int = 0) -> None:
     """Refuse a run that cannot fit in the mesh's memory (:mod:`jaxdeep.memory`):
-    parameters, optimiser state and data on every device, a step's activations split."""
+    parameters, optimiser state and data on every device, a step's activations split,
+    and the batch order of ``steps`` steps (an index and a mask per row, made up front)."""
     # the data's own dtype (canonical: float64 runs as float32 unless x64 is on): integer
     # tokens reach an embedding as integers, and a float probe would fail to index it
     batch = jax.ShapeDtypeStruct((batch_size,) + np.shape(x)[1:],
@@ -264,8 +267,10 @@ def _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size) 
     check_training_fits(
         "training this model", mesh, shapes, optimizer,
         np.asarray(x).nbytes + np.asarray(y).nbytes,
-        {"activations and their gradients": 2 * step},
-        fix="use a smaller model (width, depth), a smaller batch_size, or less data")
+        {"activations and their gradients": 2 * step,
+         "the batch order (an index and a mask per row of every step)": 8 * steps * batch_size},
+        fix="use a smaller model (width, depth), a smaller batch_size, fewer steps, or less "
+            "data")
 
 
 class FitResult(NamedTuple):
@@ -593,7 +598,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
                                        stacked=stacked)
         optimizer = _monitored(optimizer, monitor_every, -(-steps // monitor_every),
                                flow_order.stacked)
-    _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size)
+    _check_fits(model, optimizer, mesh, shapes, state_shapes, x, y, batch_size, steps)
     checkpoints = open_checkpoints(checkpoint_dir, checkpoint_every or eval_every, {
         "trainer": "fit", "model": model.config, "task": task.name, "steps": steps,
         "batch_size": batch_size, "eval_every": eval_every, "examples": len(x),

@@ -241,3 +241,25 @@ def test_the_trainers_name_a_slip_in_their_arguments():
         fit(mlp([4, 4, 3]), x, key=jax.random.key(0), steps=1, batch_size=4)
     with pytest.raises(ValueError, match="there are no training examples"):
         fit(mlp([4, 4, 3]), (x[:0], y[:0]), key=jax.random.key(0), steps=1, batch_size=4)
+
+
+@pytest.mark.parametrize("argv", [
+    ["pretrain", "--steps", "1000000000000"],
+    ["unet", "--steps", "100000000000000", "--size", "16", "--levels", "1"],
+])
+def test_a_step_count_whose_batch_order_cannot_fit_is_refused_up_front(argv, capsys):
+    """fit lays out every step's batch (an index and a mask per row) before the first
+    step: 10¹² steps of 64 rows is petabytes, refused by the memory check in one line."""
+    from jaxdeep.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "batch order" in err and "fewer steps" in err, err
+
+
+def test_the_study_refuses_a_step_count_whose_batch_order_cannot_fit(tmp_path, capsys):
+    from jaxdeep.cli import main
+
+    out = tmp_path / "s"
+    assert main(["study", "--steps", "1000000000000", "--out", str(out)]) == 2
+    assert "batch order" in capsys.readouterr().err and not out.exists()

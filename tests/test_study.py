@@ -255,9 +255,13 @@ def test_cli_interrupt_says_how_to_resume(tmp_path, monkeypatch, capsys):
 def test_cli_runs_a_small_study(tmp_path, capsys):
     out = tmp_path / "cli"
     args = ["study", "--remedies", "sigmoid,relu", "--depths", "2", "--seeds", "0",
-            "--steps", "100", "--eval-every", "100", "--pretrain-epochs", "1", "--out", str(out)]
+            "--steps", "100", "--eval-every", "100", "--pretrain-epochs", "1",
+            "--flow-batch", "100000", "--out", str(out)]
     assert main(args) == 0
     assert "Test accuracy" in capsys.readouterr().out
+    # a flow batch larger than the data: measured on all of it, and recorded as such
+    results = json.loads((out / "results.json").read_text())
+    assert results["dataset"]["flow_batch"] == results["dataset"]["train"] == 1347
     saved = json.loads((out / "config.json").read_text())["config"]
     assert saved["steps"] == 100 and saved["remedies"] == ["sigmoid", "relu"]
     assert Path(out / "report.html").is_file()

@@ -74,7 +74,8 @@ def run(args, console) -> int:
                "--size, --train-size or --test-size")
     check_fit_memory(unet(levels=args.levels, base_width=args.width),
                      np.zeros((1, args.size, args.size), np.float32),
-                     np.zeros((1, args.size, args.size), np.float32), batch_size=args.batch)
+                     np.zeros((1, args.size, args.size), np.float32), batch_size=args.batch,
+                     steps=args.steps)
     k_train, k_test, k_fit = jax.random.split(jax.random.key(args.seed), 3)
     train = tuple(np.asarray(a) for a in shapes(k_train, args.train_size, args.size))
     test = tuple(np.asarray(a) for a in shapes(k_test, args.test_size, args.size))

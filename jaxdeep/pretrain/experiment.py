@@ -320,7 +320,7 @@ def check_sizes(config: PretrainConfig, widths, x, y, n_classes: int) -> list:
         chains_fit("the sample grid", config.sample_steps, SAMPLE_CHAINS, units,
                    fix="use fewer --sample-steps")
     check_fit_memory(mlp(list(widths) + [n_classes], activation="sigmoid"), x, y,
-                     batch_size=config.finetune_batch)
+                     batch_size=config.finetune_batch, steps=config.steps)
     return layers
 
 

@@ -172,7 +172,8 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     # The deepest net of the grid must fit before anything is written (every remedy's
     # net has the widths of this plain one, give or take a residual block's bias).
     deepest = mlp([x_train.shape[1]] + [config.width] * max(config.depths) + [ds.n_classes])
-    check_fit_memory(deepest, x_train, y_train, batch_size=config.batch_size)
+    check_fit_memory(deepest, x_train, y_train, batch_size=config.batch_size,
+                     steps=config.steps)
     console = console or Console()
 
     out = Path(config.out)
@@ -246,7 +247,10 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
 
     results = {"config": config.as_dict(), "runtime": describe(),
                "dataset": {"name": ds.name, "train": len(x_train), "test": len(ds.x_test),
-                           "n_classes": ds.n_classes, "chance": 1.0 / ds.n_classes},
+                           "n_classes": ds.n_classes, "chance": 1.0 / ds.n_classes,
+                           # what the gradient flow was measured on: flow_batch examples,
+                           # or the whole training set where it holds fewer
+                           "flow_batch": len(flow_batch[0])},
                "cells": [cells[r.name, d, s] for r, d, s in grid],
                "summary": summarise(config, cells),
                # this run's own wall clock, beside the cells' times (which overlap when
