@@ -5,8 +5,8 @@ Modules follow the lecture: :mod:`~jaxdeep.activations` (the table of f and f′
 recursion by hand), :mod:`~jaxdeep.diagnostics` (gradient flow), :mod:`~jaxdeep.boltzmann` (RBMs:
 sampling, learning, likelihoods; DBNs and DBMs), :mod:`~jaxdeep.autoencoder` and
 :mod:`~jaxdeep.pretrain` (greedy layer-wise pre-training), :mod:`~jaxdeep.data`;
-:mod:`~jaxdeep.theory` (mean-field theory beside the measurement) and :mod:`~jaxdeep.study`
-(every remedy at every depth).
+:mod:`~jaxdeep.theory` (mean-field theory beside the measurement); ``from jaxdeep import
+study`` for every remedy at every depth.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 #: The lecture's modules, imported on first use (``jaxdeep.nets``, ``from jaxdeep import
 #: study``): ``import jaxdeep`` and the command line's ``--help`` do not pay for JAX.
 _MODULES = ("activations", "autoencoder", "backprop", "boltzmann", "data", "diagnostics",
-            "losses", "nets", "plots", "pretrain", "skip_backprop", "study", "theory",
-            "train")
+            "losses", "nets", "plots", "pretrain", "skip_backprop", "theory", "train")
 #: Names re-exported from a module: name → module.
 _NAMES = {"Activation": "activations", "Model": "nets", "mlp": "nets",
           "residual_mlp": "nets", "unet_mlp": "nets"}
@@ -33,7 +32,7 @@ __all__ = sorted([*_MODULES, *_NAMES])
 
 if TYPE_CHECKING:  # what the lazy imports below resolve to, for type checkers and IDEs
     from . import (activations, autoencoder, backprop, boltzmann, data, diagnostics,
-                   losses, nets, plots, pretrain, skip_backprop, study, theory, train)
+                   losses, nets, plots, pretrain, skip_backprop, theory, train)
     from .activations import Activation
     from .nets import Model, mlp, residual_mlp, unet_mlp
 

@@ -59,3 +59,14 @@ def test_a_state_given_to_a_network_without_state_is_refused(name):
     params = jax.eval_shape(model.init, jax.random.key(0))
     with pytest.raises(ValueError, match="has no state"):
         model.apply(params, jnp.zeros(x_shape), state={"mean": jnp.zeros(3)})
+
+
+def test_the_params_check_stages_nothing_into_the_callers_program():
+    """The first apply of a model inside a trace checks its params against init's
+    layout (made once, cached): the traced program must be the same whether that cache
+    was cold or warm — no stray key-making equation in the first one."""
+    model = mlp([12, 7, 7, 3])  # a layout no other test has made
+    params = jax.eval_shape(model.init, jax.random.key(0))
+    x = jax.ShapeDtypeStruct((4, 12), jnp.float32)
+    cold, warm = (jax.make_jaxpr(lambda p, x: model.apply(p, x))(params, x) for _ in range(2))
+    assert len(cold.eqns) == len(warm.eqns)

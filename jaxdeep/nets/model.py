@@ -179,7 +179,13 @@ def check_params(init: Callable[..., Any], params: Any, *, name: str = "params")
 
 @functools.lru_cache(maxsize=512)
 def _layout(init: Callable[..., Any]) -> tuple[Any, tuple]:
-    """``init``'s params as (tree structure, ((path, shape), …)), by abstract evaluation."""
-    out = jax.eval_shape(init, jax.random.key(0))
+    """``init``'s params as (tree structure, ((path, shape), …)), by abstract evaluation.
+
+    The key is made at trace time, not staged: the first check of a model may happen
+    inside a caller's trace (``jit``, ``make_jaxpr``), whose program must not depend on
+    whether this cache was warm."""
+    with jax.ensure_compile_time_eval():
+        key = jax.random.key(0)
+    out = jax.eval_shape(init, key)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(out)
     return treedef, tuple((jax.tree_util.keystr(p), tuple(leaf.shape)) for p, leaf in leaves)
