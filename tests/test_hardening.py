@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 import jaxdeep.data
 from jaxdeep import boltzmann as bz
 from jaxdeep.boltzmann.experiment import RBMConfig
+from refusals import refused
 from jaxdeep.cli import main
 from jaxdeep.boltzmann.learning import UNLEARNED, unlearned
 from jaxdeep.engine import RUNAWAY
@@ -53,20 +54,6 @@ def nothing_compiles(monkeypatch):
         monkeypatch.setattr(importlib.import_module(module), name, refuse)
 
 
-def refused(capsys, argv, *fragments, place: Path | None = None) -> str:
-    """Run the command; check status 2, one error line naming ``fragments``, no
-    traceback, and nothing written in ``place``."""
-    before = sorted(place.rglob("*")) if place is not None else None
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    err = captured.err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err + captured.out
-    for fragment in fragments:
-        assert fragment.lower() in err.lower(), (fragment, err)
-    if place is not None:
-        assert sorted(place.rglob("*")) == before, "something was written"
-    return err
 
 
 # ---------------------------------------------------------------- sizes that cannot fit

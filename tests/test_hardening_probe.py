@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from jaxdeep.boltzmann.experiment import RBMConfig
+from refusals import refused
 from jaxdeep.cli import build_parser, main
 from jaxdeep.nets import mlp
 from jaxdeep.phase import PhaseConfig
@@ -26,20 +27,6 @@ from jaxdeep.study.config import StudyConfig
 from jaxdeep.theory.prediction import predict_flow
 
 
-def refused(capsys, argv, *fragments, place: Path | None = None) -> str:
-    """Exit status 2, one ``error:`` line naming ``fragments``, nothing written in
-    ``place``."""
-    before = sorted(place.rglob("*")) if place is not None else None
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    err = captured.err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err + captured.out
-    for fragment in fragments:
-        assert fragment.lower() in err.lower(), (fragment, err)
-    if place is not None:
-        assert sorted(place.rglob("*")) == before, "something was written"
-    return err
 
 
 def parse_error(capsys, argv) -> str:
