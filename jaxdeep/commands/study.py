@@ -36,6 +36,14 @@ def add_arguments(p) -> None:
                    help="comma-separated remedy names (--list-remedies names and describes them)")
     p.add_argument("--depths", type=int_list, default=argparse.SUPPRESS, help="hidden layers, e.g. 2,5,10,20,50")
     p.add_argument("--seeds", type=seed_list, default=argparse.SUPPRESS, help="e.g. 0,1")
+    p.add_argument("--trained-at", type=float, default=argparse.SUPPRESS,
+                   help="a seed has trained when its test accuracy reaches this; each cell "
+                        "reports k/n seeds trained (default 0.5)")
+    p.add_argument("--decide-seeds", type=int, default=argparse.SUPPRESS,
+                   help="run cells in doubt (deep, or their first seeds disagree) on further "
+                        "seeds up to this many (default 5; 0: the given seeds only)")
+    p.add_argument("--decide-from-depth", type=positive_int, default=argparse.SUPPRESS,
+                   help="cells at least this deep are always in doubt (default 20)")
     p.add_argument("--width", type=positive_int, default=argparse.SUPPRESS, help="units per hidden layer")
     p.add_argument("--steps", type=positive_int, default=argparse.SUPPRESS, help="Adam steps per net")
     p.add_argument("--batch", dest="batch_size", type=positive_int, default=argparse.SUPPRESS,
@@ -72,7 +80,8 @@ def add_arguments(p) -> None:
     p.add_argument("--list-remedies", action="store_true", help="describe the remedies and exit")
 
 
-SETTINGS = ("remedies", "depths", "seeds", "width", "steps", "batch_size", "learning_rate",
+SETTINGS = ("remedies", "depths", "seeds", "trained_at", "decide_seeds",
+            "decide_from_depth", "width", "steps", "batch_size", "learning_rate",
             "eval_every", "dataset", "data_dir", "train_size", "pretrain_epochs",
             "pretrain_batch", "rbm_weight_scale", "dbm_epochs", "dbm_max_depth", "flow_batch",
             "precision", "out")
@@ -102,8 +111,11 @@ def run(args, console) -> int:
             config, dbm_max_depth=None if limit is NO_LIMIT else limit).checked()
     console.print(f"study: {plural(len(config.remedies), 'remedy')} × "
                   f"{plural(len(config.depths), 'depth')} × {plural(len(config.seeds), 'seed')}"
-                  f" = {plural(config.n_cells, 'net')} on {config.dataset} "
+                  f" = {plural(config.n_cells, 'net')}"
+                  + (f" (up to {config.most_cells} where seeds disagree or depth ≥ "
+                     f"{config.decide_from_depth})" if config.most_cells > config.n_cells
+                     else "") + f" on {config.dataset} "
                   f"(preset {config.preset}) → {config.out}/")
     return resumably(console, lambda: run_study(config, force=args.force, console=console,
                                                     workers=args.workers),
-                     Path(config.out) / "cells", config.n_cells, "cells")
+                     Path(config.out) / "cells", config.most_cells, "cells")

@@ -147,7 +147,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     start = time.perf_counter()
     result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
-                 optimizer=shared("adam", config.learning_rate, clip=remedy.gradient_clip),
+                 optimizer=shared("adam", remedy.rate(config), clip=remedy.gradient_clip),
                  eval_data=test,
                  eval_every=config.eval_every, progress=False, precision=config.precision,
                  monitor_every=config.eval_every)
@@ -155,6 +155,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     h = result.history
     return {
         "remedy": remedy.name, "depth": depth, "seed": seed, "layers": built.layers,
+        "learning_rate": remedy.rate(config),
         "accuracy": clean(final_metric(h, "accuracy")),
         "diverged": h.diverged,
         "curve": {"step": list(h.step), "train_loss": [clean(v) for v in h.train_loss],

@@ -31,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Under a minute on a 2-core CPU: the smoke check CI runs, and the direction of
     # every effect is already visible.
     "quick": {"remedies": ("sigmoid", "relu", "residual", "sae", "dbn"),
-              "depths": (2, 20), "seeds": (0,), "steps": 300},
+              "depths": (2, 20), "seeds": (0,), "steps": 300, "decide_seeds": 0},
     "default": {},
     # MNIST, more steps and seeds: meant for a GPU or TPU.
     "full": {"dataset": "mnist", "depths": (2, 5, 10, 20, 50, 100), "seeds": (0, 1, 2),
@@ -60,8 +60,17 @@ class StudyConfig(Settings):
                                  "orthogonal", "batchnorm", "exploding", "clipped")
     #: Hidden layers L of each net.
     depths: tuple[int, ...] = (2, 5, 10, 20, 50)
-    #: One run per seed per cell: mean and spread over them.
+    #: One run per seed per cell: median, range and k/n trained over them.
     seeds: tuple[int, ...] = (0, 1)
+    #: A seed has *trained* when its net's test accuracy reaches this (a diverged run has
+    #: not); every cell reports k/n seeds trained beside its median.
+    trained_at: float = 0.5
+    #: Cells at depth ≥ ``decide_from_depth``, or whose first seeds disagree (some
+    #: trained, some not), run on further seeds — the next ones after the largest given —
+    #: until they have this many, so that k/n is decided where it is in doubt. 0 (or no
+    #: more than the seeds given): the given seeds only.
+    decide_seeds: int = 5
+    decide_from_depth: int = 20
     #: Units per hidden layer.
     width: int = 64
     #: Adam steps, the same for every cell (fine-tuning steps for pre-trained nets).
@@ -115,6 +124,13 @@ class StudyConfig(Settings):
                      "pretrain_epochs", "pretrain_batch"):
             check_int_list(name, [getattr(self, name)], minimum=1)
         check_int_list("dbm_epochs", [self.dbm_epochs], minimum=0)
+        check_int_list("decide_seeds", [self.decide_seeds], minimum=0)
+        check_int_list("decide_from_depth", [self.decide_from_depth], minimum=1)
+        check_number(self.flag("trained_at"), self.trained_at, low=0, high=1,
+                     hint="is a test accuracy, between 0 and 1")
+        if max(seeds) + self.decide_seeds > MAX_SEED:
+            raise ValueError(f"decide_seeds = {self.decide_seeds} would run seeds past "
+                             f"{MAX_SEED}; use smaller seeds or fewer decide_seeds")
         for name in ("train_size", "dbm_max_depth"):
             if getattr(self, name) is not None:
                 check_int_list(name, [getattr(self, name)], minimum=1)
@@ -130,7 +146,7 @@ class StudyConfig(Settings):
         check_output_dir(self.flag("out"), self.out)
         return dataclasses.replace(
             self, remedies=remedies, depths=depths, seeds=seeds,
-            learning_rate=float(self.learning_rate),
+            learning_rate=float(self.learning_rate), trained_at=float(self.trained_at),
             rbm_weight_scale=float(self.rbm_weight_scale),
             data_dir=None if self.data_dir is None else str(self.data_dir), out=str(self.out))
 
@@ -138,12 +154,36 @@ class StudyConfig(Settings):
     def cell_settings(self) -> dict[str, Any]:
         """The settings a cell's numbers depend on (not the grid, the preset name or the
         output folder): a resumed run must agree with the finished cells on these."""
-        skip = {"preset", "remedies", "depths", "seeds", "out"}
+        skip = {"preset", "remedies", "depths", "seeds", "out", "trained_at",
+                "decide_seeds", "decide_from_depth"}
         return {k: v for k, v in self.as_dict().items() if k not in skip}
 
     @property
     def n_cells(self) -> int:
+        """Cells of the grid on the given seeds (more run where seeds must decide:
+        :attr:`most_cells`)."""
         return len(self.remedies) * len(self.depths) * len(self.seeds)
+
+    @property
+    def most_cells(self) -> int:
+        """Cells if every one runs on :attr:`decide_seeds` seeds."""
+        return len(self.remedies) * len(self.depths) * max(len(self.seeds),
+                                                           self.decide_seeds)
+
+    def more_seeds(self) -> tuple[int, ...]:
+        """The seeds a cell in doubt adds: the next after the largest given, up to
+        :attr:`decide_seeds` seeds in all (none if the seeds given are as many)."""
+        extra = self.decide_seeds - len(self.seeds)
+        return tuple(range(max(self.seeds) + 1, max(self.seeds) + 1 + max(extra, 0)))
+
+    def in_doubt(self, depth: int, accuracies: list) -> bool:
+        """Whether a cell at ``depth`` whose first seeds reached ``accuracies`` (``None``:
+        diverged) runs on :meth:`more_seeds`: it is deep (≥ ``decide_from_depth``), or
+        some of its seeds trained and some did not."""
+        if not self.more_seeds():
+            return False
+        trained = {a is not None and a >= self.trained_at for a in accuracies}
+        return depth >= self.decide_from_depth or len(trained) > 1
 
 
 def _names(field: str, value) -> tuple[str, ...]:

@@ -110,13 +110,19 @@ def _by_depth(results: dict, path: Path, draw, *, ylabel: str, title: str,
 
 
 def accuracy_vs_depth(results: dict, path: Path) -> Path:
-    """Test accuracy against depth per remedy: mean over seeds, band from min to max."""
+    """Test accuracy against depth per remedy: the median over seeds, a band from min to
+    max, and ``k/n`` beside each point where only some of the seeds trained."""
 
     def draw(ax, depths, entries, style, name):
-        mean, lo, hi = (np.array([_nan(e.get(k)) for e in entries], float)
-                        for k in ("accuracy_mean", "accuracy_min", "accuracy_max"))
-        _line(ax, depths, mean, style, name)
+        mid, lo, hi = (np.array([_nan(e.get(k, e.get("accuracy_mean"))) for e in entries],
+                                float)
+                       for k in ("accuracy_median", "accuracy_min", "accuracy_max"))
+        _line(ax, depths, mid, style, name)
         ax.fill_between(depths, lo, hi, color=style[0], alpha=0.12)
+        for d, m, e in zip(depths, mid, entries):
+            if e.get("runs") and 0 < e["trained"] < e["runs"] and np.isfinite(m):
+                ax.annotate(f"{e['trained']}/{e['runs']}", (d, m), xytext=(4, 3),
+                            textcoords="offset points", fontsize=7, color=style[0])
         if name == results["config"]["remedies"][-1]:
             _chance(ax, results["dataset"]["chance"])
             ax.set_ylim(0, 1.02)
@@ -273,7 +279,8 @@ def ratio_during_training(results: dict, path: Path) -> Path:
 
 FIGURES = {
     "accuracy": ("accuracy.png", accuracy_vs_depth,
-                 "Test accuracy by depth (mean over seeds; band: min to max)"),
+                 "Test accuracy by depth (median over seeds; band: min to max; k/n: "
+                 "where only k of n seeds trained)"),
     "first_gradient": ("first_layer_gradient.png", first_gradient_vs_depth,
                        "First-layer gradient norm at the start of training, by depth"),
     "gradients": ("gradients.png", gradients_by_layer,

@@ -20,16 +20,34 @@ from .remedies import REMEDIES
 
 
 def _acc(entry) -> str:
+    """``median (min–max) k/n``: the cell's test accuracy over its seeds and how many of
+    them trained (records made before k/n existed: the mean and its range)."""
     if "skipped" in entry:
         return "not run"
+    runs = entry.get("runs")
     if entry["accuracy_mean"] is None:
-        return "diverged"
-    text = f"{entry['accuracy_mean']:.3f}"
+        return "diverged" + (f" 0/{runs}" if runs else "")
+    text = f"{entry.get('accuracy_median', entry['accuracy_mean']):.3f}"
     if entry["accuracy_max"] - entry["accuracy_min"] > 0:
         text += f" ({entry['accuracy_min']:.3f}–{entry['accuracy_max']:.3f})"
+    if runs:
+        text += f" {entry['trained']}/{runs}"
     if entry["diverged"]:
         text += f", {entry['diverged']} diverged"
     return text
+
+
+def trained_note(results: dict) -> str:
+    """What the table's k/n means, with this study's threshold and seeds."""
+    config = results["config"]
+    if "trained_at" not in config:
+        return "mean (min–max) over the seeds"
+    more = (f"; cells at depth ≥ {config['decide_from_depth']} or whose first seeds "
+            f"disagree ran on {config['decide_seeds']} seeds"
+            if config.get("decide_seeds") and config["decide_seeds"] > len(config["seeds"])
+            else "")
+    return (f"median (min–max) over the seeds, and k/n: k of the n seeds trained (test "
+            f"accuracy ≥ {config['trained_at']:g}){more}")
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -41,7 +59,8 @@ def _num(value, fmt=".3g") -> str:
 
 
 def accuracy_rows(results: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of mean test accuracy, one row per remedy, one column per depth."""
+    """Header and rows of test accuracy (:func:`_acc`: median, range, k/n trained), one
+    row per remedy, one column per depth."""
     config, summary = results["config"], results["summary"]
     header = ["remedy"] + [f"L = {d}" for d in config["depths"]]
     rows = [[name] + [_acc(summary[name][str(d)]) for d in config["depths"]]
@@ -112,18 +131,28 @@ def findings(results: dict) -> list[str]:
         if a["first_grad_init"] and b["first_grad_init"]:
             grad = (f"first-layer gradient at the start {a['first_grad_init']:.2g} → "
                     f"{b['first_grad_init']:.2g} (×{b['first_grad_init'] / a['first_grad_init']:.2g}); ")
-        acc_a = "diverged" if a["accuracy_mean"] is None else f"{a['accuracy_mean']:.3f}"
-        acc_b = "diverged" if b["accuracy_mean"] is None else f"{b['accuracy_mean']:.3f}"
+        mid_a, mid_b = (e.get("accuracy_median", e["accuracy_mean"]) for e in (a, b))
+        acc_a = "diverged" if mid_a is None else f"{mid_a:.3f}"
+        acc_b = "diverged" if mid_b is None else f"{mid_b:.3f}"
+        if b.get("runs"):
+            acc_b += f" ({b['trained']}/{b['runs']} seeds trained)"
         verdict = ""
-        if b["accuracy_mean"] is not None:
-            verdict = (" — at chance" if b["accuracy_mean"] < chance + 0.05
-                       else " — far above chance" if b["accuracy_mean"] > 3 * chance else "")
+        if mid_b is not None:
+            verdict = (" — at chance" if mid_b < chance + 0.05
+                       else " — far above chance" if mid_b > 3 * chance else "")
         skipped = [d for d in config["depths"] if d not in ran]
         note = (f" (not run at depth {', '.join(map(str, skipped))}: "
                 f"{summary[name][str(skipped[0])]['skipped']})" if skipped else "")
         lines.append(f"**{name}**, depth {lo} → {hi}: {grad}test accuracy {acc_a} → {acc_b}"
                      f"{verdict}{note}.")
     return lines
+
+
+def own_rates(results: dict) -> str:
+    """`` (orthogonal: 0.0001)``: the remedies trained at a learning rate of their own."""
+    own = {c["remedy"]: c["learning_rate"] for c in results["cells"]
+           if c.get("learning_rate") not in (None, results["config"]["learning_rate"])}
+    return (" (" + "; ".join(f"{n}: {lr:g}" for n, lr in own.items()) + ")") if own else ""
 
 
 def _listed(values) -> str:
@@ -165,13 +194,14 @@ def blocks(results: dict, figures: dict) -> list[tuple]:
               f"{'seed' if len(config['seeds']) == 1 else 'seeds'} {_listed(config['seeds'])} "
               f"on {ds['name']} ({ds['train']} training, {ds['test']} test "
               f"examples, chance {ds['chance']:.2f}). Every net: width {config['width']}, "
-              f"{config['steps']} Adam steps at {config['learning_rate']:g}, batch "
+              f"{config['steps']} Adam steps at {config['learning_rate']:g}"
+              f"{own_rates(results)}, batch "
               f"{config['batch_size']}. Preset {config['preset']}; jaxdeep "
               f"{rt['versions']['jaxdeep']} on {summary_line(rt)}; {time_spent(results)}."),
         ("h2", "Findings"),
         ("list", findings(results)),
         ("h2", "Test accuracy"),
-        ("p", "Mean over seeds (min–max in brackets)."),
+        ("p", trained_note(results).capitalize() + "."),
         ("table", *accuracy_rows(results)),
         ("figure", figures["accuracy"], FIGURES["accuracy"][2]),
         ("h2", "The gradient reaching the first layer"),
@@ -217,8 +247,9 @@ def accuracy_table_markdown(results: dict) -> str:
 
 
 def terminal_table(results: dict) -> Table:
-    """Mean test accuracy and the first-layer gradient at the start, per remedy and depth
-    (narrow enough for an 80-column terminal; the spread is in report.md)."""
+    """Median test accuracy with k/n seeds trained, and the first-layer gradient at the
+    start, per remedy and depth (narrow enough for an 80-column terminal; the spread is
+    in report.md)."""
     config, summary = results["config"], results["summary"]
     table = Table(title=f"Test accuracy after {config['steps']} steps (chance "
                         f"{results['dataset']['chance']:.2f}) │ ‖∂E/∂W⁽¹⁾‖ at the start")
@@ -232,7 +263,10 @@ def terminal_table(results: dict) -> Table:
             if "skipped" in e:
                 cells.append("not run")
                 continue
-            acc = "diverged" if e["accuracy_mean"] is None else f"{e['accuracy_mean']:.3f}"
+            mid = e.get("accuracy_median", e["accuracy_mean"])
+            acc = "diverged" if mid is None else f"{mid:.3f}"
+            if e.get("runs"):
+                acc += f" {e['trained']}/{e['runs']}"
             cells.append(f"{acc}\n[dim]{_num(e['first_grad_init'], '.1e')}[/]")
         table.add_row(name, *cells)
     return table

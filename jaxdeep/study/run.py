@@ -190,7 +190,6 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     ctx = Context(config, x_train, y_train, ds.n_classes, {})
     grid = [(r, d, s) for r in remedies for d in config.depths for s in config.seeds]
     cells: dict[tuple, dict] = {}
-    pending = []
     stop = threading.Event()  # set by a failed cell or Ctrl-C: no further cell starts
 
     def one(remedy, depth, seed) -> dict | None:
@@ -206,9 +205,9 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                          json.dumps(record, indent=1))
         return record
 
-    with progress_bar("cells", quiet=not progress or not is_main_process(), console=console,
-                      status=True) as bar:
-        task = bar.add_task("study", total=len(grid), status="")
+    def take(grid, bar, task) -> list:
+        """The cells of ``grid`` not yet finished (skipped and saved ones are filled in)."""
+        pending = []
         for remedy, depth, seed in grid:
             path = cells_dir / cell_name(remedy.name, depth, seed)
             reason = remedy.skips(config, depth)
@@ -216,35 +215,33 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                 cells[remedy.name, depth, seed] = {"remedy": remedy.name, "depth": depth,
                                                    "seed": seed, "skipped": reason}
                 bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: not run")
-                continue
-            if path.is_file():
+            elif path.is_file():
                 cells[remedy.name, depth, seed] = read_cell(path, config)
                 bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: saved")
-                continue
-            pending.append((remedy, depth, seed))
+            else:
+                pending.append((remedy, depth, seed))
         # One seed after another: cells running side by side then compile different
         # programs, and the next seed's cells find them compiled.
-        pending.sort(key=lambda cell: config.seeds.index(cell[2]))
-        together = workers if jax.process_count() == 1 else 1
-        with ThreadPoolExecutor(together) as pool:
-            running = {pool.submit(one, *cell): cell for cell in pending}
-            try:
-                for done in as_completed(running):
-                    remedy, depth, seed = running[done]
-                    record = done.result()
-                    if record is None:  # not started: another cell failed (raised below)
-                        continue
-                    cells[remedy.name, depth, seed] = record
-                    accuracy = record["accuracy"]
-                    bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: " + (
-                        f"accuracy {accuracy:.3f}" if accuracy is not None else
-                        f"diverged at step {record['diverged']}"))
-            except BaseException:  # Ctrl-C or a failed cell: start no other cell
-                stop.set()
-                for future in running:
-                    future.cancel()
-                raise
+        return sorted(pending, key=lambda cell: cell[2])
 
+    together = workers if jax.process_count() == 1 else 1
+    ran = 0
+    with progress_bar("cells", quiet=not progress or not is_main_process(), console=console,
+                      status=True) as bar:
+        task = bar.add_task("study", total=len(grid), status="")
+        pending = take(grid, bar, task)
+        ran += _train_cells(pending, one, cells, bar, task, together, stop)
+        # Cells in doubt (deep, or their first seeds disagree) run on further seeds.
+        more = [(r, d, s) for r in remedies for d in config.depths
+                if not r.skips(config, d)
+                and config.in_doubt(d, [cells[r.name, d, s0]["accuracy"]
+                                        for s0 in config.seeds])
+                for s in config.more_seeds()]
+        bar.update(task, total=len(grid) + len(more))
+        grid += more
+        ran += _train_cells(take(more, bar, task), one, cells, bar, task, together, stop)
+
+    grid.sort(key=lambda c: (remedies.index(c[0]), config.depths.index(c[1]), c[2]))
     results = {"config": config.as_dict(), "runtime": describe(),
                "dataset": {"name": ds.name, "train": len(x_train), "test": len(ds.x_test),
                            "n_classes": ds.n_classes, "chance": 1.0 / ds.n_classes,
@@ -252,11 +249,11 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
                            # or the whole training set where it holds fewer
                            "flow_batch": len(flow_batch[0])},
                "cells": [cells[r.name, d, s] for r, d, s in grid],
-               "summary": summarise(config, cells),
+               "summary": summarise(config, cells, grid),
                # this run's own wall clock, beside the cells' times (which overlap when
                # cells run side by side, and include cells finished by an earlier run)
                "timing": {"wall_seconds": time.perf_counter() - started,
-                          "workers": together, "cells_run": len(pending)}}
+                          "workers": together, "cells_run": ran}}
     write_atomically(out / "results.json", json.dumps(results, indent=1))
     figures = {}
     if report and is_main_process():
@@ -266,20 +263,55 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     return StudyResults(results, out, figures)
 
 
-def summarise(config: StudyConfig, cells: dict) -> dict:
-    """Per remedy and depth, over seeds: accuracy mean / min / max (finished runs),
-    diverged runs, geometric mean first-layer gradient norm at init and after training,
-    mean saturation at init."""
+def _train_cells(pending, one, cells, bar, task, together, stop) -> int:
+    """Train the ``pending`` cells, ``together`` at a time, filling ``cells`` and the
+    progress bar; the first failure (or Ctrl-C) starts no further cell and is raised.
+    Returns how many cells were trained."""
+    with ThreadPoolExecutor(together) as pool:
+        running = {pool.submit(one, *cell): cell for cell in pending}
+        try:
+            for done in as_completed(running):
+                remedy, depth, seed = running[done]
+                record = done.result()
+                if record is None:  # not started: another cell failed (raised below)
+                    continue
+                cells[remedy.name, depth, seed] = record
+                accuracy = record["accuracy"]
+                bar.update(task, advance=1, status=f"{remedy.name} depth {depth}: " + (
+                    f"accuracy {accuracy:.3f}" if accuracy is not None else
+                    f"diverged at step {record['diverged']}"))
+        except BaseException:  # Ctrl-C or a failed cell: start no other cell
+            stop.set()
+            for future in running:
+                future.cancel()
+            raise
+    return len(pending)
+
+
+def summarise(config: StudyConfig, cells: dict, grid=None) -> dict:
+    """Per remedy and depth, over the seeds it ran on (``grid``'s cells; default: the
+    config's seeds): ``seeds``, ``trained`` — how many reached ``trained_at`` — of
+    ``runs``, accuracy median / mean / min / max (finished runs), diverged runs,
+    geometric mean first-layer gradient norm at init and after training, mean saturation
+    at init."""
     summary: dict[str, dict[str, Any]] = {}
+    seeds_of: dict[tuple, list[int]] = {}
+    for remedy, depth, seed in grid or [(n, d, s) for n in config.remedies
+                                        for d in config.depths for s in config.seeds]:
+        seeds_of.setdefault((getattr(remedy, "name", remedy), depth), []).append(seed)
     for name in config.remedies:
         summary[name] = {}
         for depth in config.depths:
-            runs = [cells[name, depth, s] for s in config.seeds]
+            seeds = sorted(seeds_of[name, depth])
+            runs = [cells[name, depth, s] for s in seeds]
             if "skipped" in runs[0]:
                 summary[name][str(depth)] = {"skipped": runs[0]["skipped"]}
                 continue
             acc = [c["accuracy"] for c in runs if c["accuracy"] is not None]
             summary[name][str(depth)] = {
+                "seeds": seeds, "runs": len(runs),
+                "trained": sum(a >= config.trained_at for a in acc),
+                "accuracy_median": float(np.median(acc)) if acc else None,
                 "accuracy_mean": float(np.mean(acc)) if acc else None,
                 "accuracy_min": min(acc) if acc else None,
                 "accuracy_max": max(acc) if acc else None,
