@@ -138,14 +138,14 @@ def theory(built, x) -> dict | None:
 def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, test) -> dict:
     """Run one (remedy, depth, seed) cell and return its record."""
     config = ctx.config
-    key = cell_key(seed, remedy.name, depth)
-    built = remedy.build(ctx, depth, seed, key)
-    # the dropout masks of a user's model that draws (fold_in: a stream of its own; the
-    # other cells' records never see this key)
-    masks = jax.random.fold_in(key, 0xF10) if draws(built.model) else None
+    # a key each to build the net, to train it, and for the dropout masks of a user's
+    # model that draws (the same masks measure the flow before and after training)
+    key_build, key_fit, key_masks = jax.random.split(cell_key(seed, remedy.name, depth), 3)
+    built = remedy.build(ctx, depth, seed, key_build)
+    masks = key_masks if draws(built.model) else None
     before = flow(built.model, built.params, *flow_batch, key=masks)
     start = time.perf_counter()
-    result = fit(built.model, (ctx.x_train, ctx.y_train), key=key, params=built.params,
+    result = fit(built.model, (ctx.x_train, ctx.y_train), key=key_fit, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
                  optimizer=shared("adam", remedy.rate(config), clip=remedy.gradient_clip),
                  eval_data=test,
@@ -164,6 +164,8 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
         "theory": theory(built, flow_batch[0]),
         "during": during(built.model, result.monitor),
         "trained": flow(built.model, result.params, *flow_batch, state=result.model_state,
+                        # same key on purpose: the masks of "init", so that the two flows
+                        # differ by the training alone
                         key=masks),
         "seconds": seconds,
         "pretrain_seconds": built.pretrain_seconds,
