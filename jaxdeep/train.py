@@ -569,10 +569,11 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     if monitor_every is not None:
         check_positive_int("monitor_every", monitor_every)
 
-    # a model that draws (dropout) gets one key per step, folded from key_steps and the
-    # step's number (a resumed run draws the same masks); other models' keys as always
-    key_init, key_order, key_steps = (jax.random.split(key, 3) if draws(model)
-                                      else (*jax.random.split(key), None))
+    # a key each for the params, the batch order, the steps and the model's state (a
+    # dropout MLP's: its masks' key). A model that draws (dropout) gets one key per step,
+    # folded from key_steps and the step's number (a resumed run draws the same masks)
+    key_init, key_order, key_steps, key_state = jax.random.split(key, 4)
+    key_steps = key_steps if draws(model) else None
     fresh_params = params is None
     # Shapes first (abstract evaluation: nothing is allocated or compiled): tracing the
     # forward pass on one example checks x's shape against the model (a clear
@@ -580,7 +581,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     shapes = jax.eval_shape(model.init, key_init) if params is None else params
     state_shapes = model_state
     if model_state is None and is_stateful(model):
-        state_shapes = jax.eval_shape(model.init_state, key_init)
+        state_shapes = jax.eval_shape(model.init_state, key_state)
     # evaluation, then a training step (batch norm over a mesh axis fails only there);
     # jaxdeep's own networks say what is wrong with x themselves (their ValueErrors pass)
     with failing_in_one_line(f"the model rejects inputs of shape {tuple(np.shape(x)[1:])} "
@@ -607,7 +608,7 @@ def fit(model, data, *, key: jax.Array, task="classification", steps: int = 1000
     if params is None:
         params = model.init(key_init)
     if model_state is None and is_stateful(model):
-        model_state = model.init_state(key_init)
+        model_state = model.init_state(key_state)
     learner = SupervisedLearner(model, task, optimizer, precision)
     # replicate() copies onto the mesh, so the donated training state is never the caller's.
     ts = replicate(learner.init(params, model_state), mesh)

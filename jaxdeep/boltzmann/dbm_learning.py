@@ -225,20 +225,22 @@ def train_dbm(machine: DBM, x, *, key: jax.Array, y=None, epochs: int = 10, batc
                 **({"resample": True} if resample else {}),
                 **({"n_labels": machine.n_labels} if machine.n_labels else {}),
                 **({"sparsity": dataclasses.asdict(sparsity)} if sparsity else {})}
-    key_init, key_chains, key = jax.random.split(key, 3)
+    # the params, the chains' starting examples and the run's key; then the one
+    # binarization of grey x for the base rates, and the chains' visible and hidden states
+    key_init, key_pick, key, key_rates, key_visible, key_hidden = jax.random.split(key, 6)
     optimizer = optimizer or _default_optimizer()
     if params is not None:
         machine.check_params(params)
     _check_fits(machine, optimizer, mesh, x, batch_size, n_chains, k, mean_field_iterations)
     if params is None:  # visible biases at the base rates (of one binarization of grey x)
         params = machine.init(key_init, data=np.asarray(
-            bernoulli(key_init, jnp.asarray(x, jnp.float32))) if resample else x)
+            bernoulli(key_rates, jnp.asarray(x, jnp.float32))) if resample else x)
     if chains is None:
-        pick = jax.random.randint(key_chains, (n_chains,), 0, x.shape[0])
+        pick = jax.random.randint(key_pick, (n_chains,), 0, x.shape[0])
         v0 = jnp.asarray(x, jnp.float32)[pick]
-        v0 = bernoulli(key_chains, v0) if resample else v0
+        v0 = bernoulli(key_visible, v0) if resample else v0
         chains = [v0] + [machine.draw(kk, r, m) for r, kk, m in zip(
-            range(1, machine.depth + 1), jax.random.split(key_chains, machine.depth),
+            range(1, machine.depth + 1), jax.random.split(key_hidden, machine.depth),
             machine.bottom_up(params, v0))]
     elif [tuple(np.shape(c)) for c in chains] != [(n_chains, n) for n in machine.widths]:
         raise ValueError(

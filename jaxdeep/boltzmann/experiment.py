@@ -220,7 +220,9 @@ def run_rbm(config: RBMConfig, *, progress: bool = True, write: bool = True,
         if config.lr_end is not None else config.lr
     optimizer = optax.sgd(rate, momentum=config.momentum or None)
 
-    key_train, key_ais, key_samples = jax.random.split(jax.random.key(config.seed), 3)
+    # a key each for training, AIS, the samples' starting states and their Gibbs chain
+    key_train, key_ais, key_start, key_chain = jax.random.split(
+        jax.random.key(config.seed), 4)
     fit = train_rbm(
         machine, x, key=key_train, method=config.method, k=config.k, epochs=epochs,
         batch_size=batch, optimizer=optimizer, n_chains=config.chains,
@@ -233,8 +235,8 @@ def run_rbm(config: RBMConfig, *, progress: bool = True, write: bool = True,
     final = held_out_likelihood(key_ais, machine, fit.params, x, x_test,
                                 ais_temperatures=config.ais_temperatures,
                                 ais_chains=config.ais_chains)
-    samples = gibbs_chain(key_samples, machine, fit.params,
-                          machine.sample_base(key_samples, fit.params, (SAMPLE_CHAINS,),
+    samples = gibbs_chain(key_chain, machine, fit.params,
+                          machine.sample_base(key_start, fit.params, (SAMPLE_CHAINS,),
                                               base=_base(machine, x)),
                           steps=config.sample_steps, base=None)
     shown = np.asarray(machine.visible_mean(fit.params, samples.h))

@@ -108,13 +108,14 @@ class RBMLearner:
         examples (a common choice; they leave them within a few updates), offsets at
         the data mean and 0.5. Not yet placed on the mesh (:meth:`place`)."""
         settings, dtype = self.settings, params["W"].dtype
-        key_chains, key_next = jax.random.split(key)
+        # which examples the chains start at, the state's key, and the chains' binarization
+        key_pick, key_next, key_binary = jax.random.split(key, 3)
         chains = None
         if settings.method in ("pcd", "pt"):
-            pick = jax.random.randint(key_chains, (settings.n_chains,), 0, x.shape[0])
+            pick = jax.random.randint(key_pick, (settings.n_chains,), 0, x.shape[0])
             chains = jnp.asarray(x, dtype)[pick]
             if self.resample:  # the chains are states: binary, like the data they see
-                chains = bernoulli(key_chains, chains)
+                chains = bernoulli(key_binary, chains)
             if settings.method == "pt":
                 chains = jnp.broadcast_to(chains, (len(settings.betas),) + chains.shape)
         offsets = None
@@ -339,11 +340,11 @@ def train_rbm(machine: RBM, x, *, key: jax.Array, method: str = "pcd", k: int = 
                     **({"n_chains": settings.n_chains} if settings.method != "cd" else {}))
     learner = RBMLearner(machine, settings, optimizer, mesh, resample)
     _check_fits(learner, x_host, batch_size, eval_rows)
+    # a key of its own for the binarization (fold_in(key, 1) was split(key)[1], the state's)
+    key_init, key_state, key_binary = jax.random.split(key, 3)
     # one fixed binarization of grey data, for the initial base rates and the monitor
-    x_binary = np.asarray(bernoulli(jax.random.fold_in(key, 1), jnp.asarray(x_host))) \
-        if resample else x_host
+    x_binary = np.asarray(bernoulli(key_binary, jnp.asarray(x_host))) if resample else x_host
     eval_x = x_binary[:MONITOR_EXAMPLES] if eval_data is None else np.asarray(eval_data)
-    key_init, key_state = jax.random.split(key)
     start_from = "state" if state is not None else "params" if params is not None else "init"
     if state is not None:
         if params is not None:

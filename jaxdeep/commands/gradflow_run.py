@@ -141,6 +141,8 @@ def measure(args, console) -> int:
             model = mlp([x.shape[1]] + [args.width] * args.depth + [ds.n_classes],
                         activation=activation, init=init, init_scale=args.init_scale,
                         bias_scale=args.bias_scale)
+            # same key on purpose: every configuration starts from the same draws, so
+            # they differ by their activation and initialisation alone
             params = model.init(jax.random.key(args.seed))
             for step in steps:  # a third of a configuration each: the time left sharpens
                 bar.update(task, description=f"{label}: {step}")
@@ -278,8 +280,10 @@ def run_model(args, console) -> int:
     x, y, n_classes, name = _model_batch(args)
     model, seeded = load_model(args.model, example=x, seed=args.seed,
                                call_kwargs=args.call_kwargs)
-    params = model.init(jax.random.key(args.seed))
-    state = model.init_state(jax.random.key(args.seed)) if is_stateful(model) else None
+    # a key each for the params and the state (a dropout MLP's state is its masks' key)
+    key_params, key_state = jax.random.split(jax.random.key(args.seed))
+    params = model.init(key_params)
+    state = model.init_state(key_state) if is_stateful(model) else None
     for train in (False, True):  # evaluation and a training step: both must trace
         with failing_in_one_line(
                 f"the model fails on inputs of shape {tuple(x.shape[1:])} {x.dtype} per "
@@ -307,6 +311,8 @@ def run_model(args, console) -> int:
     flow = diagnostics.parameter_flow(model, params, x, y, loss=args.loss, state=state,
                                       key=key)
     try:
+        # same key on purpose: the flow's masks, so that the activations are those of
+        # the pass whose gradients are shown
         stats = diagnostics.activation_stats(model, params, x, state=state,
                                              activation=activation, key=key)
     except ValueError as why:  # nothing sown: the gradients alone, and say how to get more
@@ -509,7 +515,7 @@ def fitted(title: str, key: tuple[str, list[str]], columns: list[tuple[str, list
         plain = [Text.from_markup(c).plain for c in cells]
         return max([words(header)] + [(words if fold else cell_len)(c) for c in plain])
 
-    key_width = least(*key, fold=True)
+    key_width: int = least(*key, fold=True)
     groups: list[list[int]] = [[]]
     used = 1 + key_width + 3  # the left border, then padding and a border per column
     for i, (header, cells) in enumerate(columns):

@@ -154,6 +154,8 @@ def run(args, console) -> int:
 
     results = {}
     for label, model in models.items():
+        # same key on purpose: --compare's two runs draw alike (initial params, batch
+        # order), so that they differ by the skips alone
         results[label] = train.fit(
             model, (x, y), key=jax.random.key(args.seed), steps=args.steps,
             batch_size=args.batch, optimizer=optax.adam(args.lr),

@@ -88,7 +88,8 @@ def run(args, console) -> int:
     for label, skips in variants.items():
         model = unet(levels=args.levels, base_width=args.width, skips=skips)
         start = time.perf_counter()
-        # the same k_fit for both: identical initial params and batch order, a fair ablation
+        # same key on purpose: identical initial params and batch order for both, a fair
+        # ablation
         result = fit(model, train, key=k_fit, task="segmentation", steps=args.steps,
                      batch_size=args.batch, optimizer=optimizer, description=f"U-Net {label}")
         m = evaluate(model, result.params, *test, task="segmentation")

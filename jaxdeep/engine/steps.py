@@ -197,6 +197,8 @@ def _step_by_step(learner: Learner, mesh, state, data: tuple, idx, mask, keys):
     stacked over the steps as ``lax.scan`` stacks them."""
     metrics = []
     for t in range(idx.shape[0]):
+        # same key on purpose: the whole array, not sliced outside the compiled step;
+        # step t draws from its row t alone
         state, m = _one_step(learner, mesh, state, data, idx, mask, keys, t)
         metrics.append(m)
     return state, jax.tree_util.tree_map(lambda *ms: jnp.stack(ms), *metrics)

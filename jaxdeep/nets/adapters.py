@@ -130,7 +130,9 @@ class CallPlan:
                                  f"__call__ takes {', '.join(self.key)}): pass key= to "
                                  "apply (fit does, a key per step)")
             key = jax.random.key(0) if key is None else key  # evaluation: never drawn from
-            out.update({name: make_key(name, key) for name in self.key})
+            # one argument takes the key itself; several (key= and rngs=, say) a key each
+            keys = [key] if len(self.key) == 1 else jax.random.split(key, len(self.key))
+            out.update({name: make_key(name, k) for name, k in zip(self.key, keys)})
         return out
 
 
@@ -305,8 +307,10 @@ def from_linen(module, variables, *, output: str = "softmax",
     collections = tuple(sorted(variables))  # batch_stats and the like: the model state
     stateful = bool(jax.tree_util.tree_leaves(variables))
     def run(params, state, x, train: bool, key):
-        kwargs = plan.kwargs(train, key)
-        rngs = {"dropout": key} if (train and key is not None) else None
+        # a key each for the call's own key argument and Linen's dropout stream
+        key_call, key_dropout = (None, None) if key is None else jax.random.split(key)
+        kwargs = plan.kwargs(train, key_call)
+        rngs = {"dropout": key_dropout} if (train and key is not None) else None
         variables = {"params": params, **(state or {})}
         if train and stateful:
             y, new = module.apply(variables, x, rngs=rngs, mutable=list(collections),
@@ -584,16 +588,24 @@ def _factory_seed(factory, spec: str, seed: int) -> dict[str, Any]:
     out = {}
     for name, q in params.items():
         if name in FACTORY_SEEDS:
-            from flax import nnx
-
-            out[name] = (nnx.Rngs(seed) if name == "rngs" else seed if name == "seed"
-                         else jax.random.key(seed))
+            out[name] = seed
         elif q.default is inspect.Parameter.empty and q.kind not in (
                 q.VAR_POSITIONAL, q.VAR_KEYWORD):
             raise ValueError(f"your factory {spec} needs an argument {name!r}: --model "
                              f"factories take none, or one of {', '.join(FACTORY_SEEDS)} "
                              f"(filled in from --seed); give {name!r} a default, or wrap "
                              "the call in a factory of no arguments")
+    # the randomness: one argument gets the seed's key (nnx.Rngs of it for rngs=);
+    # several (key= and rngs=, say) a key each, split from it
+    drawn = [name for name in out if name != "seed"]
+    keys = ([jax.random.key(seed)] if len(drawn) == 1
+            else jax.random.split(jax.random.key(seed), len(drawn)) if drawn else [])
+    for name, key in zip(drawn, keys):
+        if name == "rngs":
+            from flax import nnx
+
+            key = nnx.Rngs(key)
+        out[name] = key
     return out
 
 
@@ -638,7 +650,7 @@ def as_model(made, what: str = "the factory", *, example=None, key=None,
                              "initialise it on")
         plan = plan_call(type(made).__call__, f"the Linen module {type(made).__name__}",
                          call_kwargs, skip=2)
-        kwargs = plan.kwargs(False, key)
+        kwargs = plan.kwargs(False, None)  # eval mode: a key argument is not drawn from
         try:  # as Linen users initialise: the params' key, the module in eval mode (one
             # compiled program, on one example: op by op it compiles dozens)
             variables = jax.jit(lambda k, xb: made.init(k, xb, **kwargs))(key, example[:1])

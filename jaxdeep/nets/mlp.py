@@ -189,20 +189,24 @@ def _build(config: MLPConfig) -> Model:
     def biases(key, shape):
         if config.bias_scale == 0:
             return jnp.zeros(shape, jnp.float32)
-        # a key of its own, folded from the layer's: the weights drawn are the same as
-        # with zero biases
-        return config.bias_scale * jax.random.normal(jax.random.fold_in(key, 1), shape)
+        return config.bias_scale * jax.random.normal(key, shape)
 
     def init(key: jax.Array) -> dict:
-        keys = jax.random.split(key, len(config.segments) + 1)
+        # a key for each segment's weights and the output layer's, then as many for their
+        # biases: split(key, m)[i] does not depend on m (JAX's default, partitionable
+        # threefry), so the weights drawn are the same as with zero biases
+        n = len(config.segments) + 1
+        keys = jax.random.split(key, 2 * n)
+        keys_w, keys_b = keys[:n], keys[n:]
         hidden = [
-            {"W": init_weights(k, config.init, (n, a, b), scale=config.init_scale),
-             "b": biases(k, (n, b))}
-            for k, (n, a, b) in zip(keys[:-1], config.segments)
+            {"W": init_weights(k_w, config.init, (layers, a, b), scale=config.init_scale),
+             "b": biases(k_b, (layers, b))}
+            for k_w, k_b, (layers, a, b) in zip(keys_w[:-1], keys_b[:-1], config.segments)
         ]
         h, n_out = config.widths[-2], config.widths[-1]
-        output = {"W": init_weights(keys[-1], config.init, (h, n_out), scale=config.init_scale),
-                  "b": biases(keys[-1], (n_out,))}
+        output = {"W": init_weights(keys_w[-1], config.init, (h, n_out),
+                                    scale=config.init_scale),
+                  "b": biases(keys_b[-1], (n_out,))}
         return {"hidden": hidden, "output": output}
 
     def apply(params: dict, x: jax.Array, *, trace: bool = False, logits: bool = False,

@@ -100,7 +100,8 @@ def _isometry(config: PhaseConfig) -> dict:
     for activation, sw2, b2, what in (("tanh", tanh, sb2, "critical tanh"),
                                       ("relu", 2.0, 0.0, "ReLU, He")):
         for weights in ("gaussian", "orthogonal"):
-            # one key for every configuration: the four nets compared on the same draws
+            # same key on purpose: one key for every configuration, the four nets
+            # compared on the same draws
             s = jacobian_singular_values(activation, sw2, b2, depth=config.isometry_depth,
                                          width=config.isometry_width, weights=weights,
                                          key=jax.random.key(0))

@@ -60,16 +60,20 @@ def train_row(config, depth: int, train, test, *, progress: bool = True) -> dict
     n_classes = int(max(np.max(y), np.max(test[1]))) + 1
     models, members = _nets(config, depth, x.shape[1], n_classes)
     by_scale = dict(zip(config.sigma_w2, models))
-    params = [by_scale[s].init(jax.random.fold_in(jax.random.key(seed), depth))
-              for s, seed in members]
+
+    def keys_of(seed):  # a seed's key at this depth, split: its params', and a spare
+        return jax.random.split(jax.random.fold_in(jax.random.key(seed), depth))
+
+    params = [by_scale[s].init(keys_of(seed)[0]) for s, seed in members]
     stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params)
     learner = Ensemble(SupervisedLearner(models[0], get_task("classification"),
                                          shared(config.optimizer, config.learning_rate)))
     mesh = default_mesh()
     state = replicate(learner.init(stacked), mesh)
     data = replicate((np.asarray(x), np.asarray(y)), mesh)
-    order = step_indices(jax.random.fold_in(jax.random.key(0), depth), len(x),
-                         config.batch_size, config.steps)
+    # the batch order every member follows, from seed 0's spare key: never a member's
+    # params key, though seed 0 is often a member
+    order = step_indices(keys_of(0)[1], len(x), config.batch_size, config.steps)
     diverged = np.full(len(members), -1)
     last_loss = np.full(len(members), np.nan)
 

@@ -118,11 +118,19 @@ class RBMLayer:
         elif y is not None:
             raise ValueError("labels given to a layer without label units; build its RBM "
                              "with rbm(..., n_labels=K)")
-        if not self.resample and not np.all((x == 0) | (x == 1)):
-            x = np.asarray(_sample(key_sample, jnp.asarray(x)))
-        if self.n_labels:
-            x = np.concatenate([x, np.eye(self.n_labels, dtype=np.float32)[np.asarray(y)]], 1)
-        x_binary = np.asarray(_sample(key_sample, jnp.asarray(x))) if self.resample else x
+
+        def with_labels(v):  # the label units' one-hot columns beside the visibles
+            return np.concatenate([v, np.eye(self.n_labels, dtype=np.float32)[
+                np.asarray(y)]], 1) if self.n_labels else v
+
+        # key_sample draws once, on one of two paths
+        if self.resample:  # grey x kept, drawn afresh each epoch; one binarization for init
+            x = with_labels(x)
+            x_binary = np.asarray(_sample(key_sample, jnp.asarray(x)))
+        else:  # binary x as it is; grey x binarized once, for good
+            if not np.all((x == 0) | (x == 1)):
+                x = np.asarray(_sample(key_sample, jnp.asarray(x)))
+            x = x_binary = with_labels(x)
         self.check_fits(len(x), mesh)  # before its parameters are made (train_rbm too late)
         params = self.machine.init(key_init, data=x_binary, scale=self.weight_scale)
         schedule = self.k_schedule or ((self.k, self.epochs),)

@@ -230,8 +230,9 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
     x, y = ds.x_train[:config.train_size], ds.y_train[:config.train_size]
     widths = [x.shape[1]] + list(config.hidden)
     layers = check_sizes(config, widths, x, y, ds.n_classes)
-    key_pre, key_dbm, key_tune, key_ais, key_samples = jax.random.split(
-        jax.random.key(config.seed), 5)
+    # key_output: a DBM classifier's output layer (fine-tuning draws from key_tune)
+    key_pre, key_dbm, key_tune, key_ais, key_samples, key_output = jax.random.split(
+        jax.random.key(config.seed), 6)
     # A DBM is a model of binary data: it trains on one seeded binarization.
     x_pre = data.binarize(x, "sample", seed=config.seed) if config.kind == "dbm" else x
 
@@ -251,7 +252,7 @@ def run_pretrain(config: PretrainConfig, *, write: bool = True) -> PretrainRun:
         params = dbm_fit.params
         report.update(dbm_history=dbm_fit.history._asdict(),
                       **dbm_likelihood(key_ais, machine, params, x_pre, ds.x_test, config))
-        pair = dbm_classifier(machine, params, ds.n_classes, key=key_tune, augmented=True)
+        pair = dbm_classifier(machine, params, ds.n_classes, key=key_output, augmented=True)
         train_x, test_x = dbm_inputs(machine, params, x), dbm_inputs(machine, params, ds.x_test)
         tuned = finetune(pair, (train_x, y), key=key_tune, eval_data=(test_x, ds.y_test), **tune)
     else:

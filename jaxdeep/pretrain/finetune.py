@@ -56,5 +56,7 @@ def finetune(pretrained, data, *, key: jax.Array, n_classes: int | None = None,
                 **{"description": "fine-tuning", **fit_settings})
     random = None
     if twin:
+        # same key on purpose: the twin sees the same batches in the same order, so that
+        # the two differ by their starting params alone
         random = fit(model, data, key=key_fit, **{**fit_settings, "description": "random twin"})
     return FineTuned(model, tuned, random)

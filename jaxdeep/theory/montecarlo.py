@@ -94,6 +94,7 @@ def _measure(name, width, depth, batch, sw2, sb2, q0, c0, key):
 
     top = jax.random.normal(k_delta, (2 * batch, width))
     top = top / jnp.sqrt(jnp.sum(top ** 2))
+    # same key on purpose: the forward pass's keys, W⁽ˡ⁺¹⁾ drawn again (the same numbers)
     _, ratios = jax.lax.scan(backward, top, (hs[:-1], keys[1:]), reverse=True)
     return q, ratios, c
 
