@@ -70,3 +70,16 @@ def test_the_params_check_stages_nothing_into_the_callers_program():
     x = jax.ShapeDtypeStruct((4, 12), jnp.float32)
     cold, warm = (jax.make_jaxpr(lambda p, x: model.apply(p, x))(params, x) for _ in range(2))
     assert len(cold.eqns) == len(warm.eqns)
+
+
+def test_the_params_check_runs_nothing_on_the_device_inside_a_trace():
+    """Nor does it compute anything eagerly while the caller traces: an eager
+    computation inside a trace, while another thread traces the same jitted function,
+    deadlocks — the study trains two cells at once in threads. A cold layout inside
+    ``make_jaxpr`` under a transfer guard: an eager key would move its seed to the
+    device and be refused."""
+    model = mlp([12, 9, 9, 3])  # a layout no other test has made
+    params = jax.eval_shape(model.init, jax.random.key(0))
+    x = jax.ShapeDtypeStruct((4, 12), jnp.float32)
+    with jax.transfer_guard("disallow"):
+        jax.make_jaxpr(lambda p, x: model.apply(p, x))(params, x)

@@ -181,11 +181,12 @@ def check_params(init: Callable[..., Any], params: Any, *, name: str = "params")
 def _layout(init: Callable[..., Any]) -> tuple[Any, tuple]:
     """``init``'s params as (tree structure, ((path, shape), …)), by abstract evaluation.
 
-    The key is made at trace time, not staged: the first check of a model may happen
-    inside a caller's trace (``jit``, ``make_jaxpr``), whose program must not depend on
-    whether this cache was warm."""
-    with jax.ensure_compile_time_eval():
-        key = jax.random.key(0)
+    The key is abstract too (its shape and dtype only): the first check of a model may
+    happen inside a caller's trace (``jit``, ``make_jaxpr``), whose program must not
+    depend on whether this cache was warm — and which must not run anything on the
+    device either: an eager computation inside a trace while another thread traces the
+    same jitted function deadlocks (the study trains two cells at once in threads)."""
+    key = jax.eval_shape(lambda: jax.random.key(0))
     out = jax.eval_shape(init, key)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(out)
     return treedef, tuple((jax.tree_util.keystr(p), tuple(leaf.shape)) for p, leaf in leaves)
