@@ -24,7 +24,9 @@ FACTORIES = {
                             (4, 12), (4, 3)),
     "fixup residual_mlp": (lambda: residual_mlp(12, 3, width=8, blocks=2, branch="fixup"),
                            (4, 12), (4, 3)),
-    "vanilla_cnn": (lambda: vanilla_cnn((8, 8, 1), 3, depth=3, channels=4), (4, 64), (4, 3)),
+    # σ_w² given: its default (tanh's critical point) is a bisection run on the device
+    "vanilla_cnn": (lambda: vanilla_cnn((8, 8, 1), 3, depth=3, channels=4, sigma_w2=1.0),
+                    (4, 64), (4, 3)),
     "transformer": (lambda: transformer((8, 8, 1), 3, layers=2, d_model=8, heads=2),
                     (4, 64), (4, 3)),
 }
