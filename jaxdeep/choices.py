@@ -34,7 +34,7 @@ GRADCHECK_NETWORKS: tuple[str, ...] = ("mlp", "residual", "unet_mlp")
 PHASE_OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 
 #: Preset names of each pipeline (their settings live with the pipeline's config).
-STUDY_PRESETS: tuple[str, ...] = ("quick", "default", "full")
+STUDY_PRESETS: tuple[str, ...] = ("quick", "default", "frontier", "full")
 PHASE_PRESETS: tuple[str, ...] = ("quick", "default", "full")
 PRETRAIN_PRESETS: tuple[str, ...] = ("digits", "mnist")
 RBM_PRESETS: tuple[str, ...] = ("bas", "digits", "mnist")

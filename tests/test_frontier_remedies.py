@@ -43,3 +43,37 @@ def test_each_builds_its_papers_net_and_its_gradients_are_finite(name):
         assert built.layers == 5 and built.model.config.branch == name  # 2 blocks of 2 + input
     if name == "tat":  # 4 layers: shallow enough for ReLU itself (slope 0)
         assert "α=0.0000" in built.model.config.activation.name
+
+
+def test_the_frontier_preset_runs_the_costly_nets_only_up_to_its_limit(tmp_path, capsys):
+    """The preset's grid (10 to 1,000 layers, the lecture's and the modern remedies, 3
+    seeds, "trained" at 0.9), the CNN and transformers reported as not run past
+    ``costly_max_depth``, and the limits' flags taking 'none'."""
+    from jaxdeep.cli import main
+
+    config = study.StudyConfig.resolve("frontier").checked()
+    assert config.depths == (10, 100, 1000) and len(config.seeds) >= 3
+    assert set(KINDS) <= set(config.remedies) and {"sigmoid", "relu"} <= set(config.remedies)
+    assert config.trained_at == 0.9 and config.decide_from_depth is None
+    for name in ("delta_orthogonal", "post_ln", "pre_ln", "deepnorm"):
+        assert study.get_remedy(name).skips(config, 1000) == "deeper than costly_max_depth = 100"
+        assert study.get_remedy(name).skips(config, 100) is None
+    for name in ("rezero", "fixup", "tat", "orthogonal"):
+        assert study.get_remedy(name).skips(config, 10_000) is None
+
+    def interrupted(config, **kwargs):  # what the command resolved, without training
+        seen.append(config)
+        raise KeyboardInterrupt
+
+    seen = []
+    run = study.run
+    study.run = interrupted
+    try:
+        assert main(["study", "--preset", "frontier", "--costly-max-depth", "none",
+                     "--decide-from-depth", "none", "--depths", "10,10000",
+                     "--out", str(tmp_path / "f")]) == 130
+    finally:
+        study.run = run
+    assert seen[0].costly_max_depth is None and seen[0].depths == (10, 10000)
+    assert seen[0].decide_from_depth is None
+    assert "up to 120 where seeds disagree)" in " ".join(capsys.readouterr().out.split())

@@ -34,7 +34,7 @@ def stand_in(calls):
         acc = ACCURACY[remedy.name, depth][seed]
         flow = {"first": 1.0, "mean_saturation": 0.0}
         return {"remedy": remedy.name, "depth": depth, "seed": seed, "layers": depth,
-                "learning_rate": remedy.rate(ctx.config), "accuracy": acc,
+                "learning_rate": remedy.rate(ctx.config, depth), "accuracy": acc,
                 "diverged": None if acc is not None else 7, "init": flow, "trained": flow}
 
     return measure
@@ -129,3 +129,41 @@ def test_real_cells_on_extra_seeds_are_the_seeds_own_runs(tmp_path):
     assert (summary["runs"], summary["trained"]) == (2, 2)
     table = terminal_table(more.results)
     assert "2/2" in "".join(str(c) for col in table.columns for c in col._cells)
+
+
+def test_deep_cells_train_one_at_a_time(tmp_path, monkeypatch):
+    """Shallow cells two at a time, cells of ONE_AT_A_TIME_DEPTH layers or more alone
+    (their compile time is flat in depth, and two side by side have hung XLA's CPU
+    runtime)."""
+    import threading
+    import time
+
+    deep = run_module.ONE_AT_A_TIME_DEPTH
+    running, most = [0], {}
+    guard = threading.Lock()
+
+    def measure(remedy, ctx, depth, seed, flow_batch, test):
+        with guard:
+            running[0] += 1
+            most[depth] = max(most.get(depth, 0), running[0])
+        time.sleep(0.2)
+        with guard:
+            running[0] -= 1
+        flow = {"first": 1.0, "mean_saturation": 0.0}
+        return {"remedy": remedy.name, "depth": depth, "seed": seed, "layers": depth,
+                "accuracy": 0.9, "diverged": None, "init": flow, "trained": flow}
+
+    monkeypatch.setattr(run_module, "measure", measure)
+    study.run(config(tmp_path, depths=(2, deep), seeds=(0, 1, 2, 3), decide_seeds=0),
+              progress=False, report=False, workers=2)
+    assert most == {2: 2, deep: 1}
+
+
+def test_isometric_nets_train_at_a_rate_scaled_by_one_over_depth():
+    """The orthogonal and TAT remedies' Adam rate min(1e-3, 1e-2/L); the others the
+    study's; each cell records the rate it trained at."""
+    config = study.StudyConfig.resolve("default", learning_rate=3e-3)
+    for name in ("orthogonal", "tat"):
+        rate = study.get_remedy(name).rate
+        assert [rate(config, d) for d in (2, 10, 50, 1000)] == [1e-3, 1e-3, 2e-4, 1e-5]
+    assert study.get_remedy("relu").rate(config, 1000) == 3e-3

@@ -6,8 +6,9 @@ machine — trained at each depth with the same optimiser and step budget. Gradi
 per layer before and after training, saturation, curves and test accuracy go to
 results.json, PNG figures, report.md and a self-contained report.html.
 
-Presets: quick (under a minute on a 2-core CPU), default (a few minutes), full (MNIST,
-meant for a GPU/TPU). A TOML or JSON file (--config) may hold any setting; flags override
+Presets: quick (under a minute on a 2-core CPU), default (a few minutes), frontier (10
+to 1,000 layers with the modern remedies: ReZero, Fixup, TAT, a delta-orthogonal CNN,
+transformers; about 20 minutes), full (MNIST, meant for a GPU/TPU). A TOML or JSON file (--config) may hold any setting; flags override
 it. Re-running with the same --out resumes: finished cells are kept (--force recomputes).
 
 Example: jaxdeep study --preset quick --out quick-report
@@ -42,8 +43,9 @@ def add_arguments(p) -> None:
     p.add_argument("--decide-seeds", type=int, default=argparse.SUPPRESS,
                    help="run cells in doubt (deep, or their first seeds disagree) on further "
                         "seeds up to this many (default 5; 0: the given seeds only)")
-    p.add_argument("--decide-from-depth", type=positive_int, default=argparse.SUPPRESS,
-                   help="cells at least this deep are always in doubt (default 20)")
+    p.add_argument("--decide-from-depth", type=depth_limit, default=argparse.SUPPRESS,
+                   help="cells at least this deep are always in doubt (default 20; 'none': "
+                        "only cells whose first seeds disagree)")
     p.add_argument("--width", type=positive_int, default=argparse.SUPPRESS, help="units per hidden layer")
     p.add_argument("--steps", type=positive_int, default=argparse.SUPPRESS, help="Adam steps per net")
     p.add_argument("--batch", dest="batch_size", type=positive_int, default=argparse.SUPPRESS,
@@ -67,6 +69,9 @@ def add_arguments(p) -> None:
                    help="epochs of joint DBM training after pre-training (0: none)")
     p.add_argument("--dbm-max-depth", type=depth_limit, default=argparse.SUPPRESS,
                    help="run the dbm remedy up to this depth ('none': at every depth)")
+    p.add_argument("--costly-max-depth", type=depth_limit, default=argparse.SUPPRESS,
+                   help="run the vanilla CNN and the transformers up to this depth ('none': "
+                        "at every depth; the frontier preset: 100)")
     p.add_argument("--flow-batch", type=positive_int, default=argparse.SUPPRESS,
                    help="examples on which gradient norms are measured")
     p.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
@@ -83,9 +88,11 @@ def add_arguments(p) -> None:
 SETTINGS = ("remedies", "depths", "seeds", "trained_at", "decide_seeds",
             "decide_from_depth", "width", "steps", "batch_size", "learning_rate",
             "eval_every", "dataset", "data_dir", "train_size", "pretrain_epochs",
-            "pretrain_batch", "rbm_weight_scale", "dbm_epochs", "dbm_max_depth", "flow_batch",
+            "pretrain_batch", "rbm_weight_scale", "dbm_epochs", "dbm_max_depth", "costly_max_depth", "flow_batch",
             "precision", "out")
 NO_LIMIT = object()  # --dbm-max-depth none: distinct from "not given" (None)
+#: The settings whose flag takes 'none' (NO_LIMIT), set after the preset and file.
+LIMITS = ("dbm_max_depth", "costly_max_depth", "decide_from_depth")
 
 
 def depth_limit(text: str):
@@ -103,18 +110,20 @@ def run(args, console) -> int:
             console.print(f"[bold]{name}[/]: {remedy.summary}")
         return 0
     given = {k: getattr(args, k, None) for k in SETTINGS}
-    limit = given.pop("dbm_max_depth")
+    limits = {k: given.pop(k) for k in LIMITS}
     config = StudyConfig.resolve(getattr(args, "preset", None), getattr(args, "config", None),
                                  **given)
-    if limit is not None:
-        config = dataclasses.replace(
-            config, dbm_max_depth=None if limit is NO_LIMIT else limit).checked()
+    limits = {k: None if v is NO_LIMIT else v for k, v in limits.items() if v is not None}
+    if limits:
+        config = dataclasses.replace(config, **limits).checked()
     console.print(f"study: {plural(len(config.remedies), 'remedy')} × "
                   f"{plural(len(config.depths), 'depth')} × {plural(len(config.seeds), 'seed')}"
                   f" = {plural(config.n_cells, 'net')}"
-                  + (f" (up to {config.most_cells} where seeds disagree or depth ≥ "
-                     f"{config.decide_from_depth})" if config.most_cells > config.n_cells
-                     else "") + f" on {config.dataset} "
+                  + (f" (up to {config.most_cells} where seeds disagree"
+                     + (f" or depth ≥ {config.decide_from_depth}"
+                        if config.decide_from_depth is not None else "") + ")"
+                     if config.most_cells > config.n_cells else "")
+                  + f" on {config.dataset} "
                   f"(preset {config.preset}) → {config.out}/")
     return resumably(console, lambda: run_study(config, force=args.force, console=console,
                                                     workers=args.workers),

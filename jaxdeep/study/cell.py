@@ -144,10 +144,11 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     built = remedy.build(ctx, depth, seed, key_build)
     masks = key_masks if draws(built.model) else None
     before = flow(built.model, built.params, *flow_batch, key=masks)
+    rate = remedy.rate(config, depth)
     start = time.perf_counter()
     result = fit(built.model, (ctx.x_train, ctx.y_train), key=key_fit, params=built.params,
                  steps=config.steps, batch_size=config.batch_size,
-                 optimizer=shared("adam", remedy.rate(config), clip=remedy.gradient_clip),
+                 optimizer=shared("adam", rate, clip=remedy.gradient_clip),
                  eval_data=test,
                  eval_every=config.eval_every, progress=False, precision=config.precision,
                  monitor_every=config.eval_every)
@@ -155,7 +156,7 @@ def measure(remedy: Remedy, ctx: Context, depth: int, seed: int, flow_batch, tes
     h = result.history
     return {
         "remedy": remedy.name, "depth": depth, "seed": seed, "layers": built.layers,
-        "learning_rate": remedy.rate(config),
+        "learning_rate": rate,
         "accuracy": clean(final_metric(h, "accuracy")),
         "diverged": h.diverged,
         "curve": {"step": list(h.step), "train_loss": [clean(v) for v in h.train_loss],

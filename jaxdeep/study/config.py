@@ -33,6 +33,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"remedies": ("sigmoid", "relu", "residual", "sae", "dbn"),
               "depths": (2, 20), "seeds": (0,), "steps": 300, "decide_seeds": 0},
     "default": {},
+    # Past the lecture: 10 to 1,000 layers (10,000 with --depths), the lecture's remedies
+    # beside the modern ones (jaxdeep.study.frontier). Narrow nets and a short budget so
+    # that it fits 20 minutes on 2 CPU cores; "trained" as the frontier papers' nets are
+    # (≥ 0.9 on digits); only cells whose first 3 seeds disagree run 5.
+    "frontier": {"remedies": ("sigmoid", "relu", "residual", "orthogonal", "batchnorm",
+                              "rezero", "fixup", "tat", "delta_orthogonal", "post_ln",
+                              "pre_ln", "deepnorm"),
+                 "depths": (10, 100, 1000), "seeds": (0, 1, 2), "width": 32, "steps": 300,
+                 "trained_at": 0.9, "decide_from_depth": None, "costly_max_depth": 100},
     # MNIST, more steps and seeds: meant for a GPU or TPU.
     "full": {"dataset": "mnist", "depths": (2, 5, 10, 20, 50, 100), "seeds": (0, 1, 2),
              "width": 256, "steps": 6000, "batch_size": 128, "eval_every": 500,
@@ -68,9 +77,10 @@ class StudyConfig(Settings):
     #: Cells at depth ≥ ``decide_from_depth``, or whose first seeds disagree (some
     #: trained, some not), run on further seeds — the next ones after the largest given —
     #: until they have this many, so that k/n is decided where it is in doubt. 0 (or no
-    #: more than the seeds given): the given seeds only.
+    #: more than the seeds given): the given seeds only. ``decide_from_depth`` None: only
+    #: cells whose first seeds disagree.
     decide_seeds: int = 5
-    decide_from_depth: int = 20
+    decide_from_depth: int | None = 20
     #: Units per hidden layer.
     width: int = 64
     #: Adam steps, the same for every cell (fine-tuning steps for pre-trained nets).
@@ -99,6 +109,10 @@ class StudyConfig(Settings):
     #: pre-trained and trained anew for every depth, the slowest cells of the grid.
     #: ``None``: no limit.
     dbm_max_depth: int | None = 20
+    #: The vanilla CNN and the transformers (frontier remedies costing many times an MLP
+    #: per layer on a CPU) are not run deeper than this (reported as not run). ``None``:
+    #: no limit.
+    costly_max_depth: int | None = None
     #: "float32", or "bfloat16" to train the nets' forward and backward passes in
     #: bfloat16 with float32 parameters (the TPU setting; see jaxdeep.precision).
     precision: str = "float32"
@@ -125,13 +139,12 @@ class StudyConfig(Settings):
             check_int_list(name, [getattr(self, name)], minimum=1)
         check_int_list("dbm_epochs", [self.dbm_epochs], minimum=0)
         check_int_list("decide_seeds", [self.decide_seeds], minimum=0)
-        check_int_list("decide_from_depth", [self.decide_from_depth], minimum=1)
         check_number(self.flag("trained_at"), self.trained_at, low=0, high=1,
                      hint="is a test accuracy, between 0 and 1")
         if max(seeds) + self.decide_seeds > MAX_SEED:
             raise ValueError(f"decide_seeds = {self.decide_seeds} would run seeds past "
                              f"{MAX_SEED}; use smaller seeds or fewer decide_seeds")
-        for name in ("train_size", "dbm_max_depth"):
+        for name in ("train_size", "dbm_max_depth", "decide_from_depth", "costly_max_depth"):
             if getattr(self, name) is not None:
                 check_int_list(name, [getattr(self, name)], minimum=1)
         for name in ("learning_rate", "rbm_weight_scale"):
@@ -183,7 +196,8 @@ class StudyConfig(Settings):
         if not self.more_seeds():
             return False
         trained = {a is not None and a >= self.trained_at for a in accuracies}
-        return depth >= self.decide_from_depth or len(trained) > 1
+        deep = self.decide_from_depth is not None and depth >= self.decide_from_depth
+        return deep or len(trained) > 1
 
 
 def _names(field: str, value) -> tuple[str, ...]:

@@ -9,7 +9,9 @@ Registered beside the lecture's remedies (``--remedies rezero,tat,…``):
   scalar biases and a multiplier per branch; no normalisation.
 * ``tat`` — a plain leaky-ReLU MLP, no skips, no normalisation, its negative slope
   tailored to the depth so the net's C map keeps C_f(0) ≤ 0.9 (TAT, Zhang et al. 2022),
-  orthogonal weights (σ_w² = 1), biases 0.
+  orthogonal weights (σ_w² = 1), biases 0; Adam's rate 1/L as the orthogonal net's
+  (:func:`~jaxdeep.study.remedies.isometric_rate`: its layers pass the gradient on
+  undamped too).
 * ``delta_orthogonal`` — a vanilla tanh CNN (3×3 convolutions only) with delta-orthogonal
   kernels at the critical point (Xiao et al. 2018), :data:`CNN_CHANNELS` channels.
 * ``post_ln``, ``pre_ln``, ``deepnorm`` — vision transformers on 2×2 patches with the
@@ -27,7 +29,7 @@ import jax
 
 from ..nets import mlp, residual_mlp, transformer, vanilla_cnn
 from ..theory.tailored import tailored_relu
-from .remedies import Built, Context, Remedy, register
+from .remedies import Built, Context, Remedy, isometric_rate, register
 
 __all__ = ["CNN_CHANNELS", "FRONTIER", "TRANSFORMER_HEADS", "TRANSFORMER_WIDTH"]
 
@@ -85,15 +87,16 @@ FRONTIER = (
            _gated("rezero")),
     Remedy("fixup", "ReLU residual MLP with Fixup's initialisation, no normalisation",
            _gated("fixup")),
-    Remedy("tat", "plain leaky-ReLU net, slope tailored to the depth (TAT), orthogonal weights",
-           tat),
+    Remedy("tat", "plain leaky-ReLU net, slope tailored to the depth (TAT), orthogonal "
+           "weights; Adam at min(1e-3, 1e-2/L)", tat, learning_rate=isometric_rate),
     Remedy("delta_orthogonal", "vanilla tanh CNN, delta-orthogonal kernels at the critical point",
-           delta_orthogonal),
+           delta_orthogonal, max_depth_setting="costly_max_depth"),
     Remedy("post_ln", "vision transformer, post-LN (the original placement)",
-           _transformer("post")),
-    Remedy("pre_ln", "vision transformer, pre-LN", _transformer("pre")),
+           _transformer("post"), max_depth_setting="costly_max_depth"),
+    Remedy("pre_ln", "vision transformer, pre-LN", _transformer("pre"),
+           max_depth_setting="costly_max_depth"),
     Remedy("deepnorm", "vision transformer, DeepNorm (post-LN with α, β scaling)",
-           _transformer("deepnorm")),
+           _transformer("deepnorm"), max_depth_setting="costly_max_depth"),
 )
 
 for _remedy in FRONTIER:

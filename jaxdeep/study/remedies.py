@@ -17,7 +17,7 @@ it the same way. The built-in ones are the lecture's story:
   training, then the bottom-up pass (weights doubled below the top) as an MLP.
 * ``orthogonal`` — tanh at the critical point χ₁ = 1 of mean-field theory with orthogonal
   weights and tiny biases (σ_b² = 10⁻⁵): dynamical isometry (Pennington et al. 2017);
-  trained at its own Adam rate, :data:`ISOMETRY_LEARNING_RATE`.
+  trained at its own Adam rate, :func:`isometric_rate` (1/L).
 * ``batchnorm`` — a sigmoid net with batch normalisation before every activation.
 * ``exploding`` — plain ReLU net with N(0, 1) weights: each layer scales the signal by
   √(width/2) — the exploding configuration; ``clipped`` — the same net trained on
@@ -113,13 +113,17 @@ class Remedy:
     gradient_clip: float | None = None
     #: Pre-trains layers on batches of ``pretrain_batch`` examples (SAE, DBN, DBM).
     pretrains: bool = False
-    #: Adam's learning rate for this remedy's nets, where its paper (or a measurement)
-    #: sets one of its own; None: the study's ``learning_rate``.
-    learning_rate: float | None = None
+    #: Adam's learning rate for this remedy's nets where its paper (or a measurement)
+    #: sets one of its own: a number, or a function of the depth; None: the study's
+    #: ``learning_rate``.
+    learning_rate: float | Callable[[int], float] | None = None
 
-    def rate(self, config) -> float:
-        """The learning rate this remedy trains at under ``config``."""
-        return config.learning_rate if self.learning_rate is None else self.learning_rate
+    def rate(self, config, depth: int) -> float:
+        """The learning rate this remedy trains at, at ``depth``, under ``config``."""
+        if self.learning_rate is None:
+            return config.learning_rate
+        return float(self.learning_rate(depth) if callable(self.learning_rate)
+                     else self.learning_rate)
 
     def skips(self, config, depth: int) -> str | None:
         """Why this remedy is not run at ``depth`` under ``config``, or ``None``."""
@@ -163,11 +167,19 @@ def plain(activation: str, init: str, *, init_scale: float = 1.0,
 #: The orthogonal remedy's biases: σ_b² small puts q* near 0, where tanh is nearly linear
 #: and an orthogonal net nearly isometric (jaxdeep.theory.isometry).
 ISOMETRY_SIGMA_B2 = 1e-5
-#: The orthogonal remedy's Adam learning rate. At the study's 1e-3 a 50-layer isometric
-#: net trains on some seeds only (median 0.20, range 0.13–0.83 over 5 seeds); at 1e-4 on
-#: every seed (0.96–0.98; benchmarks/results/isometry_learning_rate.json). Its gradients do
-#: not shrink with depth, so all 50 layers move at the full rate at once.
-ISOMETRY_LEARNING_RATE = 1e-4
+def isometric_rate(depth: int) -> float:
+    """Adam's learning rate for a net of ``depth`` layers that passes the gradient through
+    every layer undamped (the orthogonal net at criticality, TAT): η(L) = min(10⁻³,
+    10⁻²/L).
+
+    Adam moves every weight by about η per step whatever its gradient's size, and in such
+    a net every layer's move reaches the output, so the net's change per step grows as
+    L·η: η ∝ 1/L keeps it the same at every depth. Measured (width 32–64, 300–600 steps,
+    digits): the orthogonal net at L = 50 trains on 1 of 5 seeds at 10⁻³ and on 5 of 5
+    at 10⁻⁴ (benchmarks/results/isometry_learning_rate.json); at L = 1,000 on 0 of 3 at
+    10⁻⁴ and 3 of 3 at 10⁻⁵ or 3·10⁻⁵; TAT at L = 10 best at 10⁻³, at L = 100 at 10⁻⁴.
+    """
+    return min(1e-3, 1e-2 / depth)
 
 
 def orthogonal(ctx: Context, depth: int, seed: int, key: jax.Array) -> Built:
@@ -302,7 +314,8 @@ for _remedy in (
     Remedy("dbm", "sigmoid net initialised by a deep Boltzmann machine's recognition pass",
            dbm, min_depth=2, max_depth_setting="dbm_max_depth", pretrains=True),
     Remedy("orthogonal", "tanh net at the critical point (χ₁ = 1), orthogonal weights: "
-           "dynamical isometry; Adam at 1e-4", orthogonal, learning_rate=ISOMETRY_LEARNING_RATE),
+           "dynamical isometry; Adam at min(1e-3, 1e-2/L)", orthogonal,
+           learning_rate=isometric_rate),
     Remedy("batchnorm", "sigmoid net with batch normalisation before every activation",
            batchnorm),
     Remedy("exploding", "plain ReLU net, N(0, 1) weights (the exploding configuration)",

@@ -149,10 +149,20 @@ def findings(results: dict) -> list[str]:
 
 
 def own_rates(results: dict) -> str:
-    """`` (orthogonal: 0.0001)``: the remedies trained at a learning rate of their own."""
-    own = {c["remedy"]: c["learning_rate"] for c in results["cells"]
-           if c.get("learning_rate") not in (None, results["config"]["learning_rate"])}
-    return (" (" + "; ".join(f"{n}: {lr:g}" for n, lr in own.items()) + ")") if own else ""
+    """`` (orthogonal: 0.0001)``: the remedies trained at a learning rate of their own
+    (``tat: 0.001 at L = 10, 0.0001 at L = 100`` where it depends on the depth)."""
+    own: dict[str, dict[int, float]] = {}
+    for c in results["cells"]:
+        if c.get("learning_rate") not in (None, results["config"]["learning_rate"]):
+            own.setdefault(c["remedy"], {})[c["depth"]] = c["learning_rate"]
+    said = []
+    for name, by_depth in own.items():
+        if len(set(by_depth.values())) == 1:
+            said.append(f"{name}: {next(iter(by_depth.values())):g}")
+        else:
+            said.append(f"{name}: " + ", ".join(f"{lr:g} at L = {d}"
+                                                for d, lr in sorted(by_depth.items())))
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def _listed(values) -> str:

@@ -263,10 +263,26 @@ def run(config: StudyConfig | None = None, *, force: bool = False, progress: boo
     return StudyResults(results, out, figures)
 
 
+#: Cells at least this deep are trained one at a time. Two threads pay off where XLA's
+#: compiling dominates (small nets); a deep net's layers are one scan, so its compile
+#: time is flat in depth and its running time is what counts. And two depth-1,000 cells
+#: started side by side have hung in XLA's CPU runtime (both threads waiting in the
+#: executable's first run, nothing computing), which one at a time never did.
+ONE_AT_A_TIME_DEPTH = 200
+
+
 def _train_cells(pending, one, cells, bar, task, together, stop) -> int:
-    """Train the ``pending`` cells, ``together`` at a time, filling ``cells`` and the
-    progress bar; the first failure (or Ctrl-C) starts no further cell and is raised.
-    Returns how many cells were trained."""
+    """Train the ``pending`` cells, ``together`` at a time (those at least
+    :data:`ONE_AT_A_TIME_DEPTH` deep one at a time, after the others), filling ``cells``
+    and the progress bar; the first failure (or Ctrl-C) starts no further cell and is
+    raised. Returns how many cells were trained."""
+    shallow = [c for c in pending if c[1] < ONE_AT_A_TIME_DEPTH]
+    deep = [c for c in pending if c[1] >= ONE_AT_A_TIME_DEPTH]
+    if shallow and deep:
+        return sum(_train_cells(part, one, cells, bar, task, together, stop)
+                   for part in (shallow, deep))
+    if deep:
+        together = 1
     with ThreadPoolExecutor(together) as pool:
         running = {pool.submit(one, *cell): cell for cell in pending}
         try:
