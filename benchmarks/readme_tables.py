@@ -38,34 +38,53 @@ def load(name: str) -> dict:
     return json.loads((RESULTS / name).read_text())
 
 
-def study_cell(cell: dict, seeds: int) -> str:
-    """``mean (min–max)`` of the test accuracy over the seeds that trained; a cell where
-    some seeds diverged says how many; ``not run¹`` for a depth the remedy skips."""
+def study_cell(cell: dict) -> str:
+    """``median (min–max) k/n`` of the test accuracy over the seeds the cell ran on, k of
+    them trained; ``not run¹`` for a depth the remedy skips."""
     if "skipped" in cell:
         return "not run¹"
-    if cell["accuracy_mean"] is None:
-        return "diverged" if cell["diverged"] == seeds else f"{cell['diverged']}/{seeds} diverged"
-    text = f"{cell['accuracy_mean']:.3f} ({cell['accuracy_min']:.2f}–{cell['accuracy_max']:.2f})"
+    if cell["accuracy_median"] is None:
+        return f"diverged 0/{cell['runs']}"
+    text = (f"{cell['accuracy_median']:.3f} ({cell['accuracy_min']:.2f}–"
+            f"{cell['accuracy_max']:.2f}) {cell['trained']}/{cell['runs']}")
     if cell["diverged"]:
-        text += f", {cell['diverged']}/{seeds} diverged"
+        text += f", {cell['diverged']} diverged"
     return text
 
 
-def study(record: str = "study_default_5seeds.json") -> str:
-    """Test accuracy by remedy and depth: mean and min–max over the record's seeds."""
+def study(record: str = "study_default.json", labels: dict | None = None) -> str:
+    """Test accuracy by remedy and depth: median, min–max and k/n seeds trained."""
     r = load(record)
     depths = [str(d) for d in r["config"]["depths"]]
-    seeds = len(r["config"]["seeds"])
-    lines = ["| remedy | " + " | ".join(f"L = {d}" for d in depths) + " |",
-             "|---|" + "---|" * len(depths)]
-    for name, label in STUDY_LABELS.items():
-        row = r["summary"][name]
-        lines.append(f"| {label} | " + " | ".join(study_cell(row[d], seeds) for d in depths)
-                     + " |")
-    return "\n".join(lines)
+    labels = labels or STUDY_LABELS
+    return markdown(["remedy"] + [f"L = {d}" for d in depths],
+                    [[label] + [study_cell(r["summary"][name][d]) for d in depths]
+                     for name, label in labels.items() if name in r["summary"]])
 
 
-def study_gradient(record: str = "study_default_5seeds.json") -> str:
+#: The frontier study's remedies as the README names them, in its order.
+FRONTIER_LABELS = {
+    "sigmoid": "plain sigmoid, Glorot",
+    "relu": "ReLU, He",
+    "batchnorm": "sigmoid with batch norm",
+    "residual": "residual (ReLU, He)",
+    "rezero": "ReZero (residual, gate α = 0)",
+    "fixup": "Fixup (residual, no normalisation)",
+    "orthogonal": "tanh at criticality, orthogonal",
+    "tat": "TAT (tailored leaky ReLU, no skips)",
+    "delta_orthogonal": "vanilla CNN, delta-orthogonal",
+    "post_ln": "transformer, post-LN",
+    "pre_ln": "transformer, pre-LN",
+    "deepnorm": "transformer, DeepNorm",
+}
+
+
+def frontier(record: str = "study_frontier.json") -> str:
+    """The frontier preset: test accuracy by remedy and depth (median, range, k/n)."""
+    return study(record, FRONTIER_LABELS)
+
+
+def study_gradient(record: str = "study_default.json") -> str:
     """‖∂E/∂W⁽¹⁾‖ at initialisation, the gradient reaching the first layer: min–max over
     the record's seeds (the same random nets the accuracy table trains)."""
     r = load(record)
@@ -74,8 +93,7 @@ def study_gradient(record: str = "study_default_5seeds.json") -> str:
     for cell in r["cells"]:
         if cell.get("init"):
             first.setdefault((cell["remedy"], cell["depth"]), []).append(cell["init"]["first"])
-    lines = ["| remedy | " + " | ".join(f"L = {d}" for d in depths) + " |",
-             "|---|" + "---:|" * len(depths)]
+    rows = []
     for name, label in STUDY_LABELS.items():
         cells = []
         for d in depths:
@@ -86,8 +104,8 @@ def study_gradient(record: str = "study_default_5seeds.json") -> str:
                 cells.append("overflow")
             else:
                 cells.append(f"{min(values):.1e} – {max(values):.1e}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([label] + cells)
+    return markdown(["remedy"] + [f"L = {d}" for d in depths], rows)
 
 
 def skip_blocks(record: str = "skip_residual_vs_plain.json") -> str:
@@ -95,11 +113,11 @@ def skip_blocks(record: str = "skip_residual_vs_plain.json") -> str:
     r = load(record)["results"]
     acc = {(run["residual"], run["activation"]): run["test_accuracy"] for run in r["runs"]}
     c = r["config"]
-    lines = [f"| {c['blocks']} blocks, width {c['width']} | ReLU | sigmoid |", "|---|---:|---:|"]
-    for residual, label in ((True, "residual (pre-activation, zero-init last layer)"),
-                            (False, "plain twin (same layers, no shortcuts)")):
-        lines.append(f"| {label} | {acc[residual, 'relu']:.3f} | {acc[residual, 'sigmoid']:.3f} |")
-    return "\n".join(lines)
+    return markdown([f"{c['blocks']} blocks, width {c['width']}", "ReLU", "sigmoid"],
+                    [[label, f"{acc[residual, 'relu']:.3f}", f"{acc[residual, 'sigmoid']:.3f}"]
+                     for residual, label in
+                     ((True, "residual (pre-activation, zero-init last layer)"),
+                      (False, "plain twin (same layers, no shortcuts)"))])
 
 
 def markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -128,11 +146,10 @@ def rbm_bas(record: str = "rbm_bas.json") -> str:
     """Exact held-out log-likelihood (nats per pattern) of 16-hidden RBMs on 4×4
     bars-and-stripes: the best reached during training and the final one."""
     r = load(record)["results"]
-    lines = ["| method | best | final |", "|---|---:|---:|"]
-    for name, run in r["runs"].items():
-        lines.append(f"| {name} | {run['best']:.2f} | {run['final']:.2f} |")
-    lines.append(f"| optimum (the data's entropy) | {r['optimum']:.2f} | |")
-    return "\n".join(lines)
+    rows = [[name, f"{run['best']:.2f}", f"{run['final']:.2f}"]
+            for name, run in r["runs"].items()]
+    return markdown(["method", "best", "final"],
+                    rows + [["optimum (the data's entropy)", f"{r['optimum']:.2f}", ""]])
 
 
 def pretrain(kinds: tuple = ("dbn", "sae")) -> str:
@@ -140,15 +157,14 @@ def pretrain(kinds: tuple = ("dbn", "sae")) -> str:
     same net from random init (``jaxdeep pretrain --kind …`` with its defaults, seed 0)."""
     labels = {"dbn": "DBN pre-trained (20 epochs per layer)",
               "sae": "denoising-SAE pre-trained (masking 0.2)"}
-    lines = ["| initialisation | test accuracy |", "|---|---|"]
-    random = set()
+    rows, random = [], set()
     for kind in kinds:
         r = load(f"pretrain_digits_{kind}.json")["results"]
-        lines.append(f"| {labels[kind]} | **{r['pre-trained']['accuracy']:.3f}** |")
+        rows.append([labels[kind], f"**{r['pre-trained']['accuracy']:.3f}**"])
         random.add(round(r["random init"]["accuracy"], 3))
     # each command trains the same random twin (same seed, steps and batches)
-    lines += [f"| Glorot random init, same steps and batches | {a:.3f} |" for a in sorted(random)]
-    return "\n".join(lines)
+    rows += [["Glorot random init, same steps and batches", f"{a:.3f}"] for a in sorted(random)]
+    return markdown(["initialisation", "test accuracy"], rows)
 
 
 def number(x: float) -> str:
@@ -182,8 +198,8 @@ def gradflow() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"gradflow": gradflow, "study": study, "study_gradient": study_gradient, "skip_blocks": skip_blocks,
-          "resnet56": resnet56, "unet": unet, "rbm_bas": rbm_bas, "pretrain": pretrain}
+TABLES = {"gradflow": gradflow, "study": study, "frontier": frontier,
+          "study_gradient": study_gradient, "skip_blocks": skip_blocks, "resnet56": resnet56, "unet": unet, "rbm_bas": rbm_bas, "pretrain": pretrain}
 
 
 def main(argv: list[str]) -> None:

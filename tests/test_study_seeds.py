@@ -167,3 +167,20 @@ def test_isometric_nets_train_at_a_rate_scaled_by_one_over_depth():
         rate = study.get_remedy(name).rate
         assert [rate(config, d) for d in (2, 10, 50, 1000)] == [1e-3, 1e-3, 2e-4, 1e-5]
     assert study.get_remedy("relu").rate(config, 1000) == 3e-3
+
+
+def test_the_accuracy_figure_marks_mean_field_theorys_trainable_depth():
+    """6 ξ_c from the deepest cell's theory; none on the critical line (ξ_c unbounded)
+    or for a net with no theory."""
+    from jaxdeep.study.figures import predicted_trainable_depth
+
+    def cell(name, depth, xi):
+        return {"remedy": name, "depth": depth, "theory": None if xi is False else
+                {"xi_c": xi}}
+
+    results = {"cells": [cell("sigmoid", 2, 3.0), cell("sigmoid", 50, 2.5),
+                         cell("orthogonal", 50, None), cell("relu", 50, 1e12),
+                         cell("dbn", 50, False)]}
+    assert predicted_trainable_depth(results, "sigmoid") == 15.0
+    for name in ("orthogonal", "relu", "dbn", "absent"):
+        assert predicted_trainable_depth(results, name) is None

@@ -109,9 +109,21 @@ def _by_depth(results: dict, path: Path, draw, *, ylabel: str, title: str,
     return path
 
 
+def predicted_trainable_depth(results: dict, name: str) -> float | None:
+    """Mean-field theory's trainable depth of a remedy's random nets, 6 ξ_c (Schoenholz
+    et al. 2017), from its cells' ``theory`` (the deepest cell's, whose hidden layers set
+    σ_w², σ_b²); None where it has no theory or ξ_c is unbounded (the critical line)."""
+    cells = [c for c in results["cells"] if c["remedy"] == name and c.get("theory")]
+    if not cells:
+        return None
+    xi = max(cells, key=lambda c: c["depth"])["theory"].get("xi_c")
+    return 6 * xi if xi is not None and np.isfinite(xi) and xi < 1e6 else None
+
+
 def accuracy_vs_depth(results: dict, path: Path) -> Path:
     """Test accuracy against depth per remedy: the median over seeds, a band from min to
-    max, and ``k/n`` beside each point where only some of the seeds trained."""
+    max, ``k/n`` beside each point where only some of the seeds trained, and a dotted
+    line at mean-field theory's trainable depth 6 ξ_c where it is finite and in view."""
 
     def draw(ax, depths, entries, style, name):
         mid, lo, hi = (np.array([_nan(e.get(k, e.get("accuracy_mean"))) for e in entries],
@@ -123,6 +135,11 @@ def accuracy_vs_depth(results: dict, path: Path) -> Path:
             if e.get("runs") and 0 < e["trained"] < e["runs"] and np.isfinite(m):
                 ax.annotate(f"{e['trained']}/{e['runs']}", (d, m), xytext=(4, 3),
                             textcoords="offset points", fontsize=7, color=style[0])
+        trainable = predicted_trainable_depth(results, name)
+        if trainable is not None and min(depths) / 1.25 < trainable < max(depths) * 1.25:
+            ax.axvline(trainable, color=style[0], ls=":", lw=1.2)
+            ax.annotate("6ξ_c", (trainable, 1.0), xytext=(2, -10), fontsize=7,
+                        textcoords="offset points", color=style[0])
         if name == results["config"]["remedies"][-1]:
             _chance(ax, results["dataset"]["chance"])
             ax.set_ylim(0, 1.02)
@@ -280,7 +297,8 @@ def ratio_during_training(results: dict, path: Path) -> Path:
 FIGURES = {
     "accuracy": ("accuracy.png", accuracy_vs_depth,
                  "Test accuracy by depth (median over seeds; band: min to max; k/n: "
-                 "where only k of n seeds trained)"),
+                 "where only k of n seeds trained; dotted: mean-field theory's "
+                 "trainable depth 6ξ_c, where it is finite)"),
     "first_gradient": ("first_layer_gradient.png", first_gradient_vs_depth,
                        "First-layer gradient norm at the start of training, by depth"),
     "gradients": ("gradients.png", gradients_by_layer,
