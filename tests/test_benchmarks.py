@@ -177,3 +177,21 @@ def test_the_convolution_probe_runs_and_records(suite, tmp_path):
     assert len(record["rows"]) == 5 * len(conv_probe.MODES)
     assert all(r["ms_per_conv"] > 0 for r in record["rows"])
     assert json.loads(out.read_text())["shape"]["channels"] == 2
+
+
+def test_the_frontier_record_keeps_each_cells_scalars_and_curve_not_its_layers():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.frontier import compact
+
+    cell = {"remedy": "rezero", "depth": 1000, "seed": 0, "accuracy": 0.94,
+            "curve": {"step": [0, 300], "test_accuracy": [0.1, 0.94]},
+            "init": {"unit": "block", "grad_norm": [1.0] * 500, "first": 0.0, "ratio": None,
+                     "saturation": [0.1] * 500, "mean_saturation": 0.1},
+            "trained": {"grad_norm": [2.0] * 500, "first": 0.5},
+            "during": {"step": [0, 100], "grad_norm": [[1.0] * 500] * 2, "ratio": [1, 2]},
+            "settings": {"steps": 300}}
+    got = compact(cell)
+    assert got["curve"] == cell["curve"] and got["accuracy"] == 0.94
+    assert got["init"] == {"unit": "block", "first": 0.0, "ratio": None, "mean_saturation": 0.1}
+    assert got["trained"] == {"first": 0.5} and got["during"] == {"step": [0, 100], "ratio": [1, 2]}
+    assert "settings" not in got and "grad_norm" not in json.dumps(got)
