@@ -56,8 +56,8 @@ def test_the_frontier_preset_runs_the_costly_nets_only_up_to_its_limit(tmp_path,
     assert set(KINDS) <= set(config.remedies) and {"sigmoid", "relu"} <= set(config.remedies)
     assert config.trained_at == 0.9 and config.decide_from_depth is None
     for name in ("delta_orthogonal", "post_ln", "pre_ln", "deepnorm"):
-        assert study.get_remedy(name).skips(config, 1000) == "deeper than costly_max_depth = 100"
-        assert study.get_remedy(name).skips(config, 100) is None
+        assert study.get_remedy(name).skips(config, 100) == "deeper than costly_max_depth = 10"
+        assert study.get_remedy(name).skips(config, 10) is None
     for name in ("rezero", "fixup", "tat", "orthogonal"):
         assert study.get_remedy(name).skips(config, 10_000) is None
 

@@ -71,7 +71,7 @@ def add_arguments(p) -> None:
                    help="run the dbm remedy up to this depth ('none': at every depth)")
     p.add_argument("--costly-max-depth", type=depth_limit, default=argparse.SUPPRESS,
                    help="run the vanilla CNN and the transformers up to this depth ('none': "
-                        "at every depth; the frontier preset: 100)")
+                        "at every depth; the frontier preset: 10)")
     p.add_argument("--flow-batch", type=positive_int, default=argparse.SUPPRESS,
                    help="examples on which gradient norms are measured")
     p.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
