@@ -2,7 +2,7 @@
 
 Backpropagation multiplies the error by f′(net) once per layer,
 
-    δ⁽ˡ⁾ = f′(net⁽ˡ⁾) · Σₖ δₖ⁽ˡ⁺¹⁾ wₖⱼ⁽ˡ⁾,
+    δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ (δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾ᵀ),
 
 so the size of f′ decides whether the error signal shrinks (vanishing, |f′| < 1, as for
 the sigmoid whose slope is at most 1/4) or grows (exploding) on its way to the input.

@@ -123,7 +123,7 @@ class Autoencoder:
             δ_out = ∂L/∂z = x̂ − x                 (cross-entropy with sigmoid g; and
                                                    squared error with linear g)
                           = (x̂ − x) ⊙ x̂(1 − x̂)     (squared error with sigmoid g)
-            δ_h   = (δ_out W'ᵀ) ⊙ f′(net)
+            δ_h   = f′(net) ⊙ (δ_out W'ᵀ)
             ∂W = x̃ᵀδ_h (+ δ_outᵀh when tied, W' = Wᵀ),   ∂W_dec = hᵀδ_out,
             ∂c = Σ δ_h,   ∂b = Σ δ_out
 

@@ -130,7 +130,7 @@ def hidden_backward(activation: str, params_hidden: list, trace: Trace, g: jax.A
 
     def layer(g, inputs):
         W, net, x_in = inputs
-        delta = act.backward(net, g)          # δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ Σₖ δₖ⁽ˡ⁺¹⁾ wⱼₖ
+        delta = act.backward(net, g)          # δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ (δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾ᵀ), g the bracket
         dW = x_in.T @ delta                   # ∂E/∂W⁽ˡ⁾ = x⁽ˡ⁻¹⁾ᵀ δ⁽ˡ⁾
         db = jnp.sum(delta, axis=0)           # ∂E/∂b⁽ˡ⁾ = Σ_batch δ⁽ˡ⁾
         return delta @ W.T, (delta, dW, db)   # pass δ⁽ˡ⁾ W⁽ˡ⁾ᵀ down to layer l − 1

@@ -2,14 +2,14 @@
 
 A random MLP with weights W⁽ˡ⁾ᵢⱼ ~ N(0, σ_w²/N) and biases bᵢ⁽ˡ⁾ ~ N(0, σ_b²), in the
 limit of infinite width N (Poole et al. 2016; Schoenholz et al. 2017), carries an input
-through the pre-activations h⁽ˡ⁾ = W⁽ˡ⁾ f(h⁽ˡ⁻¹⁾) + b⁽ˡ⁾ as Gaussians whose statistics
+through the pre-activations net⁽ˡ⁾ = f(net⁽ˡ⁻¹⁾) W⁽ˡ⁾ + b⁽ˡ⁾ as Gaussians whose statistics
 follow deterministic maps (z, z₁, z₂ independent standard normals, E over them):
 
-* **length** q⁽ˡ⁾ = E[(hᵢ⁽ˡ⁾)²]:  q ↦ 𝓥(q) = σ_w² E[f(√q z)²] + σ_b², with a fixed point q*;
+* **length** q⁽ˡ⁾ = E[(netᵢ⁽ˡ⁾)²]:  q ↦ 𝓥(q) = σ_w² E[f(√q z)²] + σ_b², with a fixed point q*;
 * **correlation** of two inputs' pre-activations, at q*:
   c ↦ 𝓒(c) = (σ_w² E[f(u₁) f(u₂)] + σ_b²) / q*, u₁ = √q* z₁, u₂ = √q* (c z₁ + √(1−c²) z₂),
   with the fixed point c* (c* = 1 in the *ordered* phase, c* < 1 in the *chaotic* one);
-* **the backward pass**: the lecture's δ recursion δ⁽ˡ⁾ = f′(h⁽ˡ⁾) ⊙ W⁽ˡ⁺¹⁾ᵀ δ⁽ˡ⁺¹⁾ gives,
+* **the backward pass**: the lecture's δ recursion δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ (δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾ᵀ) gives,
   on average over the weights, E‖δ⁽ˡ⁾‖² = χ(q⁽ˡ⁾) E‖δ⁽ˡ⁺¹⁾‖² with
   χ(q) = σ_w² E[f′(√q z)²], and χ₁ = χ(q*): each layer multiplies the squared error
   signal by χ₁ — it vanishes (χ₁ < 1) or explodes (χ₁ > 1) geometrically with depth;

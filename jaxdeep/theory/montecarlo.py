@@ -5,9 +5,9 @@ Here the same quantities are *measured*: a batch of random inputs goes forward t
 ``depth`` fresh random layers of width N (W ~ N(0, σ_w²/N), b ~ N(0, σ_b²)), and a
 random error signal comes back through the same layers by the δ recursion
 
-    δ⁽ˡ⁾ = f′(h⁽ˡ⁾) ⊙ W⁽ˡ⁺¹⁾ᵀ δ⁽ˡ⁺¹⁾,
+    δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ (δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾ᵀ),
 
-recording per layer the length q⁽ˡ⁾ = mean of (hᵢ⁽ˡ⁾)², the squared-δ ratio
+recording per layer the length q⁽ˡ⁾ = mean of (netᵢ⁽ˡ⁾)², the squared-δ ratio
 ‖δ⁽ˡ⁾‖² / ‖δ⁽ˡ⁺¹⁾‖² (whose mean-field value is χ(q⁽ˡ⁾)), and the correlation between
 two inputs' pre-activations. One compiled program (a scan over layers).
 """
@@ -81,7 +81,7 @@ def _measure(name, width, depth, batch, sw2, sb2, q0, c0, key):
     c = (jnp.sum(first * second, axis=(1, 2))
          / jnp.sqrt(jnp.sum(first ** 2, axis=(1, 2)) * jnp.sum(second ** 2, axis=(1, 2))))
 
-    def backward(delta_above, layer):  # δ⁽ˡ⁾ = f′(h⁽ˡ⁾) ⊙ W⁽ˡ⁺¹⁾ᵀ δ⁽ˡ⁺¹⁾
+    def backward(delta_above, layer):  # δ⁽ˡ⁾ = f′(net⁽ˡ⁾) ⊙ (δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾ᵀ), h = net⁽ˡ⁾
         h, key_above = layer
         # W⁽ˡ⁺¹⁾ drawn again from its key (the same numbers) rather than kept from the
         # forward pass: all depth × width² weights are 3.4 GB at width 2048, depth 200,
