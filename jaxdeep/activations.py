@@ -90,15 +90,15 @@ def d_identity(x: Array) -> Array:
 
 
 def sigmoid(x: Array) -> Array:
-    """f(λ) = 1 / (1 + e^{−λ}), computed as e^{min(λ,0)} / (1 + e^{−|λ|}) so no exp overflows."""
+    """f(λ) = 1 / (1 + exp(−λ)), computed as exp(min(λ,0)) / (1 + exp(−|λ|)) so no exp overflows."""
     e = jnp.exp(-jnp.abs(x))
     return jnp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def d_sigmoid(x: Array) -> Array:
-    """f′(λ) = e^{−λ} / (1 + e^{−λ})² — the lecture's form.
+    """f′(λ) = exp(−λ) / (1 + exp(−λ))² — the lecture's form.
 
-    The expression is even in λ, so we evaluate it at −|λ|: e^{−|λ|}/(1+e^{−|λ|})². For
+    The expression is even in λ, so we evaluate it at −|λ|: exp(−|λ|)/(1+exp(−|λ|))². For
     λ = −1e4 the literal formula computes inf/inf; this form gives the correct 0. Its
     maximum is 1/4 at λ = 0, which is why deep sigmoid nets lose the error signal.
     """
@@ -107,12 +107,12 @@ def d_sigmoid(x: Array) -> Array:
 
 
 def tanh(x: Array) -> Array:
-    """f(λ) = (e^λ − e^{−λ}) / (e^λ + e^{−λ}) = sign(λ) (1 − e^{−2|λ|}) / (1 + e^{−2|λ|}).
+    """f(λ) = (exp(λ) − exp(−λ)) / (exp(λ) + exp(−λ)) = sign(λ) (1 − exp(−2|λ|)) / (1 + exp(−2|λ|)).
 
     Written out for |λ| ≥ 1/2 rather than left to ``jnp.tanh``, so that autodiff of f is
     accurate too: JAX differentiates ``jnp.tanh`` as 1 − tanh², which cancels in the tails
     (relative error ~4e-12 at λ = 6 in float64), while the quotient rule on this form gives
-    exactly the lecture's 4e^{−2|λ|}/(1 + e^{−2|λ|})². Near 0, where 1 − e^{−2|λ|} would
+    exactly the lecture's 4·exp(−2|λ|)/(1 + exp(−2|λ|))². Near 0, where 1 − exp(−2|λ|) would
     cancel instead, ``jnp.tanh`` and its 1 − tanh² are both accurate.
     """
     e = jnp.exp(-2.0 * jnp.abs(x))
@@ -120,9 +120,9 @@ def tanh(x: Array) -> Array:
 
 
 def d_tanh(x: Array) -> Array:
-    """f′(λ) = 4 / (e^λ + e^{−λ})² — the lecture's form.
+    """f′(λ) = 4 / (exp(λ) + exp(−λ))² — the lecture's form.
 
-    Multiplying numerator and denominator by e^{−2|λ|} gives 4e^{−2|λ|}/(1 + e^{−2|λ|})²,
+    Multiplying numerator and denominator by exp(−2|λ|) gives 4·exp(−2|λ|)/(1 + exp(−2|λ|))²,
     which never overflows. Equals 1 − tanh²(λ); maximum 1 at λ = 0.
     """
     e = jnp.exp(-2.0 * jnp.abs(x))
@@ -130,12 +130,12 @@ def d_tanh(x: Array) -> Array:
 
 
 def softplus(x: Array) -> Array:
-    """f(λ) = log(1 + e^λ) = log(e⁰ + e^λ), as ``logaddexp`` (no overflow; smooth at 0 for autodiff)."""
+    """f(λ) = log(1 + exp(λ)) = log(e⁰ + exp(λ)), as ``logaddexp`` (no overflow; smooth at 0 for autodiff)."""
     return jnp.logaddexp(x, 0.0)
 
 
 def d_softplus(x: Array) -> Array:
-    """f′(λ) = e^λ / (1 + e^λ) = sigmoid(λ)."""
+    """f′(λ) = exp(λ) / (1 + exp(λ)) = sigmoid(λ)."""
     return sigmoid(x)
 
 
@@ -165,7 +165,7 @@ def d_leaky_relu(x: Array, alpha: float = 0.01) -> Array:
 
 
 def elu(x: Array, alpha: float = 1.0) -> Array:
-    """f(λ) = λ if λ > 0 else α(e^λ − 1).
+    """f(λ) = λ if λ > 0 else α(exp(λ) − 1).
 
     ``expm1`` is accurate near 0; it sees only non-positive inputs (the inner ``where``), so it
     never overflows and its unused branch never sends inf·0 = NaN into the gradient.
@@ -174,7 +174,7 @@ def elu(x: Array, alpha: float = 1.0) -> Array:
 
 
 def d_elu(x: Array, alpha: float = 1.0) -> Array:
-    """f′(λ) = 1 if λ > 0 else αe^λ."""
+    """f′(λ) = 1 if λ > 0 else αexp(λ)."""
     return jnp.where(x > 0, 1.0, alpha * jnp.exp(jnp.where(x > 0, 0.0, x))).astype(x.dtype)
 
 
@@ -188,7 +188,7 @@ def gelu(x: Array) -> Array:
 
 
 def d_gelu(x: Array) -> Array:
-    """f′(λ) = Φ(λ) + λ φ(λ), φ(λ) = e^{−λ²/2} / √(2π)."""
+    """f′(λ) = Φ(λ) + λ φ(λ), φ(λ) = exp(−λ²/2) / √(2π)."""
     phi = _INV_SQRT_2PI * jnp.exp(-0.5 * x * x)
     return 0.5 * (1.0 + jax.lax.erf(x / _SQRT_2)) + x * phi
 
@@ -207,7 +207,7 @@ def d_silu(x: Array) -> Array:
 
 
 def softmax(x: Array) -> Array:
-    """oᵢ = e^{λᵢ} / Σⱼ e^{λⱼ} along the last axis, shifted by max λ so no exp overflows."""
+    """oᵢ = exp(λᵢ) / Σⱼ exp(λⱼ) along the last axis, shifted by max λ so no exp overflows."""
     z = x - jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
     e = jnp.exp(z)
     return e / jnp.sum(e, axis=-1, keepdims=True)
@@ -255,15 +255,15 @@ ACTIVATIONS: dict[str, Activation] = {
         _elementwise("step", step, d_step, 1.0, "f = 1[λ ≥ 0];  f′ = 0"),
         _elementwise("identity", identity, d_identity, 1.0, "f = λ;  f′ = 1"),
         _elementwise(
-            "sigmoid", sigmoid, d_sigmoid, 0.25, "f = 1/(1+e^{−λ});  f′ = e^{−λ}/(1+e^{−λ})²"
+            "sigmoid", sigmoid, d_sigmoid, 0.25, "f = 1/(1+exp(−λ));  f′ = exp(−λ)/(1+exp(−λ))²"
         ),
-        _elementwise("tanh", tanh, d_tanh, 1.0, "f = (e^λ−e^{−λ})/(e^λ+e^{−λ});  f′ = 4/(e^λ+e^{−λ})²"),
-        _elementwise("softplus", softplus, d_softplus, 1.0, "f = log(1+e^λ);  f′ = σ(λ)"),
+        _elementwise("tanh", tanh, d_tanh, 1.0, "f = (exp(λ)−exp(−λ))/(exp(λ)+exp(−λ));  f′ = 4/(exp(λ)+exp(−λ))²"),
+        _elementwise("softplus", softplus, d_softplus, 1.0, "f = log(1+exp(λ));  f′ = σ(λ)"),
         _elementwise("relu", relu, d_relu, 1.0, "f = max(0, λ);  f′ = 1[λ > 0]"),
         _elementwise(
             "leaky_relu", leaky_relu, d_leaky_relu, 1.0, "f = max(λ, 0.01λ);  f′ = 1 or 0.01"
         ),
-        _elementwise("elu", elu, d_elu, 1.0, "f = λ or e^λ − 1;  f′ = 1 or e^λ"),
+        _elementwise("elu", elu, d_elu, 1.0, "f = λ or exp(λ) − 1;  f′ = 1 or exp(λ)"),
         _elementwise("gelu", gelu, d_gelu, _GELU_PEAK, "f = λΦ(λ);  f′ = Φ(λ) + λφ(λ)"),
         _elementwise("silu", silu, d_silu, _SILU_PEAK, "f = λσ(λ);  f′ = σ(λ)(1 + λσ(−λ))"),
         Activation(
@@ -272,7 +272,7 @@ ACTIVATIONS: dict[str, Activation] = {
             d_softmax,
             softmax_backward,
             0.25,
-            "oᵢ = e^{λᵢ}/Σⱼe^{λⱼ};  ∂oᵢ/∂λⱼ = oᵢ(δᵢⱼ − oⱼ)",
+            "oᵢ = exp(λᵢ)/Σⱼexp(λⱼ);  ∂oᵢ/∂λⱼ = oᵢ(δᵢⱼ − oⱼ)",
             elementwise=False,
         ),
     )

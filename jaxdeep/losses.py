@@ -49,7 +49,7 @@ def squared_error(y: jax.Array, t: jax.Array) -> jax.Array:
 
 
 def log_softmax(net: jax.Array) -> jax.Array:
-    """log oᵢ = λᵢ − log Σⱼ e^{λⱼ}, via log-sum-exp (finite for |λ| = 1e4)."""
+    """log oᵢ = λᵢ − log Σⱼ exp(λⱼ), via log-sum-exp (finite for |λ| = 1e4)."""
     return net - jax.nn.logsumexp(net, axis=-1, keepdims=True)
 
 
