@@ -29,6 +29,11 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = ["ACTIVATIONS", "Activation", "d_elu", "d_gelu", "d_identity", "d_leaky_relu",
+           "d_relu", "d_sigmoid", "d_silu", "d_softmax", "d_softplus", "d_step", "d_tanh",
+           "elu", "gelu", "get", "identity", "leaky_relu", "names", "relu", "sigmoid", "silu",
+           "softmax", "softmax_backward", "softmax_jacobian", "softplus", "step", "tanh"]
+
 Array = jax.Array
 
 

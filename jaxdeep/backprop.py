@@ -36,6 +36,10 @@ from . import activations, losses
 from .nets.mlp import Trace, layer_inputs, scan_layers
 from .precision import highest_precision
 
+__all__ = ["Backward", "GradCheck", "HiddenDeltas", "check_batch", "check_mlp",
+           "compare_with_autodiff", "gradcheck", "hidden_backward", "mlp_backward",
+           "output_delta"]
+
 
 @jax.tree_util.register_pytree_node_class
 class HiddenDeltas(Sequence):

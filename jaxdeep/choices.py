@@ -8,6 +8,11 @@ by name — activations, presets — are checked against them by the test suite)
 
 from __future__ import annotations
 
+__all__ = ["ACTIVATIONS", "BINARIZATIONS", "CORRUPTIONS", "DATASETS", "GRADCHECK_NETWORKS",
+           "INITS", "LOSSES", "PHASE_OPTIMIZERS", "PHASE_PRESETS", "PRECISIONS",
+           "PRETRAIN_KINDS", "PRETRAIN_PRESETS", "RBM_METHODS", "RBM_PRESETS", "STUDY_PRESETS",
+           "SUPERVISED_DATASETS"]
+
 #: Hidden-unit activations, in the order of the lecture's table (:mod:`jaxdeep.activations`).
 ACTIVATIONS: tuple[str, ...] = ("step", "identity", "sigmoid", "tanh", "softplus", "relu",
                                 "leaky_relu", "elu", "gelu", "silu", "softmax")

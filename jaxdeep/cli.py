@@ -13,6 +13,9 @@ from rich.markup import escape
 from .commands import COMMANDS
 from .commands.common import not_empty
 
+__all__ = ["EXPECTED", "HelpFormatter", "PLACES", "StoreOnce", "build_parser", "main",
+           "say_error", "typed"]
+
 #: Options that name where a command writes: an empty value (the current folder, once a
 #: Path) is refused for every command, whatever type it gives them.
 PLACES = ("--out", "--checkpoint-dir")

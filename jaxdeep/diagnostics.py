@@ -36,6 +36,11 @@ from .nets.model import as_a_step_runs_it, draws, forward, require_key
 from .nets.weights import fro, layer_norms, layer_sizes, never, weight_layers
 from .precision import highest_precision
 
+__all__ = ["ActivationStats", "BELOW_BLOCK", "Block", "BlockFlow", "GradientFlow",
+           "ParameterFlow", "SATURATION_THRESHOLD", "activation_stats", "block_saturation",
+           "format_norm", "global_grad_norm", "gradient_flow", "parameter_flow",
+           "residual_flow", "verdict"]
+
 SATURATION_THRESHOLD = 0.01  # a unit is saturated when |f′(net)| < 1 % of sup |f′|
 
 

@@ -21,6 +21,9 @@ import jax.numpy as jnp
 
 from . import activations, choices
 
+__all__ = ["LOSSES", "as_targets", "check_loss", "cross_entropy", "log_softmax",
+           "loss_from_logits", "model_loss", "squared_error"]
+
 LOSSES = choices.LOSSES
 
 

@@ -8,6 +8,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+__all__ = ["activation_histograms", "finite_positive", "gradient_norms", "image_grid",
+           "layer_curves", "log_y", "monitored", "new_figure", "outside_legend", "rbm_curves",
+           "segmentation_grid", "short_name", "training_curves"]
+
 
 def new_figure(*grid, figsize, layout: str = "constrained", **subplots):
     """``(figure, axes)`` like ``plt.subplots``, but a figure pyplot never sees: drawn

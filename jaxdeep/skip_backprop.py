@@ -30,6 +30,8 @@ import jax.numpy as jnp
 from . import activations, losses
 from .backprop import Backward, GradCheck, check_batch, compare_with_autodiff, output_delta
 
+__all__ = ["check_residual", "check_unet_mlp", "residual_backward", "unet_mlp_backward"]
+
 
 def _dense_grads(x_in, delta):
     """∂E/∂W = x_inᵀ δ and ∂E/∂b = Σ_batch δ for one dense layer."""

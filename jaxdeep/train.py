@@ -41,6 +41,10 @@ from .nets.model import draws, forward, is_stateful
 from .precision import check_precision, to_compute, to_float32
 from .sharding import default_mesh, mesh_for, n_data, replicate, split_batch
 
+__all__ = ["FitResult", "SupervisedLearner", "TASKS", "Task", "TrainState", "check_fit_memory",
+           "classification", "custom_task", "default_optimizer", "evaluate", "final_metric",
+           "fit", "get_task", "regression", "segmentation"]
+
 # --- tasks: what "loss" and "metrics" mean for a kind of output ---------------------------
 
 

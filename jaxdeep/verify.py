@@ -25,6 +25,10 @@ from .compat import enable_x64
 from .memory import check_dense, check_fits, forward_bytes, tree_bytes
 from .runtime import float64_device
 
+__all__ = ["ACTIVATION_TOLERANCE", "BACKPROP_TOLERANCE", "CheckRow", "MAX_COMPARED_LAYERS",
+           "NETWORKS", "ROOT_FLOOR", "check_activation", "check_backprop",
+           "check_softmax_jacobian", "random_points", "run_all"]
+
 # Relative-error limits every check must meet; float64 lands many orders of magnitude inside.
 ACTIVATION_TOLERANCE = 1e-12
 BACKPROP_TOLERANCE = 1e-10

@@ -2,4 +2,6 @@
 
 from . import gradcheck, gradflow, info, phase, pretrain, rbm, study, train, unet
 
+__all__ = ["COMMANDS"]
+
 COMMANDS = (study, gradflow, gradcheck, phase, train, unet, rbm, pretrain, info)

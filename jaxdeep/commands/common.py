@@ -8,6 +8,10 @@ from pathlib import Path
 
 from ..progress import progress_bar  # noqa: F401  (the commands' one progress bar)
 
+__all__ = ["MAX_SEED", "NOT_SETTINGS", "RESUMABLE_FLAGS", "add_likelihood_flags",
+           "checkpoint_folder", "config_from_flags", "int_list", "name_list", "not_empty",
+           "output_path", "plural", "positive_int", "resumably", "seed", "seed_list"]
+
 # Nothing here imports JAX at module level: the parser (and ``--help``) must answer
 # without it; what needs JAX is imported where a command runs.
 

@@ -16,6 +16,8 @@ from rich.table import Table
 from ..choices import GRADCHECK_NETWORKS
 from .common import int_list, name_list, plural, progress_bar, seed
 
+__all__ = ["HELP", "NAME", "add_arguments", "count_checks", "run"]
+
 NAME = "gradcheck"
 HELP = "hand-written derivatives and backprop vs autodiff (float64, highest precision), as a table"
 

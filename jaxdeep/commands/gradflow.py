@@ -16,6 +16,8 @@ from pathlib import Path
 from ..choices import ACTIVATIONS, INITS, LOSSES, SUPERVISED_DATASETS
 from .common import name_list, output_path, positive_int, seed
 
+__all__ = ["HELP", "NAME", "add_arguments", "run"]
+
 NAME = "gradflow"
 HELP = "gradient norms per layer at initialisation (vanishing / exploding), table + PNG"
 

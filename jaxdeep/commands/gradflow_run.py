@@ -30,6 +30,11 @@ from ..nets.model import forward
 from ..validate import check_number, check_output_dir
 from .common import progress_bar
 
+__all__ = ["ANY_Q", "BATCH", "DEFAULTS", "Settled", "activation_table", "block_table",
+           "configurations", "fitted", "flow_table", "layer_tables", "measure", "ratio_notes",
+           "read_user_data", "run_model", "settled_factor", "settled_notes", "strict_json",
+           "summary_tables"]
+
 
 def configurations(args) -> list[tuple[str, str]]:
     """Pair activations with inits; every name checked before anything is computed."""

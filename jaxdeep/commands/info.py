@@ -14,6 +14,8 @@ import json
 
 from rich.table import Table
 
+__all__ = ["HELP", "NAME", "add_arguments", "run"]
+
 NAME = "info"
 HELP = "versions, backend, devices, float64 and matmul precision (offline, seconds)"
 

@@ -21,6 +21,8 @@ from ..choices import PHASE_OPTIMIZERS, PHASE_PRESETS, SUPERVISED_DATASETS
 from .common import (config_from_flags, int_list, name_list, plural, positive_int,
                      resumably, seed_list)
 
+__all__ = ["HELP", "NAME", "add_arguments", "run"]
+
 NAME = "phase"
 HELP = "trainability phase diagram (σ_w² × depth) with the mean-field ξ_c; dynamical isometry"
 

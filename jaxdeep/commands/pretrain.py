@@ -28,6 +28,8 @@ from rich.table import Table
 from ..choices import CORRUPTIONS, PRETRAIN_KINDS, PRETRAIN_PRESETS, SUPERVISED_DATASETS
 from .common import add_likelihood_flags, config_from_flags, int_list, positive_int
 
+__all__ = ["HELP", "NAME", "add_arguments", "run"]
+
 NAME = "pretrain"
 HELP = "greedy layer-wise pre-training (SAE, DBN or DBM), then fine-tuning vs random init"
 S = argparse.SUPPRESS  # a flag not given stays unset: the preset and config file fill it in

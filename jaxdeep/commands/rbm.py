@@ -28,6 +28,8 @@ from rich.table import Table
 from ..choices import BINARIZATIONS, DATASETS, RBM_METHODS, RBM_PRESETS
 from .common import add_likelihood_flags, checkpoint_folder, config_from_flags, positive_int
 
+__all__ = ["HELP", "NAME", "add_arguments", "run"]
+
 NAME = "rbm"
 HELP = "train an RBM (CD-k, PCD-k or parallel tempering) and report its log-likelihood"
 S = argparse.SUPPRESS  # a flag not given stays unset: the preset and config file fill it in

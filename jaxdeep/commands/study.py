@@ -23,6 +23,9 @@ from pathlib import Path
 from ..choices import PRECISIONS, STUDY_PRESETS, SUPERVISED_DATASETS
 from .common import int_list, name_list, plural, positive_int, resumably, seed_list
 
+__all__ = ["HELP", "LIMITS", "NAME", "NO_LIMIT", "SETTINGS", "add_arguments", "depth_limit",
+           "run"]
+
 NAME = "study"
 HELP = "the main job: every remedy × depth × seed, with a report (results.json, PNG, md, html)"
 

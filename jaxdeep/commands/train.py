@@ -20,6 +20,9 @@ from rich.table import Table
 from ..choices import ACTIVATIONS, INITS, PRECISIONS, SUPERVISED_DATASETS
 from .common import NOT_SETTINGS, checkpoint_folder, positive_int, seed
 
+__all__ = ["DEFAULTS", "HELP", "MODELS", "NAME", "USED_BY", "add_arguments", "build", "run",
+           "settle_flags"]
+
 NAME = "train"
 HELP = "train an MLP, residual MLP or ResNet (and its plain twin) on digits or MNIST"
 MODELS = ("mlp", "residual", "resnet")

@@ -19,6 +19,8 @@ from rich.table import Table
 
 from .common import NOT_SETTINGS, positive_int, seed
 
+__all__ = ["HELP", "NAME", "N_SHOWN", "add_arguments", "run"]
+
 NAME = "unet"
 HELP = "U-Net vs its skips=False twin on synthetic shape segmentation"
 N_SHOWN = 4

@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = ["Dataset"]
+
 
 class Dataset(NamedTuple):
     """A train/test split of flattened examples.

@@ -25,6 +25,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+__all__ = ["BACKWARDS", "STRIDES", "conv3x3", "conv3x3_bwd"]
+
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 _PAD = ((1, 1), (1, 1))
 STRIDES = (1, 2)

@@ -29,6 +29,8 @@ from jax.nn import initializers as jinit
 
 from .. import choices
 
+__all__ = ["INIT_NAMES", "check_init", "init_weights", "recommended_init"]
+
 _ALIASES = {"xavier": "glorot", "kaiming": "he", "naive": "normal"}
 INIT_NAMES = choices.INITS
 

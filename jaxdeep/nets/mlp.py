@@ -39,6 +39,10 @@ from ..validate import check_number
 from .initializers import check_init, init_weights
 from .model import Model, checking_params, without_state
 
+__all__ = ["MLPConfig", "OUTPUTS", "Trace", "check_count", "check_dropout", "check_input",
+           "check_output", "check_widths", "layer_inputs", "layerwise", "mlp", "scan_layers",
+           "stack_layers", "unstack_layers"]
+
 OUTPUTS = ("identity", "sigmoid", "softmax")
 
 

@@ -81,6 +81,8 @@ from .initializers import check_init, init_weights, recommended_init
 from .mlp import check_count, check_input, check_output, check_widths
 from .model import Model, without_state
 
+__all__ = ["BLOCKS", "BRANCHES", "ResidualConfig", "ResidualTrace", "residual_mlp"]
+
 BLOCKS = ("pre", "post")
 #: How each block's branch F is initialised and gated (see the module docstring).
 BRANCHES = ("zero", "rezero", "fixup")

@@ -46,6 +46,9 @@ from .conv import conv3x3
 from .model import Model, checking_params
 from .normalization import batch_norm, bn_params, bn_state
 
+__all__ = ["ResNetConfig", "SHORTCUTS", "STAGE_WIDTHS", "as_images", "conv", "n_parameters",
+           "resnet", "shortcut_a"]
+
 SHORTCUTS = ("A", "B")
 STAGE_WIDTHS = (16, 32, 64)
 

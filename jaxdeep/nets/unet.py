@@ -73,6 +73,9 @@ from .. import activations as act_table
 from . import conv as convolution
 from .model import Model, check_params, without_state
 
+__all__ = ["OUTPUTS", "UNetConfig", "check_input", "conv3x3", "decode", "double_conv",
+           "encode", "max_pool", "unet", "up_conv"]
+
 OUTPUTS = ("sigmoid", "softmax", "identity")
 
 

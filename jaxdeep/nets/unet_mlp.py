@@ -33,6 +33,8 @@ from .initializers import check_init, init_weights, recommended_init
 from .mlp import check_count, check_input, check_output, check_widths
 from .model import Model, without_state
 
+__all__ = ["UNetMLPConfig", "UNetMLPTrace", "unet_mlp"]
+
 
 @dataclasses.dataclass(frozen=True)
 class UNetMLPConfig:

@@ -37,6 +37,8 @@ from ..nets.weights import stacked_of
 from ..train import final_metric, fit
 from .remedies import Context, Remedy, cell_key
 
+__all__ = ["TIMING_FIELDS", "clean", "during", "flow", "measure", "theory"]
+
 #: Fields that hold wall-clock times (everything else is a function of the seed).
 TIMING_FIELDS = ("seconds", "pretrain_seconds")
 

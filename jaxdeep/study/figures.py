@@ -10,6 +10,8 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 from .. import plots
 from ..plots import finite_positive, new_figure
 
+__all__ = ["CHANCE", "DPI", "FIGURES", "PANEL", "PER_ROW", "SPARE_STYLES", "STYLES", "accuracy_vs_depth", "draw_all", "first_gradient_vs_depth", "gradients_by_layer", "predicted_trainable_depth", "ratio_during_training", "styles", "training_curves"]
+
 
 #: Each built-in remedy's colour and marker, the same in every figure. Eleven remedies
 #: outnumber matplotlib's ten default colours (the sigmoid and the clipped net came out

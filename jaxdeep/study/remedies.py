@@ -56,6 +56,8 @@ from ..pretrain import (
     to_mlp,
 )
 
+__all__ = ["Built", "Context", "DBM_LEARNING_RATE", "ISOMETRY_SIGMA_B2", "RBM_LEARNING_RATE", "REMEDIES", "Remedy", "SAE_MASKING", "batchnorm", "cell_key", "dbm", "get_remedy", "greedy", "isometric_rate", "model_remedy", "orthogonal", "plain", "register", "remedy_key", "residual"]
+
 #: Settings of the pre-training that the study keeps fixed.
 RBM_LEARNING_RATE = 0.1
 DBM_LEARNING_RATE = 0.001

@@ -18,6 +18,8 @@ from ..files import write_atomically
 from ..reports import to_html, to_markdown
 from .remedies import REMEDIES
 
+__all__ = ["accuracy_rows", "accuracy_table_markdown", "blocks", "findings", "gradient_rows", "own_rates", "saturation_rows", "terminal_table", "theory_rows", "time_spent", "trained_note", "write_report"]
+
 
 def _acc(entry) -> str:
     """``median (min–max) k/n``: the cell's test accuracy over its seeds and how many of

@@ -42,6 +42,8 @@ from .cell import TIMING_FIELDS, measure
 from .config import StudyConfig
 from .remedies import Context, get_remedy
 
+__all__ = ["ONE_AT_A_TIME_DEPTH", "StudyResults", "cell_name", "check_batches", "check_folder", "read_cell", "run", "strip_timings", "summarise"]
+
 
 class StudyResults(NamedTuple):
     """What :func:`run` returns: the results (as in ``results.json``), the output folder
