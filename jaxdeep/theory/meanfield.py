@@ -13,8 +13,8 @@ follow deterministic maps (z, z₁, z₂ independent standard normals, E over th
   on average over the weights, E‖δ⁽ˡ⁾‖² = χ(q⁽ˡ⁾) E‖δ⁽ˡ⁺¹⁾‖² with
   χ(q) = σ_w² E[f′(√q z)²], and χ₁ = χ(q*): each layer multiplies the squared error
   signal by χ₁ — it vanishes (χ₁ < 1) or explodes (χ₁ > 1) geometrically with depth;
-* **depth scales**: the length converges like e^{−l/ξ_q}, ξ_q = −1/ln 𝓥′(q*), and
-  correlations like e^{−l/ξ_c}, ξ_c = −1/ln χ_c*, χ_c* = σ_w² E[f′(u₁) f′(u₂)] at c*
+* **depth scales**: the length converges like exp(−l/ξ_q), ξ_q = −1/ln 𝓥′(q*), and
+  correlations like exp(−l/ξ_c), ξ_c = −1/ln χ_c*, χ_c* = σ_w² E[f′(u₁) f′(u₂)] at c*
   (= χ₁ when c* = 1). On the *critical line* χ₁ = 1, ξ_c diverges: signals, and
   gradients, cross any depth. Schoenholz et al. found networks trainable to depth
   L ≈ 6 ξ_c.
