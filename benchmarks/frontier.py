@@ -68,7 +68,9 @@ def main(argv=None) -> dict:
               "environment": environment(), "seconds": seconds,
               # the largest resident set of this process, the study's cells included
               "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "config": r["config"], "dataset": r["dataset"], "summary": r["summary"],
+              # the report's folder as {report}: records name no machine's paths
+              "config": {**r["config"], "out": "{report}"}, "dataset": r["dataset"],
+              "summary": r["summary"],
               "timing": r["timing"], "cells": [compact(c) for c in r["cells"]]}
     return emit(record, args.out)
 
