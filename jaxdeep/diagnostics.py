@@ -346,12 +346,15 @@ def _saturated(act, net) -> jax.Array:
 def _dense_activations(model, params, x):
     trace = model.apply(params, x, trace=True)
     act = activations.get(model.config.activation)
+    # the stacked runs of layers as they are (a few arrays, split per layer on the host):
+    # one output per layer would make a 10,000-layer net's program 10,000 outputs wide,
+    # which XLA takes minutes to compile
     if isinstance(model.config, MLPConfig):
         nets, acts = trace.nets, trace.acts
-        return ([a for seg in acts for a in seg],
+        return (list(acts),
                 layerwise(lambda n: _saturated(act, n), nets) if nets else jnp.zeros((0,)))
     # a residual block's units are its inner v = f(u) (the pre- or post-activation form)
-    return list(trace.v), jax.vmap(lambda u: _saturated(act, u))(trace.u)
+    return [trace.v], jax.vmap(lambda u: _saturated(act, u))(trace.u)
 
 
 @highest_precision
@@ -406,7 +409,8 @@ def activation_stats(model, params, x, *, state=None, activation: str | None = N
                              f"this {type(config).__name__} uses its own "
                              f"({config.activation})")
         check_input(config, x)  # the residual config has the same widths[0]
-        values, saturation = _dense_activations_jit(model, params, x)
+        segments, saturation = _dense_activations_jit(model, params, x)
+        values = [layer for run in jax.device_get(segments) for layer in run]
         unit = "layer" if isinstance(config, MLPConfig) else "block"
         names = [f"{unit} {i + 1}" for i in range(len(values))]
     else:
