@@ -84,6 +84,20 @@ def frontier(record: str = "study_frontier.json") -> str:
     return study(record, FRONTIER_LABELS)
 
 
+def frontier_deepest(record: str = "frontier_10000.json") -> str:
+    """The frontier's deepest nets, one seed each: test accuracy, its curve and the
+    training time per net."""
+    r = load(record)
+    rows = []
+    for cell in r["cells"]:
+        curve = " → ".join(f"{a:.2f}" for a in cell["curve"]["test_accuracy"])
+        rows.append([FRONTIER_LABELS.get(cell["remedy"], cell["remedy"]), str(cell["depth"]),
+                     f"{cell['accuracy']:.3f}" if cell["accuracy"] is not None else "diverged",
+                     curve, f"{cell['seconds']:.0f} s"])
+    return markdown(["remedy", "layers", "test accuracy", "every 100 steps", "training"],
+                    rows)
+
+
 def study_gradient(record: str = "study_default.json") -> str:
     """‖∂E/∂W⁽¹⁾‖ at initialisation, the gradient reaching the first layer: min–max over
     the record's seeds (the same random nets the accuracy table trains)."""
@@ -199,6 +213,7 @@ def gradflow() -> str:
 
 
 TABLES = {"gradflow": gradflow, "study": study, "frontier": frontier,
+          "frontier_deepest": frontier_deepest,
           "study_gradient": study_gradient, "skip_blocks": skip_blocks, "resnet56": resnet56, "unet": unet, "rbm_bas": rbm_bas, "pretrain": pretrain}
 
 
