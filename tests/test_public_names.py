@@ -10,25 +10,10 @@ lazily imported names count) and must not be private.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "jaxdeep"
-
-
-def public_modules() -> list[str]:
-    names = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        if any(p.startswith("_") for p in parts):
-            continue
-        names.append(".".join(parts))
-    return names
-
+from test_docs import public_modules  # the reference's own walk (docs/gen_pages.py)
 
 MODULES = public_modules()
 

@@ -306,17 +306,16 @@ def _train_cells(pending, one, cells, bar, task, together, stop) -> int:
     return len(pending)
 
 
-def summarise(config: StudyConfig, cells: dict, grid=None) -> dict:
-    """Per remedy and depth, over the seeds it ran on (``grid``'s cells; default: the
-    config's seeds): ``seeds``, ``trained`` — how many reached ``trained_at`` — of
+def summarise(config: StudyConfig, cells: dict, grid: list) -> dict:
+    """Per remedy and depth, over the seeds it ran on (``grid``'s (remedy, depth, seed)
+    cells): ``seeds``, ``trained`` — how many reached ``trained_at`` — of
     ``runs``, accuracy median / mean / min / max (finished runs), diverged runs,
     geometric mean first-layer gradient norm at init and after training, mean saturation
     at init."""
     summary: dict[str, dict[str, Any]] = {}
     seeds_of: dict[tuple, list[int]] = {}
-    for remedy, depth, seed in grid or [(n, d, s) for n in config.remedies
-                                        for d in config.depths for s in config.seeds]:
-        seeds_of.setdefault((getattr(remedy, "name", remedy), depth), []).append(seed)
+    for remedy, depth, seed in grid:
+        seeds_of.setdefault((remedy.name, depth), []).append(seed)
     for name in config.remedies:
         summary[name] = {}
         for depth in config.depths:
